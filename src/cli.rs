@@ -1,0 +1,233 @@
+//! Command-line definitions (clap derive). No logic lives here: `main`
+//! turns these into pipeline options.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "Find domains your mail server still delivers locally although their MX points elsewhere";
+
+const LONG_ABOUT: &str = "\
+mxdrift audits a shared-hosting mail server (plain Postfix, Plesk, cPanel, DirectAdmin, qmail).
+
+It reads the server's own configuration to find every domain the server delivers locally, asks
+public DNS where mail for each of those domains really goes, and reports every mismatch: a domain
+whose MX moved to Microsoft 365 or Google while this server still delivers mail sent from the same
+machine (contact forms, other customers, cron) into an abandoned local mailbox; a domain that
+expired (NXDOMAIN); a backup MX that delivers locally. Each finding names the file and line where
+the domain is declared and the DNS evidence. A timeout or SERVFAIL is reported as inconclusive and
+never acted upon.
+
+Examples:
+  mxdrift                                   audit this server (same as `mxdrift audit`)
+  mxdrift inventory                         list the domains the configuration knows, no DNS
+  mxdrift audit --format json > audit.json  machine-readable report
+  mxdrift audit --root ./server-config --zone-file zones/example.test.zone
+                                            audit a configuration checkout offline";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mxdrift",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    args_conflicts_with_subcommands = true,
+    subcommand_precedence_over_arg = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Options of the default command (`audit`).
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read the configuration, look up DNS and report findings (the default command).
+    Audit(AuditArgs),
+    /// Read the configuration only: every domain the server knows, how it treats it, where declared.
+    Inventory(InventoryArgs),
+    /// Audit, then print the remediation (a unified diff and/or panel commands).
+    Fix(FixArgs),
+    /// List the rules, or explain one: `mxdrift rules mail-switch-on`.
+    Rules(RulesArgs),
+}
+
+/// Where the configuration is and how to read it.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// Read every configuration path under DIR instead of `/` (a config repository, a test tree).
+    /// Paths in the output are relative to DIR.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// The mail server's platform; `auto` detects it from the files under the root.
+    #[arg(long, value_enum, default_value_t = PlatformArg::Auto)]
+    pub platform: PlatformArg,
+
+    /// A plain list of local domains, one per line, `#` comments (platform `list`).
+    #[arg(long, value_name = "FILE")]
+    pub domains: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlatformArg {
+    Auto,
+    Postfix,
+    Plesk,
+    Cpanel,
+    Directadmin,
+    Qmail,
+    List,
+}
+
+/// Who "this server" is.
+#[derive(Debug, Clone, Args)]
+pub struct IdentityArgs {
+    /// An address of this server (repeatable); added to the interface addresses and the
+    /// configuration's `proxy_interfaces`. Use it for NAT and for audits of a config checkout.
+    #[arg(long = "server-ip", value_name = "IP")]
+    pub server_ip: Vec<String>,
+
+    /// A name of this server (repeatable); added to `myhostname`.
+    #[arg(long = "server-name", value_name = "HOST")]
+    pub server_name: Vec<String>,
+
+    /// MX host names that deliver to this server, such as a spam-filter cluster in front of it
+    /// (repeatable, glob: `*.filter.example`).
+    #[arg(long = "trusted-mx", value_name = "PATTERN")]
+    pub trusted_mx: Vec<String>,
+}
+
+/// How to ask DNS.
+#[derive(Debug, Clone, Args)]
+pub struct DnsArgs {
+    /// A resolver to ask (repeatable), `IP` or `IP:PORT`; default: the system's resolv.conf.
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub nameserver: Vec<String>,
+
+    /// Answer DNS offline from an RFC 1035 master file (repeatable). Names outside every
+    /// loaded zone are inconclusive.
+    #[arg(long = "zone-file", value_name = "FILE")]
+    pub zone_file: Vec<PathBuf>,
+
+    /// Seconds to wait for one DNS answer.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub timeout: f64,
+
+    /// How many times to send a query before calling it inconclusive.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub attempts: usize,
+
+    /// How many DNS queries may be in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Table,
+    Json,
+    Sarif,
+    Nagios,
+    Prometheus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Critical,
+    Warning,
+    Info,
+    Never,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+    #[command(flatten)]
+    pub dns: DnsArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AuditFormat::Table)]
+    pub format: AuditFormat,
+
+    /// Exit with 1 when a finding of this severity or worse is reported.
+    #[arg(long = "fail-on", value_enum, default_value_t = FailOn::Warning)]
+    pub fail_on: FailOn,
+
+    /// YAML settings (identity, trusted MX, ignores, severity overrides);
+    /// default `<root>/etc/mxdrift.yaml` when present.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Write the report to FILE (atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InventoryFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InventoryArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = InventoryFormat::Table)]
+    pub format: InventoryFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FixArgs {
+    #[command(flatten)]
+    pub audit: AuditArgs,
+
+    /// Print a POSIX shell script of panel commands and follow-ups instead of a diff.
+    #[arg(long)]
+    pub commands: bool,
+
+    /// Write the file changes (atomically, with a backup) instead of printing a diff.
+    #[arg(long)]
+    pub apply: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RulesArgs {
+    /// Explain this rule instead of listing all of them.
+    pub id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bare_options_mean_audit() {
+        let cli = Cli::try_parse_from(["mxdrift", "--root", "/tmp/x", "--format", "json"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.audit.format, AuditFormat::Json);
+    }
+
+    #[test]
+    fn subcommand_parses() {
+        let cli = Cli::try_parse_from(["mxdrift", "inventory", "--root", "/tmp/x"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Inventory(_))));
+    }
+}

@@ -1,0 +1,230 @@
+//! The inventory: every domain the mail server knows, how it treats mail for
+//! it, and where in the configuration that was declared. Produced by
+//! `sources`, consumed by every later stage.
+
+mod domain_name;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+pub use domain_name::{DomainName, DomainNameError};
+
+/// Which kind of server configuration the inventory was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Postfix,
+    Plesk,
+    Cpanel,
+    Directadmin,
+    Qmail,
+    List,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Postfix => "postfix",
+            Platform::Plesk => "plesk",
+            Platform::Cpanel => "cpanel",
+            Platform::Directadmin => "directadmin",
+            Platform::Qmail => "qmail",
+            Platform::List => "list",
+        }
+    }
+}
+
+/// How the server treats mail for a domain (the contract's `delivery`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// Delivered on this machine (mydestination, virtual mailbox or alias domain, ...).
+    Local,
+    /// Accepted and forwarded elsewhere (relay_domains, transport override, backup MX).
+    Relay,
+    /// Known to the server (hosted, listed as remote) but mail is not accepted here.
+    NotLocal,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Local => "local",
+            Delivery::Relay => "relay",
+            Delivery::NotLocal => "not-local",
+        }
+    }
+}
+
+/// One place in the configuration where a domain is named.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Declared {
+    /// Path relative to `--root`, with `/` separators.
+    pub file: String,
+    /// 1-based physical line where the name itself stands.
+    pub line: u32,
+    /// The parameter or list through which the server reads it
+    /// (`mydestination`, `virtual_mailbox_domains`, `etc/localdomains`, ...).
+    pub via: String,
+}
+
+/// A domain the server knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KnownDomain {
+    #[serde(rename = "domain")]
+    pub name: DomainName,
+    pub delivery: Delivery,
+    pub declared: Vec<Declared>,
+    /// Extra platform facts a remediation needs (cPanel owner, Plesk
+    /// subscription, table that must be rebuilt), never decisions.
+    #[serde(skip)]
+    pub facts: DomainFacts,
+}
+
+/// Facts that sources know and remediation needs; opaque to the verdict.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainFacts {
+    /// The panel account owning the domain (cPanel, DirectAdmin).
+    pub owner: Option<String>,
+    /// Plesk: the domain is a subscription's main domain.
+    pub subscription: bool,
+}
+
+/// What kind of problem a warning reports; lets reports group and count them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WarningKind {
+    /// A table whose keys cannot be listed (regexp, pcre, cidr, SQL, LDAP, ...).
+    NotEnumerable,
+    /// A list file or table that is missing or unreadable: Postfix defers mail.
+    LookupFailure,
+    /// A configured name that is not a valid domain name.
+    InvalidDomain,
+    /// A domain listed more than once, or in two address classes.
+    DuplicateDomain,
+    /// Configuration that Postfix reads but warns about (a `#` inside a value, ...).
+    Suspicious,
+    /// A file the platform usually has was not found under the root.
+    MissingFile,
+    /// A compiled table is older than its text source.
+    StaleTable,
+}
+
+/// A problem found while reading the configuration that does not stop the run.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct InventoryWarning {
+    pub kind: WarningKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// The parameter concerned, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    pub message: String,
+}
+
+/// Everything the configuration says, before DNS is asked anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    pub platform: Platform,
+    /// Names of this server from its configuration (`myhostname`, primary hostname).
+    pub server_names: Vec<DomainName>,
+    /// Extra public addresses from the configuration (`proxy_interfaces`, cPanel NAT).
+    pub server_addresses: Vec<IpAddr>,
+    /// Every known domain, sorted by name, one entry per name.
+    pub domains: Vec<KnownDomain>,
+    pub warnings: Vec<InventoryWarning>,
+}
+
+impl Inventory {
+    pub fn new(platform: Platform) -> Self {
+        Inventory {
+            platform,
+            server_names: Vec::new(),
+            server_addresses: Vec::new(),
+            domains: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    pub fn warn(&mut self, warning: InventoryWarning) {
+        self.warnings.push(warning);
+    }
+
+    pub fn local_domains(&self) -> impl Iterator<Item = &KnownDomain> {
+        self.domains.iter().filter(|d| d.delivery == Delivery::Local)
+    }
+}
+
+/// Collects domains as sources find them and merges repeated declarations
+/// into one entry per name, in first-seen class order (callers add classes in
+/// the platform's precedence order, so the first class seen wins).
+#[derive(Debug, Default)]
+pub struct InventoryBuilder {
+    domains: BTreeMap<DomainName, KnownDomain>,
+}
+
+impl InventoryBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Record a declaration. Returns the delivery the domain already had
+    /// when it was declared before (so the caller can warn about duplicates).
+    pub fn declare(
+        &mut self,
+        name: DomainName,
+        delivery: Delivery,
+        declared: Declared,
+    ) -> Option<Delivery> {
+        match self.domains.get_mut(&name) {
+            Some(existing) => {
+                let before = existing.delivery;
+                if !existing.declared.contains(&declared) {
+                    existing.declared.push(declared);
+                }
+                Some(before)
+            }
+            None => {
+                self.domains.insert(
+                    name.clone(),
+                    KnownDomain {
+                        name,
+                        delivery,
+                        declared: vec![declared],
+                        facts: DomainFacts::default(),
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    /// Change the delivery of a domain already declared (transport override,
+    /// panel routing), keeping where it was declared.
+    pub fn set_delivery(&mut self, name: &DomainName, delivery: Delivery) {
+        if let Some(d) = self.domains.get_mut(name) {
+            d.delivery = delivery;
+        }
+    }
+
+    pub fn get(&self, name: &DomainName) -> Option<&KnownDomain> {
+        self.domains.get(name)
+    }
+
+    pub fn get_mut(&mut self, name: &DomainName) -> Option<&mut KnownDomain> {
+        self.domains.get_mut(name)
+    }
+
+    pub fn contains(&self, name: &DomainName) -> bool {
+        self.domains.contains_key(name)
+    }
+
+    /// The collected domains, sorted by name.
+    pub fn into_domains(self) -> Vec<KnownDomain> {
+        self.domains.into_values().collect()
+    }
+}

@@ -1,0 +1,17 @@
+//! mxdrift: find the domains a shared-hosting mail server still delivers
+//! locally although public DNS sends their mail elsewhere.
+//!
+//! The crate is a one-way pipeline; each module is one stage and owns its
+//! types:
+//!
+//! ```text
+//! sources ─▶ inventory ─▶ resolve ─▶ verdict ─▶ rules ─▶ report | remediate
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod identity;
+pub mod inventory;
+pub mod resolve;
+pub mod sources;
+pub mod verdict;
