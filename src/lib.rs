@@ -13,5 +13,6 @@ pub mod cli;
 pub mod identity;
 pub mod inventory;
 pub mod resolve;
+pub mod rules;
 pub mod sources;
 pub mod verdict;

@@ -1,0 +1,574 @@
+//! Rules: the metadata of every rule lives in `rules/*.yaml` (embedded at
+//! build time); this module matches (delivery, verdict, evidence) to
+//! findings. One small function per rule id, nothing else decides.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::ServerIdentity;
+use crate::inventory::{Declared, Delivery, DomainName, KnownDomain};
+use crate::resolve::{DnsStatus, HostLookup, MxEvidence};
+use crate::verdict::Verdict;
+
+include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
+
+/// Rule ids of the contract. Stable: scripts and ignore lists use them.
+pub mod ids {
+    pub const MAIL_SWITCH_ON: &str = "mail-switch-on";
+    pub const DOMAIN_NOT_FOUND: &str = "domain-not-found";
+    pub const NULL_MX_DELIVERED_LOCALLY: &str = "null-mx-delivered-locally";
+    pub const BACKUP_MX_DELIVERS_LOCALLY: &str = "backup-mx-delivers-locally";
+    pub const SPLIT_DELIVERY: &str = "split-delivery";
+    pub const MX_HOST_UNRESOLVABLE: &str = "mx-host-unresolvable";
+    pub const MX_POINTS_HERE_NOT_LOCAL: &str = "mx-points-here-not-local";
+    pub const MX_TARGET_CNAME: &str = "mx-target-cname";
+    pub const LOOKUP_INCONCLUSIVE: &str = "lookup-inconclusive";
+}
+
+/// How bad a finding is; ordered from least to most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub const ALL: [Severity; 3] = [Severity::Critical, Severity::Warning, Severity::Info];
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How sure the rule is that a finding is real (zizmor's notion).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+}
+
+/// One rule as written in `rules/<id>.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub id: String,
+    pub severity: Severity,
+    pub confidence: Confidence,
+    pub title: String,
+    /// When the rule fires, in the contract's words.
+    pub when: String,
+    pub rationale: String,
+    pub remediation: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error("{file}:{line}: {message}")]
+    Parse {
+        file: String,
+        line: u64,
+        message: String,
+    },
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+    #[error("unknown rule `{0}` (see `mxdrift rules`)")]
+    Unknown(String),
+}
+
+/// All rules, in a stable order.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// The rules compiled into the binary.
+    pub fn embedded() -> Result<Self, RuleError> {
+        Self::parse(EMBEDDED_RULES)
+    }
+
+    /// Parse rule files given as (file name, text). Each file must hold one
+    /// rule whose id is the file's stem.
+    pub fn parse(files: &[(&str, &str)]) -> Result<Self, RuleError> {
+        let mut rules: Vec<Rule> = Vec::with_capacity(files.len());
+        for (file, text) in files {
+            let rule: Rule = serde_saphyr::from_str(text).map_err(|e| RuleError::Parse {
+                file: file.to_string(),
+                line: e.location().map_or(0, |l| l.line()),
+                message: e.to_string(),
+            })?;
+            let stem = file
+                .rsplit('/')
+                .next()
+                .and_then(|n| n.strip_suffix(".yaml"))
+                .unwrap_or(file);
+            if rule.id != stem {
+                return Err(RuleError::Invalid {
+                    file: file.to_string(),
+                    message: format!("rule id `{}` does not match the file name", rule.id),
+                });
+            }
+            if rules.iter().any(|r| r.id == rule.id) {
+                return Err(RuleError::Invalid {
+                    file: file.to_string(),
+                    message: format!("rule id `{}` defined twice", rule.id),
+                });
+            }
+            rules.push(rule);
+        }
+        Ok(RuleSet { rules })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.iter()
+    }
+
+    /// Override a rule's default severity (from `--config`).
+    pub fn set_severity(&mut self, id: &str, severity: Severity) -> Result<(), RuleError> {
+        match self.rules.iter_mut().find(|r| r.id == id) {
+            Some(rule) => {
+                rule.severity = severity;
+                Ok(())
+            }
+            None => Err(RuleError::Unknown(id.to_string())),
+        }
+    }
+}
+
+/// One problem with one domain, with its evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub rule: String,
+    pub severity: Severity,
+    #[serde(skip)]
+    pub confidence: Confidence,
+    #[serde(skip)]
+    pub domain: DomainName,
+    /// One line: what is wrong and the DNS evidence.
+    pub message: String,
+    #[serde(skip)]
+    pub declared: Vec<Declared>,
+}
+
+/// One line of DNS evidence, for messages and tables:
+/// `MX 10 mx1.elsewhere.test [198.51.100.7] (TTL 300)`.
+pub fn evidence_summary(evidence: &MxEvidence) -> String {
+    let hosts = || {
+        evidence
+            .mx
+            .iter()
+            .map(|h| {
+                let addrs = if h.addresses.is_empty() {
+                    "no address".to_string()
+                } else {
+                    h.addresses
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                let alias = h
+                    .cname
+                    .as_ref()
+                    .map(|c| format!(" CNAME {c}"))
+                    .unwrap_or_default();
+                let unknown = if h.lookup == HostLookup::Inconclusive {
+                    ", lookup inconclusive"
+                } else {
+                    ""
+                };
+                format!(
+                    "{} {}{} [{}{}]",
+                    h.preference, h.host, alias, addrs, unknown
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let ttl = evidence
+        .ttl
+        .map(|t| format!(" (TTL {t})"))
+        .unwrap_or_default();
+    match evidence.status {
+        DnsStatus::Ok => format!("MX {}{}", hosts(), ttl),
+        DnsStatus::Nodata if evidence.implicit_mx => {
+            format!("no MX, implicit MX {}{}", hosts(), ttl)
+        }
+        DnsStatus::Nodata => format!("no MX and no address records{ttl}"),
+        DnsStatus::NullMx => {
+            if evidence.mx.is_empty() {
+                format!("null MX (MX 0 .){ttl}")
+            } else {
+                format!("null MX (MX 0 .) beside MX {}{}", hosts(), ttl)
+            }
+        }
+        DnsStatus::Nxdomain => match &evidence.dangling_cname {
+            Some(target) => format!("NXDOMAIN: CNAME to missing {target}{ttl}"),
+            None => format!("NXDOMAIN{ttl}"),
+        },
+        DnsStatus::Inconclusive => format!(
+            "lookup inconclusive: {}",
+            evidence
+                .problem
+                .as_deref()
+                .unwrap_or("no conclusive answer")
+        ),
+    }
+}
+
+fn located(declared: &[Declared]) -> String {
+    match declared.first() {
+        Some(d) if d.line > 0 => format!("; declared at {}:{}", d.file, d.line),
+        Some(d) => format!("; declared in {}", d.file),
+        None => String::new(),
+    }
+}
+
+/// Everything a rule looks at for one domain.
+pub struct Subject<'a> {
+    pub domain: &'a KnownDomain,
+    pub evidence: &'a MxEvidence,
+    pub verdict: Verdict,
+}
+
+/// The findings for one domain. The server's own names (`localhost`,
+/// `localhost.*`, `myhostname`, `--server-name`) never raise findings.
+pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentity) -> Vec<Finding> {
+    let name = &subject.domain.name;
+    if name.is_localhost() || identity.is_our_name(name.as_str()) {
+        return Vec::new();
+    }
+    let evidence = evidence_summary(subject.evidence);
+    let delivery = subject.domain.delivery;
+    let mut fired: Vec<(&str, String)> = Vec::new();
+
+    let primary = match (delivery, subject.verdict) {
+        (Delivery::Local, Verdict::Elsewhere) => Some((
+            ids::MAIL_SWITCH_ON,
+            "delivered locally, but mail goes elsewhere",
+        )),
+        (Delivery::Local, Verdict::Nxdomain) => Some((
+            ids::DOMAIN_NOT_FOUND,
+            "delivered locally, but the domain does not exist",
+        )),
+        (Delivery::Local, Verdict::NullMx) => Some((
+            ids::NULL_MX_DELIVERED_LOCALLY,
+            "delivered locally, but the domain accepts no mail",
+        )),
+        (Delivery::Local, Verdict::Backup) => Some((
+            ids::BACKUP_MX_DELIVERS_LOCALLY,
+            "only a backup MX, but delivered locally",
+        )),
+        (Delivery::Local, Verdict::Mixed) => Some((
+            ids::SPLIT_DELIVERY,
+            "mail is split between this server and other hosts",
+        )),
+        (Delivery::NotLocal, Verdict::Here) => Some((
+            ids::MX_POINTS_HERE_NOT_LOCAL,
+            "MX points here, but mail for the domain is not accepted here",
+        )),
+        (_, Verdict::Inconclusive) => {
+            Some((ids::LOOKUP_INCONCLUSIVE, "cannot tell where mail goes"))
+        }
+        _ => None,
+    };
+    if let Some((id, what)) = primary {
+        fired.push((id, format!("{what}: {evidence}")));
+    }
+
+    if subject.verdict == Verdict::NoMailHost {
+        fired.push((
+            ids::MX_HOST_UNRESOLVABLE,
+            format!("no MX host has an address: {evidence}"),
+        ));
+    } else if subject.evidence.status == DnsStatus::Ok {
+        // Only the most preferred set: a dead host there costs every sender a try.
+        let best = subject.evidence.mx.iter().map(|h| h.preference).min();
+        let dead: Vec<&str> = subject
+            .evidence
+            .mx
+            .iter()
+            .filter(|h| Some(h.preference) == best && h.lookup == HostLookup::NoAddress)
+            .map(|h| h.host.as_str())
+            .collect();
+        if !dead.is_empty() {
+            fired.push((
+                ids::MX_HOST_UNRESOLVABLE,
+                format!("MX host {} has no address: {evidence}", dead.join(", ")),
+            ));
+        }
+    }
+
+    let aliases: Vec<String> = subject
+        .evidence
+        .mx
+        .iter()
+        .filter_map(|h| {
+            h.cname
+                .as_ref()
+                .map(|c| format!("{} is an alias of {c}", h.host))
+        })
+        .collect();
+    if !aliases.is_empty() && subject.evidence.status != DnsStatus::Inconclusive {
+        fired.push((
+            ids::MX_TARGET_CNAME,
+            format!("MX target {}: {evidence}", aliases.join(", ")),
+        ));
+    }
+
+    let location = located(&subject.domain.declared);
+    fired
+        .into_iter()
+        .filter_map(|(id, message)| {
+            let rule = rules.get(id)?;
+            Some(Finding {
+                rule: rule.id.clone(),
+                severity: rule.severity,
+                confidence: rule.confidence,
+                domain: name.clone(),
+                message: format!("{message}{location}"),
+                declared: subject.domain.declared.clone(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::DomainFacts;
+    use crate::resolve::MxHost;
+
+    /// The contract's rule table: ids and default severities.
+    const CONTRACT: &[(&str, Severity)] = &[
+        ("mail-switch-on", Severity::Critical),
+        ("domain-not-found", Severity::Critical),
+        ("null-mx-delivered-locally", Severity::Warning),
+        ("backup-mx-delivers-locally", Severity::Warning),
+        ("split-delivery", Severity::Warning),
+        ("mx-host-unresolvable", Severity::Warning),
+        ("mx-points-here-not-local", Severity::Critical),
+        ("mx-target-cname", Severity::Info),
+        ("lookup-inconclusive", Severity::Info),
+    ];
+
+    #[test]
+    fn embedded_rule_files_parse() {
+        // A broken rules/*.yaml fails here with file:line.
+        if let Err(e) = RuleSet::embedded() {
+            panic!("{e}");
+        }
+    }
+
+    #[test]
+    fn embedded_rules_are_exactly_the_contract() {
+        let rules = RuleSet::embedded().unwrap();
+        assert_eq!(rules.iter().count(), CONTRACT.len());
+        for (id, severity) in CONTRACT {
+            let rule = rules.get(id).unwrap_or_else(|| panic!("rule {id} missing"));
+            assert_eq!(rule.severity, *severity, "{id}");
+            assert!(
+                !rule.title.is_empty()
+                    && !rule.rationale.is_empty()
+                    && !rule.remediation.is_empty()
+            );
+        }
+    }
+
+    #[test]
+    fn rule_file_errors_name_file_and_line() {
+        let bad = "id: x\nseverity: critical\nconfidence: high\ntitle: t\nwhen: w\nrationale: r\nremediation: r\nsurprise: 1\n";
+        let err = RuleSet::parse(&[("rules/x.yaml", bad)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("rules/x.yaml:8:"), "{err}");
+        let bad_severity = "id: x\nseverity: fatal\n";
+        let err = RuleSet::parse(&[("rules/x.yaml", bad_severity)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("rules/x.yaml:2:"), "{err}");
+        let wrong_id = "id: y\nseverity: info\nconfidence: low\ntitle: t\nwhen: w\nrationale: r\nremediation: r\n";
+        assert!(RuleSet::parse(&[("rules/x.yaml", wrong_id)]).is_err());
+    }
+
+    fn domain(name: &str, delivery: Delivery) -> KnownDomain {
+        KnownDomain {
+            name: DomainName::parse(name).unwrap(),
+            delivery,
+            declared: vec![Declared {
+                file: "etc/postfix/main.cf".into(),
+                line: 7,
+                via: "mydestination".into(),
+            }],
+            facts: DomainFacts::default(),
+        }
+    }
+
+    fn host(pref: u16, name: &str, addrs: &[&str]) -> MxHost {
+        MxHost {
+            preference: pref,
+            host: name.into(),
+            addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+            lookup: if addrs.is_empty() {
+                HostLookup::NoAddress
+            } else {
+                HostLookup::Complete
+            },
+            cname: None,
+            ip_literal: false,
+            ttl: Some(300),
+            problem: None,
+        }
+    }
+
+    fn ok(mx: Vec<MxHost>) -> MxEvidence {
+        MxEvidence {
+            status: DnsStatus::Ok,
+            implicit_mx: false,
+            mx,
+            ttl: Some(300),
+            dangling_cname: None,
+            problem: None,
+        }
+    }
+
+    fn rules_for(d: &KnownDomain, e: &MxEvidence, v: Verdict) -> Vec<String> {
+        let rules = RuleSet::embedded().unwrap();
+        let mut id = ServerIdentity::default();
+        id.add_name("web10.hoster.test");
+        evaluate(
+            &rules,
+            &Subject {
+                domain: d,
+                evidence: e,
+                verdict: v,
+            },
+            &id,
+        )
+        .into_iter()
+        .map(|f| f.rule)
+        .collect()
+    }
+
+    #[test]
+    fn each_contract_rule_fires_on_its_case() {
+        let local = domain("moved.test", Delivery::Local);
+        let e = ok(vec![host(10, "mx1.elsewhere.test", &["198.51.100.7"])]);
+        assert_eq!(
+            rules_for(&local, &e, Verdict::Elsewhere),
+            ["mail-switch-on"]
+        );
+        assert_eq!(
+            rules_for(&local, &e, Verdict::Backup),
+            ["backup-mx-delivers-locally"]
+        );
+        assert_eq!(rules_for(&local, &e, Verdict::Mixed), ["split-delivery"]);
+        assert!(rules_for(&local, &e, Verdict::Here).is_empty());
+        let nx = MxEvidence {
+            status: DnsStatus::Nxdomain,
+            ..ok(vec![])
+        };
+        assert_eq!(
+            rules_for(&local, &nx, Verdict::Nxdomain),
+            ["domain-not-found"]
+        );
+        let null = MxEvidence {
+            status: DnsStatus::NullMx,
+            ..ok(vec![])
+        };
+        assert_eq!(
+            rules_for(&local, &null, Verdict::NullMx),
+            ["null-mx-delivered-locally"]
+        );
+        let unknown = MxEvidence::inconclusive("SERVFAIL");
+        assert_eq!(
+            rules_for(&local, &unknown, Verdict::Inconclusive),
+            ["lookup-inconclusive"]
+        );
+        let dead = ok(vec![host(10, "gone.test", &[])]);
+        assert_eq!(
+            rules_for(&local, &dead, Verdict::NoMailHost),
+            ["mx-host-unresolvable"]
+        );
+        let not_local = domain("hosted.test", Delivery::NotLocal);
+        assert_eq!(
+            rules_for(&not_local, &e, Verdict::Here),
+            ["mx-points-here-not-local"]
+        );
+        assert!(rules_for(&not_local, &e, Verdict::Elsewhere).is_empty());
+        let relay = domain("relayed.test", Delivery::Relay);
+        assert!(rules_for(&relay, &e, Verdict::Elsewhere).is_empty());
+    }
+
+    #[test]
+    fn dead_host_in_best_set_and_cname_target() {
+        let local = domain("a.test", Delivery::Local);
+        let mut alias = host(10, "alias.test", &["203.0.113.10"]);
+        alias.cname = Some("real.test".into());
+        let e = ok(vec![
+            alias,
+            host(10, "gone.test", &[]),
+            host(20, "gone2.test", &[]),
+        ]);
+        assert_eq!(
+            rules_for(&local, &e, Verdict::Here),
+            ["mx-host-unresolvable", "mx-target-cname"]
+        );
+        // A dead host only at a worse preference is not reported.
+        let e = ok(vec![
+            host(10, "mx.test", &["203.0.113.10"]),
+            host(20, "gone.test", &[]),
+        ]);
+        assert!(rules_for(&local, &e, Verdict::Here).is_empty());
+    }
+
+    #[test]
+    fn own_names_never_raise_findings() {
+        let e = ok(vec![host(10, "mx1.elsewhere.test", &["198.51.100.7"])]);
+        for name in ["localhost", "localhost.hoster.test", "web10.hoster.test"] {
+            assert!(
+                rules_for(&domain(name, Delivery::Local), &e, Verdict::Elsewhere).is_empty(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn message_carries_evidence_and_location() {
+        let rules = RuleSet::embedded().unwrap();
+        let d = domain("moved.test", Delivery::Local);
+        let e = ok(vec![host(10, "mx1.elsewhere.test", &["198.51.100.7"])]);
+        let f = evaluate(
+            &rules,
+            &Subject {
+                domain: &d,
+                evidence: &e,
+                verdict: Verdict::Elsewhere,
+            },
+            &ServerIdentity::default(),
+        );
+        assert_eq!(
+            f[0].message,
+            "delivered locally, but mail goes elsewhere: MX 10 mx1.elsewhere.test [198.51.100.7] (TTL 300); declared at etc/postfix/main.cf:7"
+        );
+    }
+}
