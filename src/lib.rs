@@ -9,9 +9,11 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod cli;
 pub mod identity;
 pub mod inventory;
+pub mod report;
 pub mod resolve;
 pub mod rules;
 pub mod sources;

@@ -103,3 +103,54 @@ impl MxEvidence {
         }
     }
 }
+
+// --- integration stub: replaced by the real resolver on merge ---
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::inventory::DomainName;
+
+#[derive(Debug, Clone)]
+pub struct ResolveOptions {
+    pub nameservers: Vec<SocketAddr>,
+    pub zone_files: Vec<PathBuf>,
+    pub timeout: Duration,
+    pub attempts: usize,
+    pub concurrency: usize,
+    pub progress: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("bad name server `{0}`")]
+    BadNameserver(String),
+}
+
+pub fn parse_nameserver(s: &str) -> Result<SocketAddr, ResolveError> {
+    s.parse()
+        .map_err(|_| ResolveError::BadNameserver(s.to_string()))
+}
+
+#[derive(Debug, Default)]
+pub struct ResolveReport {
+    pub evidence: BTreeMap<DomainName, MxEvidence>,
+    pub queries_sent: u64,
+    pub lookups_failed: u64,
+    pub authoritative_servers: Vec<SocketAddr>,
+}
+
+pub async fn gather(
+    domains: &[DomainName],
+    opts: &ResolveOptions,
+) -> Result<ResolveReport, ResolveError> {
+    let _ = opts;
+    Ok(ResolveReport {
+        evidence: domains
+            .iter()
+            .map(|d| (d.clone(), MxEvidence::inconclusive("stub")))
+            .collect(),
+        ..Default::default()
+    })
+}

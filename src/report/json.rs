@@ -1,0 +1,208 @@
+//! `--format json`: the contract's schema version 1. `inventory` prints the
+//! same document without `dns`, `verdict` and `findings`.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::{AuditFormatter, JSON_SCHEMA_VERSION};
+use crate::audit::{Audit, AuditedDomain};
+use crate::inventory::{Declared, Delivery, DomainName, Inventory, InventoryWarning};
+use crate::resolve::{DnsStatus, MxEvidence};
+use crate::rules::{Finding, Severity};
+use crate::verdict::Verdict;
+
+#[derive(Serialize)]
+struct Document<'a> {
+    version: u32,
+    tool: Tool,
+    server: Server<'a>,
+    domains: Vec<Domain<'a>>,
+    summary: Option<Summary>,
+    warnings: &'a [InventoryWarning],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Tool {
+    name: &'static str,
+    version: &'static str,
+}
+
+const TOOL: Tool = Tool {
+    name: "mxdrift",
+    version: env!("CARGO_PKG_VERSION"),
+};
+
+#[derive(Serialize)]
+struct Server<'a> {
+    platform: &'static str,
+    addresses: Vec<IpAddr>,
+    names: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Domain<'a> {
+    domain: &'a DomainName,
+    delivery: Delivery,
+    declared: &'a [Declared],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns: Option<Dns<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict: Option<Verdict>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    findings: Option<&'a [Finding]>,
+}
+
+#[derive(Serialize)]
+struct Dns<'a> {
+    status: DnsStatus,
+    implicit_mx: bool,
+    mx: Vec<Mx<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dangling_cname: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Mx<'a> {
+    #[serde(flatten)]
+    host: &'a crate::resolve::MxHost,
+    this_server: bool,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    domains: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    findings: Option<BTreeMap<&'static str, usize>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inconclusive: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdicts: Option<BTreeMap<&'static str, usize>>,
+    /// Domains per delivery class.
+    delivery: BTreeMap<&'static str, usize>,
+}
+
+fn delivery_counts(deliveries: impl Iterator<Item = Delivery>) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for d in deliveries {
+        *counts.entry(d.as_str()).or_default() += 1;
+    }
+    counts
+}
+
+fn dns<'a>(evidence: &'a MxEvidence, this_server: &[bool]) -> Dns<'a> {
+    Dns {
+        status: evidence.status,
+        implicit_mx: evidence.implicit_mx,
+        mx: evidence
+            .mx
+            .iter()
+            .enumerate()
+            .map(|(i, host)| Mx {
+                host,
+                this_server: this_server.get(i).copied().unwrap_or(false),
+            })
+            .collect(),
+        ttl: evidence.ttl,
+        dangling_cname: evidence.dangling_cname.as_deref(),
+        problem: evidence.problem.as_deref(),
+    }
+}
+
+fn audited(d: &AuditedDomain) -> Domain<'_> {
+    Domain {
+        domain: &d.domain.name,
+        delivery: d.domain.delivery,
+        declared: &d.domain.declared,
+        dns: Some(dns(&d.evidence, &d.mx_this_server)),
+        verdict: Some(d.verdict),
+        findings: Some(&d.findings),
+    }
+}
+
+/// The JSON formatter.
+pub struct Json;
+
+impl AuditFormatter for Json {
+    fn write_audit(&self, audit: &Audit, out: &mut dyn Write) -> io::Result<()> {
+        let s = audit.summary();
+        let doc = Document {
+            version: JSON_SCHEMA_VERSION,
+            tool: TOOL,
+            server: Server {
+                platform: audit.platform.as_str(),
+                addresses: audit.identity.addresses.iter().copied().collect(),
+                names: audit.identity.names.iter().map(String::as_str).collect(),
+            },
+            domains: audit.domains.iter().map(audited).collect(),
+            summary: Some(Summary {
+                domains: s.domains,
+                findings: Some(
+                    Severity::ALL
+                        .iter()
+                        .map(|sev| (sev.as_str(), s.count(*sev)))
+                        .collect(),
+                ),
+                inconclusive: Some(s.inconclusive),
+                verdicts: Some(s.verdicts.iter().map(|(v, n)| (v.as_str(), *n)).collect()),
+                delivery: delivery_counts(audit.domains.iter().map(|d| d.domain.delivery)),
+            }),
+            warnings: &audit.warnings,
+            notes: audit.notes.iter().map(String::as_str).collect(),
+        };
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        writeln!(out)
+    }
+}
+
+/// `inventory --format json`.
+pub fn write_inventory(
+    inventory: &Inventory,
+    addresses: &[IpAddr],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let doc = Document {
+        version: JSON_SCHEMA_VERSION,
+        tool: TOOL,
+        server: Server {
+            platform: inventory.platform.as_str(),
+            addresses: addresses.to_vec(),
+            names: inventory
+                .server_names
+                .iter()
+                .map(DomainName::as_str)
+                .collect(),
+        },
+        domains: inventory
+            .domains
+            .iter()
+            .map(|d| Domain {
+                domain: &d.name,
+                delivery: d.delivery,
+                declared: &d.declared,
+                dns: None,
+                verdict: None,
+                findings: None,
+            })
+            .collect(),
+        summary: Some(Summary {
+            domains: inventory.domains.len(),
+            findings: None,
+            inconclusive: None,
+            verdicts: None,
+            delivery: delivery_counts(inventory.domains.iter().map(|d| d.delivery)),
+        }),
+        warnings: &inventory.warnings,
+        notes: Vec::new(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
