@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::config::CivilDate;
 use crate::identity::{MxPattern, ServerIdentity};
 use crate::inventory::{Inventory, InventoryWarning, KnownDomain, Platform};
 use crate::resolve::{self, MxEvidence, ResolveError, ResolveOptions};
-use crate::rules::{self, Finding, RuleError, RuleSet, Severity, Subject};
+use crate::rules::{self, Finding, IgnoreRule, RuleError, RuleSet, Severity, Subject};
 use crate::sources::{self, SourceError, SourceOptions};
 use crate::verdict::{self, Verdict};
 
@@ -41,6 +42,10 @@ pub struct AuditOptions {
     pub sources: SourceOptions,
     pub identity: IdentityOptions,
     pub resolve: ResolveOptions,
+    /// Findings the admin chose to ignore (`mxdrift.yaml`).
+    pub ignores: Vec<IgnoreRule>,
+    /// The day ignores expire against (today, UTC; fixed in tests).
+    pub today: CivilDate,
 }
 
 /// One known domain with its DNS evidence, verdict and findings.
@@ -83,6 +88,8 @@ pub struct Summary {
     pub findings: BTreeMap<Severity, usize>,
     pub verdicts: BTreeMap<Verdict, usize>,
     pub inconclusive: usize,
+    /// Findings covered by an ignore: counted here, not in `findings`.
+    pub ignored: usize,
 }
 
 impl Summary {
@@ -112,15 +119,22 @@ impl Audit {
                 s.inconclusive += 1;
             }
             for f in &d.findings {
-                *s.findings.entry(f.severity).or_default() += 1;
+                if f.ignored.is_some() {
+                    s.ignored += 1;
+                } else {
+                    *s.findings.entry(f.severity).or_default() += 1;
+                }
             }
         }
         s
     }
 
-    /// The most severe finding, if any.
+    /// The most severe finding that is not ignored, if any.
     pub fn worst(&self) -> Option<Severity> {
-        self.findings().map(|(_, f)| f.severity).max()
+        self.findings()
+            .filter(|(_, f)| f.ignored.is_none())
+            .map(|(_, f)| f.severity)
+            .max()
     }
 }
 

@@ -166,9 +166,34 @@ pub struct AuditArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Write the report to FILE (atomically) instead of standard output.
+    /// Write the report to FILE (atomically: a temporary file in the same directory, mode 0644,
+    /// renamed over FILE) instead of standard output. For node_exporter's textfile collector.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Stop the whole run after SECS seconds: exit 2, or UNKNOWN (3) with `--format nagios`.
+    /// (`--timeout` is the limit for one DNS answer.)
+    #[arg(long, value_name = "SECS")]
+    pub deadline: Option<f64>,
+
+    /// `--format nagios`: WARNING when the number of warning-or-worse findings is outside RANGE
+    /// (Monitoring Plugins range syntax: `0`, `5`, `5:`, `~:5`, `@2:5`).
+    #[arg(
+        short = 'w',
+        long = "warning",
+        value_name = "RANGE",
+        default_value = "0"
+    )]
+    pub warning_range: String,
+
+    /// `--format nagios`: CRITICAL when the number of critical findings is outside RANGE.
+    #[arg(
+        short = 'c',
+        long = "critical",
+        value_name = "RANGE",
+        default_value = "0"
+    )]
+    pub critical_range: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

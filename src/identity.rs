@@ -27,11 +27,16 @@ impl MxPattern {
     /// `?` one character; case-insensitive.
     pub fn matches(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        glob_match(self.pattern.as_bytes(), host.as_bytes())
+        glob_match(&self.pattern, &host)
     }
 }
 
-fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+/// Shell-style glob match (`*`, `?`), case-sensitive; callers lower-case.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    glob_match_bytes(pattern.as_bytes(), text.as_bytes())
+}
+
+fn glob_match_bytes(pattern: &[u8], text: &[u8]) -> bool {
     // Iterative matcher with one backtrack point: linear in practice, no
     // recursion on hostile input.
     let (mut p, mut t) = (0, 0);

@@ -9,8 +9,10 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod atomic;
 pub mod audit;
 pub mod cli;
+pub mod config;
 pub mod identity;
 pub mod inventory;
 pub mod report;

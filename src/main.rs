@@ -9,26 +9,44 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use mxdrift::atomic;
 use mxdrift::audit::{self, AuditOptions, IdentityOptions};
 use mxdrift::cli::{
     AuditArgs, AuditFormat, Cli, Command, FailOn, FixArgs, InventoryArgs, InventoryFormat,
     PlatformArg, RulesArgs, SourceArgs,
 };
+use mxdrift::config::{CivilDate, Config};
 use mxdrift::inventory::Platform;
-use mxdrift::report::{AuditFormatter, json, table};
+use mxdrift::report::nagios::{self, Nagios, Range, State};
+use mxdrift::report::{AuditFormatter, json, prometheus, sarif, table};
 use mxdrift::resolve::{self, ResolveOptions};
-use mxdrift::rules::{RuleSet, Severity};
+use mxdrift::rules::{IgnoreRule, RuleSet, Severity};
 use mxdrift::sources::{ConfigRoot, PlatformChoice, SourceOptions};
 
 /// How a run ended (the contract's exit codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
-    /// Nothing at or above `--fail-on`.
-    Clean = 0,
-    /// Findings at or above `--fail-on`.
-    Findings = 1,
+    /// Nothing at or above `--fail-on`; Nagios OK.
+    Clean,
+    /// Findings at or above `--fail-on`; Nagios WARNING.
+    Findings,
     /// Usage or configuration error.
-    Error = 2,
+    Error,
+    /// Nagios CRITICAL.
+    Critical,
+    /// Nagios UNKNOWN: the plugin could not determine the state.
+    Unknown,
+}
+
+impl Outcome {
+    fn code(self) -> u8 {
+        match self {
+            Outcome::Clean => 0,
+            Outcome::Findings => 1,
+            Outcome::Error | Outcome::Critical => 2,
+            Outcome::Unknown => 3,
+        }
+    }
 }
 
 /// An error already phrased for the user.
@@ -53,7 +71,7 @@ fn main() -> ExitCode {
         eprintln!("mxdrift: {message}");
         Outcome::Error
     });
-    ExitCode::from(outcome as u8)
+    ExitCode::from(outcome.code())
 }
 
 fn not_yet(what: &str) -> Failure {
@@ -78,32 +96,41 @@ fn source_options(args: &SourceArgs) -> SourceOptions {
     }
 }
 
-fn audit_options(args: &AuditArgs) -> Result<AuditOptions, Failure> {
-    if let Some(config) = &args.config {
-        return Err(not_yet(&format!("--config {}", config.display())));
+/// The config file: `--config FILE`, else `<root>/etc/mxdrift.yaml` when present.
+fn load_config(args: &AuditArgs) -> Result<Config, Failure> {
+    match &args.config {
+        Some(path) => Ok(Config::load(path, &path.display().to_string())?),
+        None => {
+            let path = args.source.root.join("etc/mxdrift.yaml");
+            if path.exists() {
+                Ok(Config::load(&path, "etc/mxdrift.yaml")?)
+            } else {
+                Ok(Config::default())
+            }
+        }
     }
-    let default_config = args.source.root.join("etc/mxdrift.yaml");
-    if default_config.exists() {
-        return Err(not_yet(&format!(
-            "the configuration file {}",
-            default_config.display()
-        )));
-    }
-    if args.output.is_some() {
-        return Err(not_yet("--output"));
-    }
-    let server_ips = args
-        .identity
-        .server_ip
+}
+
+fn parse_ips(values: &[String]) -> Result<Vec<IpAddr>, Failure> {
+    values
         .iter()
         .map(|s| {
             s.parse::<IpAddr>()
                 .map_err(|_| Failure(format!("--server-ip {s:?} is not an IP address")))
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let nameservers = args
-        .dns
-        .nameserver
+        .collect()
+}
+
+fn audit_options(args: &AuditArgs, config: &Config) -> Result<AuditOptions, Failure> {
+    let mut server_ips = config.server.addresses.clone();
+    server_ips.extend(parse_ips(&args.identity.server_ip)?);
+    // The command line wins over the config file for resolvers.
+    let resolvers = if args.dns.nameserver.is_empty() {
+        &config.resolvers
+    } else {
+        &args.dns.nameserver
+    };
+    let nameservers = resolvers
         .iter()
         .map(|s| resolve::parse_nameserver(s))
         .collect::<Result<Vec<_>, _>>()?;
@@ -117,12 +144,16 @@ fn audit_options(args: &AuditArgs) -> Result<AuditOptions, Failure> {
             "--attempts and --concurrency must be at least 1".into(),
         ));
     }
+    let mut server_names = config.server.names.clone();
+    server_names.extend(args.identity.server_name.iter().cloned());
+    let mut trusted_mx = config.trusted_mx.clone();
+    trusted_mx.extend(args.identity.trusted_mx.iter().cloned());
     Ok(AuditOptions {
         sources: source_options(&args.source),
         identity: IdentityOptions {
             server_ips,
-            server_names: args.identity.server_name.clone(),
-            trusted_mx: args.identity.trusted_mx.clone(),
+            server_names,
+            trusted_mx,
             interfaces: args.source.root == std::path::Path::new("/"),
         },
         resolve: ResolveOptions {
@@ -133,26 +164,104 @@ fn audit_options(args: &AuditArgs) -> Result<AuditOptions, Failure> {
             concurrency: args.dns.concurrency,
             progress: io::stderr().is_terminal(),
         },
+        ignores: config
+            .ignore
+            .iter()
+            .map(|i| IgnoreRule {
+                domain: i.domain.clone(),
+                rule: i.rule.clone(),
+                reason: i.reason.clone(),
+                until: i.until.as_deref().and_then(CivilDate::parse),
+            })
+            .collect(),
+        today: CivilDate::today(),
     })
 }
 
 fn run_audit(args: &AuditArgs) -> Result<Outcome, Failure> {
-    let formatter: &dyn AuditFormatter = match args.format {
-        AuditFormat::Table => &table::Table,
-        AuditFormat::Json => &json::Json,
-        AuditFormat::Sarif => return Err(not_yet("--format sarif")),
-        AuditFormat::Nagios => return Err(not_yet("--format nagios")),
-        AuditFormat::Prometheus => return Err(not_yet("--format prometheus")),
+    match audit_and_report(args) {
+        // A monitoring plugin that cannot do its job says UNKNOWN on stdout.
+        Err(Failure(message)) if args.format == AuditFormat::Nagios => {
+            eprintln!("mxdrift: {message}");
+            nagios::write_unknown(&message, &mut io::stdout().lock())?;
+            Ok(Outcome::Unknown)
+        }
+        other => other,
+    }
+}
+
+fn audit_and_report(args: &AuditArgs) -> Result<Outcome, Failure> {
+    let nagios = match args.format {
+        AuditFormat::Nagios => Some(Nagios {
+            warning: Range::parse(&args.warning_range)?,
+            critical: Range::parse(&args.critical_range)?,
+        }),
+        _ => None,
     };
-    let opts = audit_options(args)?;
-    let rules = RuleSet::embedded()?;
+    let config = load_config(args)?;
+    let opts = audit_options(args, &config)?;
+    let mut rules = RuleSet::embedded()?;
+    config.apply_severities(&mut rules)?;
+    let deadline = match args.deadline {
+        Some(secs) if secs.is_finite() && secs > 0.0 => Some(Duration::from_secs_f64(secs)),
+        Some(_) => {
+            return Err(Failure(
+                "--deadline must be a positive number of seconds".into(),
+            ));
+        }
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let audit = runtime.block_on(audit::run(&opts, rules))?;
-    let mut out = io::stdout().lock();
-    formatter.write_audit(&audit, &mut out)?;
-    out.flush()?;
+    let audit = runtime.block_on(async {
+        match deadline {
+            Some(limit) => tokio::time::timeout(limit, audit::run(&opts, rules))
+                .await
+                .map_err(|_| {
+                    Failure(format!(
+                        "the audit did not finish within its --deadline of {} s",
+                        limit.as_secs_f64()
+                    ))
+                })?
+                .map_err(Failure::from),
+            None => audit::run(&opts, rules).await.map_err(Failure::from),
+        }
+    })?;
+    // Do not wait for DNS tasks that the deadline abandoned.
+    runtime.shutdown_background();
+
+    let formatter: &dyn AuditFormatter = match (&args.format, &nagios) {
+        (AuditFormat::Table, _) => &table::Table,
+        (AuditFormat::Json, _) => &json::Json,
+        (AuditFormat::Sarif, _) => &sarif::Sarif,
+        (AuditFormat::Prometheus, _) => &prometheus::Prometheus,
+        (AuditFormat::Nagios, Some(plugin)) => plugin,
+        (AuditFormat::Nagios, None) => {
+            return Err(Failure("internal: nagios thresholds missing".into()));
+        }
+    };
+    match &args.output {
+        Some(path) => {
+            let mut buffer = Vec::new();
+            formatter.write_audit(&audit, &mut buffer)?;
+            atomic::write_atomic(path, &buffer, 0o644)
+                .map_err(|e| Failure(format!("{}: {e}", path.display())))?;
+        }
+        None => {
+            let mut out = io::stdout().lock();
+            formatter.write_audit(&audit, &mut out)?;
+            out.flush()?;
+        }
+    }
+    if let Some(plugin) = &nagios {
+        return Ok(match plugin.state(&audit) {
+            State::Ok => Outcome::Clean,
+            State::Warning => Outcome::Findings,
+            State::Critical => Outcome::Critical,
+            State::Unknown => Outcome::Unknown,
+        });
+    }
     let threshold = match args.fail_on {
         FailOn::Critical => Some(Severity::Critical),
         FailOn::Warning => Some(Severity::Warning),

@@ -6,7 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::identity::ServerIdentity;
+use crate::config::CivilDate;
+use crate::identity::{ServerIdentity, glob_match};
 use crate::inventory::{Declared, Delivery, DomainName, KnownDomain};
 use crate::resolve::{DnsStatus, HostLookup, MxEvidence};
 use crate::verdict::Verdict;
@@ -70,6 +71,8 @@ pub struct Rule {
     pub severity: Severity,
     pub confidence: Confidence,
     pub title: String,
+    /// Completes "N domains ..." in one-line summaries (monitoring status).
+    pub headline: String,
     /// When the rule fires, in the contract's words.
     pub when: String,
     pub rationale: String,
@@ -167,6 +170,54 @@ pub struct Finding {
     pub message: String,
     #[serde(skip)]
     pub declared: Vec<Declared>,
+    /// Why the admin chose to ignore this finding (`mxdrift.yaml`). Ignored
+    /// findings are still reported and counted, but never fail the run and
+    /// are never remediated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
+}
+
+/// An ignore from the config file, ready to match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoreRule {
+    /// Domain name or glob, lower case.
+    pub domain: String,
+    /// Rule id or `*`.
+    pub rule: String,
+    pub reason: String,
+    pub until: Option<CivilDate>,
+}
+
+impl IgnoreRule {
+    fn matches(&self, finding: &Finding) -> bool {
+        (self.rule == "*" || self.rule == finding.rule)
+            && glob_match(&self.domain.to_ascii_lowercase(), finding.domain.as_str())
+    }
+}
+
+/// Mark the findings that an ignore covers. Returns one note per expired
+/// ignore that would have matched: it no longer applies, and says so.
+pub fn apply_ignores(
+    findings: &mut [Finding],
+    ignores: &[IgnoreRule],
+    today: CivilDate,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    for finding in findings.iter_mut() {
+        for ignore in ignores.iter().filter(|i| i.matches(finding)) {
+            match ignore.until {
+                Some(until) if until < today => notes.push(format!(
+                    "the ignore of {} for {} expired on {until} ({}); the finding is reported again",
+                    finding.rule, finding.domain, ignore.reason
+                )),
+                _ => {
+                    finding.ignored = Some(ignore.reason.clone());
+                    break;
+                }
+            }
+        }
+    }
+    notes
 }
 
 /// One line of DNS evidence, for messages and tables:
@@ -347,6 +398,7 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
                 domain: name.clone(),
                 message: format!("{message}{location}"),
                 declared: subject.domain.declared.clone(),
+                ignored: None,
             })
         })
         .collect()
@@ -406,7 +458,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("rules/x.yaml:2:"), "{err}");
-        let wrong_id = "id: y\nseverity: info\nconfidence: low\ntitle: t\nwhen: w\nrationale: r\nremediation: r\n";
+        let wrong_id = "id: y\nseverity: info\nconfidence: low\nheadline: h\ntitle: t\nwhen: w\nrationale: r\nremediation: r\n";
         assert!(RuleSet::parse(&[("rules/x.yaml", wrong_id)]).is_err());
     }
 
@@ -550,6 +602,44 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn ignores_mark_findings_until_they_expire() {
+        let rules = RuleSet::embedded().unwrap();
+        let d = domain("shop.example.org", Delivery::Local);
+        let e = ok(vec![host(10, "mx1.elsewhere.test", &["198.51.100.7"])]);
+        let subject = Subject {
+            domain: &d,
+            evidence: &e,
+            verdict: Verdict::Elsewhere,
+        };
+        let today = CivilDate::parse("2026-11-23").unwrap();
+        let ignore = |rule: &str, until: Option<&str>| IgnoreRule {
+            domain: "*.Example.org".into(),
+            rule: rule.into(),
+            reason: "moving on Friday".into(),
+            until: until.and_then(CivilDate::parse),
+        };
+        let mut f = evaluate(&rules, &subject, &ServerIdentity::default());
+        assert!(
+            apply_ignores(
+                &mut f,
+                &[ignore("mail-switch-on", Some("2026-11-23"))],
+                today
+            )
+            .is_empty()
+        );
+        assert_eq!(f[0].ignored.as_deref(), Some("moving on Friday"));
+
+        let mut f = evaluate(&rules, &subject, &ServerIdentity::default());
+        let notes = apply_ignores(&mut f, &[ignore("*", Some("2026-11-22"))], today);
+        assert_eq!(f[0].ignored, None);
+        assert!(notes[0].contains("expired on 2026-11-22"), "{notes:?}");
+
+        let mut f = evaluate(&rules, &subject, &ServerIdentity::default());
+        apply_ignores(&mut f, &[ignore("split-delivery", None)], today);
+        assert_eq!(f[0].ignored, None);
     }
 
     #[test]

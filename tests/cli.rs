@@ -33,14 +33,20 @@ fn empty_root_is_a_configuration_error() {
         .arg(dir.path())
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("no mail server configuration found"))
+        .stderr(predicate::str::contains(
+            "no mail server configuration found",
+        ))
         .stderr(predicate::str::contains("etc/postfix/main.cf"));
 }
 
 #[test]
 fn main_cf_line_without_equals_is_exit_2_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "etc/postfix/main.cf", "myhostname = a.test\n\nthis line has no equals sign\n");
+    write(
+        dir.path(),
+        "etc/postfix/main.cf",
+        "myhostname = a.test\n\nthis line has no equals sign\n",
+    );
     mxdrift()
         .args(["inventory", "--root"])
         .arg(dir.path())
@@ -53,7 +59,15 @@ fn main_cf_line_without_equals_is_exit_2_with_file_and_line() {
 fn bad_options_are_exit_2() {
     mxdrift().args(["--fail-on", "sometimes"]).assert().code(2);
     mxdrift()
-        .args(["audit", "--root", demo(), "--server-ip", "not-an-ip", "--zone-file", demo_zone()])
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--server-ip",
+            "not-an-ip",
+            "--zone-file",
+            demo_zone(),
+        ])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--server-ip"));
@@ -61,12 +75,22 @@ fn bad_options_are_exit_2() {
         .args(["audit", "--root", demo(), "--nameserver", "nonsense:xx"])
         .assert()
         .code(2);
-    mxdrift().args(["rules", "no-such-rule"]).assert().code(2).stderr(predicate::str::contains("unknown rule"));
+    mxdrift()
+        .args(["rules", "no-such-rule"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown rule"));
 }
 
 #[test]
 fn rules_lists_every_contract_rule() {
-    let out = mxdrift().arg("rules").assert().success().get_output().stdout.clone();
+    let out = mxdrift()
+        .arg("rules")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let out = String::from_utf8(out).unwrap();
     for id in [
         "mail-switch-on",
@@ -102,7 +126,15 @@ fn help_speaks_to_a_hosting_admin() {
 
 fn demo_json(extra: &[&str]) -> (i32, serde_json::Value) {
     let out = mxdrift()
-        .args(["audit", "--root", demo(), "--zone-file", demo_zone(), "--format", "json"])
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--zone-file",
+            demo_zone(),
+            "--format",
+            "json",
+        ])
         .args(extra)
         .output()
         .unwrap();
@@ -115,18 +147,41 @@ fn demo_json(extra: &[&str]) -> (i32, serde_json::Value) {
 #[test]
 fn demo_audit_gives_the_contract_verdicts_and_rules() {
     let (code, doc) = demo_json(&[]);
-    assert_eq!(code, 1, "critical findings fail the default --fail-on warning");
+    assert_eq!(
+        code, 1,
+        "critical findings fail the default --fail-on warning"
+    );
     assert_eq!(doc["version"], 1);
     assert_eq!(doc["tool"]["name"], "mxdrift");
     assert_eq!(doc["server"]["platform"], "postfix");
-    assert!(doc["server"]["addresses"].as_array().unwrap().contains(&"203.0.113.10".into()));
+    assert!(
+        doc["server"]["addresses"]
+            .as_array()
+            .unwrap()
+            .contains(&"203.0.113.10".into())
+    );
     let expected: &[(&str, &str, &str, &[&str])] = &[
         ("backup-for-customer.test", "relay", "backup", &[]),
-        ("backup.test", "local", "backup", &["backup-mx-delivers-locally"]),
+        (
+            "backup.test",
+            "local",
+            "backup",
+            &["backup-mx-delivers-locally"],
+        ),
         ("cname-mx.test", "local", "here", &["mx-target-cname"]),
-        ("deadmx.test", "local", "no-mail-host", &["mx-host-unresolvable"]),
+        (
+            "deadmx.test",
+            "local",
+            "no-mail-host",
+            &["mx-host-unresolvable"],
+        ),
         ("expired.test", "local", "nxdomain", &["domain-not-found"]),
-        ("flaky.invalid", "local", "inconclusive", &["lookup-inconclusive"]),
+        (
+            "flaky.invalid",
+            "local",
+            "inconclusive",
+            &["lookup-inconclusive"],
+        ),
         ("forward-only.test", "local", "here", &[]),
         ("implicit.test", "local", "here", &[]),
         ("legacy-shop.test", "local", "here", &[]),
@@ -134,11 +189,21 @@ fn demo_audit_gives_the_contract_verdicts_and_rules() {
         ("localhost.hoster.test", "local", "nxdomain", &[]),
         ("migrated.test", "relay", "elsewhere", &[]),
         ("moved.test", "local", "elsewhere", &["mail-switch-on"]),
-        ("nullmx.test", "local", "null-mx", &["null-mx-delivered-locally"]),
+        (
+            "nullmx.test",
+            "local",
+            "null-mx",
+            &["null-mx-delivered-locally"],
+        ),
         ("split.test", "local", "mixed", &["split-delivery"]),
         ("stays.test", "local", "here", &[]),
         ("web10.hoster.test", "local", "here", &[]),
-        ("xn--bcher-kva.test", "local", "elsewhere", &["mail-switch-on"]),
+        (
+            "xn--bcher-kva.test",
+            "local",
+            "elsewhere",
+            &["mail-switch-on"],
+        ),
     ];
     let domains = doc["domains"].as_array().unwrap();
     let got: Vec<(String, String, String, Vec<String>)> = domains
@@ -148,26 +213,47 @@ fn demo_audit_gives_the_contract_verdicts_and_rules() {
                 d["domain"].as_str().unwrap().to_string(),
                 d["delivery"].as_str().unwrap().to_string(),
                 d["verdict"].as_str().unwrap().to_string(),
-                d["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap().to_string()).collect(),
+                d["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f["rule"].as_str().unwrap().to_string())
+                    .collect(),
             )
         })
         .collect();
     let want: Vec<(String, String, String, Vec<String>)> = expected
         .iter()
-        .map(|(d, del, v, r)| (d.to_string(), del.to_string(), v.to_string(), r.iter().map(|s| s.to_string()).collect()))
+        .map(|(d, del, v, r)| {
+            (
+                d.to_string(),
+                del.to_string(),
+                v.to_string(),
+                r.iter().map(|s| s.to_string()).collect(),
+            )
+        })
         .collect();
     assert_eq!(got, want);
 
-    let moved = domains.iter().find(|d| d["domain"] == "moved.test").unwrap();
+    let moved = domains
+        .iter()
+        .find(|d| d["domain"] == "moved.test")
+        .unwrap();
     assert_eq!(moved["declared"][0]["file"], "etc/postfix/vdomains");
     assert_eq!(moved["declared"][0]["line"], 3);
     assert_eq!(moved["declared"][0]["via"], "virtual_mailbox_domains");
     assert_eq!(moved["dns"]["status"], "ok");
-    assert_eq!(moved["dns"]["mx"][0]["host"], "moved-test.mail.protection.outlook.test");
+    assert_eq!(
+        moved["dns"]["mx"][0]["host"],
+        "moved-test.mail.protection.outlook.test"
+    );
     assert_eq!(moved["dns"]["mx"][0]["addresses"][0], "198.51.100.25");
     assert_eq!(moved["dns"]["mx"][0]["this_server"], false);
     assert_eq!(moved["findings"][0]["severity"], "critical");
-    let implicit = domains.iter().find(|d| d["domain"] == "implicit.test").unwrap();
+    let implicit = domains
+        .iter()
+        .find(|d| d["domain"] == "implicit.test")
+        .unwrap();
     assert_eq!(implicit["dns"]["implicit_mx"], true);
     assert_eq!(implicit["dns"]["mx"][0]["this_server"], true);
 
@@ -189,10 +275,23 @@ fn fail_on_sets_the_exit_code() {
 fn fail_on_threshold_ignores_lesser_findings() {
     // Only an info finding (an alias MX target): below `warning`, above `info`.
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "etc/postfix/main.cf", "myhostname = web10.hoster.test\nmydestination = cname-mx.test\n");
+    write(
+        dir.path(),
+        "etc/postfix/main.cf",
+        "myhostname = web10.hoster.test\nmydestination = cname-mx.test\n",
+    );
     let run = |fail_on: &str| {
         mxdrift()
-            .args(["audit", "--server-ip", "203.0.113.10", "--zone-file", demo_zone(), "--fail-on", fail_on, "--root"])
+            .args([
+                "audit",
+                "--server-ip",
+                "203.0.113.10",
+                "--zone-file",
+                demo_zone(),
+                "--fail-on",
+                fail_on,
+                "--root",
+            ])
             .arg(dir.path())
             .output()
             .unwrap()
@@ -217,23 +316,27 @@ fn demo_table_groups_by_severity_with_a_summary() {
 
 #[test]
 fn inventory_json_has_no_dns() {
-    let out = mxdrift().args(["inventory", "--format", "json", "--root", demo()]).output().unwrap();
+    let out = mxdrift()
+        .args(["inventory", "--format", "json", "--root", demo()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let first = &doc["domains"][0];
-    assert!(first.get("dns").is_none() && first.get("verdict").is_none() && first.get("findings").is_none());
+    assert!(
+        first.get("dns").is_none()
+            && first.get("verdict").is_none()
+            && first.get("findings").is_none()
+    );
     assert_eq!(doc["domains"].as_array().unwrap().len(), 18);
 }
 
 #[test]
 fn unbuilt_stages_say_not_yet_supported() {
     for args in [
-        vec!["audit", "--format", "sarif"],
-        vec!["audit", "--format", "nagios"],
-        vec!["audit", "--format", "prometheus"],
-        vec!["audit", "--output", "/tmp/x"],
-        vec!["audit", "--config", "/tmp/mxdrift.yaml"],
         vec!["fix"],
+        vec!["fix", "--commands"],
+        vec!["fix", "--apply"],
     ] {
         mxdrift()
             .args(&args)

@@ -84,6 +84,9 @@ struct Summary {
     findings: Option<BTreeMap<&'static str, usize>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     inconclusive: Option<usize>,
+    /// Findings covered by an ignore (counted here, not under `findings`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ignored: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     verdicts: Option<BTreeMap<&'static str, usize>>,
     /// Domains per delivery class.
@@ -152,6 +155,7 @@ impl AuditFormatter for Json {
                         .collect(),
                 ),
                 inconclusive: Some(s.inconclusive),
+                ignored: Some(s.ignored),
                 verdicts: Some(s.verdicts.iter().map(|(v, n)| (v.as_str(), *n)).collect()),
                 delivery: delivery_counts(audit.domains.iter().map(|d| d.domain.delivery)),
             }),
@@ -197,6 +201,7 @@ pub fn write_inventory(
             domains: inventory.domains.len(),
             findings: None,
             inconclusive: None,
+            ignored: None,
             verdicts: None,
             delivery: delivery_counts(inventory.domains.iter().map(|d| d.delivery)),
         }),

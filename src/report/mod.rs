@@ -2,6 +2,9 @@
 //! behind one trait; none of them decides anything.
 
 pub mod json;
+pub mod nagios;
+pub mod prometheus;
+pub mod sarif;
 pub mod table;
 
 use std::io::{self, Write};

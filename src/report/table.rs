@@ -56,7 +56,10 @@ impl AuditFormatter for Table {
                 "domain", "delivery", "verdict", "rule", "evidence", "declared",
             ]);
             let mut count = 0;
-            for (d, f) in audit.findings().filter(|(_, f)| f.severity == severity) {
+            for (d, f) in audit
+                .findings()
+                .filter(|(_, f)| f.severity == severity && f.ignored.is_none())
+            {
                 count += 1;
                 rows.push_record([
                     d.domain.name.to_string(),
@@ -75,6 +78,27 @@ impl AuditFormatter for Table {
             table.with(Style::sharp());
             writeln!(out, "{table}\n")?;
         }
+        let ignored: Vec<_> = audit
+            .findings()
+            .filter(|(_, f)| f.ignored.is_some())
+            .collect();
+        if !ignored.is_empty() {
+            writeln!(
+                out,
+                "IGNORED ({}) — listed in mxdrift.yaml, not counted:",
+                ignored.len()
+            )?;
+            for (d, f) in ignored {
+                writeln!(
+                    out,
+                    "  {} {}: {}",
+                    d.domain.name,
+                    f.rule,
+                    f.ignored.as_deref().unwrap_or("")
+                )?;
+            }
+            writeln!(out)?;
+        }
         let s = audit.summary();
         let clean = audit
             .domains
@@ -83,7 +107,7 @@ impl AuditFormatter for Table {
             .count();
         writeln!(
             out,
-            "{} domains audited on {} ({}): {} critical, {} warning, {} info findings; {} inconclusive; {} without findings.",
+            "{} domains audited on {} ({}): {} critical, {} warning, {} info findings; {} ignored; {} inconclusive; {} without findings.",
             s.domains,
             audit.platform.as_str(),
             if audit.identity.addresses.is_empty() {
@@ -100,6 +124,7 @@ impl AuditFormatter for Table {
             s.count(Severity::Critical),
             s.count(Severity::Warning),
             s.count(Severity::Info),
+            s.ignored,
             s.inconclusive,
             clean,
         )

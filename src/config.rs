@@ -1,0 +1,277 @@
+//! `mxdrift.yaml`: settings an admin keeps next to the server instead of on
+//! the command line. Unknown keys are errors with file:line, so a typo never
+//! silently disables an ignore or an override.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::rules::{RuleError, RuleSet, Severity};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {message}")]
+    Syntax {
+        file: String,
+        line: u64,
+        message: String,
+    },
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+}
+
+/// The file as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerSection,
+    /// MX host patterns (globs) of filtering gateways that deliver to this server.
+    #[serde(default)]
+    pub trusted_mx: Vec<String>,
+    /// Resolvers to ask, `IP` or `IP:PORT` (command-line `--nameserver` wins).
+    #[serde(default)]
+    pub resolvers: Vec<String>,
+    /// Severity overrides per rule id.
+    #[serde(default)]
+    pub severity: std::collections::BTreeMap<String, Severity>,
+    #[serde(default)]
+    pub ignore: Vec<Ignore>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
+    #[serde(default)]
+    pub names: Vec<String>,
+}
+
+/// "Do not report RULE for DOMAIN, because REASON (until DATE)."
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ignore {
+    /// A domain name or glob (`*.example.org`).
+    pub domain: String,
+    /// A rule id, or `*` for every rule.
+    pub rule: String,
+    pub reason: String,
+    /// `YYYY-MM-DD`: the ignore applies up to and including this day.
+    #[serde(default)]
+    pub until: Option<String>,
+}
+
+impl Config {
+    /// Read and validate a config file. `shown` is the name used in messages.
+    pub fn load(path: &Path, shown: &str) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            file: shown.to_string(),
+            source,
+        })?;
+        Self::parse(&text, shown)
+    }
+
+    pub fn parse(text: &str, shown: &str) -> Result<Config, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let config: Config = serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: shown.to_string(),
+            line: e.location().map_or(0, |l| l.line()),
+            message: e.to_string(),
+        })?;
+        let rules = RuleSet::embedded().map_err(|e| ConfigError::Invalid {
+            file: shown.to_string(),
+            message: e.to_string(),
+        })?;
+        for id in config.severity.keys() {
+            if rules.get(id).is_none() {
+                return Err(ConfigError::Invalid {
+                    file: shown.to_string(),
+                    message: format!("severity: unknown rule `{id}`"),
+                });
+            }
+        }
+        for ignore in &config.ignore {
+            if ignore.rule != "*" && rules.get(&ignore.rule).is_none() {
+                return Err(ConfigError::Invalid {
+                    file: shown.to_string(),
+                    message: format!(
+                        "ignore: unknown rule `{}` for {}",
+                        ignore.rule, ignore.domain
+                    ),
+                });
+            }
+            if ignore.reason.trim().is_empty() {
+                return Err(ConfigError::Invalid {
+                    file: shown.to_string(),
+                    message: format!(
+                        "ignore of {} / {} needs a reason",
+                        ignore.domain, ignore.rule
+                    ),
+                });
+            }
+            if let Some(until) = &ignore.until
+                && CivilDate::parse(until).is_none()
+            {
+                return Err(ConfigError::Invalid {
+                    file: shown.to_string(),
+                    message: format!(
+                        "ignore of {} / {}: `until: {until}` is not a date (YYYY-MM-DD)",
+                        ignore.domain, ignore.rule
+                    ),
+                });
+            }
+        }
+        Ok(config)
+    }
+
+    /// Apply the severity overrides to a rule set.
+    pub fn apply_severities(&self, rules: &mut RuleSet) -> Result<(), RuleError> {
+        for (id, severity) in &self.severity {
+            rules.set_severity(id, *severity)?;
+        }
+        Ok(())
+    }
+}
+
+/// A calendar date, enough to compare ignore expiry with today (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CivilDate {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+}
+
+impl CivilDate {
+    pub fn parse(s: &str) -> Option<CivilDate> {
+        let mut parts = s.trim().splitn(3, '-');
+        let year: i64 = parts.next()?.parse().ok()?;
+        let month: u32 = parts.next()?.parse().ok()?;
+        let day: u32 = parts.next()?.parse().ok()?;
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        let days_in_month = match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => return None,
+        };
+        (1..=days_in_month)
+            .contains(&day)
+            .then_some(CivilDate { year, month, day })
+    }
+
+    /// The UTC date of a Unix timestamp (days-from-civil inverse, H. Hinnant).
+    pub fn from_unix(secs: u64) -> CivilDate {
+        let z = (secs / 86_400) as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        CivilDate { year, month, day }
+    }
+
+    pub fn today() -> CivilDate {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        CivilDate::from_unix(secs)
+    }
+}
+
+impl std::fmt::Display for CivilDate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_config_parses() {
+        let text = "\
+server:
+  addresses: [203.0.113.10, 2001:db8::10]
+  names: [web10.hoster.test]
+trusted_mx: ['*.filter.test']
+resolvers: ['9.9.9.9', '127.0.0.1:5353']
+severity:
+  split-delivery: info
+ignore:
+  - domain: '*.example.org'
+    rule: split-delivery
+    reason: split delivery on purpose (ticket 4711)
+    until: 2027-01-31
+";
+        let c = Config::parse(text, "etc/mxdrift.yaml").unwrap();
+        assert_eq!(c.server.addresses.len(), 2);
+        assert_eq!(c.severity["split-delivery"], Severity::Info);
+        assert_eq!(c.ignore[0].until.as_deref(), Some("2027-01-31"));
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_line() {
+        let text = "server:\n  addresses: [203.0.113.10]\n  adresses: [1.2.3.4]\n";
+        let e = Config::parse(text, "etc/mxdrift.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("etc/mxdrift.yaml:3:"), "{e}");
+    }
+
+    #[test]
+    fn bad_yaml_and_bad_values_name_the_line() {
+        let e = Config::parse("ignore:\n  - domain: a.test\n    rule: [\n", "m.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("m.yaml:"), "{e}");
+        let e = Config::parse("server:\n  addresses: [not-an-ip]\n", "m.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("m.yaml:2:"), "{e}");
+        let e = Config::parse("severity:\n  mail-switch-on: fatal\n", "m.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("m.yaml:2:"), "{e}");
+    }
+
+    #[test]
+    fn unknown_rules_and_bad_dates_are_rejected() {
+        assert!(Config::parse("severity:\n  no-such-rule: info\n", "m.yaml").is_err());
+        let ignore = |rule: &str, until: &str| {
+            format!(
+                "ignore:\n  - domain: a.test\n    rule: '{rule}'\n    reason: r\n    until: '{until}'\n"
+            )
+        };
+        assert!(Config::parse(&ignore("nope", "2027-01-01"), "m.yaml").is_err());
+        assert!(Config::parse(&ignore("mail-switch-on", "2027-02-30"), "m.yaml").is_err());
+        assert!(Config::parse(&ignore("*", "2027-02-28"), "m.yaml").is_ok());
+        let no_reason = "ignore:\n  - domain: a.test\n    rule: '*'\n    reason: ' '\n";
+        assert!(Config::parse(no_reason, "m.yaml").is_err());
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(CivilDate::from_unix(0).to_string(), "1970-01-01");
+        assert_eq!(
+            CivilDate::from_unix(1_795_398_400).to_string(),
+            "2026-11-23"
+        );
+        assert_eq!(CivilDate::from_unix(951_782_400).to_string(), "2000-02-29");
+        assert!(CivilDate::parse("2026-11-23").unwrap() < CivilDate::parse("2027-01-01").unwrap());
+    }
+}

@@ -1,0 +1,262 @@
+//! `--format sarif`: a hand-written minimal SARIF 2.1.0 log, the subset
+//! GitHub code scanning reads: rules with descriptions and help, results
+//! located at the file and line where the domain is declared, and a stable
+//! `partialFingerprints` value so an alert survives unrelated edits.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::AuditFormatter;
+use crate::audit::Audit;
+use crate::rules::{Rule, Severity};
+
+pub struct Sarif;
+
+#[derive(Serialize)]
+struct Log<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    runs: [Run<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct Run<'a> {
+    tool: Tool<'a>,
+    results: Vec<ResultItem>,
+}
+
+#[derive(Serialize)]
+struct Tool<'a> {
+    driver: Driver<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Driver<'a> {
+    name: &'static str,
+    version: &'static str,
+    semantic_version: &'static str,
+    rules: Vec<RuleDescriptor<'a>>,
+}
+
+#[derive(Serialize)]
+struct Text<'a> {
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+struct Help {
+    text: String,
+    markdown: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RuleDescriptor<'a> {
+    id: &'a str,
+    name: String,
+    short_description: Text<'a>,
+    full_description: Text<'a>,
+    help: Help,
+    default_configuration: Level,
+    properties: Properties,
+}
+
+#[derive(Serialize)]
+struct Level {
+    level: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct Properties {
+    tags: [&'static str; 2],
+    precision: &'static str,
+    problem_severity: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResultItem {
+    rule_id: String,
+    rule_index: usize,
+    level: &'static str,
+    message: Message,
+    locations: Vec<Location>,
+    partial_fingerprints: Fingerprints,
+}
+
+#[derive(Serialize)]
+struct Message {
+    text: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Location {
+    physical_location: PhysicalLocation,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PhysicalLocation {
+    artifact_location: ArtifactLocation,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<Region>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ArtifactLocation {
+    uri: String,
+    uri_base_id: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Region {
+    start_line: u32,
+}
+
+#[derive(Serialize)]
+struct Fingerprints {
+    #[serde(rename = "mxdrift/v1")]
+    v1: String,
+}
+
+fn level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "note",
+    }
+}
+
+/// 64-bit FNV-1a: stable across Rust versions and platforms, unlike
+/// `DefaultHasher`, so a fingerprint never changes for the same finding.
+fn fnv1a(parts: &[&str]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in part.bytes().chain(std::iter::once(0)) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+fn descriptor(rule: &Rule) -> RuleDescriptor<'_> {
+    RuleDescriptor {
+        id: &rule.id,
+        name: rule
+            .id
+            .split('-')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect(),
+        short_description: Text { text: &rule.title },
+        full_description: Text {
+            text: &rule.rationale,
+        },
+        help: Help {
+            text: format!(
+                "{}\n\nFires when: {}\n\nWhat to do: {}",
+                rule.rationale, rule.when, rule.remediation
+            ),
+            markdown: format!(
+                "**{}**\n\n{}\n\n**Fires when:** {}\n\n**What to do:** {}",
+                rule.title, rule.rationale, rule.when, rule.remediation
+            ),
+        },
+        default_configuration: Level {
+            level: level(rule.severity),
+        },
+        properties: Properties {
+            tags: ["mail", "dns"],
+            precision: "high",
+            problem_severity: match rule.severity {
+                Severity::Critical => "error",
+                Severity::Warning => "warning",
+                Severity::Info => "recommendation",
+            },
+        },
+    }
+}
+
+impl AuditFormatter for Sarif {
+    fn write_audit(&self, audit: &Audit, out: &mut dyn Write) -> io::Result<()> {
+        let rules: Vec<&Rule> = audit.rules.iter().collect();
+        let results = audit
+            .findings()
+            // An ignored finding is a decision recorded in mxdrift.yaml, not an alert.
+            .filter(|(_, f)| f.ignored.is_none())
+            .map(|(d, f)| ResultItem {
+                rule_id: f.rule.clone(),
+                rule_index: rules.iter().position(|r| r.id == f.rule).unwrap_or(0),
+                level: level(f.severity),
+                message: Message {
+                    text: format!("{}: {}", f.domain, f.message),
+                },
+                locations: d
+                    .domain
+                    .declared
+                    .iter()
+                    .take(1)
+                    .map(|decl| Location {
+                        physical_location: PhysicalLocation {
+                            artifact_location: ArtifactLocation {
+                                uri: decl.file.clone(),
+                                uri_base_id: "%SRCROOT%",
+                            },
+                            region: (decl.line > 0).then_some(Region {
+                                start_line: decl.line,
+                            }),
+                        },
+                    })
+                    .collect(),
+                partial_fingerprints: Fingerprints {
+                    v1: fnv1a(&[&f.rule, f.domain.as_str()]),
+                },
+            })
+            .collect();
+        let log = Log {
+            schema: "https://json.schemastore.org/sarif-2.1.0.json",
+            version: "2.1.0",
+            runs: [Run {
+                tool: Tool {
+                    driver: Driver {
+                        name: "mxdrift",
+                        version: env!("CARGO_PKG_VERSION"),
+                        semantic_version: env!("CARGO_PKG_VERSION"),
+                        rules: rules.iter().map(|r| descriptor(r)).collect(),
+                    },
+                },
+                results,
+            }],
+        };
+        serde_json::to_writer_pretty(&mut *out, &log)?;
+        writeln!(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_is_stable() {
+        // Pinned: changing the hash would re-open every alert on GitHub.
+        assert_eq!(
+            fnv1a(&["mail-switch-on", "moved.test"]),
+            fnv1a(&["mail-switch-on", "moved.test"])
+        );
+        assert_ne!(fnv1a(&["a", "bc"]), fnv1a(&["ab", "c"]));
+        assert_eq!(fnv1a(&[]), "cbf29ce484222325");
+    }
+}
