@@ -265,6 +265,16 @@ ignore:
     }
 
     #[test]
+    fn packaged_example_config_is_valid() {
+        let c = Config::parse(
+            include_str!("../packaging/mxdrift.yaml"),
+            "packaging/mxdrift.yaml",
+        )
+        .unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
     fn civil_dates() {
         assert_eq!(CivilDate::from_unix(0).to_string(), "1970-01-01");
         assert_eq!(

@@ -118,6 +118,9 @@ impl AuditFormatter for Nagios {
                 .entry((std::cmp::Reverse(f.severity), f.rule.as_str()))
                 .or_default() += 1;
         }
+        // Most severe first, then the most frequent.
+        let mut per_rule: Vec<_> = per_rule.into_iter().collect();
+        per_rule.sort_by_key(|((severity, _), n)| (*severity, std::cmp::Reverse(*n)));
         let text = if per_rule.is_empty() {
             format!("{} domains checked, no problems", s.domains)
         } else {
