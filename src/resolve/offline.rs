@@ -140,7 +140,7 @@ impl ZoneSet {
                     return Answer::Records(chain);
                 }
                 Lookup::Alias(record, target) => {
-                    chain.push(record);
+                    chain.push(*record);
                     current = normalize(&target);
                 }
                 Lookup::NoData => {
@@ -168,7 +168,8 @@ impl ZoneSet {
 
 enum Lookup {
     Found(Vec<Record>),
-    Alias(Record, Name),
+    /// The CNAME record (boxed: records are large) and its target.
+    Alias(Box<Record>, Name),
     NoData,
     NxDomain,
 }
@@ -211,7 +212,7 @@ impl Zone {
             if let Some(record) = alias
                 && let RData::CNAME(target) = &record.data
             {
-                return Lookup::Alias(as_owner(record), target.0.clone());
+                return Lookup::Alias(Box::new(as_owner(record)), target.0.clone());
             }
         }
         Lookup::NoData
