@@ -317,15 +317,12 @@ async fn tcp_connection(mut stream: TcpStream, backend: SocketAddr, state: Arc<M
             (Some(Fault::Truncate), _) | (None, _) | (_, None) => relay_tcp(&query, backend).await,
             (Some(fault), Some(request)) => fault_reply(fault, &request, Transport::Tcp),
         };
-        match reply {
-            Some(reply) => {
-                if write_frame(&mut stream, &reply).await.is_none() {
-                    return;
-                }
-            }
-            // Silent: keep the connection open and read on; the client
-            // gives up on its own timeout.
-            None => {}
+        // Silent (no reply): keep the connection open and read on; the
+        // client gives up on its own timeout.
+        if let Some(reply) = reply
+            && write_frame(&mut stream, &reply).await.is_none()
+        {
+            return;
         }
     }
 }
