@@ -4,47 +4,15 @@
 mod support;
 
 use mxdrift::inventory::DomainName;
-use mxdrift::resolve::{DnsStatus, MxEvidence, ResolveError, gather};
-use support::{ZONE_FILES, domain, live_options, offline_options, run_bound, start_test_server};
-
-/// Every status, and every host outcome.
-const DOMAINS: [&str; 19] = [
-    "drift.test",
-    "ok.drift.test",
-    "equal.drift.test",
-    "nodata-a.drift.test",
-    "nodata-aaaa.drift.test",
-    "nodata-none.drift.test",
-    "nullmx.drift.test",
-    "nullmix.drift.test",
-    "dangling.drift.test",
-    "aliased.drift.test",
-    "cname-mx.drift.test",
-    "literal.drift.test",
-    "v6only.drift.test",
-    "unresolvable.drift.test",
-    "no-address.drift.test",
-    "missing.drift.test",
-    "outside.drift.test",
-    "hoster.test",
-    "not-served.example",
-];
-
-/// Problem texts name their source (a server address, "not in any loaded
-/// zone"), so they differ by construction; whether there is a problem, and
-/// everything else, must not.
-fn comparable(evidence: &MxEvidence) -> MxEvidence {
-    let mut evidence = evidence.clone();
-    evidence.problem = evidence.problem.map(|_| "(problem)".to_string());
-    for host in &mut evidence.mx {
-        host.problem = host.problem.take().map(|_| "(problem)".to_string());
-    }
-    evidence
-}
+use mxdrift::resolve::{DnsStatus, ResolveError, gather};
+use support::{
+    ALL_CASES, ZONE_FILES, comparable, domain, live_options, offline_options, run_bound,
+    start_test_server,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_equals_live() {
-    let names: Vec<DomainName> = DOMAINS.iter().map(|d| domain(d)).collect();
+    let names: Vec<DomainName> = ALL_CASES.iter().map(|d| domain(d)).collect();
 
     let offline = gather(&names, &offline_options(&ZONE_FILES))
         .await

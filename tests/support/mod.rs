@@ -11,7 +11,7 @@ use std::time::Duration;
 #[allow(unused_imports)] // each test binary uses a different part
 pub use dns_server::{DnsServer, Fault, Received, Transport};
 use mxdrift::inventory::DomainName;
-use mxdrift::resolve::ResolveOptions;
+use mxdrift::resolve::{MxEvidence, ResolveOptions};
 
 /// A file under testdata/zones/.
 pub fn zone_path(file: &str) -> PathBuf {
@@ -84,4 +84,39 @@ pub fn missing_tool(tool: &str) {
         panic!("`{tool}` is required when CI=true but is not installed");
     }
     eprintln!("SKIPPED: `{tool}` is not installed");
+}
+
+/// Domains of the test zones covering every status and every host outcome.
+pub const ALL_CASES: [&str; 19] = [
+    "drift.test",
+    "ok.drift.test",
+    "equal.drift.test",
+    "nodata-a.drift.test",
+    "nodata-aaaa.drift.test",
+    "nodata-none.drift.test",
+    "nullmx.drift.test",
+    "nullmix.drift.test",
+    "dangling.drift.test",
+    "aliased.drift.test",
+    "cname-mx.drift.test",
+    "literal.drift.test",
+    "v6only.drift.test",
+    "unresolvable.drift.test",
+    "no-address.drift.test",
+    "missing.drift.test",
+    "outside.drift.test",
+    "hoster.test",
+    "not-served.example",
+];
+
+/// Evidence with problem texts reduced to their presence: the texts name
+/// their source (a server address, "not in any loaded zone") and so differ
+/// between resolvers by construction; everything else must not.
+pub fn comparable(evidence: &MxEvidence) -> MxEvidence {
+    let mut evidence = evidence.clone();
+    evidence.problem = evidence.problem.map(|_| "(problem)".to_string());
+    for host in &mut evidence.mx {
+        host.problem = host.problem.take().map(|_| "(problem)".to_string());
+    }
+    evidence
 }
