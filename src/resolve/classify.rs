@@ -82,13 +82,23 @@ pub(crate) fn is_null_mx(exchange: &Name) -> bool {
 /// `MX 10 192.0.2.1.` (parsed by DNS as four labels) or `[192.0.2.1]`.
 /// Postfix uses such an address directly; Exim refuses it by default.
 pub(crate) fn ip_literal(exchange: &Name) -> Option<IpAddr> {
-    let text = display_name(exchange);
+    let text = raw_text(exchange);
     let inner = text
         .strip_prefix('[')
         .and_then(|t| t.strip_suffix(']'))
         .unwrap_or(&text);
     let inner = inner.strip_prefix("ipv6:").unwrap_or(inner);
     inner.parse::<IpAddr>().ok()
+}
+
+/// The labels as written, joined by dots: the presentation form would
+/// escape the `[` and `]` of an address literal.
+fn raw_text(name: &Name) -> String {
+    let labels: Vec<String> = name
+        .iter()
+        .map(|label| String::from_utf8_lossy(label).to_ascii_lowercase())
+        .collect();
+    labels.join(".")
 }
 
 /// Addresses of one host from its separate A and AAAA answers.
@@ -188,7 +198,7 @@ pub(crate) fn named_host(
 pub(crate) fn literal_host(preference: u16, exchange: &Name, ip: IpAddr, ttl: u32) -> MxHost {
     MxHost {
         preference,
-        host: display_name(exchange),
+        host: raw_text(exchange),
         addresses: vec![ip],
         lookup: HostLookup::Complete,
         cname: None,
@@ -301,6 +311,13 @@ mod tests {
         );
         assert_eq!(ip_literal(&n("mx1.example.")), None);
         assert_eq!(ip_literal(&n("1.2.3.example.")), None);
+        // `[192.0.2.1]` cannot be written in a zone file hickory parses,
+        // but other servers (BIND) accept it and send it as four labels.
+        let bracketed =
+            Name::from_labels(["[192", "0", "2", "1]"].iter().map(|l| l.as_bytes())).unwrap();
+        let ip = ip_literal(&bracketed).unwrap();
+        assert_eq!(ip, "192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_eq!(literal_host(10, &bracketed, ip, 60).host, "[192.0.2.1]");
     }
 
     #[test]

@@ -184,19 +184,30 @@ fn server_config(addr: SocketAddr) -> NameServerConfig {
     config
 }
 
+/// The system's resolver configuration.
+const RESOLV_CONF: &str = "/etc/resolv.conf";
+
 /// The servers of resolv.conf, each on its own (see the module comment).
+/// Its search list, ndots, timeout and attempts are deliberately ignored.
 fn system_nameservers() -> Result<Vec<(SocketAddr, NameServerConfig)>, ResolveError> {
-    let (config, _options) = hickory_resolver::system_conf::read_system_conf()
+    let text = std::fs::read(RESOLV_CONF)
+        .map_err(|err| ResolveError::SystemConfig(format!("cannot read {RESOLV_CONF}: {err}")))?;
+    nameservers_from_resolv_conf(&text)
+}
+
+fn nameservers_from_resolv_conf(
+    text: &[u8],
+) -> Result<Vec<(SocketAddr, NameServerConfig)>, ResolveError> {
+    let (config, _options) = hickory_resolver::system_conf::parse_resolv_conf(text)
         .map_err(|err| ResolveError::SystemConfig(err.to_string()))?;
-    let servers: Vec<(SocketAddr, NameServerConfig)> = config
-        .name_servers()
-        .iter()
-        .map(|ns| {
-            let port = ns.connections.first().map_or(53, |c| c.port);
-            let addr = SocketAddr::new(ns.ip, port);
-            (addr, server_config(addr))
-        })
-        .collect();
+    let mut servers: Vec<(SocketAddr, NameServerConfig)> = Vec::new();
+    for ns in config.name_servers() {
+        let port = ns.connections.first().map_or(53, |c| c.port);
+        let addr = SocketAddr::new(ns.ip, port);
+        if !servers.iter().any(|(known, _)| *known == addr) {
+            servers.push((addr, server_config(addr)));
+        }
+    }
     if servers.is_empty() {
         return Err(ResolveError::NoNameservers);
     }
@@ -212,5 +223,33 @@ mod tests {
         let config = server_config("127.0.0.1:5353".parse().unwrap());
         assert_eq!(config.connections.len(), 2);
         assert!(config.connections.iter().all(|c| c.port == 5353));
+    }
+
+    #[test]
+    fn resolv_conf_servers_in_order() {
+        let servers = nameservers_from_resolv_conf(
+            b"search hoster.test\noptions ndots:5\nnameserver 192.0.2.53\nnameserver 2001:db8::53\n",
+        )
+        .unwrap();
+        let addrs: Vec<SocketAddr> = servers.iter().map(|(a, _)| *a).collect();
+        assert_eq!(
+            addrs,
+            vec![
+                "192.0.2.53:53".parse().unwrap(),
+                "[2001:db8::53]:53".parse().unwrap()
+            ]
+        );
+    }
+
+    #[test]
+    fn resolv_conf_without_servers_is_an_error() {
+        // hickory refuses a resolv.conf without servers; no default is
+        // invented behind the admin's back.
+        match nameservers_from_resolv_conf(b"search hoster.test\n") {
+            Err(ResolveError::SystemConfig(message)) => {
+                assert!(message.contains("nameservers"), "{message}")
+            }
+            other => panic!("unexpected {:?}", other.map(|s| s.len())),
+        }
     }
 }
