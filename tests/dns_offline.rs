@@ -86,3 +86,14 @@ async fn bad_zone_file_is_a_setup_error_with_file_and_line() {
         Err(ResolveError::ZoneFileUnreadable { .. })
     ));
 }
+
+#[tokio::test]
+async fn progress_bar_does_not_change_the_evidence() {
+    let names: Vec<DomainName> = ALL_CASES.iter().map(|d| domain(d)).collect();
+    let quiet = gather(&names, &offline_options(&ZONE_FILES)).await.unwrap();
+    let mut opts = offline_options(&ZONE_FILES);
+    opts.progress = true;
+    let drawn = gather(&names, &opts).await.unwrap();
+    assert_eq!(quiet.evidence, drawn.evidence);
+    assert_eq!(quiet.queries_sent, drawn.queries_sent);
+}
