@@ -26,6 +26,18 @@ struct NsdGuard {
 
 impl Drop for NsdGuard {
     fn drop(&mut self) {
+        // SIGTERM first: NSD then stops its own server and xfrd children,
+        // which a SIGKILL would leave orphaned. SIGKILL only as a fallback.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
