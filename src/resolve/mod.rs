@@ -2,9 +2,127 @@
 //! Every DNS failure is a value ([`DnsStatus::Inconclusive`] and friends),
 //! never an error: a timeout must never turn into "this domain is not ours".
 
-use std::net::IpAddr;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Serialize;
+
+use crate::inventory::DomainName;
+
+mod answer;
+mod classify;
+mod gather;
+mod live;
+mod offline;
+
+pub use gather::gather;
+
+/// How to ask DNS. `main` fills it from the command line.
+#[derive(Debug, Clone)]
+pub struct ResolveOptions {
+    /// Resolvers to ask, in order; empty = the system's (resolv.conf).
+    pub nameservers: Vec<SocketAddr>,
+    /// Non-empty = answer from these RFC 1035 master files, no network at all.
+    pub zone_files: Vec<PathBuf>,
+    /// Time to wait for one attempt of one query.
+    pub timeout: Duration,
+    /// Tries per query and server (at least one is always made).
+    pub attempts: usize,
+    /// Queries in flight at once (at least one).
+    pub concurrency: usize,
+    /// Draw a progress bar on stderr (main decides: a terminal and a long run).
+    pub progress: bool,
+}
+
+impl Default for ResolveOptions {
+    fn default() -> Self {
+        ResolveOptions {
+            nameservers: Vec::new(),
+            zone_files: Vec::new(),
+            timeout: Duration::from_secs(5),
+            attempts: 2,
+            concurrency: 64,
+            progress: false,
+        }
+    }
+}
+
+/// Why the resolve stage could not even start. Per-query failures are never
+/// errors: they are [`DnsStatus::Inconclusive`] evidence.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("cannot read zone file {}: {source}", file.display())]
+    ZoneFileUnreadable {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: bad zone file: {message}", file.display())]
+    ZoneFileSyntax {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{}: zone {zone} is also loaded from {}", file.display(), first.display())]
+    ZoneLoadedTwice {
+        file: PathBuf,
+        zone: String,
+        first: PathBuf,
+    },
+    #[error("cannot use the system resolver configuration (resolv.conf): {0}")]
+    SystemConfig(String),
+    #[error("the system resolver configuration lists no name server; use --nameserver")]
+    NoNameservers,
+    #[error("bad name server `{input}`: {reason}")]
+    BadNameserver { input: String, reason: String },
+    #[error("cannot set up the resolver for {server}: {message}")]
+    ResolverSetup { server: SocketAddr, message: String },
+}
+
+/// What the resolve stage found, plus counters for the summary.
+#[derive(Debug, Clone, Default)]
+pub struct ResolveReport {
+    /// One entry per requested domain.
+    pub evidence: BTreeMap<DomainName, MxEvidence>,
+    /// Distinct (name, type) queries actually sent, after de-duplication.
+    pub queries_sent: u64,
+    /// Distinct queries that ended inconclusive.
+    pub lookups_failed: u64,
+    /// Configured servers that answered with the AA bit: they answer from
+    /// their own zones, which on a hosting server may be the stale local view.
+    pub authoritative_servers: Vec<SocketAddr>,
+}
+
+/// Parse a `--nameserver` value: `IP` (port 53), `IPv4:PORT` or `[IPv6]:PORT`.
+pub fn parse_nameserver(s: &str) -> Result<SocketAddr, ResolveError> {
+    let input = s.trim();
+    let bad = |reason: &str| ResolveError::BadNameserver {
+        input: s.to_string(),
+        reason: reason.to_string(),
+    };
+    if input.is_empty() {
+        return Err(bad("empty value"));
+    }
+    // A bare address (IPv4, or IPv6 which contains colons itself) means port 53.
+    if let Ok(ip) = input.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    if let Some(inner) = input.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        return inner
+            .parse::<IpAddr>()
+            .map(|ip| SocketAddr::new(ip, 53))
+            .map_err(|_| bad("not an IP address"));
+    }
+    match input.parse::<SocketAddr>() {
+        Ok(addr) if addr.port() == 0 => Err(bad("port 0 is not a DNS port")),
+        Ok(addr) => Ok(addr),
+        Err(_) => Err(bad(
+            "expected an IP address, IPv4:PORT or [IPv6]:PORT (host names are not accepted)",
+        )),
+    }
+}
 
 /// Outcome of the MX lookup for a domain (the contract's `dns.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -104,53 +222,51 @@ impl MxEvidence {
     }
 }
 
-// --- integration stub: replaced by the real resolver on merge ---
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-use crate::inventory::DomainName;
+    #[test]
+    fn nameserver_forms() {
+        assert_eq!(
+            parse_nameserver("192.0.2.1").unwrap(),
+            "192.0.2.1:53".parse().unwrap()
+        );
+        assert_eq!(
+            parse_nameserver("127.0.0.1:5353").unwrap(),
+            "127.0.0.1:5353".parse().unwrap()
+        );
+        assert_eq!(
+            parse_nameserver("2001:db8::1").unwrap(),
+            "[2001:db8::1]:53".parse().unwrap()
+        );
+        assert_eq!(
+            parse_nameserver("[::1]:5300").unwrap(),
+            "[::1]:5300".parse().unwrap()
+        );
+        assert_eq!(
+            parse_nameserver("[::1]").unwrap(),
+            "[::1]:53".parse().unwrap()
+        );
+    }
 
-#[derive(Debug, Clone)]
-pub struct ResolveOptions {
-    pub nameservers: Vec<SocketAddr>,
-    pub zone_files: Vec<PathBuf>,
-    pub timeout: Duration,
-    pub attempts: usize,
-    pub concurrency: usize,
-    pub progress: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
-    #[error("bad name server `{0}`")]
-    BadNameserver(String),
-}
-
-pub fn parse_nameserver(s: &str) -> Result<SocketAddr, ResolveError> {
-    s.parse()
-        .map_err(|_| ResolveError::BadNameserver(s.to_string()))
-}
-
-#[derive(Debug, Default)]
-pub struct ResolveReport {
-    pub evidence: BTreeMap<DomainName, MxEvidence>,
-    pub queries_sent: u64,
-    pub lookups_failed: u64,
-    pub authoritative_servers: Vec<SocketAddr>,
-}
-
-pub async fn gather(
-    domains: &[DomainName],
-    opts: &ResolveOptions,
-) -> Result<ResolveReport, ResolveError> {
-    let _ = opts;
-    Ok(ResolveReport {
-        evidence: domains
-            .iter()
-            .map(|d| (d.clone(), MxEvidence::inconclusive("stub")))
-            .collect(),
-        ..Default::default()
-    })
+    #[test]
+    fn nameserver_rejects_names_and_bad_ports() {
+        for bad in [
+            "",
+            "dns.example",
+            "1.2.3.4:0",
+            "1.2.3.4:99999",
+            "[::1",
+            "1.2.3.4:x",
+        ] {
+            assert!(
+                matches!(
+                    parse_nameserver(bad),
+                    Err(ResolveError::BadNameserver { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
 }

@@ -1,0 +1,140 @@
+//! The one shape in which both resolvers (live and offline) hand back the
+//! result of a single (name, type) query, so that everything after it, the
+//! classification, is the same code for both.
+
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+/// Result of one (name, type) query.
+#[derive(Debug, Clone)]
+pub(crate) enum Answer {
+    /// The records that answer the query: the CNAME chain from the query
+    /// name (if any) and the records of the asked type at its end.
+    Records(Vec<Record>),
+    /// A conclusive negative answer.
+    NoRecords {
+        /// NXDOMAIN (the name does not exist) rather than NODATA.
+        nxdomain: bool,
+        /// Negative-caching TTL from the SOA (RFC 2308), when one was given.
+        negative_ttl: Option<u32>,
+        /// The name the negative answer is about: the query name, or the end
+        /// of the CNAME chain the query name led to.
+        name: Name,
+    },
+    /// No conclusive answer: SERVFAIL, REFUSED, timeout, I/O, malformed, or
+    /// (offline) a name outside every loaded zone.
+    Failed(String),
+}
+
+/// The answer records of `wanted` type reached from `qname` through the
+/// CNAME chain in `records`, plus the canonical name when the chain is not
+/// empty. Records of other owners (glue, unrelated additionals) are ignored.
+pub(crate) fn follow_chain<'a>(
+    qname: &Name,
+    wanted: RecordType,
+    records: &'a [Record],
+) -> (Vec<&'a Record>, Option<Name>) {
+    // A bounded walk: a CNAME loop in a malformed answer must not spin.
+    const MAX_CHAIN: usize = 16;
+    let mut current = qname.clone();
+    let mut moved = false;
+    for _ in 0..MAX_CHAIN {
+        let next = records.iter().find_map(|r| match &r.data {
+            RData::CNAME(target) if wanted != RecordType::CNAME && r.name == current => {
+                Some(target.0.clone())
+            }
+            _ => None,
+        });
+        match next {
+            Some(target) if target != current => {
+                current = target;
+                moved = true;
+            }
+            _ => break,
+        }
+    }
+    let found = records
+        .iter()
+        .filter(|r| r.record_type() == wanted && r.name == current)
+        .collect();
+    (found, moved.then_some(current))
+}
+
+/// Minimum TTL along the CNAME chain that leads from `qname` to its end:
+/// an alias is only as fresh as its least fresh link.
+pub(crate) fn chain_ttl(qname: &Name, records: &[Record]) -> Option<u32> {
+    const MAX_CHAIN: usize = 16;
+    let mut current = qname.clone();
+    let mut ttl: Option<u32> = None;
+    for _ in 0..MAX_CHAIN {
+        let link = records.iter().find_map(|r| match &r.data {
+            RData::CNAME(target) if r.name == current => Some((target.0.clone(), r.ttl)),
+            _ => None,
+        });
+        match link {
+            Some((target, link_ttl)) if target != current => {
+                ttl = Some(ttl.map_or(link_ttl, |t| t.min(link_ttl)));
+                current = target;
+            }
+            _ => break,
+        }
+    }
+    ttl
+}
+
+/// Lower-case absolute form used as the de-duplication key and for output.
+pub(crate) fn normalize(name: &Name) -> Name {
+    let mut lower = name.to_lowercase();
+    lower.set_fqdn(true);
+    lower
+}
+
+/// A name as mxdrift prints it: lower case, no trailing dot.
+pub(crate) fn display_name(name: &Name) -> String {
+    let ascii = name.to_lowercase().to_ascii();
+    match ascii.strip_suffix('.') {
+        Some(stripped) if !stripped.is_empty() => stripped.to_string(),
+        _ => ascii,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::rdata::{A, CNAME};
+    use std::net::Ipv4Addr;
+
+    fn n(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    #[test]
+    fn follows_cname_chain_to_records() {
+        let records = vec![
+            Record::from_rdata(n("a.test."), 60, RData::CNAME(CNAME(n("b.test.")))),
+            Record::from_rdata(n("b.test."), 30, RData::CNAME(CNAME(n("c.test.")))),
+            Record::from_rdata(n("c.test."), 300, RData::A(A(Ipv4Addr::new(192, 0, 2, 1)))),
+            // Glue for an unrelated name must not be taken as an answer.
+            Record::from_rdata(n("x.test."), 300, RData::A(A(Ipv4Addr::new(192, 0, 2, 9)))),
+        ];
+        let (found, canonical) = follow_chain(&n("a.test."), RecordType::A, &records);
+        assert_eq!(found.len(), 1);
+        assert_eq!(canonical, Some(n("c.test.")));
+        assert_eq!(chain_ttl(&n("a.test."), &records), Some(30));
+    }
+
+    #[test]
+    fn cname_loop_terminates() {
+        let records = vec![
+            Record::from_rdata(n("a.test."), 60, RData::CNAME(CNAME(n("b.test.")))),
+            Record::from_rdata(n("b.test."), 60, RData::CNAME(CNAME(n("a.test.")))),
+        ];
+        let (found, _) = follow_chain(&n("a.test."), RecordType::A, &records);
+        assert!(found.is_empty());
+    }
+
+    #[test]
+    fn display_strips_dot_and_lowercases() {
+        assert_eq!(display_name(&n("MX1.Example.TEST.")), "mx1.example.test");
+        assert_eq!(display_name(&Name::root()), ".");
+    }
+}

@@ -1,0 +1,199 @@
+//! `gather`: evidence for many domains, with bounded concurrency and every
+//! distinct (name, type) query sent once per run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use hickory_proto::rr::{Name, RecordType};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::{OnceCell, Semaphore};
+use tokio::task::JoinSet;
+
+use super::answer::{Answer, normalize};
+use super::classify::{self, MxAnswer};
+use super::live::LiveResolver;
+use super::offline::ZoneSet;
+use super::{MxEvidence, ResolveError, ResolveOptions, ResolveReport};
+use crate::inventory::DomainName;
+
+enum Backend {
+    Live(LiveResolver),
+    Offline(ZoneSet),
+}
+
+type QueryKey = (Name, RecordType);
+
+/// Shared by every domain task of one run.
+struct Run {
+    backend: Backend,
+    /// In-flight and finished queries: thousands of domains share a few MX
+    /// hosts, and a query already under way is awaited, not sent again.
+    answers: Mutex<HashMap<QueryKey, Arc<OnceCell<Answer>>>>,
+    in_flight: Semaphore,
+    queries_sent: AtomicU64,
+    lookups_failed: AtomicU64,
+}
+
+impl Run {
+    async fn query(&self, name: &Name, rtype: RecordType) -> Answer {
+        let key = (normalize(name), rtype);
+        let cell = {
+            // A poisoned lock only means another task panicked while
+            // holding it; the map itself is still consistent.
+            let mut answers = self
+                .answers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            answers.entry(key.clone()).or_default().clone()
+        };
+        cell.get_or_init(|| async {
+            // The permit bounds queries on the wire; it is not held while
+            // waiting for other queries, so tasks cannot deadlock on it.
+            let Ok(_permit) = self.in_flight.acquire().await else {
+                return Answer::Failed("query limiter closed".to_string());
+            };
+            self.queries_sent.fetch_add(1, Ordering::Relaxed);
+            let answer = match &self.backend {
+                Backend::Live(live) => live.query(&key.0, key.1).await,
+                Backend::Offline(zones) => zones.query(&key.0, key.1),
+            };
+            if matches!(answer, Answer::Failed(_)) {
+                self.lookups_failed.fetch_add(1, Ordering::Relaxed);
+            }
+            answer
+        })
+        .await
+        .clone()
+    }
+
+    async fn host(&self, host: &Name) -> classify::HostAddresses {
+        // Separate A and AAAA queries: a combined lookup would hide the
+        // failure of one family behind the success of the other.
+        let (a, aaaa) = tokio::join!(
+            self.query(host, RecordType::A),
+            self.query(host, RecordType::AAAA)
+        );
+        classify::host_addresses(host, &a, &aaaa)
+    }
+
+    async fn evidence(&self, domain: &DomainName) -> MxEvidence {
+        let name = match Name::from_ascii(domain.fqdn()) {
+            Ok(name) => normalize(&name),
+            Err(err) => {
+                return MxEvidence::inconclusive(format!("cannot query {domain}: {err}"));
+            }
+        };
+        let mx = self.query(&name, RecordType::MX).await;
+        match classify::mx_answer(&name, &mx) {
+            MxAnswer::Failed(problem) => MxEvidence::inconclusive(problem),
+            MxAnswer::Nxdomain {
+                dangling_cname,
+                ttl,
+            } => classify::nxdomain(dangling_cname, ttl),
+            MxAnswer::Nodata { ttl } => {
+                let found = self.host(&name).await;
+                classify::implicit(&name, ttl, found)
+            }
+            MxAnswer::Exchanges { records, ttl } => {
+                let null_mx = records
+                    .iter()
+                    .any(|(_, exchange, _)| classify::is_null_mx(exchange));
+                let mut hosts = Vec::with_capacity(records.len());
+                for (preference, exchange, record_ttl) in records {
+                    if classify::is_null_mx(&exchange) {
+                        continue;
+                    }
+                    let host = match classify::ip_literal(&exchange) {
+                        Some(ip) => classify::literal_host(preference, &exchange, ip, record_ttl),
+                        None => {
+                            let found = self.host(&exchange).await;
+                            classify::named_host(preference, &exchange, record_ttl, found)
+                        }
+                    };
+                    hosts.push(host);
+                }
+                classify::with_exchanges(null_mx, hosts, ttl)
+            }
+        }
+    }
+}
+
+/// Ask DNS (or the loaded zone files) where mail for each domain goes.
+/// Errors only for setup problems; every lookup failure is evidence.
+pub async fn gather(
+    domains: &[DomainName],
+    opts: &ResolveOptions,
+) -> Result<ResolveReport, ResolveError> {
+    let backend = if opts.zone_files.is_empty() {
+        Backend::Live(LiveResolver::new(opts)?)
+    } else {
+        Backend::Offline(ZoneSet::load(&opts.zone_files)?)
+    };
+    let run = Arc::new(Run {
+        backend,
+        answers: Mutex::new(HashMap::new()),
+        in_flight: Semaphore::new(opts.concurrency.max(1)),
+        queries_sent: AtomicU64::new(0),
+        lookups_failed: AtomicU64::new(0),
+    });
+
+    let progress = progress_bar(opts.progress, domains.len());
+    let mut tasks = JoinSet::new();
+    let mut unique: Vec<DomainName> = domains.to_vec();
+    unique.sort();
+    unique.dedup();
+    for domain in unique {
+        let run = Arc::clone(&run);
+        tasks.spawn(async move {
+            let evidence = run.evidence(&domain).await;
+            (domain, evidence)
+        });
+    }
+
+    let mut evidence = BTreeMap::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((domain, found)) => {
+                evidence.insert(domain, found);
+            }
+            // A task can only fail by panicking, which would be a bug here;
+            // its domain is filled in as inconclusive below.
+            Err(_join_error) => {}
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    for domain in domains {
+        evidence
+            .entry(domain.clone())
+            .or_insert_with(|| MxEvidence::inconclusive("internal error while resolving"));
+    }
+
+    let authoritative_servers = match &run.backend {
+        Backend::Live(live) => live.authoritative_servers(),
+        Backend::Offline(_) => Vec::new(),
+    };
+    Ok(ResolveReport {
+        evidence,
+        queries_sent: run.queries_sent.load(Ordering::Relaxed),
+        lookups_failed: run.lookups_failed.load(Ordering::Relaxed),
+        authoritative_servers,
+    })
+}
+
+fn progress_bar(enabled: bool, domains: usize) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(
+        Some(u64::try_from(domains).unwrap_or(u64::MAX)),
+        ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) =
+        ProgressStyle::with_template("resolving {bar:40} {pos}/{len} domains ({eta} left)")
+    {
+        bar.set_style(style);
+    }
+    bar
+}

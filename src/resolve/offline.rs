@@ -1,0 +1,408 @@
+//! The offline resolver: answers from RFC 1035 master files, no network.
+//!
+//! Semantics follow an authoritative server for the loaded zones: a name
+//! under a loaded zone with no data of the asked type is NODATA, a name
+//! under a loaded zone that does not exist is NXDOMAIN, and a name outside
+//! every loaded zone is inconclusive (we simply do not know).
+//! Delegations (NS records below a zone's apex) are not followed: the
+//! parent zone's data is used as if it were authoritative.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::txt::Parser;
+
+use super::ResolveError;
+use super::answer::{Answer, normalize};
+
+/// Longest CNAME chain followed before giving up, as a resolver would.
+const MAX_CNAME_CHAIN: usize = 8;
+
+#[derive(Debug)]
+struct Zone {
+    apex: Name,
+    file: PathBuf,
+    /// RFC 2308: min(SOA TTL, SOA MINIMUM); absent without an SOA.
+    negative_ttl: Option<u32>,
+    rrsets: HashMap<(Name, RecordType), Vec<Record>>,
+    /// Every owner name and every name between an owner and the apex
+    /// (empty non-terminals exist: they answer NODATA, not NXDOMAIN).
+    existing: HashSet<Name>,
+}
+
+/// All loaded zones.
+#[derive(Debug, Default)]
+pub(crate) struct ZoneSet {
+    zones: Vec<Zone>,
+}
+
+impl ZoneSet {
+    /// Load every file; a bad file is an error naming file and line.
+    pub(crate) fn load(files: &[PathBuf]) -> Result<Self, ResolveError> {
+        let mut set = ZoneSet::default();
+        for file in files {
+            let text = std::fs::read_to_string(file).map_err(|source| {
+                ResolveError::ZoneFileUnreadable {
+                    file: file.clone(),
+                    source,
+                }
+            })?;
+            set.add_text(&text, file)?;
+        }
+        Ok(set)
+    }
+
+    /// Add one zone from master-file text; `file` is used for `$INCLUDE`
+    /// and in messages.
+    pub(crate) fn add_text(&mut self, text: &str, file: &Path) -> Result<(), ResolveError> {
+        let origin = implied_origin(text, file);
+        let (parsed_origin, rrsets) = Parser::new(text, Some(file.to_path_buf()), origin.clone())
+            .parse()
+            .map_err(|err| ResolveError::ZoneFileSyntax {
+                file: file.to_path_buf(),
+                line: error_line(text, file, origin.as_ref(), &err.to_string()),
+                message: err.to_string(),
+            })?;
+
+        let mut records: Vec<Record> = rrsets
+            .into_values()
+            .flat_map(|set| set.records_without_rrsigs().cloned().collect::<Vec<_>>())
+            .collect();
+        for record in &mut records {
+            record.name = normalize(&record.name);
+        }
+
+        // The zone is the SOA's owner; a file without SOA (a hand-written
+        // test fixture) is taken to be a zone at its origin.
+        let soa = records.iter().find_map(|r| match &r.data {
+            RData::SOA(soa) => Some((r.name.clone(), r.ttl.min(soa.minimum))),
+            _ => None,
+        });
+        let (apex, negative_ttl) = match soa {
+            Some((owner, ttl)) => (owner, Some(ttl)),
+            None => (normalize(&parsed_origin), None),
+        };
+        if let Some(first) = self.zones.iter().find(|z| z.apex == apex) {
+            return Err(ResolveError::ZoneLoadedTwice {
+                file: file.to_path_buf(),
+                zone: super::answer::display_name(&apex),
+                first: first.file.clone(),
+            });
+        }
+
+        let mut zone = Zone {
+            apex: apex.clone(),
+            file: file.to_path_buf(),
+            negative_ttl,
+            rrsets: HashMap::new(),
+            existing: HashSet::new(),
+        };
+        zone.existing.insert(apex.clone());
+        for record in records {
+            // Data outside the zone's apex (stray absolute names) is not
+            // served by an authoritative server either.
+            if !apex.zone_of(&record.name) {
+                continue;
+            }
+            let mut name = record.name.clone();
+            while name != apex && name.num_labels() > apex.num_labels() {
+                zone.existing.insert(name.clone());
+                name = name.base_name();
+            }
+            zone.rrsets
+                .entry((record.name.clone(), record.record_type()))
+                .or_default()
+                .push(record);
+        }
+        self.zones.push(zone);
+        // Most specific zone first, so that a child zone wins over its parent.
+        self.zones
+            .sort_by_key(|z| std::cmp::Reverse(z.apex.num_labels()));
+        Ok(())
+    }
+
+    /// Answer one query the way an authoritative server plus a resolver
+    /// chasing CNAMEs would.
+    pub(crate) fn query(&self, name: &Name, rtype: RecordType) -> Answer {
+        let mut chain: Vec<Record> = Vec::new();
+        let mut current = normalize(name);
+        for _ in 0..=MAX_CNAME_CHAIN {
+            let Some(zone) = self.zones.iter().find(|z| z.apex.zone_of(&current)) else {
+                return Answer::Failed(format!(
+                    "{} is not in any loaded zone",
+                    super::answer::display_name(&current)
+                ));
+            };
+            match zone.lookup(&current, rtype) {
+                Lookup::Found(mut records) => {
+                    chain.append(&mut records);
+                    return Answer::Records(chain);
+                }
+                Lookup::Alias(record, target) => {
+                    chain.push(*record);
+                    current = normalize(&target);
+                }
+                Lookup::NoData => {
+                    return Answer::NoRecords {
+                        nxdomain: false,
+                        negative_ttl: zone.negative_ttl,
+                        name: current,
+                    };
+                }
+                Lookup::NxDomain => {
+                    return Answer::NoRecords {
+                        nxdomain: true,
+                        negative_ttl: zone.negative_ttl,
+                        name: current,
+                    };
+                }
+            }
+        }
+        Answer::Failed(format!(
+            "CNAME chain from {} is longer than {MAX_CNAME_CHAIN} links",
+            super::answer::display_name(name)
+        ))
+    }
+}
+
+enum Lookup {
+    Found(Vec<Record>),
+    /// The CNAME record (boxed: records are large) and its target.
+    Alias(Box<Record>, Name),
+    NoData,
+    NxDomain,
+}
+
+impl Zone {
+    fn lookup(&self, name: &Name, rtype: RecordType) -> Lookup {
+        if self.existing.contains(name) {
+            return self.lookup_at(name, name, rtype);
+        }
+        // RFC 4592: a wildcard at the closest encloser synthesises records
+        // for names that do not exist.
+        let mut encloser = name.base_name();
+        while !self.existing.contains(&encloser) && encloser.num_labels() > self.apex.num_labels() {
+            encloser = encloser.base_name();
+        }
+        match encloser.prepend_label("*") {
+            Ok(wildcard) if self.existing.contains(&wildcard) => {
+                self.lookup_at(&wildcard, name, rtype)
+            }
+            _ => Lookup::NxDomain,
+        }
+    }
+
+    /// Data at `source` (the name itself, or the wildcard), answered as
+    /// owned by `owner`.
+    fn lookup_at(&self, source: &Name, owner: &Name, rtype: RecordType) -> Lookup {
+        let as_owner = |record: &Record| {
+            let mut record = record.clone();
+            record.name = owner.clone();
+            record
+        };
+        if let Some(records) = self.rrsets.get(&(source.clone(), rtype)) {
+            return Lookup::Found(records.iter().map(as_owner).collect());
+        }
+        if rtype != RecordType::CNAME {
+            let alias = self
+                .rrsets
+                .get(&(source.clone(), RecordType::CNAME))
+                .and_then(|records| records.first());
+            if let Some(record) = alias
+                && let RData::CNAME(target) = &record.data
+            {
+                return Lookup::Alias(Box::new(as_owner(record)), target.0.clone());
+            }
+        }
+        Lookup::NoData
+    }
+}
+
+/// The origin to parse relative names against when the file sets none:
+/// taken from the file name (`example.org.zone`, `db.example.org`,
+/// `example.org`), as a name server's configuration would give it.
+fn implied_origin(text: &str, file: &Path) -> Option<Name> {
+    let has_origin = text.lines().any(|line| {
+        line.trim_start()
+            .to_ascii_uppercase()
+            .starts_with("$ORIGIN")
+    });
+    if has_origin {
+        return None;
+    }
+    let base = file.file_name()?.to_str()?;
+    let base = base.strip_prefix("db.").unwrap_or(base);
+    let base = [".zone", ".db", ".hosts", ".txt"]
+        .iter()
+        .find_map(|suffix| base.strip_suffix(suffix))
+        .unwrap_or(base);
+    let mut name = Name::from_ascii(base).ok()?;
+    name.set_fqdn(true);
+    Some(name)
+}
+
+/// hickory's zone parser reports no position: find the first line at which
+/// parsing a prefix of the file fails with the same message as the whole
+/// file (binary search; only run when the file is bad).
+fn error_line(text: &str, file: &Path, origin: Option<&Name>, message: &str) -> usize {
+    let lines: Vec<&str> = text.lines().collect();
+    let fails_same_way = |count: usize| -> bool {
+        let mut prefix = lines
+            .iter()
+            .take(count)
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n");
+        prefix.push('\n');
+        match Parser::new(prefix, Some(file.to_path_buf()), origin.cloned()).parse() {
+            Ok(_) => false,
+            Err(err) => err.to_string() == message,
+        }
+    };
+    let (mut low, mut high) = (1usize, lines.len().max(1));
+    if !fails_same_way(high) {
+        return high;
+    }
+    while low < high {
+        let mid = low + (high - low) / 2;
+        if fails_same_way(mid) {
+            high = mid;
+        } else {
+            low = mid + 1;
+        }
+    }
+    low
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ZONE: &str = "\
+$ORIGIN example.test.
+$TTL 300
+@        IN SOA ns.example.test. host.example.test. ( 1 3600 600 86400 60 )
+@        NS   ns
+ns       A    192.0.2.1
+@        MX   10 mx
+mx       A    192.0.2.2
+alias    CNAME mx
+dangling CNAME nowhere
+a.b.c    TXT  \"deep\"
+*.wild   MX   5 mx
+";
+
+    fn zones() -> ZoneSet {
+        let mut set = ZoneSet::default();
+        set.add_text(ZONE, Path::new("example.test.zone")).unwrap();
+        set
+    }
+
+    fn n(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    #[test]
+    fn answers_records() {
+        let Answer::Records(records) = zones().query(&n("EXAMPLE.test."), RecordType::MX) else {
+            panic!("expected records")
+        };
+        assert_eq!(records.len(), 1);
+    }
+
+    #[test]
+    fn nodata_nxdomain_and_outside() {
+        let set = zones();
+        assert!(matches!(
+            set.query(&n("mx.example.test."), RecordType::MX),
+            Answer::NoRecords {
+                nxdomain: false,
+                negative_ttl: Some(60),
+                ..
+            }
+        ));
+        assert!(matches!(
+            set.query(&n("missing.example.test."), RecordType::MX),
+            Answer::NoRecords { nxdomain: true, .. }
+        ));
+        // Empty non-terminal: exists, no data.
+        assert!(matches!(
+            set.query(&n("b.c.example.test."), RecordType::A),
+            Answer::NoRecords {
+                nxdomain: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            set.query(&n("example.org."), RecordType::MX),
+            Answer::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn follows_aliases() {
+        let set = zones();
+        let Answer::Records(records) = set.query(&n("alias.example.test."), RecordType::A) else {
+            panic!("expected records")
+        };
+        assert_eq!(records.len(), 2);
+        let Answer::NoRecords {
+            nxdomain: true,
+            name,
+            ..
+        } = set.query(&n("dangling.example.test."), RecordType::MX)
+        else {
+            panic!("expected NXDOMAIN")
+        };
+        assert_eq!(name, n("nowhere.example.test."));
+    }
+
+    #[test]
+    fn wildcards_synthesise() {
+        let Answer::Records(records) =
+            zones().query(&n("anything.wild.example.test."), RecordType::MX)
+        else {
+            panic!("expected records")
+        };
+        assert_eq!(records[0].name, n("anything.wild.example.test."));
+    }
+
+    #[test]
+    fn origin_from_file_name() {
+        let mut set = ZoneSet::default();
+        set.add_text(
+            "@ 300 IN SOA ns host 1 2 3 4 5\n@ 300 MX 0 .\n",
+            Path::new("/tmp/db.other.test"),
+        )
+        .unwrap();
+        assert!(matches!(
+            set.query(&n("other.test."), RecordType::MX),
+            Answer::Records(_)
+        ));
+    }
+
+    #[test]
+    fn bad_file_names_its_line() {
+        let text = "$ORIGIN bad.test.\n$TTL 300\n@ SOA ns host 1 2 3 4 5\nok A 192.0.2.1\nbroken A 999.1.1.1\nlater A 192.0.2.2\n";
+        let err = ZoneSet::default()
+            .add_text(text, Path::new("bad.zone"))
+            .unwrap_err();
+        match err {
+            ResolveError::ZoneFileSyntax { line, file, .. } => {
+                assert_eq!(line, 5);
+                assert_eq!(file, PathBuf::from("bad.zone"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn same_zone_twice_is_an_error() {
+        let mut set = zones();
+        assert!(matches!(
+            set.add_text(ZONE, Path::new("copy.zone")),
+            Err(ResolveError::ZoneLoadedTwice { .. })
+        ));
+    }
+}
