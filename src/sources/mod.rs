@@ -27,7 +27,9 @@ pub enum SourceError {
     },
     #[error("no mail server configuration found under {root}; looked for: {looked_for}")]
     NothingDetected { root: String, looked_for: String },
-    #[error("{root} holds configuration of several platforms ({found}); choose one with --platform")]
+    #[error(
+        "{root} holds configuration of several platforms ({found}); choose one with --platform"
+    )]
     Ambiguous { root: String, found: String },
     #[error("platform `{0}` is not yet supported")]
     NotYetSupported(String),

@@ -151,6 +151,17 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
         let (members, member_warnings) = list.members();
         warnings.extend(member_warnings);
         for member in members {
+            // Below compatibility level 2 relay_domains defaults to
+            // $mydestination: those entries repeat mydestination, which
+            // wins, so they add nothing and are not a mistake.
+            let repeats_mydestination = relay_includes_mydestination
+                && *param == "relay_domains"
+                && places
+                    .get(&member.name)
+                    .is_some_and(|p| p.iter().any(|(c, _)| *c == "mydestination"));
+            if repeats_mydestination {
+                continue;
+            }
             let declared = declared_at(&member.location, param);
             builder.declare(member.name.clone(), *delivery, declared);
             places
@@ -160,7 +171,7 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
         }
         classes.push(list);
     }
-    warnings.extend(duplicate_warnings(&places, relay_includes_mydestination));
+    warnings.extend(duplicate_warnings(&places));
 
     let transport_value = main_cf.expand_param("transport_maps");
     report_expansion_problems(
@@ -347,25 +358,13 @@ fn report_expansion_problems(
     }
 }
 
-/// A domain in two classes or twice in one list. A relay_domains entry that
-/// is there only because relay_domains includes `$mydestination` (the
-/// default below compatibility level 2) is not a mistake and not reported.
+/// A domain in two classes or twice in one list.
 fn duplicate_warnings(
     places: &BTreeMap<DomainName, Vec<(&str, Location)>>,
-    relay_includes_mydestination: bool,
 ) -> Vec<InventoryWarning> {
     let mut warnings = Vec::new();
     for (name, declared) in places {
-        let relevant: Vec<&(&str, Location)> = declared
-            .iter()
-            .filter(|(class, _)| {
-                !(*class == "relay_domains"
-                    && relay_includes_mydestination
-                    && declared.iter().any(|(c, _)| *c == "mydestination"))
-            })
-            .collect();
-        let Some(((first_class, first), rest)) = relevant.split_first().map(|(f, r)| (*f, r))
-        else {
+        let Some(((first_class, first), rest)) = declared.split_first() else {
             continue;
         };
         for (class, loc) in rest {
