@@ -259,7 +259,7 @@ fn demo_audit_gives_the_contract_verdicts_and_rules() {
 
     assert_eq!(doc["summary"]["domains"], 18);
     assert_eq!(doc["summary"]["findings"]["critical"], 3);
-    assert_eq!(doc["summary"]["findings"]["warning"], 3);
+    assert_eq!(doc["summary"]["findings"]["warning"], 4);
     assert_eq!(doc["summary"]["findings"]["info"], 2);
     assert_eq!(doc["summary"]["inconclusive"], 2);
 }
@@ -309,7 +309,7 @@ fn demo_table_groups_by_severity_with_a_summary() {
         .assert()
         .code(1)
         .stdout(predicate::str::contains("CRITICAL (3)"))
-        .stdout(predicate::str::contains("WARNING (3)"))
+        .stdout(predicate::str::contains("WARNING (4)"))
         .stdout(predicate::str::contains("moved.test"))
         .stdout(predicate::str::contains("18 domains audited"));
 }
