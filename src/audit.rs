@@ -201,7 +201,7 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
                 .iter()
                 .map(|h| verdict::is_this_server(h, &identity))
                 .collect();
-            let findings = rules::evaluate(
+            let mut findings = rules::evaluate(
                 &rules,
                 &Subject {
                     domain: &domain,
@@ -210,6 +210,11 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
                 },
                 &identity,
             );
+            notes.extend(rules::apply_ignores(
+                &mut findings,
+                &opts.ignores,
+                opts.today,
+            ));
             AuditedDomain {
                 domain,
                 evidence,

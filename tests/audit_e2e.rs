@@ -21,7 +21,10 @@ type Outcome = BTreeMap<String, (String, String, Vec<String>)>;
 
 fn run(args: &[&str]) -> (i32, serde_json::Value, Duration) {
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_mxdrift")).args(args).output().expect("run mxdrift");
+    let out = Command::new(env!("CARGO_BIN_EXE_mxdrift"))
+        .args(args)
+        .output()
+        .expect("run mxdrift");
     let elapsed = started.elapsed();
     let doc = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: stderr: {}", String::from_utf8_lossy(&out.stderr)));
@@ -34,10 +37,19 @@ fn outcome(doc: &serde_json::Value) -> Outcome {
         .unwrap()
         .iter()
         .map(|d| {
-            let rules = d["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap().to_string()).collect();
+            let rules = d["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["rule"].as_str().unwrap().to_string())
+                .collect();
             (
                 d["domain"].as_str().unwrap().to_string(),
-                (d["delivery"].as_str().unwrap().to_string(), d["verdict"].as_str().unwrap().to_string(), rules),
+                (
+                    d["delivery"].as_str().unwrap().to_string(),
+                    d["verdict"].as_str().unwrap().to_string(),
+                    rules,
+                ),
             )
         })
         .collect()
@@ -53,11 +65,35 @@ async fn live_audit_matches_the_contract_and_the_offline_run() {
     let server = DnsServer::start(&zone).await;
     let ns = server.addr().to_string();
     let (live_code, live, _) = in_blocking(move || {
-        run(&["audit", "--root", DEMO, "--nameserver", &ns, "--server-ip", "203.0.113.10", "--format", "json", "--timeout", "2"])
+        run(&[
+            "audit",
+            "--root",
+            DEMO,
+            "--nameserver",
+            &ns,
+            "--server-ip",
+            "203.0.113.10",
+            "--format",
+            "json",
+            "--timeout",
+            "2",
+        ])
     })
     .await;
-    let (offline_code, offline, _) =
-        in_blocking(|| run(&["audit", "--root", DEMO, "--zone-file", DEMO_ZONE, "--server-ip", "203.0.113.10", "--format", "json"])).await;
+    let (offline_code, offline, _) = in_blocking(|| {
+        run(&[
+            "audit",
+            "--root",
+            DEMO,
+            "--zone-file",
+            DEMO_ZONE,
+            "--server-ip",
+            "203.0.113.10",
+            "--format",
+            "json",
+        ])
+    })
+    .await;
     assert_eq!(live_code, 1);
     assert_eq!(offline_code, 1);
 
@@ -72,13 +108,30 @@ async fn live_audit_matches_the_contract_and_the_offline_run() {
     assert_eq!(live, offline, "live and offline runs disagree");
 
     let want = |d: &str, delivery: &str, verdict: &str, rules: &[&str]| {
-        (d.to_string(), (delivery.to_string(), verdict.to_string(), rules.iter().map(|r| r.to_string()).collect::<Vec<_>>()))
+        (
+            d.to_string(),
+            (
+                delivery.to_string(),
+                verdict.to_string(),
+                rules.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+            ),
+        )
     };
     let expected: Outcome = [
         want("backup-for-customer.test", "relay", "backup", &[]),
-        want("backup.test", "local", "backup", &["backup-mx-delivers-locally"]),
+        want(
+            "backup.test",
+            "local",
+            "backup",
+            &["backup-mx-delivers-locally"],
+        ),
         want("cname-mx.test", "local", "here", &["mx-target-cname"]),
-        want("deadmx.test", "local", "no-mail-host", &["mx-host-unresolvable"]),
+        want(
+            "deadmx.test",
+            "local",
+            "no-mail-host",
+            &["mx-host-unresolvable"],
+        ),
         want("expired.test", "local", "nxdomain", &["domain-not-found"]),
         want("forward-only.test", "local", "here", &[]),
         want("implicit.test", "local", "here", &[]),
@@ -86,11 +139,21 @@ async fn live_audit_matches_the_contract_and_the_offline_run() {
         want("localhost.hoster.test", "local", "nxdomain", &[]),
         want("migrated.test", "relay", "elsewhere", &[]),
         want("moved.test", "local", "elsewhere", &["mail-switch-on"]),
-        want("nullmx.test", "local", "null-mx", &["null-mx-delivered-locally"]),
+        want(
+            "nullmx.test",
+            "local",
+            "null-mx",
+            &["null-mx-delivered-locally"],
+        ),
         want("split.test", "local", "mixed", &["split-delivery"]),
         want("stays.test", "local", "here", &[]),
         want("web10.hoster.test", "local", "here", &[]),
-        want("xn--bcher-kva.test", "local", "elsewhere", &["mail-switch-on"]),
+        want(
+            "xn--bcher-kva.test",
+            "local",
+            "elsewhere",
+            &["mail-switch-on"],
+        ),
     ]
     .into_iter()
     .collect();
@@ -112,7 +175,9 @@ async fn dead_name_server_ends_within_timeouts_all_inconclusive() {
         "myhostname = web10.hoster.test\nmydestination =\nvirtual_mailbox_domains = a.test, b.test, c.test, moved.test\n",
     );
     let zone = std::fs::read_to_string(DEMO_ZONE).unwrap();
-    let server = DnsServer::start(&zone).await.with_fault_everywhere(Fault::Silent);
+    let server = DnsServer::start(&zone)
+        .await
+        .with_fault_everywhere(Fault::Silent);
     // A second configured server that does not exist at all.
     let unused: SocketAddr = {
         let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -147,7 +212,11 @@ async fn dead_name_server_ends_within_timeouts_all_inconclusive() {
         assert_eq!(d["verdict"], "inconclusive", "{d}");
         assert_eq!(d["dns"]["status"], "inconclusive", "{d}");
         assert_eq!(d["findings"][0]["rule"], "lookup-inconclusive", "{d}");
-        assert_eq!(d["findings"].as_array().unwrap().len(), 1, "never more than the inconclusive finding: {d}");
+        assert_eq!(
+            d["findings"].as_array().unwrap().len(),
+            1,
+            "never more than the inconclusive finding: {d}"
+        );
     }
     assert_eq!(doc["summary"]["inconclusive"], 4);
     // lookup-inconclusive is info: below the default --fail-on warning.

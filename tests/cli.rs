@@ -346,3 +346,227 @@ fn unbuilt_stages_say_not_yet_supported() {
             .stderr(predicate::str::contains("not yet supported"));
     }
 }
+
+#[test]
+fn config_file_errors_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mxdrift.yaml");
+    fs::write(
+        &config,
+        "server:\n  addresses: [203.0.113.10]\nignores:\n  - domain: a.test\n",
+    )
+    .unwrap();
+    mxdrift()
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--zone-file",
+            demo_zone(),
+            "--config",
+        ])
+        .arg(&config)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("mxdrift.yaml:3:"))
+        .stderr(predicate::str::contains("ignores"));
+    fs::write(&config, "severity:\n  mail-switch-on: [\n").unwrap();
+    mxdrift()
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--zone-file",
+            demo_zone(),
+            "--config",
+        ])
+        .arg(&config)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("mxdrift.yaml:"));
+}
+
+#[test]
+fn config_ignores_count_expire_and_override_severity() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mxdrift.yaml");
+    fs::write(
+        &config,
+        concat!(
+            "severity:\n",
+            "  split-delivery: info\n",
+            "  mx-host-unresolvable: info\n",
+            "  null-mx-delivered-locally: info\n",
+            "  backup-mx-delivers-locally: info\n",
+            "ignore:\n",
+            "  - domain: '*.test'\n",
+            "    rule: mail-switch-on\n",
+            "    reason: customers move this week\n",
+            "    until: 2999-12-31\n",
+            "  - domain: expired.test\n",
+            "    rule: domain-not-found\n",
+            "    reason: was renewed\n",
+            "    until: 2000-01-01\n",
+        ),
+    )
+    .unwrap();
+    let out = mxdrift()
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--zone-file",
+            demo_zone(),
+            "--format",
+            "json",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Two mail-switch-on findings ignored, counted, not hidden.
+    assert_eq!(doc["summary"]["ignored"], 2);
+    assert_eq!(
+        doc["summary"]["findings"]["critical"], 1,
+        "the expired ignore no longer applies"
+    );
+    assert_eq!(
+        doc["summary"]["findings"]["warning"], 0,
+        "severity overrides"
+    );
+    let moved = doc["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["domain"] == "moved.test")
+        .unwrap();
+    assert_eq!(moved["findings"][0]["ignored"], "customers move this week");
+    let notes = doc["notes"].as_array().unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("expired on 2000-01-01")),
+        "{notes:?}"
+    );
+    // The remaining critical finding (expired.test) still fails the run.
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn output_file_is_written_atomically_with_mode_0644() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mxdrift.prom");
+    mxdrift()
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--zone-file",
+            demo_zone(),
+            "--format",
+            "prometheus",
+            "--fail-on",
+            "never",
+            "--output",
+        ])
+        .arg(&path)
+        .assert()
+        .code(0)
+        .stdout("");
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("mxdrift_findings{rule=\"mail-switch-on\",severity=\"critical\"} 2"),
+        "{text}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+    }
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file left behind"
+    );
+}
+
+#[test]
+fn nagios_exit_codes_and_unknown() {
+    mxdrift()
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--zone-file",
+            demo_zone(),
+            "--format",
+            "nagios",
+        ])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::starts_with("MXDRIFT CRITICAL - "));
+    mxdrift()
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--zone-file",
+            demo_zone(),
+            "--format",
+            "nagios",
+            "-c",
+            "5",
+            "-w",
+            "10",
+        ])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::starts_with("MXDRIFT OK - "));
+    mxdrift()
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--zone-file",
+            demo_zone(),
+            "--format",
+            "nagios",
+            "-c",
+            "5",
+            "-w",
+            "3",
+        ])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::starts_with("MXDRIFT WARNING - "));
+    let dir = tempfile::tempdir().unwrap();
+    mxdrift()
+        .args(["audit", "--format", "nagios", "--root"])
+        .arg(dir.path())
+        .assert()
+        .code(3)
+        .stdout(predicate::str::starts_with(
+            "MXDRIFT UNKNOWN - no mail server configuration found",
+        ));
+    mxdrift()
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--zone-file",
+            demo_zone(),
+            "--format",
+            "nagios",
+            "-w",
+            "nonsense",
+        ])
+        .assert()
+        .code(3)
+        .stdout(predicate::str::starts_with(
+            "MXDRIFT UNKNOWN - invalid threshold range",
+        ));
+}
