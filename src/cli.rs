@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-const ABOUT: &str = "Find domains your mail server still delivers locally although their MX points elsewhere";
+const ABOUT: &str =
+    "Find domains your mail server still delivers locally although their MX points elsewhere";
 
 const LONG_ABOUT: &str = "\
 mxdrift audits a shared-hosting mail server (plain Postfix, Plesk, cPanel, DirectAdmin, qmail).

@@ -60,7 +60,8 @@ impl Verdict {
 /// True when `host` delivers to this server: one of its addresses is ours,
 /// or it is a configured filtering gateway in front of us.
 pub fn is_this_server(host: &MxHost, identity: &ServerIdentity) -> bool {
-    identity.is_trusted_mx(&host.host) || host.addresses.iter().any(|ip| identity.is_our_address(*ip))
+    identity.is_trusted_mx(&host.host)
+        || host.addresses.iter().any(|ip| identity.is_our_address(*ip))
 }
 
 /// Decide where mail for the domain goes.
@@ -91,7 +92,10 @@ pub fn verdict(evidence: &MxEvidence, identity: &ServerIdentity) -> Verdict {
             }
             continue;
         }
-        let ours = resolving.iter().filter(|h| is_this_server(h, identity)).count();
+        let ours = resolving
+            .iter()
+            .filter(|h| is_this_server(h, identity))
+            .count();
         if uncertain && ours < resolving.len() {
             // A host of this level might still be us (or the only foreign
             // one): never call it elsewhere or mixed on partial answers.
@@ -106,7 +110,11 @@ pub fn verdict(evidence: &MxEvidence, identity: &ServerIdentity) -> Verdict {
             let backup = hosts
                 .iter()
                 .any(|h| h.preference > pref && is_this_server(h, identity));
-            if backup { Verdict::Backup } else { Verdict::Elsewhere }
+            if backup {
+                Verdict::Backup
+            } else {
+                Verdict::Elsewhere
+            }
         };
         return verdict;
     }
@@ -133,7 +141,11 @@ mod tests {
             preference: pref,
             host: name.to_string(),
             addresses: addrs.iter().map(|a| a.parse::<IpAddr>().unwrap()).collect(),
-            lookup: if addrs.is_empty() { HostLookup::NoAddress } else { HostLookup::Complete },
+            lookup: if addrs.is_empty() {
+                HostLookup::NoAddress
+            } else {
+                HostLookup::Complete
+            },
             cname: None,
             ip_literal: false,
             ttl: Some(300),
@@ -153,32 +165,59 @@ mod tests {
     }
 
     fn status(s: DnsStatus) -> MxEvidence {
-        MxEvidence { status: s, ..ok(vec![]) }
+        MxEvidence {
+            status: s,
+            ..ok(vec![])
+        }
     }
 
     #[test]
     fn single_mx_here_and_elsewhere() {
-        assert_eq!(verdict(&ok(vec![host(10, "mx.us", &[US])]), &identity()), Verdict::Here);
-        assert_eq!(verdict(&ok(vec![host(10, "mx.them", &[THEM])]), &identity()), Verdict::Elsewhere);
+        assert_eq!(
+            verdict(&ok(vec![host(10, "mx.us", &[US])]), &identity()),
+            Verdict::Here
+        );
+        assert_eq!(
+            verdict(&ok(vec![host(10, "mx.them", &[THEM])]), &identity()),
+            Verdict::Elsewhere
+        );
     }
 
     #[test]
     fn ipv6_only_mx_host() {
-        assert_eq!(verdict(&ok(vec![host(10, "mx6.us", &["2001:db8::10"])]), &identity()), Verdict::Here);
-        assert_eq!(verdict(&ok(vec![host(10, "mx6.them", &["2001:db8::99"])]), &identity()), Verdict::Elsewhere);
+        assert_eq!(
+            verdict(
+                &ok(vec![host(10, "mx6.us", &["2001:db8::10"])]),
+                &identity()
+            ),
+            Verdict::Here
+        );
+        assert_eq!(
+            verdict(
+                &ok(vec![host(10, "mx6.them", &["2001:db8::99"])]),
+                &identity()
+            ),
+            Verdict::Elsewhere
+        );
     }
 
     #[test]
     fn ipv4_mapped_address_is_ours() {
         assert_eq!(
-            verdict(&ok(vec![host(10, "mx.us", &["::ffff:203.0.113.10"])]), &identity()),
+            verdict(
+                &ok(vec![host(10, "mx.us", &["::ffff:203.0.113.10"])]),
+                &identity()
+            ),
             Verdict::Here
         );
     }
 
     #[test]
     fn equal_preferences() {
-        let all_ours = ok(vec![host(10, "a.us", &[US]), host(10, "b.us", &["2001:db8::10"])]);
+        let all_ours = ok(vec![
+            host(10, "a.us", &[US]),
+            host(10, "b.us", &["2001:db8::10"]),
+        ]);
         assert_eq!(verdict(&all_ours, &identity()), Verdict::Here);
         let split = ok(vec![host(10, "a.us", &[US]), host(10, "b.them", &[THEM])]);
         assert_eq!(verdict(&split, &identity()), Verdict::Mixed);
@@ -198,7 +237,10 @@ mod tests {
 
     #[test]
     fn unresolvable_mx_hosts() {
-        let e = ok(vec![host(10, "dead1.them", &[]), host(20, "dead2.them", &[])]);
+        let e = ok(vec![
+            host(10, "dead1.them", &[]),
+            host(20, "dead2.them", &[]),
+        ]);
         assert_eq!(verdict(&e, &identity()), Verdict::NoMailHost);
     }
 
@@ -229,8 +271,14 @@ mod tests {
 
     #[test]
     fn status_verdicts() {
-        assert_eq!(verdict(&status(DnsStatus::Nxdomain), &identity()), Verdict::Nxdomain);
-        assert_eq!(verdict(&status(DnsStatus::Inconclusive), &identity()), Verdict::Inconclusive);
+        assert_eq!(
+            verdict(&status(DnsStatus::Nxdomain), &identity()),
+            Verdict::Nxdomain
+        );
+        assert_eq!(
+            verdict(&status(DnsStatus::Inconclusive), &identity()),
+            Verdict::Inconclusive
+        );
     }
 
     #[test]
@@ -247,7 +295,8 @@ mod tests {
     #[test]
     fn trusted_gateway_counts_as_us() {
         let mut id = identity();
-        id.trusted_mx.push(crate::identity::MxPattern::new("*.filter.test"));
+        id.trusted_mx
+            .push(crate::identity::MxPattern::new("*.filter.test"));
         let e = ok(vec![host(10, "in1.filter.test", &[THEM])]);
         assert_eq!(verdict(&e, &id), Verdict::Here);
     }

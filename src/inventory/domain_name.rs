@@ -112,7 +112,10 @@ mod tests {
 
     #[test]
     fn lower_cases_and_strips_trailing_dot() {
-        assert_eq!(DomainName::parse("Example.ORG.").unwrap().as_str(), "example.org");
+        assert_eq!(
+            DomainName::parse("Example.ORG.").unwrap().as_str(),
+            "example.org"
+        );
     }
 
     #[test]
@@ -133,12 +136,27 @@ mod tests {
         assert_eq!(DomainName::parse(""), Err(DomainNameError::Empty));
         assert_eq!(DomainName::parse("."), Err(DomainNameError::Empty));
         assert_eq!(DomainName::parse("a..b"), Err(DomainNameError::EmptyLabel));
-        assert!(matches!(DomainName::parse("-a.b"), Err(DomainNameError::HyphenAtEdge(_))));
-        assert!(matches!(DomainName::parse("a b"), Err(DomainNameError::BadCharacter(' '))));
-        assert!(matches!(DomainName::parse("$(id).x"), Err(DomainNameError::BadCharacter('$'))));
-        assert!(matches!(DomainName::parse("*.x"), Err(DomainNameError::BadCharacter('*'))));
+        assert!(matches!(
+            DomainName::parse("-a.b"),
+            Err(DomainNameError::HyphenAtEdge(_))
+        ));
+        assert!(matches!(
+            DomainName::parse("a b"),
+            Err(DomainNameError::BadCharacter(' '))
+        ));
+        assert!(matches!(
+            DomainName::parse("$(id).x"),
+            Err(DomainNameError::BadCharacter('$'))
+        ));
+        assert!(matches!(
+            DomainName::parse("*.x"),
+            Err(DomainNameError::BadCharacter('*'))
+        ));
         let long_label = "a".repeat(64);
-        assert!(matches!(DomainName::parse(&long_label), Err(DomainNameError::LabelTooLong(_))));
+        assert!(matches!(
+            DomainName::parse(&long_label),
+            Err(DomainNameError::LabelTooLong(_))
+        ));
         let long_name = vec!["a".repeat(63); 5].join(".");
         assert_eq!(DomainName::parse(&long_name), Err(DomainNameError::TooLong));
     }
@@ -146,7 +164,15 @@ mod tests {
     #[test]
     fn recognises_localhost() {
         assert!(DomainName::parse("localhost").unwrap().is_localhost());
-        assert!(DomainName::parse("localhost.example").unwrap().is_localhost());
-        assert!(!DomainName::parse("notlocalhost.example").unwrap().is_localhost());
+        assert!(
+            DomainName::parse("localhost.example")
+                .unwrap()
+                .is_localhost()
+        );
+        assert!(
+            !DomainName::parse("notlocalhost.example")
+                .unwrap()
+                .is_localhost()
+        );
     }
 }

@@ -155,7 +155,9 @@ impl Inventory {
     }
 
     pub fn local_domains(&self) -> impl Iterator<Item = &KnownDomain> {
-        self.domains.iter().filter(|d| d.delivery == Delivery::Local)
+        self.domains
+            .iter()
+            .filter(|d| d.delivery == Delivery::Local)
     }
 }
 
