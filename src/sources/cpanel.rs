@@ -70,9 +70,9 @@ fn read_localdomains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
         return Ok(());
     };
     let file = reading.root.display(LOCALDOMAINS);
-    for (name, line, _) in reading.lsearch_domains(&text, &file) {
+    reading.each_lsearch_domain(&text, &file, |reading, name, line, _| {
         reading.declare_listed(&name, Delivery::Local, &file, line, "local_domains");
-    }
+    });
     Ok(())
 }
 
@@ -133,11 +133,11 @@ fn read_secondarymx(reading: &mut Reading<'_>) -> Result<(), SourceError> {
         return Ok(());
     };
     let file = reading.root.display(SECONDARYMX);
-    for (name, line, _) in reading.lsearch_domains(&text, &file) {
+    reading.each_lsearch_domain(&text, &file, |reading, name, line, _| {
         // A local domain listed here stays local: Exim checks
         // local_domains first. declare_listed says so.
         reading.declare_listed(&name, Delivery::Relay, &file, line, "relay_domains");
-    }
+    });
     Ok(())
 }
 
@@ -151,7 +151,7 @@ fn read_remotedomains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
     };
     let file = reading.root.display(REMOTEDOMAINS);
     let mut seen: BTreeSet<DomainName> = BTreeSet::new();
-    for (name, line, _) in reading.lsearch_domains(&text, &file) {
+    reading.each_lsearch_domain(&text, &file, |reading, name, line, _| {
         let first_here = seen.insert(name.clone());
         match reading.get(&name).map(|known| known.delivery) {
             // cPanel records a backup MX in both files: it stays a relay.
@@ -169,7 +169,7 @@ fn read_remotedomains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
             }
             _ => reading.declare_listed(&name, Delivery::NotLocal, &file, line, "remotedomains"),
         }
-    }
+    });
     Ok(())
 }
 

@@ -52,9 +52,9 @@ fn read_domains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
         return Ok(());
     };
     let file = reading.root.display(DOMAINS);
-    for (name, line, _) in reading.lsearch_domains(&text, &file) {
+    reading.each_lsearch_domain(&text, &file, |reading, name, line, _| {
         reading.declare_listed(&name, Delivery::Local, &file, line, "local_domains");
-    }
+    });
     Ok(())
 }
 

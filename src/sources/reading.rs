@@ -181,19 +181,23 @@ impl<'r> Reading<'r> {
         }
     }
 
-    /// The valid keys of an Exim lsearch file with their line and value.
-    /// Invalid names and indented lines (which Exim reads as continuations,
-    /// not as keys) are warnings.
-    pub fn lsearch_domains(&mut self, text: &str, file: &str) -> Vec<(DomainName, u32, String)> {
-        let mut entries = Vec::new();
+    /// Call `each` with every valid key of an Exim lsearch file, its line
+    /// and value, in file order. Invalid names and indented lines (which
+    /// Exim reads as continuations, not as keys) are warnings.
+    pub fn each_lsearch_domain(
+        &mut self,
+        text: &str,
+        file: &str,
+        mut each: impl FnMut(&mut Self, DomainName, u32, &str),
+    ) {
         for entry in lsearch_lines(text) {
             match entry {
                 // `*` is the default entry of a `*lsearch` lookup
-                    // (cPanel ends /etc/userdomains with `*: nobody`).
+                // (cPanel ends /etc/userdomains with `*: nobody`).
                 LsearchLine::Entry { key: "*", .. } => {}
                 LsearchLine::Entry { line, key, value } => {
                     if let Some(name) = self.domain(key, file, line) {
-                        entries.push((name, line, value.to_string()));
+                        each(self, name, line, value);
                     }
                 }
                 LsearchLine::Continuation { line, text } => self.warn(
@@ -204,7 +208,6 @@ impl<'r> Reading<'r> {
                 ),
             }
         }
-        entries
     }
 
     /// Owners from a panel's `domain: user` file (cPanel's
@@ -213,25 +216,25 @@ impl<'r> Reading<'r> {
     /// its mail off: `not-local`, declared here.
     pub fn owners(&mut self, text: &str, file: &str, via: &str) {
         let mut seen: BTreeSet<DomainName> = BTreeSet::new();
-        for (name, line, owner) in self.lsearch_domains(text, file) {
+        self.each_lsearch_domain(text, file, |reading, name, line, owner| {
             if !seen.insert(name.clone()) {
-                self.warn(
+                reading.warn(
                     WarningKind::DuplicateDomain,
                     file,
                     Some(line),
                     format!("{name} is listed again; the first owner is kept"),
                 );
-                continue;
+                return;
             }
-            if self.get(&name).is_none() {
-                self.declare(&name, Delivery::NotLocal, file, line, via);
+            if reading.get(&name).is_none() {
+                reading.declare(&name, Delivery::NotLocal, file, line, via);
             }
-            if let Some(known) = self.get_mut(&name)
+            if let Some(known) = reading.get_mut(&name)
                 && !owner.is_empty()
             {
-                known.facts.owner = Some(owner);
+                known.facts.owner = Some(owner.to_string());
             }
-        }
+        });
     }
 
     /// Record a declaration. When the domain was declared before, returns
