@@ -75,3 +75,17 @@ fn etc_hostname_is_the_fallback_primary_host_name() {
     );
     assert!(inventory.warnings.is_empty(), "{:?}", inventory.warnings);
 }
+
+#[test]
+fn unreadable_domainowners_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("etc/virtual/domainowners")).unwrap();
+    std::fs::write(root.join("etc/virtual/domains"), "a.test\n").unwrap();
+    match read(root, PlatformChoice::Auto) {
+        Err(mxdrift::sources::SourceError::Io { file, .. }) => {
+            assert_eq!(file, "etc/virtual/domainowners")
+        }
+        other => panic!("expected an Io error, got {other:?}"),
+    }
+}

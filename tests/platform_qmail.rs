@@ -85,3 +85,16 @@ fn missing_control_files_are_warnings() {
         ]
     );
 }
+
+#[test]
+fn unreadable_locals_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where the file should be: reading it fails even as root.
+    std::fs::create_dir_all(dir.path().join(C).join("locals")).unwrap();
+    match read(dir.path(), PlatformChoice::Auto) {
+        Err(mxdrift::sources::SourceError::Io { file, .. }) => {
+            assert_eq!(file, format!("{C}/locals"))
+        }
+        other => panic!("expected an Io error, got {other:?}"),
+    }
+}
