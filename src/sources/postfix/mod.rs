@@ -1,16 +1,64 @@
 //! Postfix: which domains the server treats as local, relay or neither,
 //! exactly as Postfix reads main.cf, match lists and lookup tables.
+//!
+//! Address classes (ADDRESS_CLASS_README), in Postfix's order of
+//! precedence: `mydestination` (local), `virtual_alias_domains`,
+//! `virtual_mailbox_domains` (both delivered or rewritten here, so local
+//! for mxdrift), `relay_domains` (relay). The first class that lists a
+//! domain wins. Then `transport_maps` may route a local-class domain
+//! elsewhere (see [`TransportMaps::route`] for the rule).
+//!
+//! `declared` points at the physical line where the name itself stands. A
+//! name that only exists in a Postfix built-in default (`localhost` in the
+//! default `mydestination`) is declared at line 0 of main.cf with `via`
+//! `"<parameter> (default)"`: it is written nowhere, and line 0 says so
+//! without inventing a place.
 
-use crate::inventory::Inventory;
+pub mod lists;
+pub mod maincf;
+pub mod tables;
+pub mod transport;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+pub use lists::{ListReader, MatchList, Member};
+pub use maincf::{Definition, Expanded, MainCf, Origin};
+pub use tables::{Table, TableEntry, TableLoad, TableSpec};
+pub use transport::{Route, TransportMaps, TransportMatch};
+
+use crate::inventory::{
+    Declared, Delivery, DomainName, Inventory, InventoryBuilder, InventoryWarning, Platform,
+    WarningKind,
+};
 use crate::sources::{ConfigRoot, SourceError, SourceOptions};
+
+/// A place in a file under the root.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    /// Relative to the root, `/`-separated.
+    pub file: String,
+    /// 1-based physical line; 0 for a built-in default.
+    pub line: u32,
+}
 
 /// Options of the Postfix reader.
 #[derive(Debug, Clone)]
 pub struct PostfixOptions {
     /// Server path of the configuration directory (`/etc/postfix`).
     pub config_dir: String,
-    /// Host name for the `myhostname` default.
+    /// Host name for the `myhostname` default (Postfix uses the machine's
+    /// name) when neither main.cf nor `<root>/etc/mailname` names one.
     pub hostname: Option<String>,
+}
+
+impl Default for PostfixOptions {
+    fn default() -> Self {
+        PostfixOptions {
+            config_dir: "/etc/postfix".to_string(),
+            hostname: None,
+        }
+    }
 }
 
 impl From<&SourceOptions> for PostfixOptions {
@@ -22,8 +70,333 @@ impl From<&SourceOptions> for PostfixOptions {
     }
 }
 
+/// The address classes in Postfix's order of precedence.
+pub const CLASSES: &[(&str, Delivery)] = &[
+    ("mydestination", Delivery::Local),
+    ("virtual_alias_domains", Delivery::Local),
+    ("virtual_mailbox_domains", Delivery::Local),
+    ("relay_domains", Delivery::Relay),
+];
+
+/// Everything the reader learned, for readers built on top of Postfix
+/// (Plesk) and for remediation: the inventory plus the parsed main.cf, the
+/// class lists and the transport tables.
+#[derive(Debug)]
+pub struct PostfixConfig {
+    pub inventory: Inventory,
+    pub main_cf: MainCf,
+    /// The four class lists, in precedence order.
+    pub classes: Vec<MatchList>,
+    pub transport: TransportMaps,
+}
+
+impl PostfixConfig {
+    /// The transport entry for `domain` and where it routes mail, with
+    /// this server's `myhostname` counted as "here".
+    pub fn transport_route(&self, domain: &DomainName) -> Option<(TransportMatch, Route)> {
+        let m = self.transport.lookup_domain(domain.as_str())?;
+        let route = self.transport.route(&m.value, &self.this_host());
+        Some((m, route))
+    }
+
+    fn this_host(&self) -> Vec<String> {
+        vec![self.main_cf.expanded("myhostname")]
+    }
+}
+
 /// Read main.cf under `root` and build the inventory.
 pub fn read(root: &ConfigRoot, opts: &PostfixOptions) -> Result<Inventory, SourceError> {
-    let _ = (root, opts);
-    Err(SourceError::NotYetSupported("postfix".to_string()))
+    read_config(root, opts).map(|c| c.inventory)
+}
+
+/// Read main.cf under `root`: the inventory and the parsed configuration.
+pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixConfig, SourceError> {
+    let config_dir = opts.config_dir.trim_end_matches('/');
+    let main_cf_path = format!("{config_dir}/main.cf");
+    let text = root.read_to_string(&main_cf_path)?;
+    let mut main_cf = MainCf::parse(&root.display(&main_cf_path), &text)?;
+    let mut warnings = Vec::new();
+    let main_file = main_cf.file().to_string();
+    for line in main_cf.orphan_lines() {
+        warnings.push(InventoryWarning {
+            kind: WarningKind::Suspicious,
+            file: Some(main_file.clone()),
+            line: Some(*line),
+            parameter: None,
+            message: "line starts with white space but continues nothing: Postfix ignores it"
+                .into(),
+        });
+    }
+    set_hostname_default(root, opts, &mut main_cf, &mut warnings);
+
+    let queue_dir = main_cf.expanded("queue_directory");
+    let parent_matching = |param: &str| {
+        let pdms = main_cf.expanded("parent_domain_matches_subdomains");
+        tables::split_tokens(&pdms).iter().any(|(_, t)| *t == param)
+    };
+    let mut reader = ListReader::new(root, &queue_dir);
+    let mut builder = InventoryBuilder::new();
+    // Every place each domain was declared, with its class, to report
+    // duplicates.
+    let mut places: BTreeMap<DomainName, Vec<(&str, Location)>> = BTreeMap::new();
+    let mut classes = Vec::new();
+    let mut relay_includes_mydestination = false;
+    for (param, delivery) in CLASSES {
+        let value = main_cf.expand_param(param);
+        report_expansion_problems(param, &value, &main_file, &mut warnings);
+        if *param == "relay_domains" {
+            relay_includes_mydestination = value.referenced.contains("mydestination");
+        }
+        let list = reader.read_list(param, &value, parent_matching(param));
+        let (members, member_warnings) = list.members();
+        warnings.extend(member_warnings);
+        for member in members {
+            // Below compatibility level 2 relay_domains defaults to
+            // $mydestination: those entries repeat mydestination, which
+            // wins, so they add nothing and are not a mistake.
+            let repeats_mydestination = relay_includes_mydestination
+                && *param == "relay_domains"
+                && places
+                    .get(&member.name)
+                    .is_some_and(|p| p.iter().any(|(c, _)| *c == "mydestination"));
+            if repeats_mydestination {
+                continue;
+            }
+            let declared = declared_at(&member.location, param);
+            builder.declare(member.name.clone(), *delivery, declared);
+            places
+                .entry(member.name)
+                .or_default()
+                .push((param, member.location));
+        }
+        classes.push(list);
+    }
+    warnings.extend(duplicate_warnings(&places));
+
+    let transport_value = main_cf.expand_param("transport_maps");
+    report_expansion_problems(
+        "transport_maps",
+        &transport_value,
+        &main_file,
+        &mut warnings,
+    );
+    let master_cf = std::fs::read(root.path(&format!("{config_dir}/master.cf")))
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let transport = TransportMaps::read(
+        &mut reader,
+        &transport_value,
+        parent_matching("transport_maps"),
+        master_cf.as_deref(),
+    );
+    warnings.extend(reader.take_warnings());
+
+    let myhostname = main_cf.expanded("myhostname");
+    let this_host = vec![myhostname.clone()];
+    // Transport overrides apply to the local and virtual mailbox classes;
+    // virtual alias domains are rewritten before any transport is chosen.
+    for (name, declared) in &places {
+        let Some((first_class, _)) = declared.first() else {
+            continue;
+        };
+        if !matches!(*first_class, "mydestination" | "virtual_mailbox_domains") {
+            continue;
+        }
+        let Some(m) = transport.lookup_domain(name.as_str()) else {
+            continue;
+        };
+        if let Route::Elsewhere { .. } = transport.route(&m.value, &this_host) {
+            builder.set_delivery(name, Delivery::Relay);
+            builder.declare(
+                name.clone(),
+                Delivery::Relay,
+                declared_at(&m.location, "transport_maps"),
+            );
+        }
+    }
+
+    let mut inventory = Inventory::new(Platform::Postfix);
+    match DomainName::parse(&myhostname) {
+        Ok(name) => inventory.server_names.push(name),
+        Err(e) if !myhostname.is_empty() => warnings.push(param_warning(
+            WarningKind::InvalidDomain,
+            &main_cf,
+            "myhostname",
+            format!("myhostname `{myhostname}` is not a valid domain name: {e}"),
+        )),
+        Err(_) => {}
+    }
+    let proxy = main_cf.expand_param("proxy_interfaces");
+    for (_, token) in tables::split_tokens(&proxy.text) {
+        let literal = token
+            .strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .unwrap_or(token);
+        match literal.parse::<IpAddr>() {
+            Ok(ip) => {
+                if !inventory.server_addresses.contains(&ip) {
+                    inventory.server_addresses.push(ip);
+                }
+            }
+            Err(_) => warnings.push(param_warning(
+                WarningKind::Suspicious,
+                &main_cf,
+                "proxy_interfaces",
+                format!(
+                    "proxy_interfaces names `{token}`, not an address; mxdrift does not resolve it (give the address with --server-ip)"
+                ),
+            )),
+        }
+    }
+    inventory.domains = builder.into_domains();
+    let mut seen = Vec::new();
+    for w in warnings {
+        if !seen.contains(&w) {
+            seen.push(w);
+        }
+    }
+    inventory.warnings = seen;
+    Ok(PostfixConfig {
+        inventory,
+        main_cf,
+        classes,
+        transport,
+    })
+}
+
+/// Postfix takes `myhostname` from the machine when main.cf does not set
+/// it. Under a config root we cannot ask the machine, so: Debian's
+/// `<root>/etc/mailname`, else the name given in the options, else the
+/// running system's name when the root is `/`.
+fn set_hostname_default(
+    root: &ConfigRoot,
+    opts: &PostfixOptions,
+    main_cf: &mut MainCf,
+    warnings: &mut Vec<InventoryWarning>,
+) {
+    if main_cf.get("myhostname").is_some() {
+        return;
+    }
+    let mailname = std::fs::read_to_string(root.path("/etc/mailname"))
+        .ok()
+        .and_then(|t| t.lines().next().map(|l| l.trim().to_string()))
+        .filter(|l| !l.is_empty());
+    if let Some(name) = mailname {
+        let origin = Origin {
+            file: root.display("/etc/mailname"),
+            line: 1,
+            param: "myhostname".into(),
+        };
+        main_cf.set_hostname(&name, Some(origin));
+        return;
+    }
+    if let Some(name) = opts.hostname.as_deref().filter(|n| !n.is_empty()) {
+        main_cf.set_hostname(name, None);
+        return;
+    }
+    if root.is_system_root() {
+        let system = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+            .ok()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        if let Some(name) = system {
+            main_cf.set_hostname(&name, None);
+            return;
+        }
+    }
+    warnings.push(InventoryWarning {
+        kind: WarningKind::Suspicious,
+        file: Some(main_cf.file().to_string()),
+        line: None,
+        parameter: Some("myhostname".into()),
+        message: "myhostname is not set and the machine's name is unknown: $myhostname expands to nothing (give it with --server-name)".into(),
+    });
+}
+
+fn declared_at(location: &Location, via: &str) -> Declared {
+    Declared {
+        file: location.file.clone(),
+        line: location.line,
+        via: if location.line == 0 {
+            format!("{via} (default)")
+        } else {
+            via.to_string()
+        },
+    }
+}
+
+fn param_warning(
+    kind: WarningKind,
+    main_cf: &MainCf,
+    param: &str,
+    message: String,
+) -> InventoryWarning {
+    InventoryWarning {
+        kind,
+        file: Some(main_cf.file().to_string()),
+        line: main_cf.get(param).map(|d| d.line),
+        parameter: Some(param.to_string()),
+        message,
+    }
+}
+
+fn report_expansion_problems(
+    param: &str,
+    value: &Expanded,
+    main_file: &str,
+    warnings: &mut Vec<InventoryWarning>,
+) {
+    for problem in &value.problems {
+        warnings.push(InventoryWarning {
+            kind: WarningKind::Suspicious,
+            file: Some(main_file.to_string()),
+            line: None,
+            parameter: Some(param.to_string()),
+            message: format!("{problem} (Postfix refuses to start with this)"),
+        });
+    }
+}
+
+/// A domain in two classes or twice in one list.
+fn duplicate_warnings(
+    places: &BTreeMap<DomainName, Vec<(&str, Location)>>,
+) -> Vec<InventoryWarning> {
+    let mut warnings = Vec::new();
+    for (name, declared) in places {
+        let Some(((first_class, first), rest)) = declared.split_first() else {
+            continue;
+        };
+        for (class, loc) in rest {
+            let message = if class == first_class {
+                format!(
+                    "{name} is listed twice in {class}: {} and {}",
+                    show(first),
+                    show(loc)
+                )
+            } else {
+                format!(
+                    "{name} is in both {first_class} ({}) and {class} ({}); Postfix uses {first_class}",
+                    show(first),
+                    show(loc)
+                )
+            };
+            warnings.push(InventoryWarning {
+                kind: WarningKind::DuplicateDomain,
+                file: Some(loc.file.clone()),
+                line: Some(loc.line),
+                parameter: Some(class.to_string()),
+                message,
+            });
+        }
+    }
+    warnings
+}
+
+fn show(location: &Location) -> String {
+    if location.line == 0 {
+        format!("{} (built-in default)", location.file)
+    } else {
+        format!("{}:{}", location.file, location.line)
+    }
 }

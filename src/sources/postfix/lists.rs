@@ -1,0 +1,617 @@
+//! Postfix match lists (`match_list.c`, `domain_list`): the value of
+//! `mydestination`, `virtual_*_domains` and `relay_domains` after `$`
+//! expansion, split into patterns. A pattern is a name, `/file/name`
+//! (replaced by the file's patterns, not `$`-expanded), or `type:table`
+//! (the domain matches when it is a key); `!` negates, and the first
+//! pattern that matches decides.
+
+use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
+
+use super::Location;
+use super::maincf::Expanded;
+use super::tables::{self, TableLoad, TableSpec, fold_case, split_tokens};
+use crate::inventory::{DomainName, InventoryWarning, WarningKind};
+use crate::sources::ConfigRoot;
+
+/// Nested `/file` lists deeper than this are treated as a loop.
+const MAX_FILE_DEPTH: usize = 20;
+
+/// One pattern of a match list.
+#[derive(Debug, Clone)]
+pub struct ListItem {
+    /// `!pattern` (also every pattern of a `!/file`).
+    pub negated: bool,
+    pub pattern: Pattern,
+    /// Where the pattern is written.
+    pub location: Location,
+}
+
+/// What a pattern matches.
+#[derive(Debug, Clone)]
+pub enum Pattern {
+    /// A host name (case-folded) or `.domain` (every name below it).
+    Name(String),
+    /// A lookup table: the domain matches when it is a key.
+    Table {
+        spec: TableSpec,
+        load: Rc<TableLoad>,
+    },
+}
+
+/// A domain listed by a match list, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// As written (case-folded), before IDNA conversion.
+    pub raw: String,
+    pub name: DomainName,
+    pub location: Location,
+}
+
+/// A parsed match list.
+#[derive(Debug, Clone)]
+pub struct MatchList {
+    /// The parameter the list is the value of.
+    pub param: String,
+    pub items: Vec<ListItem>,
+    /// Whether `example.com` also matches its subdomains (the parameter is
+    /// named in `parent_domain_matches_subdomains`).
+    pub parent_matching: bool,
+}
+
+impl MatchList {
+    /// The decision of the first pattern that matches `name` (Postfix's
+    /// `match_list_match`): `Some(true)` listed, `Some(false)` excluded by a
+    /// negation, `None` when no pattern matches. Patterns whose keys are
+    /// unknown (pcre, SQL, missing files) are taken not to match; the reader
+    /// has warned about each of them.
+    pub fn first_match(&self, name: &str) -> Option<bool> {
+        let name = fold_case(name);
+        self.items
+            .iter()
+            .find(|item| self.item_matches(item, &name))
+            .map(|item| !item.negated)
+    }
+
+    fn item_matches(&self, item: &ListItem, name: &str) -> bool {
+        match &item.pattern {
+            Pattern::Name(pattern) => {
+                if name == pattern {
+                    return true;
+                }
+                if self.parent_matching {
+                    name.len() > pattern.len()
+                        && name.ends_with(pattern.as_str())
+                        && name.as_bytes().get(name.len() - pattern.len() - 1) == Some(&b'.')
+                } else {
+                    pattern.starts_with('.')
+                        && name.len() > pattern.len()
+                        && name.ends_with(pattern.as_str())
+                }
+            }
+            Pattern::Table { load, .. } => match load.as_ref() {
+                TableLoad::Loaded(table) => {
+                    if table.get(name).is_some() {
+                        return true;
+                    }
+                    // match_hostname: with parent matching, look up each
+                    // parent domain; without it, `.parent` keys.
+                    name.char_indices()
+                        .filter(|(_, c)| *c == '.')
+                        .any(|(i, _)| {
+                            let key = if self.parent_matching {
+                                name.get(i + 1..)
+                            } else {
+                                name.get(i..)
+                            };
+                            key.is_some_and(|k| !k.is_empty() && table.get(k).is_some())
+                        })
+                }
+                TableLoad::MatchesEverything { .. } => true,
+                TableLoad::NotEnumerable { .. } | TableLoad::Failed { .. } => false,
+            },
+        }
+    }
+
+    /// Every name the list explicitly lists and does not exclude, each with
+    /// the place it is written (a name listed twice appears twice). Names
+    /// that are not valid domain names are warnings.
+    pub fn members(&self) -> (Vec<Member>, Vec<InventoryWarning>) {
+        let mut members = Vec::new();
+        let mut warnings = Vec::new();
+        let mut subdomain_patterns = BTreeSet::new();
+        for item in self.items.iter().filter(|i| !i.negated) {
+            let candidates: Vec<(&str, &Location, bool)> = match &item.pattern {
+                Pattern::Name(name) => vec![(name.as_str(), &item.location, false)],
+                Pattern::Table { load, .. } => match load.as_ref() {
+                    TableLoad::Loaded(table) => table
+                        .entries()
+                        .iter()
+                        .map(|e| (e.key.as_str(), &e.location, true))
+                        .collect(),
+                    _ => Vec::new(),
+                },
+            };
+            for (raw, location, from_table) in candidates {
+                // Address keys (user@domain, @domain) of alias and mailbox
+                // maps never match a domain lookup.
+                if from_table && raw.contains('@') {
+                    continue;
+                }
+                if raw.starts_with('.') && raw.len() > 1 {
+                    if subdomain_patterns.insert(raw.to_string()) {
+                        warnings.push(self.warning(
+                            WarningKind::NotEnumerable,
+                            location,
+                            format!(
+                                "`{raw}` matches every name below {}; subdomains cannot be listed",
+                                raw.trim_start_matches('.')
+                            ),
+                        ));
+                    }
+                    continue;
+                }
+                if self.first_match(raw) != Some(true) {
+                    continue;
+                }
+                match DomainName::parse(raw) {
+                    Ok(name) => members.push(Member {
+                        raw: raw.to_string(),
+                        name,
+                        location: location.clone(),
+                    }),
+                    Err(e) => warnings.push(self.warning(
+                        WarningKind::InvalidDomain,
+                        location,
+                        format!("`{raw}` is not a valid domain name: {e}"),
+                    )),
+                }
+            }
+        }
+        (members, warnings)
+    }
+
+    fn warning(&self, kind: WarningKind, location: &Location, message: String) -> InventoryWarning {
+        InventoryWarning {
+            kind,
+            file: Some(location.file.clone()),
+            line: Some(location.line),
+            parameter: Some(self.param.clone()),
+            message,
+        }
+    }
+}
+
+/// Reads match lists and the files and tables they name, caching tables
+/// (a table named by several parameters is read once) and collecting
+/// warnings.
+#[derive(Debug)]
+pub struct ListReader<'a> {
+    root: &'a ConfigRoot,
+    queue_dir: String,
+    tables: HashMap<String, Rc<TableLoad>>,
+    warnings: Vec<InventoryWarning>,
+}
+
+impl<'a> ListReader<'a> {
+    pub fn new(root: &'a ConfigRoot, queue_dir: &str) -> Self {
+        ListReader {
+            root,
+            queue_dir: queue_dir.to_string(),
+            tables: HashMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Warnings collected so far (missing files, unreadable tables, ...).
+    pub fn take_warnings(&mut self) -> Vec<InventoryWarning> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// Read (once) the table `spec`, whose reference stands at `origin`.
+    pub fn table(&mut self, spec: &TableSpec, origin: &Location) -> Rc<TableLoad> {
+        if let Some(load) = self.tables.get(&spec.raw) {
+            return Rc::clone(load);
+        }
+        let (load, problems) = tables::load(self.root, spec, origin, &self.queue_dir);
+        for p in problems {
+            self.warnings.push(InventoryWarning {
+                kind: p.kind,
+                file: p.file,
+                line: p.line,
+                parameter: None,
+                message: p.message,
+            });
+        }
+        let load = Rc::new(load);
+        self.tables.insert(spec.raw.clone(), Rc::clone(&load));
+        load
+    }
+
+    /// Parse the expanded value of `param` into a match list.
+    pub fn read_list(&mut self, param: &str, value: &Expanded, parent_matching: bool) -> MatchList {
+        let mut items = Vec::new();
+        for (offset, token) in split_tokens(&value.text) {
+            let location = value.origin_at(offset).map_or_else(
+                || Location {
+                    file: String::new(),
+                    line: 0,
+                },
+                |o| Location {
+                    file: o.file.clone(),
+                    line: o.line,
+                },
+            );
+            self.add_token(param, token, &location, false, &mut items, &mut Vec::new());
+        }
+        MatchList {
+            param: param.to_string(),
+            items,
+            parent_matching,
+        }
+    }
+
+    pub(crate) fn warn(
+        &mut self,
+        kind: WarningKind,
+        param: &str,
+        location: &Location,
+        message: String,
+    ) {
+        let warning = InventoryWarning {
+            kind,
+            file: Some(location.file.clone()).filter(|f| !f.is_empty()),
+            line: Some(location.line).filter(|l| *l > 0),
+            parameter: Some(param.to_string()),
+            message,
+        };
+        if !self.warnings.contains(&warning) {
+            self.warnings.push(warning);
+        }
+    }
+
+    fn add_token(
+        &mut self,
+        param: &str,
+        token: &str,
+        location: &Location,
+        negated: bool,
+        items: &mut Vec<ListItem>,
+        file_stack: &mut Vec<String>,
+    ) {
+        let mut negated = negated;
+        let mut pattern = token;
+        while let Some(rest) = pattern.strip_prefix('!') {
+            negated = !negated;
+            pattern = rest;
+        }
+        if pattern.is_empty() {
+            self.warn(
+                WarningKind::Suspicious,
+                param,
+                location,
+                format!("no pattern after '!' in `{token}`: Postfix refuses to start"),
+            );
+            return;
+        }
+        if pattern.starts_with('#') {
+            self.warn(
+                WarningKind::Suspicious,
+                param,
+                location,
+                format!(
+                    "`{token}` looks like a comment but is not one: Postfix 3.7 reads it and what follows as list items; Postfix 3.10 and later ignore the rest of the line"
+                ),
+            );
+            return;
+        }
+        if pattern.starts_with('/') {
+            self.add_file(param, pattern, location, negated, items, file_stack);
+        } else if !pattern.starts_with('[') && pattern.contains(':') {
+            let Some(spec) = TableSpec::parse(pattern) else {
+                return;
+            };
+            let load = self.table(&spec, location);
+            match load.as_ref() {
+                TableLoad::Loaded(_) => {}
+                TableLoad::MatchesEverything { value } => self.warn(
+                    WarningKind::NotEnumerable,
+                    param,
+                    location,
+                    format!(
+                        "`{}` (static:{value}) matches every domain: Postfix treats every domain as listed in {param}",
+                        spec.raw
+                    ),
+                ),
+                TableLoad::NotEnumerable { reason } => {
+                    let reason = reason.clone();
+                    self.warn(WarningKind::NotEnumerable, param, location, reason);
+                }
+                TableLoad::Failed { reason } => {
+                    let reason = reason.clone();
+                    self.warn(
+                        WarningKind::LookupFailure,
+                        param,
+                        location,
+                        format!("{reason}: Postfix defers mail that needs this lookup"),
+                    );
+                }
+            }
+            items.push(ListItem {
+                negated,
+                pattern: Pattern::Table { spec, load },
+                location: location.clone(),
+            });
+        } else {
+            items.push(ListItem {
+                negated,
+                pattern: Pattern::Name(fold_case(pattern)),
+                location: location.clone(),
+            });
+        }
+    }
+
+    /// `/file/name`: each line not starting with `#` is split into patterns
+    /// (no `$` expansion); `!/file` negates each of them.
+    fn add_file(
+        &mut self,
+        param: &str,
+        path: &str,
+        location: &Location,
+        negated: bool,
+        items: &mut Vec<ListItem>,
+        file_stack: &mut Vec<String>,
+    ) {
+        if file_stack.iter().any(|f| f == path) || file_stack.len() >= MAX_FILE_DEPTH {
+            self.warn(
+                WarningKind::Suspicious,
+                param,
+                location,
+                format!("{path} includes itself (file lists nest in a loop); Postfix does not terminate here"),
+            );
+            return;
+        }
+        let Ok(bytes) = std::fs::read(self.root.path(path)) else {
+            self.warn(
+                WarningKind::LookupFailure,
+                param,
+                location,
+                format!(
+                    "cannot read list file {}: Postfix defers mail that needs this lookup",
+                    self.root.display(path)
+                ),
+            );
+            return;
+        };
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let file = self.root.display(path);
+        file_stack.push(path.to_string());
+        for (idx, line) in text.split('\n').enumerate() {
+            if line.starts_with('#') {
+                continue;
+            }
+            let here = Location {
+                file: file.clone(),
+                line: u32::try_from(idx + 1).unwrap_or(u32::MAX),
+            };
+            for (_, token) in split_tokens(line) {
+                self.add_token(param, token, &here, negated, items, file_stack);
+            }
+        }
+        file_stack.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::postfix::maincf::MainCf;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        root: ConfigRoot,
+    }
+
+    fn fixture(files: &[(&str, &str)]) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let p = dir.path().join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let root = ConfigRoot::new(dir.path());
+        Fixture { _dir: dir, root }
+    }
+
+    fn list(
+        fx: &Fixture,
+        main_cf: &str,
+        parent: bool,
+    ) -> (Vec<(String, String, u32)>, Vec<InventoryWarning>) {
+        let mut cf = MainCf::parse("etc/postfix/main.cf", main_cf).unwrap();
+        cf.set_hostname("vm.localdomain", None);
+        let mut reader = ListReader::new(&fx.root, "/var/spool/postfix");
+        let value = cf.expand_param("mydestination");
+        let ml = reader.read_list("mydestination", &value, parent);
+        let (members, mut warnings) = ml.members();
+        warnings.extend(reader.take_warnings());
+        let members = members
+            .into_iter()
+            .map(|m| (m.name.to_string(), m.location.file, m.location.line))
+            .collect();
+        (members, warnings)
+    }
+
+    fn names(members: &[(String, String, u32)]) -> Vec<&str> {
+        members.iter().map(|(n, _, _)| n.as_str()).collect()
+    }
+
+    #[test]
+    fn match_list_separators_never_make_empty_items() {
+        let fx = fixture(&[]);
+        let (m, w) = list(
+            &fx,
+            "mydestination = ,a.test,, b.test\t,\n  C.Test ,\n",
+            false,
+        );
+        assert_eq!(names(&m), vec!["a.test", "b.test", "c.test"]);
+        assert_eq!(m[2].2, 2);
+        assert!(w.is_empty(), "{w:?}");
+    }
+
+    #[test]
+    fn match_list_first_match_wins_with_negation() {
+        let fx = fixture(&[]);
+        let (m, _) = list(
+            &fx,
+            "mydestination = !a.test, a.test, b.test, !b.test\n",
+            false,
+        );
+        assert_eq!(names(&m), vec!["b.test"]);
+    }
+
+    #[test]
+    fn match_list_file_is_substituted_not_expanded_and_may_nest() {
+        let fx = fixture(&[
+            (
+                "etc/postfix/local",
+                "# comment\na.test, $x\n/etc/postfix/more\n  #not-a-comment\n",
+            ),
+            ("etc/postfix/more", "b.test\n"),
+        ]);
+        let (m, w) = list(&fx, "mydestination = /etc/postfix/local\n", false);
+        assert_eq!(names(&m), vec!["a.test", "b.test"]);
+        assert_eq!(m[0], ("a.test".into(), "etc/postfix/local".into(), 2));
+        assert_eq!(m[1], ("b.test".into(), "etc/postfix/more".into(), 1));
+        // `$x` is an invalid name, `# not a comment` is suspicious.
+        assert!(
+            w.iter()
+                .any(|w| w.kind == WarningKind::InvalidDomain && w.line == Some(2))
+        );
+        assert!(
+            w.iter()
+                .any(|w| w.kind == WarningKind::Suspicious && w.line == Some(4))
+        );
+    }
+
+    #[test]
+    fn match_list_negated_file_negates_each_pattern() {
+        let fx = fixture(&[("etc/postfix/no", "a.test\n")]);
+        let (m, _) = list(
+            &fx,
+            "mydestination = !/etc/postfix/no a.test b.test\n",
+            false,
+        );
+        assert_eq!(names(&m), vec!["b.test"]);
+    }
+
+    #[test]
+    fn match_list_file_loop_is_a_warning() {
+        let fx = fixture(&[
+            ("etc/postfix/a", "x.test /etc/postfix/b\n"),
+            ("etc/postfix/b", "/etc/postfix/a y.test\n"),
+        ]);
+        let (m, w) = list(&fx, "mydestination = /etc/postfix/a\n", false);
+        assert_eq!(names(&m), vec!["x.test", "y.test"]);
+        assert!(w.iter().any(|w| w.message.contains("includes itself")));
+    }
+
+    #[test]
+    fn match_list_missing_file_is_a_lookup_failure() {
+        let fx = fixture(&[]);
+        let (m, w) = list(&fx, "mydestination = /etc/postfix/none, a.test\n", false);
+        assert_eq!(names(&m), vec!["a.test"]);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].kind, WarningKind::LookupFailure);
+        assert_eq!(w[0].parameter.as_deref(), Some("mydestination"));
+    }
+
+    #[test]
+    fn match_list_table_keys_are_domains_and_addresses_are_skipped() {
+        let fx = fixture(&[(
+            "etc/postfix/virtual",
+            "v.test x\nuser@v.test y\n@w.test z\n",
+        )]);
+        let (m, w) = list(&fx, "mydestination = hash:/etc/postfix/virtual\n", false);
+        assert_eq!(m, vec![("v.test".into(), "etc/postfix/virtual".into(), 1)]);
+        assert!(w.is_empty(), "{w:?}");
+    }
+
+    #[test]
+    fn match_list_inline_table_stays_one_token() {
+        let fx = fixture(&[]);
+        let (m, _) = list(
+            &fx,
+            "mydestination = inline:{a.test=x, b.test=y} c.test\n",
+            false,
+        );
+        assert_eq!(names(&m), vec!["a.test", "b.test", "c.test"]);
+    }
+
+    #[test]
+    fn match_list_negated_table_excludes_its_keys() {
+        let fx = fixture(&[("etc/postfix/t", "a.test x\n")]);
+        let (m, _) = list(
+            &fx,
+            "mydestination = !texthash:/etc/postfix/t a.test b.test\n",
+            false,
+        );
+        assert_eq!(names(&m), vec!["b.test"]);
+    }
+
+    #[test]
+    fn match_list_parent_matching_only_when_configured() {
+        let fx = fixture(&[]);
+        let (m, _) = list(&fx, "mydestination = !a.test sub.a.test\n", false);
+        assert_eq!(names(&m), vec!["sub.a.test"]);
+        let (m, _) = list(&fx, "mydestination = !a.test sub.a.test\n", true);
+        assert!(m.is_empty());
+        let (m, w) = list(&fx, "mydestination = !.a.test sub.a.test .b.test\n", false);
+        assert!(m.is_empty());
+        assert!(w.iter().any(|w| w.kind == WarningKind::NotEnumerable));
+    }
+
+    #[test]
+    fn match_list_pcre_is_not_enumerable_and_static_matches_everything() {
+        let fx = fixture(&[]);
+        let (m, w) = list(&fx, "mydestination = pcre:/etc/postfix/x a.test\n", false);
+        assert_eq!(names(&m), vec!["a.test"]);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].kind, WarningKind::NotEnumerable);
+        assert!(w[0].message.contains("pcre:/etc/postfix/x"));
+        let (_, w) = list(&fx, "mydestination = static:ok\n", false);
+        assert!(w[0].message.contains("matches every domain"));
+    }
+
+    #[test]
+    fn match_list_invalid_names_are_warnings_with_location() {
+        let fx = fixture(&[]);
+        let (m, w) = list(
+            &fx,
+            "mydestination = good.test\n  bad_-.test- [1.2.3.4]\n",
+            false,
+        );
+        assert_eq!(names(&m), vec!["good.test"]);
+        assert_eq!(w.len(), 2);
+        assert!(
+            w.iter()
+                .all(|w| w.kind == WarningKind::InvalidDomain && w.line == Some(2))
+        );
+    }
+
+    #[test]
+    fn match_list_idn_names_become_a_labels() {
+        let fx = fixture(&[]);
+        let (m, _) = list(&fx, "mydestination = Bücher.test\n", false);
+        assert_eq!(names(&m), vec!["xn--bcher-kva.test"]);
+    }
+
+    #[test]
+    fn match_list_hash_token_is_suspicious_and_postfix_3_7_reads_on() {
+        let fx = fixture(&[]);
+        let (m, w) = list(&fx, "mydestination = a.test # b.test\n", false);
+        assert_eq!(names(&m), vec!["a.test", "b.test"]);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].kind, WarningKind::Suspicious);
+    }
+}

@@ -1,0 +1,589 @@
+//! Postfix lookup tables, read from what mxdrift can read without Postfix:
+//! the *text source* of indexed tables (`hash:/etc/postfix/x` reads `x`, the
+//! file `postmap` compiles into `x.db`), `texthash:` files, and `inline:{}`
+//! tables written in main.cf. Tables that live elsewhere (regexp, pcre,
+//! cidr, SQL, LDAP, ...) cannot be enumerated and say so.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::Location;
+use super::maincf::{is_postfix_space, logical_lines};
+use crate::inventory::WarningKind;
+use crate::sources::ConfigRoot;
+
+/// Table types whose keys live in a text source that `postmap` compiles,
+/// with the suffix of the compiled file.
+const INDEXED_TYPES: &[(&str, &str)] = &[
+    ("hash", ".db"),
+    ("btree", ".db"),
+    ("lmdb", ".lmdb"),
+    ("cdb", ".cdb"),
+    ("dbm", ".pag"),
+    ("sdbm", ".pag"),
+];
+
+/// Table types that match by pattern or live in a server: their keys
+/// cannot be listed from files.
+const PATTERN_OR_SERVER_TYPES: &[&str] = &[
+    "regexp",
+    "pcre",
+    "cidr",
+    "mysql",
+    "pgsql",
+    "ldap",
+    "sqlite",
+    "socketmap",
+    "tcp",
+    "memcache",
+    "mongodb",
+    "nis",
+    "nisplus",
+    "netinfo",
+    "environ",
+    "internal",
+    "unix",
+    "randmap",
+    "pipemap",
+    "unionmap",
+];
+
+/// A `type:name` table reference, with `proxy:` wrappers removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    /// As written (`proxy:hash:/etc/postfix/virtual`).
+    pub raw: String,
+    /// The table type after unwrapping `proxy:` (`hash`).
+    pub table_type: String,
+    /// Everything after the type (`/etc/postfix/virtual`, `{a=b}`).
+    pub name: String,
+}
+
+impl TableSpec {
+    /// Parse `type:name`; `None` when there is no `:`.
+    pub fn parse(raw: &str) -> Option<TableSpec> {
+        let mut rest = raw;
+        loop {
+            let (table_type, name) = rest.split_once(':')?;
+            if table_type == "proxy" {
+                rest = name;
+                continue;
+            }
+            return Some(TableSpec {
+                raw: raw.to_string(),
+                table_type: table_type.to_ascii_lowercase(),
+                name: name.to_string(),
+            });
+        }
+    }
+}
+
+/// One key of a table and where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableEntry {
+    /// The key as Postfix looks it up (case-folded).
+    pub key: String,
+    pub value: String,
+    pub location: Location,
+}
+
+/// A table whose keys are known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    pub spec: TableSpec,
+    /// The text source, relative to the root (main.cf for `inline:`).
+    pub file: String,
+    entries: Vec<TableEntry>,
+    index: HashMap<String, usize>,
+}
+
+impl Table {
+    fn new(spec: TableSpec, file: String) -> Self {
+        Table {
+            spec,
+            file,
+            entries: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
+    /// Add an entry. `first_wins`: postmap keeps the first of duplicate
+    /// keys; `inline:` keeps the last.
+    fn insert(&mut self, entry: TableEntry, first_wins: bool) {
+        match self.index.get(&entry.key).copied() {
+            Some(i) => {
+                if !first_wins && let Some(slot) = self.entries.get_mut(i) {
+                    *slot = entry;
+                }
+            }
+            None => {
+                self.index.insert(entry.key.clone(), self.entries.len());
+                self.entries.push(entry);
+            }
+        }
+    }
+
+    /// Look a key up as Postfix does after case folding.
+    pub fn get(&self, key: &str) -> Option<&TableEntry> {
+        self.index
+            .get(&fold_case(key))
+            .and_then(|&i| self.entries.get(i))
+    }
+
+    /// Every key, in file order.
+    pub fn entries(&self) -> &[TableEntry] {
+        &self.entries
+    }
+}
+
+/// What reading a table gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableLoad {
+    /// Every key is known.
+    Loaded(Table),
+    /// `static:` answers every lookup with the same value.
+    MatchesEverything { value: String },
+    /// The table works in Postfix but its keys cannot be listed here.
+    NotEnumerable { reason: String },
+    /// Postfix cannot open it either: lookups fail and mail is deferred.
+    Failed { reason: String },
+}
+
+/// A problem noticed while reading a table (stale index, ignored line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableProblem {
+    pub kind: WarningKind,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub message: String,
+}
+
+/// Case folding as Postfix applies it to keys (`casefold()`, UTF-8 aware).
+pub fn fold_case(key: &str) -> String {
+    if key.is_ascii() {
+        key.to_ascii_lowercase()
+    } else {
+        key.to_lowercase()
+    }
+}
+
+/// Read a table. `origin` is where the reference stands (for `inline:`,
+/// whose keys are written there). `queue_dir` resolves relative table names
+/// the way Postfix daemons do (they run in the queue directory).
+pub fn load(
+    root: &ConfigRoot,
+    spec: &TableSpec,
+    origin: &Location,
+    queue_dir: &str,
+) -> (TableLoad, Vec<TableProblem>) {
+    let mut problems = Vec::new();
+    let t = spec.table_type.as_str();
+    let load = if t == "inline" {
+        load_inline(spec, origin)
+    } else if t == "static" {
+        TableLoad::MatchesEverything {
+            value: spec.name.clone(),
+        }
+    } else if t == "fail" {
+        TableLoad::Failed {
+            reason: format!("{}: every lookup in a fail: table fails", spec.raw),
+        }
+    } else if t == "texthash" {
+        let path = server_path(&spec.name, queue_dir);
+        match read_source(root, spec, &path, &mut problems) {
+            Some(table) => TableLoad::Loaded(table),
+            None => TableLoad::Failed {
+                reason: format!("{}: cannot read {}", spec.raw, root.display(&path)),
+            },
+        }
+    } else if let Some((_, suffix)) = INDEXED_TYPES.iter().find(|(ty, _)| *ty == t) {
+        let path = server_path(&spec.name, queue_dir);
+        let compiled = format!("{path}{suffix}");
+        if root.exists(&path) {
+            check_stale(root, &path, &compiled, &mut problems);
+            match read_source(root, spec, &path, &mut problems) {
+                Some(table) => TableLoad::Loaded(table),
+                None => TableLoad::Failed {
+                    reason: format!("{}: cannot read {}", spec.raw, root.display(&path)),
+                },
+            }
+        } else if root.exists(&compiled) {
+            TableLoad::NotEnumerable {
+                reason: format!(
+                    "{}: only the compiled {} exists; mxdrift lists keys from the text source {}, which is missing",
+                    spec.raw,
+                    root.display(&compiled),
+                    root.display(&path)
+                ),
+            }
+        } else {
+            TableLoad::Failed {
+                reason: format!(
+                    "{}: neither {} nor {} exists",
+                    spec.raw,
+                    root.display(&path),
+                    root.display(&compiled)
+                ),
+            }
+        }
+    } else if PATTERN_OR_SERVER_TYPES.contains(&t) {
+        TableLoad::NotEnumerable {
+            reason: format!(
+                "{}: a {t}: table matches by pattern or asks a server; its keys cannot be listed",
+                spec.raw
+            ),
+        }
+    } else {
+        TableLoad::NotEnumerable {
+            reason: format!(
+                "{}: unknown table type `{t}`; its keys cannot be listed",
+                spec.raw
+            ),
+        }
+    };
+    (load, problems)
+}
+
+/// Relative table names are relative to the queue directory, where Postfix
+/// daemons run.
+fn server_path(name: &str, queue_dir: &str) -> String {
+    if name.starts_with('/') {
+        name.to_string()
+    } else {
+        format!("{}/{name}", queue_dir.trim_end_matches('/'))
+    }
+}
+
+/// A compiled table older than its source means `postmap` was not run after
+/// the last edit: Postfix still answers from the old keys.
+fn check_stale(root: &ConfigRoot, source: &str, compiled: &str, problems: &mut Vec<TableProblem>) {
+    let modified = |p: &str| {
+        std::fs::metadata(root.path(p))
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    if let (Some(src), Some(db)) = (modified(source), modified(compiled))
+        && db < src
+    {
+        problems.push(TableProblem {
+            kind: WarningKind::StaleTable,
+            file: Some(root.display(compiled)),
+            line: None,
+            message: format!(
+                "{} is older than {}: Postfix still uses the keys from before the last edit (run postmap)",
+                root.display(compiled),
+                root.display(source)
+            ),
+        });
+    }
+}
+
+/// Read a postmap text source: `key whitespace value`, logical lines as in
+/// main.cf, keys case-folded, the first of duplicate keys kept. A quoted
+/// key (`"a b" value`) may contain white space; Postfix 3.7 keeps the quotes
+/// as part of the key.
+fn read_source(
+    root: &ConfigRoot,
+    spec: &TableSpec,
+    path: &str,
+    problems: &mut Vec<TableProblem>,
+) -> Option<Table> {
+    let text = std::fs::read(root.path(path)).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let file = root.display(path);
+    let mut table = Table::new(spec.clone(), file.clone());
+    let (lines, _orphans) = logical_lines(&text);
+    for logical in lines {
+        let (joined, _) = logical.joined();
+        let (key, value) = split_key_value(&joined);
+        if value.is_empty() {
+            problems.push(TableProblem {
+                kind: WarningKind::Suspicious,
+                file: Some(file.clone()),
+                line: Some(logical.line),
+                message: format!(
+                    "`{key}` has no value: postmap ignores this line (expected format: key whitespace value)"
+                ),
+            });
+            continue;
+        }
+        table.insert(
+            TableEntry {
+                key: fold_case(key),
+                value: value.to_string(),
+                location: Location {
+                    file: file.clone(),
+                    line: logical.line,
+                },
+            },
+            true,
+        );
+    }
+    Some(table)
+}
+
+/// Split a source line into key and value.
+fn split_key_value(line: &str) -> (&str, &str) {
+    let key_end = if line.starts_with('"') {
+        // A quoted key runs to the closing quote (kept, as postmap 3.7 does).
+        line.get(1..)
+            .and_then(|rest| rest.find('"'))
+            .map(|q| q + 2)
+            .unwrap_or_else(|| line.find(is_postfix_space).unwrap_or(line.len()))
+    } else {
+        line.find(is_postfix_space).unwrap_or(line.len())
+    };
+    let key = line.get(..key_end).unwrap_or(line);
+    let value = line
+        .get(key_end..)
+        .unwrap_or("")
+        .trim_matches(is_postfix_space);
+    (key, value)
+}
+
+/// `inline:{key=value, {key = value with spaces}, ...}`.
+fn load_inline(spec: &TableSpec, origin: &Location) -> TableLoad {
+    let bad = |why: &str| TableLoad::Failed {
+        reason: format!("{}: {why}; need \"inline:{{name=value...}}\"", spec.raw),
+    };
+    let Some(body) = spec
+        .name
+        .strip_prefix('{')
+        .and_then(|b| b.strip_suffix('}'))
+    else {
+        return bad("bad syntax");
+    };
+    let mut table = Table::new(spec.clone(), origin.file.clone());
+    for (_, item) in split_tokens(body) {
+        let item = match item.strip_prefix('{').and_then(|i| i.strip_suffix('}')) {
+            Some(inner) => inner.trim_matches(is_postfix_space),
+            None => item,
+        };
+        let Some((key, value)) = item.split_once('=') else {
+            return bad(&format!("missing '=' after attribute name: \"{item}\""));
+        };
+        let key = key.trim_matches(is_postfix_space);
+        if key.is_empty() {
+            return bad("missing attribute name");
+        }
+        table.insert(
+            TableEntry {
+                key: fold_case(key),
+                value: value.trim_matches(is_postfix_space).to_string(),
+                location: origin.clone(),
+            },
+            false,
+        );
+    }
+    if table.entries.is_empty() {
+        return bad("bad syntax");
+    }
+    TableLoad::Loaded(table)
+}
+
+/// Postfix's `mystrtokq(&bp, " ,\t\r\n", "{}")`: tokens separated by runs
+/// of commas and white space, where `{...}` (balanced) stays one token.
+/// Returns each token with its byte offset.
+pub fn split_tokens(text: &str) -> Vec<(usize, &str)> {
+    let is_sep = |c: char| matches!(c, ' ' | ',' | '\t' | '\r' | '\n');
+    let mut tokens = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut level = 0usize;
+    for (i, c) in text.char_indices() {
+        match start {
+            None => {
+                if is_sep(c) {
+                    continue;
+                }
+                start = Some(i);
+                level = usize::from(c == '{');
+            }
+            Some(s) => {
+                if c == '{' {
+                    level += 1;
+                } else if level > 0 && c == '}' {
+                    level -= 1;
+                } else if level == 0 && is_sep(c) {
+                    tokens.push((s, &text[s..i]));
+                    start = None;
+                }
+            }
+        }
+    }
+    if let Some(s) = start {
+        tokens.push((s, &text[s..]));
+    }
+    tokens
+}
+
+/// True when a file name has a compiled table beside it in the root; used by
+/// tests and by readers that want to know whether `postmap` was ever run.
+pub fn compiled_exists(root: &ConfigRoot, spec: &TableSpec) -> bool {
+    INDEXED_TYPES
+        .iter()
+        .find(|(ty, _)| *ty == spec.table_type)
+        .is_some_and(|(_, suffix)| {
+            Path::new(&root.path(&format!("{}{suffix}", spec.name))).exists()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin() -> Location {
+        Location {
+            file: "etc/postfix/main.cf".into(),
+            line: 7,
+        }
+    }
+
+    fn root_with(files: &[(&str, &str)]) -> (tempfile::TempDir, ConfigRoot) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let p = dir.path().join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let root = ConfigRoot::new(dir.path());
+        (dir, root)
+    }
+
+    fn loaded(load: TableLoad) -> Table {
+        match load {
+            TableLoad::Loaded(t) => t,
+            other => panic!("not loaded: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn mystrtokq_splits_on_commas_and_whitespace_and_keeps_braces() {
+        let toks: Vec<&str> = split_tokens(" a,,b \t c, inline:{x=1, y=2} ,{ d , e }")
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(toks, vec!["a", "b", "c", "inline:{x=1, y=2}", "{ d , e }"]);
+        assert!(split_tokens(" , ,\t").is_empty());
+    }
+
+    #[test]
+    fn proxy_wrapper_is_unwrapped() {
+        let spec = TableSpec::parse("proxy:hash:/etc/postfix/x").unwrap();
+        assert_eq!(spec.table_type, "hash");
+        assert_eq!(spec.name, "/etc/postfix/x");
+        assert!(TableSpec::parse("plainname").is_none());
+    }
+
+    #[test]
+    fn postmap_source_syntax_continuations_comments_case_folding() {
+        let (_d, root) = root_with(&[(
+            "etc/postfix/vdomains",
+            "# comment\nExample.COM  ok\n\nb.test\tv1\n# inside\n  v2\nnovalue\n\"quoted key\" v\nx.test first\nx.test second\n",
+        )]);
+        let spec = TableSpec::parse("hash:/etc/postfix/vdomains").unwrap();
+        let (load, problems) = load(&root, &spec, &origin(), "/var/spool/postfix");
+        let t = loaded(load);
+        let keys: Vec<&str> = t.entries().iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec!["example.com", "b.test", "\"quoted key\"", "x.test"]
+        );
+        assert_eq!(t.get("EXAMPLE.com").unwrap().location.line, 2);
+        assert_eq!(t.get("b.test").unwrap().value, "v1  v2");
+        assert_eq!(t.get("x.test").unwrap().value, "first");
+        assert_eq!(t.file, "etc/postfix/vdomains");
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, Some(7));
+    }
+
+    #[test]
+    fn texthash_reads_the_file_itself() {
+        let (_d, root) = root_with(&[("etc/postfix/t", "a.test x\n")]);
+        let spec = TableSpec::parse("texthash:/etc/postfix/t").unwrap();
+        assert!(
+            loaded(load(&root, &spec, &origin(), "/q").0)
+                .get("a.test")
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn missing_table_is_a_lookup_failure_and_lone_index_is_not_enumerable() {
+        let (_d, root) = root_with(&[("etc/postfix/only.db", "binary")]);
+        let spec = TableSpec::parse("hash:/etc/postfix/none").unwrap();
+        assert!(matches!(
+            load(&root, &spec, &origin(), "/q").0,
+            TableLoad::Failed { .. }
+        ));
+        let spec = TableSpec::parse("hash:/etc/postfix/only").unwrap();
+        assert!(matches!(
+            load(&root, &spec, &origin(), "/q").0,
+            TableLoad::NotEnumerable { .. }
+        ));
+    }
+
+    #[test]
+    fn index_older_than_source_is_stale() {
+        let (dir, root) = root_with(&[("etc/postfix/t.db", "x"), ("etc/postfix/t", "a.test x\n")]);
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let f = std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("etc/postfix/t.db"))
+            .unwrap();
+        f.set_modified(old).unwrap();
+        let spec = TableSpec::parse("hash:/etc/postfix/t").unwrap();
+        let (_, problems) = load(&root, &spec, &origin(), "/q");
+        assert!(problems.iter().any(|p| p.kind == WarningKind::StaleTable));
+        assert!(compiled_exists(&root, &spec));
+    }
+
+    #[test]
+    fn inline_table_forms_and_last_duplicate_wins() {
+        let (_d, root) = root_with(&[]);
+        let spec =
+            TableSpec::parse("inline:{a.test=x, B.Test=y, { c.test = z w },a.test=2}").unwrap();
+        let t = loaded(load(&root, &spec, &origin(), "/q").0);
+        assert_eq!(t.get("b.test").unwrap().value, "y");
+        assert_eq!(t.get("c.test").unwrap().value, "z w");
+        assert_eq!(t.get("a.test").unwrap().value, "2");
+        assert_eq!(t.get("c.test").unwrap().location, origin());
+        let spec = TableSpec::parse("inline:{e.test}").unwrap();
+        assert!(matches!(
+            load(&root, &spec, &origin(), "/q").0,
+            TableLoad::Failed { .. }
+        ));
+    }
+
+    #[test]
+    fn pattern_and_database_tables_are_not_enumerable() {
+        let (_d, root) = root_with(&[]);
+        for raw in [
+            "pcre:/etc/postfix/x",
+            "proxy:mysql:/etc/postfix/sql.cf",
+            "regexp:/x",
+            "cidr:/y",
+        ] {
+            let spec = TableSpec::parse(raw).unwrap();
+            assert!(
+                matches!(
+                    load(&root, &spec, &origin(), "/q").0,
+                    TableLoad::NotEnumerable { .. }
+                ),
+                "{raw}"
+            );
+        }
+        let spec = TableSpec::parse("static:OK").unwrap();
+        assert!(matches!(
+            load(&root, &spec, &origin(), "/q").0,
+            TableLoad::MatchesEverything { .. }
+        ));
+    }
+
+    #[test]
+    fn relative_table_names_are_under_the_queue_directory() {
+        let (_d, root) = root_with(&[("var/spool/postfix/rel", "a.test x\n")]);
+        let spec = TableSpec::parse("texthash:rel").unwrap();
+        let t = loaded(load(&root, &spec, &origin(), "/var/spool/postfix").0);
+        assert_eq!(t.file, "var/spool/postfix/rel");
+    }
+}
