@@ -61,64 +61,62 @@ fn plesk_without_vhosts_says_hosted_domains_are_unknown() {
     assert_eq!(inventory.domains[0].delivery, Delivery::Local);
 }
 
-/// Plesk on Postfix: local domains come from the Postfix reader (another
-/// module); this checks what Plesk adds and that the whole agrees with
-/// expected.txt.
+/// Plesk on Postfix: local domains and the transport override come from
+/// the Postfix reader; Plesk adds the hosted domains with mail off and the
+/// subscription flags.
 #[test]
 fn plesk_on_postfix_inventory() {
-    let inventory = match read(&fixture("plesk/postfix"), PlatformChoice::Auto) {
-        Err(mxdrift::sources::SourceError::NotYetSupported(what)) if what == "postfix" => {
-            eprintln!("SKIPPED: the Postfix reader is still a stub on this branch");
-            return;
-        }
-        other => other.unwrap(),
-    };
-    assert_eq!(inventory.platform, Platform::Plesk);
-    assert_matches_expected(&inventory, "plesk/postfix");
-
-    let maps = "var/spool/postfix/plesk/virtual_domains";
-    let first_declared: Vec<String> = inventory
-        .domains
-        .iter()
-        .map(|d| {
-            let first = &d.declared[0];
-            let mut row = format!("{} {}:{}", d.name, first.file, first.line);
-            if d.facts.subscription {
-                row.push_str(" subscription");
-            }
-            row
+    let inventory = read_fixture("plesk/postfix", Platform::Plesk);
+    let maps = "var/spool/postfix/plesk";
+    let rows: Vec<String> = domain_rows(&inventory)
+        .into_iter()
+        .map(|row| {
+            row.replace(&format!("{maps}/"), "")
+                .replace("(virtual_mailbox_domains)", "")
         })
         .collect();
     assert_eq!(
-        first_declared,
+        rows,
         vec![
-            format!("backup.test {maps}:4"),
-            format!("brokenmx.test {maps}:9"),
-            format!("cnamemx.test {maps}:11"),
-            format!("expired.test {maps}:8"),
-            "gmailonly.test var/www/vhosts/system/gmailonly.test:0".to_string(),
-            format!("legacy.invalid {maps}:10"),
-            format!("moved.test {maps}:3 subscription"),
-            format!("nomail.test {maps}:7"),
-            format!("o365.test {maps}:12 subscription"),
-            format!("shop.test {maps}:2 subscription"),
-            format!("split.test {maps}:5"),
-            "web10.hoster.test etc/postfix/main.cf:13".to_string(),
-            "webonly.test var/www/vhosts/system/webonly.test:0 subscription".to_string(),
-            format!("xn--bcher-kva.test {maps}:13"),
+            "backup.test local virtual_domains:4",
+            "brokenmx.test local virtual_domains:9",
+            "cnamemx.test local virtual_domains:11",
+            "expired.test local virtual_domains:8",
+            "gmailonly.test not-local var/www/vhosts/system/gmailonly.test:0(plesk hosting)",
+            "legacy.invalid local virtual_domains:10",
+            "moved.test local virtual_domains:3 subscription",
+            "nomail.test local virtual_domains:7",
+            "o365.test relay virtual_domains:12 + transport:2(transport_maps) subscription",
+            "shop.test local virtual_domains:2 subscription",
+            "split.test local virtual_domains:5",
+            "web10.hoster.test local etc/postfix/main.cf:9(mydestination)",
+            "webonly.test not-local var/www/vhosts/system/webonly.test:0(plesk hosting) subscription",
+            "xn--bcher-kva.test local virtual_domains:13",
         ]
     );
-    // Hosted domains the mail server knows are not declared a second time.
-    let shop = inventory
-        .domains
-        .iter()
-        .find(|d| d.name.as_str() == "shop.test")
-        .unwrap();
-    assert!(shop.declared.iter().all(|p| p.via != "plesk hosting"));
     // Plesk adds no warnings of its own for this tree.
     let plesk_warnings: Vec<String> = warning_rows(&inventory)
         .into_iter()
         .filter(|w| w.contains("var/www/"))
         .collect();
     assert!(plesk_warnings.is_empty(), "{plesk_warnings:?}");
+    let names: Vec<&str> = inventory.server_names.iter().map(|n| n.as_str()).collect();
+    assert!(names.contains(&"web10.hoster.test"), "{names:?}");
+    assert_matches_expected(&inventory, "plesk/postfix");
+}
+
+#[test]
+fn plesk_chosen_explicitly_reads_the_same_tree() {
+    let inventory = read(
+        &fixture("plesk/postfix"),
+        PlatformChoice::Exactly(Platform::Plesk),
+    )
+    .unwrap();
+    assert_eq!(inventory.platform, Platform::Plesk);
+    let o365 = inventory
+        .domains
+        .iter()
+        .find(|d| d.name.as_str() == "o365.test")
+        .unwrap();
+    assert_eq!(o365.delivery, Delivery::Relay);
 }
