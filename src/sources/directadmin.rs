@@ -1,0 +1,123 @@
+//! DirectAdmin (Exim).
+//!
+//! - `etc/virtual/domains`: one domain per line (an Exim lsearch file),
+//!   the domains whose mail this server handles: `local`. DirectAdmin's
+//!   per-domain switch "Use this server to handle my e-mails" removes a
+//!   domain from this file.
+//! - `etc/virtual/domainowners` (`domain: user`): the owner of each domain;
+//!   an owned domain missing from `domains` is hosted with mail off:
+//!   `not-local`.
+//! - The primary host name, which DirectAdmin's Exim configuration also
+//!   treats as local (`@` in `local_domains`; *unverified* across
+//!   DirectAdmin versions, hence one function): `servername=` in
+//!   `usr/local/directadmin/conf/directadmin.conf`, else `etc/hostname`.
+
+use crate::inventory::{Delivery, Inventory, Platform, WarningKind};
+use crate::sources::reading::{Reading, entry_lines};
+use crate::sources::{Marker, Source, SourceError, SourceOptions};
+
+const DOMAINS: &str = "etc/virtual/domains";
+const DOMAINOWNERS: &str = "etc/virtual/domainowners";
+const DIRECTADMIN_CONF: &str = "usr/local/directadmin/conf/directadmin.conf";
+const HOSTNAME: &str = "etc/hostname";
+
+/// The DirectAdmin reader.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DirectAdmin;
+
+impl Source for DirectAdmin {
+    fn platform(&self) -> Platform {
+        Platform::Directadmin
+    }
+
+    fn markers(&self) -> &'static [Marker] {
+        &[Marker(&["usr/local/directadmin/"]), Marker(&[DOMAINS])]
+    }
+
+    fn read(&self, opts: &SourceOptions) -> Result<Inventory, SourceError> {
+        let mut reading = Reading::new(&opts.root);
+        read_domains(&mut reading)?;
+        read_primary_hostname(&mut reading)?;
+        read_domainowners(&mut reading)?;
+        Ok(reading.finish(Platform::Directadmin))
+    }
+}
+
+fn read_domains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
+    let Some(text) = reading.read_expected(
+        DOMAINS,
+        "no locally delivered domains are known besides the primary host name",
+    )?
+    else {
+        return Ok(());
+    };
+    let file = reading.root.display(DOMAINS);
+    reading.each_lsearch_domain(&text, &file, |reading, name, line, _| {
+        reading.declare_listed(&name, Delivery::Local, &file, line, "local_domains");
+    });
+    Ok(())
+}
+
+/// The primary host name and where it was found.
+fn read_primary_hostname(reading: &mut Reading<'_>) -> Result<(), SourceError> {
+    let from_conf = match reading.read_optional(DIRECTADMIN_CONF)? {
+        Some(text) => {
+            servername(&text).map(|(line, raw)| (DIRECTADMIN_CONF, line, raw.to_string()))
+        }
+        None => None,
+    };
+    let found = match from_conf {
+        Some(found) => Some(found),
+        None => match reading.read_optional(HOSTNAME)? {
+            Some(text) => entry_lines(&text)
+                .next()
+                .map(|(line, raw)| (HOSTNAME, line, raw.to_string())),
+            None => None,
+        },
+    };
+    let Some((path, line, raw)) = found else {
+        let file = reading.root.display(DIRECTADMIN_CONF);
+        reading.warn(
+            WarningKind::MissingFile,
+            &file,
+            None,
+            format!("neither {file} (servername=) nor {HOSTNAME} found under the root: the primary host name is unknown"),
+        );
+        return Ok(());
+    };
+    let file = reading.root.display(path);
+    if let Some(name) = reading.domain(&raw, &file, line) {
+        reading.add_server_name(name.clone());
+        reading.declare_listed(&name, Delivery::Local, &file, line, "primary_hostname");
+    }
+    Ok(())
+}
+
+/// `servername=host` in directadmin.conf (`key=value` lines).
+fn servername(text: &str) -> Option<(u32, &str)> {
+    entry_lines(text).find_map(|(line, entry)| {
+        let (key, value) = entry.split_once('=')?;
+        (key.trim() == "servername").then_some((line, value.trim()))
+    })
+}
+
+fn read_domainowners(reading: &mut Reading<'_>) -> Result<(), SourceError> {
+    let Some(text) = reading.read_expected(DOMAINOWNERS, "domain owners are unknown")? else {
+        return Ok(());
+    };
+    let file = reading.root.display(DOMAINOWNERS);
+    reading.owners(&text, &file, "domainowners");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servername_line() {
+        let text = "# comment\nport=2222\nservername = da1.hoster.test\n";
+        assert_eq!(servername(text), Some((3, "da1.hoster.test")));
+        assert_eq!(servername("servernamex=1\n"), None);
+    }
+}
