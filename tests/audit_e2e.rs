@@ -96,6 +96,14 @@ async fn live_audit_matches_the_contract_and_the_offline_run() {
     .await;
     assert_eq!(live_code, 1);
     assert_eq!(offline_code, 1);
+    // The test server is on loopback and authoritative: exactly the stale
+    // local-zone situation of a Plesk or cPanel server's own BIND.
+    let notes = live["notes"].as_array().cloned().unwrap_or_default();
+    assert!(
+        notes.iter().any(|n| n.as_str().unwrap().contains("answers authoritatively")),
+        "expected a stale-zone warning, got {notes:?}"
+    );
+    assert!(offline.get("notes").is_none(), "no resolver, no warning");
 
     let mut live = outcome(&live);
     let mut offline = outcome(&offline);
