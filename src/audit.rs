@@ -167,6 +167,41 @@ pub fn inventory(opts: &SourceOptions) -> Result<Inventory, AuditError> {
     Ok(sources::read_inventory(opts)?)
 }
 
+/// Judge one domain from its evidence: verdict, which MX hosts are this
+/// server, findings, and ignores (with a note for each expired ignore).
+pub fn judge(
+    domain: KnownDomain,
+    evidence: MxEvidence,
+    identity: &ServerIdentity,
+    rules: &RuleSet,
+    ignores: &[IgnoreRule],
+    today: CivilDate,
+) -> (AuditedDomain, Vec<String>) {
+    let verdict = verdict::verdict(&evidence, identity);
+    let mx_this_server = evidence
+        .mx
+        .iter()
+        .map(|h| verdict::is_this_server(h, identity))
+        .collect();
+    let subject = Subject {
+        domain: &domain,
+        evidence: &evidence,
+        verdict,
+    };
+    let mut findings = rules::evaluate(rules, &subject, identity);
+    let expired = rules::apply_ignores(&mut findings, ignores, today);
+    (
+        AuditedDomain {
+            domain,
+            evidence,
+            mx_this_server,
+            verdict,
+            findings,
+        },
+        expired,
+    )
+}
+
 /// Run the whole audit. `rules` carries any severity overrides.
 pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditError> {
     let started = SystemTime::now();
@@ -195,33 +230,16 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
                 .evidence
                 .remove(&domain.name)
                 .unwrap_or_else(|| MxEvidence::inconclusive("not looked up"));
-            let verdict = verdict::verdict(&evidence, &identity);
-            let mx_this_server = evidence
-                .mx
-                .iter()
-                .map(|h| verdict::is_this_server(h, &identity))
-                .collect();
-            let mut findings = rules::evaluate(
-                &rules,
-                &Subject {
-                    domain: &domain,
-                    evidence: &evidence,
-                    verdict,
-                },
-                &identity,
-            );
-            notes.extend(rules::apply_ignores(
-                &mut findings,
-                &opts.ignores,
-                opts.today,
-            ));
-            AuditedDomain {
+            let (audited, expired) = judge(
                 domain,
                 evidence,
-                mx_this_server,
-                verdict,
-                findings,
-            }
+                &identity,
+                &rules,
+                &opts.ignores,
+                opts.today,
+            );
+            notes.extend(expired);
+            audited
         })
         .collect();
 

@@ -100,7 +100,9 @@ async fn live_audit_matches_the_contract_and_the_offline_run() {
     // local-zone situation of a Plesk or cPanel server's own BIND.
     let notes = live["notes"].as_array().cloned().unwrap_or_default();
     assert!(
-        notes.iter().any(|n| n.as_str().unwrap().contains("answers authoritatively")),
+        notes
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("answers authoritatively")),
         "expected a stale-zone warning, got {notes:?}"
     );
     assert!(offline.get("notes").is_none(), "no resolver, no warning");

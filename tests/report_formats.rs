@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, UNIX_EPOCH};
 
-use mxdrift::audit::{Audit, AuditedDomain, RunStats};
+use mxdrift::audit::{self, Audit, RunStats};
 use mxdrift::config::CivilDate;
 use mxdrift::identity::ServerIdentity;
 use mxdrift::inventory::{
@@ -16,8 +16,7 @@ use mxdrift::inventory::{
 use mxdrift::report::nagios::{Nagios, Range, State};
 use mxdrift::report::{AuditFormatter, json, prometheus, sarif, table};
 use mxdrift::resolve::{DnsStatus, HostLookup, MxEvidence, MxHost};
-use mxdrift::rules::{self, IgnoreRule, RuleSet, Subject};
-use mxdrift::verdict;
+use mxdrift::rules::{IgnoreRule, RuleSet};
 
 const US: &str = "203.0.113.10";
 
@@ -146,33 +145,15 @@ fn sample_audit() -> Audit {
                 }],
                 facts: DomainFacts::default(),
             };
-            let verdict = verdict::verdict(&evidence, &identity);
-            let mx_this_server = evidence
-                .mx
-                .iter()
-                .map(|h| verdict::is_this_server(h, &identity))
-                .collect();
-            let mut findings = rules::evaluate(
-                &rules,
-                &Subject {
-                    domain: &domain,
-                    evidence: &evidence,
-                    verdict,
-                },
-                &identity,
-            );
-            rules::apply_ignores(
-                &mut findings,
-                &ignores,
-                CivilDate::parse("2026-11-23").unwrap(),
-            );
-            AuditedDomain {
+            audit::judge(
                 domain,
                 evidence,
-                mx_this_server,
-                verdict,
-                findings,
-            }
+                &identity,
+                &rules,
+                &ignores,
+                CivilDate::parse("2026-11-23").unwrap(),
+            )
+            .0
         })
         .collect();
     Audit {

@@ -51,7 +51,7 @@ impl Source for Cpanel {
 
     fn read(&self, opts: &SourceOptions) -> Result<Inventory, SourceError> {
         let mut reading = Reading::new(&opts.root);
-        read_localdomains(&mut reading)?;
+        reading.read_exim_local_domains(LOCALDOMAINS)?;
         read_primary_hostname(&mut reading)?;
         read_secondarymx(&mut reading)?;
         read_remotedomains(&mut reading)?;
@@ -59,21 +59,6 @@ impl Source for Cpanel {
         read_cpnat(&mut reading)?;
         Ok(reading.finish(Platform::Cpanel))
     }
-}
-
-fn read_localdomains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
-    let Some(text) = reading.read_expected(
-        LOCALDOMAINS,
-        "no locally delivered domains are known besides the primary host name",
-    )?
-    else {
-        return Ok(());
-    };
-    let file = reading.root.display(LOCALDOMAINS);
-    reading.each_lsearch_domain(&text, &file, |reading, name, line, _| {
-        reading.declare_listed(&name, Delivery::Local, &file, line, "local_domains");
-    });
-    Ok(())
 }
 
 fn read_primary_hostname(reading: &mut Reading<'_>) -> Result<(), SourceError> {

@@ -36,26 +36,11 @@ impl Source for DirectAdmin {
 
     fn read(&self, opts: &SourceOptions) -> Result<Inventory, SourceError> {
         let mut reading = Reading::new(&opts.root);
-        read_domains(&mut reading)?;
+        reading.read_exim_local_domains(DOMAINS)?;
         read_primary_hostname(&mut reading)?;
         read_domainowners(&mut reading)?;
         Ok(reading.finish(Platform::Directadmin))
     }
-}
-
-fn read_domains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
-    let Some(text) = reading.read_expected(
-        DOMAINS,
-        "no locally delivered domains are known besides the primary host name",
-    )?
-    else {
-        return Ok(());
-    };
-    let file = reading.root.display(DOMAINS);
-    reading.each_lsearch_domain(&text, &file, |reading, name, line, _| {
-        reading.declare_listed(&name, Delivery::Local, &file, line, "local_domains");
-    });
-    Ok(())
 }
 
 /// The primary host name and where it was found.

@@ -210,6 +210,24 @@ impl<'r> Reading<'r> {
         }
     }
 
+    /// An Exim domain list in lsearch format whose every name is delivered
+    /// locally (cPanel `etc/localdomains`, DirectAdmin `etc/virtual/domains`).
+    /// A missing list is a warning: only the primary host name is then known.
+    pub fn read_exim_local_domains(&mut self, server_path: &str) -> Result<(), SourceError> {
+        let Some(text) = self.read_expected(
+            server_path,
+            "no locally delivered domains are known besides the primary host name",
+        )?
+        else {
+            return Ok(());
+        };
+        let file = self.root.display(server_path);
+        self.each_lsearch_domain(&text, &file, |reading, name, line, _| {
+            reading.declare_listed(&name, Delivery::Local, &file, line, "local_domains");
+        });
+        Ok(())
+    }
+
     /// Owners from a panel's `domain: user` file (cPanel's
     /// `etc/userdomains`, DirectAdmin's `etc/virtual/domainowners`) into
     /// `facts.owner`. An owned domain that no mail list named is hosted with
