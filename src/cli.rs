@@ -26,12 +26,20 @@ Examples:
   mxdrift audit --root ./server-config --zone-file zones/example.test.zone
                                             audit a configuration checkout offline";
 
+const AFTER_HELP: &str = "\
+Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it; 2 usage or configuration
+error (the message names the file and line). With --format nagios: 0 OK, 1 WARNING, 2 CRITICAL,
+3 UNKNOWN.
+
+Settings may also live in /etc/mxdrift.yaml (see --config). `mxdrift rules ID` explains a finding.";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mxdrift",
     version,
     about = ABOUT,
     long_about = LONG_ABOUT,
+    after_long_help = AFTER_HELP,
     args_conflicts_with_subcommands = true,
     subcommand_precedence_over_arg = true
 )]
