@@ -7,13 +7,16 @@
 //! postfix_differential`; the failing configuration directory is kept and
 //! printed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mxdrift::inventory::{Delivery, DomainName};
+mod postfix_oracle;
+
+use mxdrift::inventory::Delivery;
 use mxdrift::sources::ConfigRoot;
 use mxdrift::sources::postfix::{self, PostfixOptions};
+use postfix_oracle::{Oracle, Tools, split, tool};
 
 const CONFIGS: usize = 220;
 const DEFAULT_SEED: u64 = 0x6d78_6472_6966_7431;
@@ -23,32 +26,6 @@ const CLASSES: [&str; 4] = [
     "virtual_mailbox_domains",
     "relay_domains",
 ];
-
-/// Find a Postfix tool; without it the test is skipped (visibly), except
-/// under CI=true where a missing tool is a failure.
-fn tool(name: &str) -> Option<PathBuf> {
-    let candidates = ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin"];
-    let found = candidates
-        .iter()
-        .map(|d| Path::new(d).join(name))
-        .chain(
-            std::env::var_os("PATH")
-                .map(|p| {
-                    std::env::split_paths(&p)
-                        .map(|d| d.join(name))
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default(),
-        )
-        .find(|p| p.is_file());
-    if found.is_none() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{name} is required under CI=true but was not found");
-        }
-        eprintln!("SKIPPED: {name} (Postfix) is not installed; the differential test needs it");
-    }
-    found
-}
 
 /// xorshift64*: small, seeded, reproducible.
 struct Rng(u64);
@@ -69,11 +46,6 @@ impl Rng {
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
-}
-
-struct Tools {
-    postconf: PathBuf,
-    postmap: PathBuf,
 }
 
 /// One generated configuration under a temporary root.
@@ -370,126 +342,6 @@ fn generate(
     (text, g.compile, hostname_set)
 }
 
-/// Postfix's mystrtokq(" ,\t\r\n", "{}").
-fn split(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut level = 0usize;
-    for c in text.chars() {
-        if c == '{' {
-            level += 1;
-        } else if c == '}' && level > 0 {
-            level -= 1;
-        } else if level == 0 && " ,\t\r\n".contains(c) {
-            if !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
-            }
-            continue;
-        }
-        cur.push(c);
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-enum OracleItem {
-    Name(String),
-    Keys(BTreeSet<String>),
-}
-
-struct Oracle<'a> {
-    tools: &'a Tools,
-    config_dir: PathBuf,
-    cache: BTreeMap<String, BTreeSet<String>>,
-}
-
-impl Oracle<'_> {
-    fn keys(&mut self, table: &str) -> BTreeSet<String> {
-        if let Some(k) = self.cache.get(table) {
-            return k.clone();
-        }
-        let out = Command::new(&self.tools.postmap)
-            .arg("-c")
-            .arg(&self.config_dir)
-            .arg("-s")
-            .arg(table)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "postmap -s {table} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let keys: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split('\t').next().map(str::to_string))
-            .collect();
-        self.cache.insert(table.to_string(), keys.clone());
-        keys
-    }
-
-    fn items(&mut self, text: &str, negated: bool, out: &mut Vec<(bool, OracleItem)>) {
-        for token in split(text) {
-            let mut neg = negated;
-            let mut t = token.as_str();
-            while let Some(rest) = t.strip_prefix('!') {
-                neg = !neg;
-                t = rest;
-            }
-            if t.starts_with('/') {
-                let content = std::fs::read_to_string(t).unwrap();
-                for line in content.lines().filter(|l| !l.starts_with('#')) {
-                    self.items(line, neg, out);
-                }
-            } else if !t.starts_with('[') && t.contains(':') {
-                let keys = self.keys(t);
-                out.push((neg, OracleItem::Keys(keys)));
-            } else {
-                out.push((neg, OracleItem::Name(t.to_ascii_lowercase())));
-            }
-        }
-    }
-
-    /// The set of domains a list value accepts, by first match.
-    fn members(&mut self, value: &str, parent: bool) -> BTreeSet<String> {
-        let mut items = Vec::new();
-        self.items(value, false, &mut items);
-        let mut candidates = Vec::new();
-        for (neg, item) in &items {
-            if *neg {
-                continue;
-            }
-            match item {
-                OracleItem::Name(n) => candidates.push(n.clone()),
-                OracleItem::Keys(keys) => {
-                    candidates.extend(keys.iter().filter(|k| !k.contains('@')).cloned())
-                }
-            }
-        }
-        let matches = |pattern: &str, name: &str| {
-            name == pattern || (parent && name.ends_with(&format!(".{pattern}")))
-        };
-        let mut out = BTreeSet::new();
-        for c in candidates {
-            let decision = items.iter().find_map(|(neg, item)| {
-                let hit = match item {
-                    OracleItem::Name(p) => matches(p, &c),
-                    OracleItem::Keys(keys) => keys.iter().any(|k| matches(k, &c)),
-                };
-                hit.then_some(!neg)
-            });
-            if decision == Some(true)
-                && let Ok(d) = DomainName::parse(&c)
-            {
-                out.insert(d.to_string());
-            }
-        }
-        out
-    }
-}
-
 fn postconf(tools: &Tools, dir: &Path, params: &[&str]) -> Option<Vec<String>> {
     let out = Command::new(&tools.postconf)
         .arg("-c")
@@ -581,11 +433,7 @@ fn postfix_reader_agrees_with_postconf_and_postmap() {
             );
         };
         let pdms = values.get(4).cloned().unwrap_or_default();
-        let mut oracle = Oracle {
-            tools: &tools,
-            config_dir: etc.clone(),
-            cache: BTreeMap::new(),
-        };
+        let mut oracle = Oracle::new(&tools, &etc, None);
         let mut sets = Vec::new();
         for (i, class) in CLASSES.iter().enumerate() {
             let parent = split(&pdms).iter().any(|p| p == class);
