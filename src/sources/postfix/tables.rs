@@ -158,13 +158,33 @@ pub struct TableProblem {
     pub message: String,
 }
 
-/// Case folding as Postfix applies it to keys (`casefold()`, UTF-8 aware).
+/// Case folding as Postfix applies it to keys and patterns when UTF-8 is
+/// enabled (`casefold()`, ICU full case folding): lower case, plus the
+/// full foldings that change length or letters (`ß` -> `ss`, ligatures,
+/// final sigma), which postmap applies when it builds a table.
+///
+/// Postfix folds only ASCII when `smtputf8_enable = no` (the default below
+/// compatibility level 1); we always fold fully, which differs only for
+/// names with upper-case or foldable non-ASCII letters in such configs.
 pub fn fold_case(key: &str) -> String {
     if key.is_ascii() {
-        key.to_ascii_lowercase()
-    } else {
-        key.to_lowercase()
+        return key.to_ascii_lowercase();
     }
+    let mut out = String::with_capacity(key.len());
+    for c in key.chars() {
+        match c {
+            'ß' | 'ẞ' => out.push_str("ss"),
+            'ς' => out.push('σ'),
+            'ﬀ' => out.push_str("ff"),
+            'ﬁ' => out.push_str("fi"),
+            'ﬂ' => out.push_str("fl"),
+            'ﬃ' => out.push_str("ffi"),
+            'ﬄ' => out.push_str("ffl"),
+            'ﬅ' | 'ﬆ' => out.push_str("st"),
+            _ => out.extend(c.to_lowercase()),
+        }
+    }
+    out
 }
 
 /// Read a table. `origin` is where the reference stands (for `inline:`,
@@ -494,6 +514,14 @@ mod tests {
         assert_eq!(t.file, "etc/postfix/vdomains");
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].line, Some(7));
+    }
+
+    #[test]
+    fn keys_are_case_folded_like_postmap_with_utf8() {
+        assert_eq!(fold_case("Faß.TEST"), "fass.test");
+        assert_eq!(fold_case("ПРИМЕР.test"), "пример.test");
+        assert_eq!(fold_case("ﬁx.test"), "fix.test");
+        assert_eq!(fold_case("MiXeD.Test"), "mixed.test");
     }
 
     #[test]
