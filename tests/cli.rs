@@ -570,3 +570,37 @@ fn nagios_exit_codes_and_unknown() {
             "MXDRIFT UNKNOWN - invalid threshold range",
         ));
 }
+
+#[test]
+fn nagios_deadline_exceeded_is_unknown() {
+    // A name server that never answers: the run would take --timeout ×
+    // --attempts; the plugin's budget (--deadline) ends it first.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ns = silent.local_addr().unwrap().to_string();
+    let started = std::time::Instant::now();
+    mxdrift()
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--format",
+            "nagios",
+            "--nameserver",
+            &ns,
+            "--timeout",
+            "20",
+            "--deadline",
+            "1",
+        ])
+        .assert()
+        .code(3)
+        .stdout(predicate::str::starts_with(
+            "MXDRIFT UNKNOWN - the audit did not finish within its --deadline of 1 s",
+        ));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(silent);
+}
