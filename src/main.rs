@@ -231,10 +231,11 @@ fn audit_and_report(args: &AuditArgs) -> Result<Outcome, Failure> {
     // Do not wait for DNS tasks that the deadline abandoned.
     runtime.shutdown_background();
 
+    let sarif = sarif::Sarif::for_root(&args.source.root, &std::env::current_dir()?);
     let formatter: &dyn AuditFormatter = match (&args.format, &nagios) {
         (AuditFormat::Table, _) => &table::Table,
         (AuditFormat::Json, _) => &json::Json,
-        (AuditFormat::Sarif, _) => &sarif::Sarif,
+        (AuditFormat::Sarif, _) => &sarif,
         (AuditFormat::Prometheus, _) => &prometheus::Prometheus,
         (AuditFormat::Nagios, Some(plugin)) => plugin,
         (AuditFormat::Nagios, None) => {

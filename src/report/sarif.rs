@@ -11,7 +11,39 @@ use super::AuditFormatter;
 use crate::audit::Audit;
 use crate::rules::{Rule, Severity};
 
-pub struct Sarif;
+/// The SARIF formatter. `uri_prefix` is the path from the repository root
+/// to `--root` (`servers/web10/`), so that GitHub finds the declared files
+/// when one repository holds several servers' configurations.
+#[derive(Debug, Clone, Default)]
+pub struct Sarif {
+    pub uri_prefix: String,
+}
+
+impl Sarif {
+    /// The prefix for a `--root` given on the command line: the root's path
+    /// relative to the working directory when it lies inside it, else none.
+    pub fn for_root(root: &std::path::Path, cwd: &std::path::Path) -> Sarif {
+        let relative = if root.is_absolute() {
+            root.strip_prefix(cwd).ok()
+        } else {
+            Some(root)
+        };
+        let uri_prefix = relative
+            .map(|r| {
+                r.components()
+                    .filter_map(|c| match c {
+                        std::path::Component::Normal(part) => {
+                            Some(part.to_string_lossy().into_owned())
+                        }
+                        _ => None,
+                    })
+                    .map(|part| part + "/")
+                    .collect::<String>()
+            })
+            .unwrap_or_default();
+        Sarif { uri_prefix }
+    }
+}
 
 #[derive(Serialize)]
 struct Log<'a> {
@@ -211,7 +243,7 @@ impl AuditFormatter for Sarif {
                     .map(|decl| Location {
                         physical_location: PhysicalLocation {
                             artifact_location: ArtifactLocation {
-                                uri: decl.file.clone(),
+                                uri: format!("{}{}", self.uri_prefix, decl.file),
                                 uri_base_id: "%SRCROOT%",
                             },
                             region: (decl.line > 0).then_some(Region {
@@ -248,6 +280,26 @@ impl AuditFormatter for Sarif {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uri_prefix_is_the_root_inside_the_repository() {
+        use std::path::Path;
+        let cwd = Path::new("/repo");
+        assert_eq!(
+            Sarif::for_root(Path::new("servers/web10"), cwd).uri_prefix,
+            "servers/web10/"
+        );
+        assert_eq!(
+            Sarif::for_root(Path::new("./servers/web10/"), cwd).uri_prefix,
+            "servers/web10/"
+        );
+        assert_eq!(
+            Sarif::for_root(Path::new("/repo/servers/web10"), cwd).uri_prefix,
+            "servers/web10/"
+        );
+        assert_eq!(Sarif::for_root(Path::new("/"), cwd).uri_prefix, "");
+        assert_eq!(Sarif::for_root(Path::new("."), cwd).uri_prefix, "");
+    }
 
     #[test]
     fn fingerprint_is_stable() {
