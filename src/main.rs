@@ -52,8 +52,20 @@ impl Outcome {
 /// An error already phrased for the user.
 struct Failure(String);
 
-impl<E: std::fmt::Display> From<E> for Failure {
+impl<E: std::error::Error + 'static> From<E> for Failure {
     fn from(e: E) -> Self {
+        // A reader that closed our stdout (`mxdrift rules | grep -q`) is not
+        // an error to report: stop quietly, as ripgrep does.
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if err
+                .downcast_ref::<io::Error>()
+                .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            {
+                return Failure(String::new());
+            }
+            source = err.source();
+        }
         Failure(e.to_string())
     }
 }
@@ -68,6 +80,9 @@ fn main() -> ExitCode {
         Some(Command::Rules(ref args)) => run_rules(args),
     };
     let outcome = result.unwrap_or_else(|Failure(message)| {
+        if message.is_empty() {
+            return Outcome::Clean;
+        }
         eprintln!("mxdrift: {message}");
         Outcome::Error
     });
@@ -181,7 +196,7 @@ fn audit_options(args: &AuditArgs, config: &Config) -> Result<AuditOptions, Fail
 fn run_audit(args: &AuditArgs) -> Result<Outcome, Failure> {
     match audit_and_report(args) {
         // A monitoring plugin that cannot do its job says UNKNOWN on stdout.
-        Err(Failure(message)) if args.format == AuditFormat::Nagios => {
+        Err(Failure(message)) if args.format == AuditFormat::Nagios && !message.is_empty() => {
             eprintln!("mxdrift: {message}");
             nagios::write_unknown(&message, &mut io::stdout().lock())?;
             Ok(Outcome::Unknown)

@@ -604,3 +604,18 @@ fn nagios_deadline_exceeded_is_unknown() {
     );
     drop(silent);
 }
+
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    // `mxdrift rules | grep -q x`: the reader goes away before mxdrift writes.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mxdrift"))
+        .args(["rules", "mail-switch-on"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
