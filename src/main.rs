@@ -319,11 +319,16 @@ fn run_fix(args: &FixArgs) -> Result<Outcome, Failure> {
     } else {
         out.write_all(plan.diff().as_bytes())?;
         eprint!("{}", plan.summary());
+        // Advice without a command (qmail's HUP) is shown as a comment.
         let commands: Vec<String> = plan
             .panel
             .iter()
             .chain(&plan.follow_ups)
-            .filter_map(|s| s.line())
+            .map(|s| {
+                s.line().unwrap_or_else(|| {
+                    format!("# {}", remediate::commands::comment(&s.comments.join(" ")))
+                })
+            })
             .collect();
         if !commands.is_empty() {
             let when = if plan.edits.is_empty() {
