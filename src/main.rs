@@ -310,11 +310,12 @@ fn run_fix(args: &FixArgs) -> Result<Outcome, Failure> {
         let written = remediate::apply::apply(&plan.edits, SystemTime::now())
             .map_err(|e| Failure(format!("fix --apply stopped at {e}")))?;
         for w in &written {
-            writeln!(out, "# wrote {} (backup {})", w.rel, w.backup.display())?;
+            eprintln!("wrote {} (backup {})", w.rel, w.backup.display());
         }
+        // Standard output stays a runnable script of what mxdrift did not run.
         if !plan.panel.is_empty() || !plan.follow_ups.is_empty() {
-            writeln!(out, "# Not run by mxdrift; run these yourself:")?;
-            out.write_all(plan.script().as_bytes())?;
+            eprintln!("not run by mxdrift; run the commands printed on standard output yourself");
+            out.write_all(plan.script_after_apply().as_bytes())?;
         }
     } else {
         out.write_all(plan.diff().as_bytes())?;

@@ -141,11 +141,21 @@ impl Remediation {
     /// The `--commands` script: panel commands and follow-ups, with the
     /// cautions and what was left as comments.
     pub fn script(&self) -> String {
+        self.render_script(true)
+    }
+
+    /// The script for after `--apply` wrote the files: the same without
+    /// the note that file changes are still to be applied.
+    pub fn script_after_apply(&self) -> String {
+        self.render_script(false)
+    }
+
+    fn render_script(&self, files_pending: bool) -> String {
         let mut header = vec![format!(
             "mxdrift fix --commands: remediation for a {} server. Review it, then run it as root on the server.",
             self.platform.as_str()
         )];
-        if !self.edits.is_empty() {
+        if files_pending && !self.edits.is_empty() {
             let files: Vec<&str> = self.edits.iter().map(|e| e.rel.as_str()).collect();
             header.push(format!(
                 "File changes are not in this script: apply the diff of `mxdrift fix` (or run `mxdrift fix --apply`) first. Files: {}",
