@@ -198,3 +198,34 @@ fn demo_diff_is_exact_and_names_follow_ups() {
     assert!(stderr.contains("left for a human: flaky.invalid (lookup-inconclusive)"));
     assert!(stderr.contains("left for a human: deadmx.test (mx-host-unresolvable)"));
 }
+
+#[test]
+fn ignored_and_inconclusive_domains_are_never_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mxdrift.yaml");
+    std::fs::write(
+        &config,
+        "ignore:\n  - domain: moved.test\n    rule: mail-switch-on\n    reason: customer keeps a local copy\n",
+    )
+    .unwrap();
+    let root = fixture("demo");
+    let out = mxdrift()
+        .arg("fix")
+        .arg("--root")
+        .arg(&root)
+        .arg("--zone-file")
+        .arg(root.join("zones/test.zone"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let diff = String::from_utf8(out.stdout).unwrap();
+    assert!(!diff.contains("-moved.test"), "{diff}");
+    assert!(!diff.contains("-flaky.invalid"), "{diff}");
+    assert!(diff.contains("-expired.test"));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains(
+        "left for a human: moved.test (mail-switch-on): ignored in the configuration (customer keeps a local copy)"
+    ));
+}
