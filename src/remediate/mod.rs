@@ -372,15 +372,15 @@ fn select<'a>(audited: &'a AuditedDomain, left: &mut Vec<Left>) -> Option<(&'a F
             None
         };
         match reason {
-            Some(reason) => {
-                if fixable || human.is_some() || f.rule == "lookup-inconclusive" {
-                    left.push(Left {
-                        domain: name.clone(),
-                        rule: f.rule.clone(),
-                        reason,
-                    });
-                }
+            Some(reason) if fixable || human.is_some() || f.rule == "lookup-inconclusive" => {
+                left.push(Left {
+                    domain: name.clone(),
+                    rule: f.rule.clone(),
+                    reason,
+                });
             }
+            // An ignored info finding (mx-target-cname) needs no mention.
+            Some(_) => {}
             None if fixable => {
                 let action = if f.rule == MAKE_RELAY_RULE {
                     Action::MakeRelay
