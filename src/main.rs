@@ -291,6 +291,17 @@ fn run_fix(args: &FixArgs) -> Result<Outcome, Failure> {
         ));
     }
     let audit_args = &args.audit;
+    // These shape an audit report, which fix does not print; refusing them
+    // beats ignoring them silently.
+    if audit_args.format != AuditFormat::Table
+        || audit_args.output.is_some()
+        || audit_args.deadline.is_some()
+    {
+        return Err(Failure(
+            "fix prints a diff or a script: --format, --output and --deadline are audit options"
+                .into(),
+        ));
+    }
     let config = load_config(audit_args)?;
     let opts = audit_options(audit_args, &config)?;
     let mut rules = RuleSet::embedded()?;

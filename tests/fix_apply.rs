@@ -275,3 +275,20 @@ fn apply_failure_is_exit_2_naming_what_was_written() {
     assert!(error.to_string().starts_with("etc/postfix/main.cf: "));
     assert!(error.to_string().contains("no file was written"));
 }
+
+#[test]
+fn audit_report_options_are_refused_by_fix() {
+    for extra in [
+        ["--format", "json"],
+        ["--output", "/tmp/x"],
+        ["--deadline", "5"],
+    ] {
+        mxdrift()
+            .arg("fix")
+            .args(extra)
+            .arg("--root")
+            .arg(fixture("demo"))
+            .assert()
+            .code(2);
+    }
+}
