@@ -13,6 +13,19 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 /// Replace `path` with `contents`, giving the new file `mode` (Unix
 /// permission bits). The temporary file is removed on any error.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    write_atomic_with(path, contents, mode, |_| Ok(()))
+}
+
+/// [`write_atomic`], calling `before_rename` with the temporary file's path
+/// once it is complete and just before it replaces `path`. An error from the
+/// hook (the target changed meanwhile, ownership cannot be kept) abandons the
+/// write: the temporary file is removed and `path` is left as it was.
+pub fn write_atomic_with(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    before_rename: impl FnOnce(&Path) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -30,6 +43,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
         #[cfg(unix)]
         fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))?;
         drop(file);
+        before_rename(&tmp)?;
         fs::rename(&tmp, path)
     })();
     if result.is_err() {
@@ -76,6 +90,20 @@ mod tests {
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o644
         );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn hook_error_abandons_the_write_and_removes_the_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("main.cf");
+        fs::write(&path, "old").unwrap();
+        let result = write_atomic_with(&path, b"new", 0o644, |tmp| {
+            assert_eq!(fs::read_to_string(tmp).unwrap(), "new");
+            Err(io::Error::other("changed underneath"))
+        });
+        assert!(result.is_err());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "old");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 

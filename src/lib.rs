@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod identity;
 pub mod inventory;
+pub mod remediate;
 pub mod report;
 pub mod resolve;
 pub mod rules;

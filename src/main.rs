@@ -5,7 +5,7 @@
 use std::io::{self, IsTerminal, Write};
 use std::net::IpAddr;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::Parser;
 
@@ -17,6 +17,7 @@ use mxdrift::cli::{
 };
 use mxdrift::config::{CivilDate, Config};
 use mxdrift::inventory::Platform;
+use mxdrift::remediate;
 use mxdrift::report::nagios::{self, Nagios, Range, State};
 use mxdrift::report::{AuditFormatter, json, prometheus, sarif, table};
 use mxdrift::resolve::{self, ResolveOptions};
@@ -87,10 +88,6 @@ fn main() -> ExitCode {
         Outcome::Error
     });
     ExitCode::from(outcome.code())
-}
-
-fn not_yet(what: &str) -> Failure {
-    Failure(format!("{what} is not yet supported"))
 }
 
 fn source_options(args: &SourceArgs) -> SourceOptions {
@@ -304,8 +301,77 @@ fn run_inventory(args: &InventoryArgs) -> Result<Outcome, Failure> {
 }
 
 fn run_fix(args: &FixArgs) -> Result<Outcome, Failure> {
-    let _ = args;
-    Err(not_yet("`mxdrift fix`"))
+    if args.commands && args.apply {
+        return Err(Failure(
+            "--commands prints the script, --apply writes the files: choose one".into(),
+        ));
+    }
+    let audit_args = &args.audit;
+    // These shape an audit report, which fix does not print; refusing them
+    // beats ignoring them silently.
+    if audit_args.format != AuditFormat::Table
+        || audit_args.output.is_some()
+        || audit_args.deadline.is_some()
+    {
+        return Err(Failure(
+            "fix prints a diff or a script: --format, --output and --deadline are audit options"
+                .into(),
+        ));
+    }
+    let config = load_config(audit_args)?;
+    let opts = audit_options(audit_args, &config)?;
+    let mut rules = RuleSet::embedded()?;
+    config.apply_severities(&mut rules)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let audit = runtime.block_on(audit::run(&opts, rules))?;
+    runtime.shutdown_background();
+    let plan = remediate::plan(&audit, &opts.sources)?;
+
+    let mut out = io::stdout().lock();
+    if args.commands {
+        out.write_all(plan.script().as_bytes())?;
+    } else if args.apply {
+        eprint!("{}", plan.summary());
+        let written = remediate::apply::apply(&plan.edits, SystemTime::now())
+            .map_err(|e| Failure(format!("fix --apply stopped at {e}")))?;
+        for w in &written {
+            eprintln!("wrote {} (backup {})", w.rel, w.backup.display());
+        }
+        // Standard output stays a runnable script of what mxdrift did not run.
+        if !plan.panel.is_empty() || !plan.follow_ups.is_empty() {
+            eprintln!("not run by mxdrift; run the commands printed on standard output yourself");
+            out.write_all(plan.script_after_apply().as_bytes())?;
+        }
+    } else {
+        out.write_all(plan.diff().as_bytes())?;
+        eprint!("{}", plan.summary());
+        // Advice without a command (qmail's HUP) is shown as a comment.
+        let commands: Vec<String> = plan
+            .panel
+            .iter()
+            .chain(&plan.follow_ups)
+            .map(|s| {
+                s.line().unwrap_or_else(|| {
+                    format!("# {}", remediate::commands::comment(&s.comments.join(" ")))
+                })
+            })
+            .collect();
+        if !commands.is_empty() {
+            let when = if plan.edits.is_empty() {
+                "run (see `mxdrift fix --commands` for the full script)"
+            } else {
+                "after applying the diff (`patch -p1 -d ROOT`), run"
+            };
+            eprintln!("{when}:");
+            for c in commands {
+                eprintln!("  {c}");
+            }
+        }
+    }
+    out.flush()?;
+    Ok(Outcome::Clean)
 }
 
 fn run_rules(args: &RulesArgs) -> Result<Outcome, Failure> {

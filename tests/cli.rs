@@ -332,22 +332,6 @@ fn inventory_json_has_no_dns() {
 }
 
 #[test]
-fn unbuilt_stages_say_not_yet_supported() {
-    for args in [
-        vec!["fix"],
-        vec!["fix", "--commands"],
-        vec!["fix", "--apply"],
-    ] {
-        mxdrift()
-            .args(&args)
-            .args(["--root", demo(), "--zone-file", demo_zone()])
-            .assert()
-            .code(2)
-            .stderr(predicate::str::contains("not yet supported"));
-    }
-}
-
-#[test]
 fn config_file_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("mxdrift.yaml");
