@@ -6,6 +6,8 @@
 
 use similar::TextDiff;
 
+use crate::sources::postfix::tables::split_tokens;
+
 use crate::inventory::DomainName;
 use crate::sources::postfix::maincf::MainCf;
 
@@ -348,38 +350,19 @@ fn split_ending(line: &str) -> (&str, &str) {
 
 /// Byte ranges of the list items in `body` from `region` on (Postfix
 /// separators: commas and white space; `{...}` is one item), and where a
-/// `#` comment starts, if one does.
+/// `#` comment starts, if one does. Splits with the reader's own tokenizer,
+/// so an edit removes exactly the item the inventory found.
 fn value_tokens(body: &str, region: usize) -> (Vec<(usize, usize)>, Option<usize>) {
     let mut tokens = Vec::new();
-    let mut start: Option<usize> = None;
-    let mut level = 0usize;
-    let is_sep = |c: char| matches!(c, ' ' | ',' | '\t' | '\r');
-    for (i, c) in body.char_indices().filter(|(i, _)| *i >= region) {
-        match start {
-            None => {
-                if is_sep(c) {
-                    continue;
-                }
-                if c == '#' {
-                    return (tokens, Some(i));
-                }
-                start = Some(i);
-                level = usize::from(c == '{');
-            }
-            Some(s) => {
-                if c == '{' {
-                    level += 1;
-                } else if level > 0 && c == '}' {
-                    level -= 1;
-                } else if level == 0 && is_sep(c) {
-                    tokens.push((s, i));
-                    start = None;
-                }
-            }
+    let Some(tail) = body.get(region..) else {
+        return (tokens, None);
+    };
+    for (offset, token) in split_tokens(tail) {
+        let start = region + offset;
+        if token.starts_with('#') {
+            return (tokens, Some(start));
         }
-    }
-    if let Some(s) = start {
-        tokens.push((s, body.len()));
+        tokens.push((start, start + token.len()));
     }
     (tokens, None)
 }
