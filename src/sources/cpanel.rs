@@ -91,11 +91,7 @@ fn read_primary_hostname(reading: &mut Reading<'_>) -> Result<(), SourceError> {
         );
         return Ok(());
     };
-    let file = reading.root.display(path);
-    if let Some(name) = reading.domain(&raw, &file, line) {
-        reading.add_server_name(name.clone());
-        reading.declare_listed(&name, Delivery::Local, &file, line, "primary_hostname");
-    }
+    reading.declare_primary_hostname(path, line, &raw);
     Ok(())
 }
 

@@ -12,7 +12,7 @@
 //!   DirectAdmin versions, hence one function): `servername=` in
 //!   `usr/local/directadmin/conf/directadmin.conf`, else `etc/hostname`.
 
-use crate::inventory::{Delivery, Inventory, Platform, WarningKind};
+use crate::inventory::{Inventory, Platform, WarningKind};
 use crate::sources::reading::{Reading, entry_lines};
 use crate::sources::{Marker, Source, SourceError, SourceOptions};
 
@@ -70,11 +70,7 @@ fn read_primary_hostname(reading: &mut Reading<'_>) -> Result<(), SourceError> {
         );
         return Ok(());
     };
-    let file = reading.root.display(path);
-    if let Some(name) = reading.domain(&raw, &file, line) {
-        reading.add_server_name(name.clone());
-        reading.declare_listed(&name, Delivery::Local, &file, line, "primary_hostname");
-    }
+    reading.declare_primary_hostname(path, line, &raw);
     Ok(())
 }
 

@@ -210,6 +210,16 @@ impl<'r> Reading<'r> {
         }
     }
 
+    /// The server's primary host name, found at `server_path:line`: a name
+    /// of this server, and a domain Exim always delivers locally.
+    pub fn declare_primary_hostname(&mut self, server_path: &str, line: u32, raw: &str) {
+        let file = self.root.display(server_path);
+        if let Some(name) = self.domain(raw, &file, line) {
+            self.add_server_name(name.clone());
+            self.declare_listed(&name, Delivery::Local, &file, line, "primary_hostname");
+        }
+    }
+
     /// An Exim domain list in lsearch format whose every name is delivered
     /// locally (cPanel `etc/localdomains`, DirectAdmin `etc/virtual/domains`).
     /// A missing list is a warning: only the primary host name is then known.
