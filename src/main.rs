@@ -49,6 +49,10 @@ impl Outcome {
     }
 }
 
+/// Reports are written through a buffer of this size: standard output is
+/// line-buffered, and a pretty-printed report would cost a write per line.
+const OUTPUT_BUFFER: usize = 64 * 1024;
+
 /// An error already phrased for the user.
 struct Failure(String);
 
@@ -249,7 +253,7 @@ fn audit_and_report(args: &AuditArgs) -> Result<Outcome, Failure> {
                 .map_err(|e| Failure(format!("{}: {e}", path.display())))?;
         }
         None => {
-            let mut out = io::stdout().lock();
+            let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout().lock());
             formatter.write_audit(&audit, &mut out)?;
             out.flush()?;
         }
@@ -276,7 +280,7 @@ fn audit_and_report(args: &AuditArgs) -> Result<Outcome, Failure> {
 
 fn run_inventory(args: &InventoryArgs) -> Result<Outcome, Failure> {
     let inventory = audit::inventory(&source_options(&args.source))?;
-    let mut out = io::stdout().lock();
+    let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout().lock());
     match args.format {
         InventoryFormat::Table => table::write_inventory(&inventory, &mut out)?,
         InventoryFormat::Json => {
