@@ -143,9 +143,9 @@ fn audit_options(args: &AuditArgs, config: &Config) -> Result<AuditOptions, Fail
             "--timeout must be a positive number of seconds".into(),
         ));
     }
-    if args.dns.attempts == 0 || args.dns.concurrency == 0 {
+    if args.dns.attempts == 0 || args.dns.concurrency == 0 || args.dns.max_qps == Some(0) {
         return Err(Failure(
-            "--attempts and --concurrency must be at least 1".into(),
+            "--attempts, --concurrency and --max-qps must be at least 1".into(),
         ));
     }
     let mut server_names = config.server.names.clone();
@@ -167,6 +167,7 @@ fn audit_options(args: &AuditArgs, config: &Config) -> Result<AuditOptions, Fail
             attempts: args.dns.attempts,
             concurrency: args.dns.concurrency,
             progress: io::stderr().is_terminal(),
+            max_qps: args.dns.max_qps,
         },
         ignores: config
             .ignore

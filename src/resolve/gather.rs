@@ -14,6 +14,7 @@ use super::answer::{Answer, normalize};
 use super::classify::{self, MxAnswer};
 use super::live::LiveResolver;
 use super::offline::ZoneSet;
+use super::rate::TokenBucket;
 use super::{MxEvidence, ResolveError, ResolveOptions, ResolveReport};
 use crate::inventory::DomainName;
 
@@ -34,6 +35,8 @@ struct Run {
     /// hosts, and a query already under way is awaited, not sent again.
     answers: Mutex<HashMap<QueryKey, Arc<OnceCell<Answer>>>>,
     in_flight: Semaphore,
+    /// `--max-qps`: paces queries on the wire.
+    rate: Option<TokenBucket>,
     queries_sent: AtomicU64,
     lookups_failed: AtomicU64,
 }
@@ -46,6 +49,9 @@ impl Run {
         let Ok(_permit) = self.in_flight.acquire().await else {
             return Answer::Failed("query limiter closed".to_string());
         };
+        if let Some(bucket) = &self.rate {
+            bucket.take().await;
+        }
         self.queries_sent.fetch_add(1, Ordering::Relaxed);
         let answer = match &self.backend {
             Backend::Live(live) => live.query(name, rtype).await,
@@ -145,6 +151,7 @@ pub async fn gather(
         backend,
         answers: Mutex::new(HashMap::new()),
         in_flight: Semaphore::new(opts.concurrency.max(1)),
+        rate: opts.max_qps.map(TokenBucket::new),
         queries_sent: AtomicU64::new(0),
         lookups_failed: AtomicU64::new(0),
     });

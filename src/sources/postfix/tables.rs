@@ -639,12 +639,12 @@ mod tests {
         let spec = TableSpec::parse("hash:/etc/postfix/vdomains").unwrap();
         let (load, problems) = load(&root, &spec, &origin(), "/var/spool/postfix");
         let t = loaded(load);
-        let keys: Vec<&str> = t.entries().iter().map(|e| e.key.as_str()).collect();
+        let keys: Vec<&str> = t.entries().map(|e| e.key).collect();
         assert_eq!(
             keys,
             vec!["example.com", "b.test", "\"quoted key\"", "x.test"]
         );
-        assert_eq!(t.get("EXAMPLE.com").unwrap().location.line, 2);
+        assert_eq!(t.get("EXAMPLE.com").unwrap().line, 2);
         assert_eq!(t.get("b.test").unwrap().value, "v1  v2");
         assert_eq!(t.get("x.test").unwrap().value, "first");
         assert_eq!(t.file, "etc/postfix/vdomains");
@@ -702,7 +702,7 @@ mod tests {
         assert_eq!(t.get("b.test").unwrap().value, "y");
         assert_eq!(t.get("c.test").unwrap().value, "z w");
         assert_eq!(t.get("a.test").unwrap().value, "2");
-        assert_eq!(t.get("c.test").unwrap().location, origin());
+        assert_eq!(t.get("c.test").unwrap().location(), origin());
         let spec = TableSpec::parse("inline:{e.test}").unwrap();
         assert!(matches!(
             load(&root, &spec, &origin(), "/q").0,
