@@ -133,6 +133,11 @@ pub struct DnsArgs {
     /// How many DNS queries may be in flight at once.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub concurrency: usize,
+
+    /// Send at most N DNS queries per second (default: no limit beyond --concurrency).
+    /// Public resolvers limit clients to about 1,000 per second; use e.g. 500 for a large audit.
+    #[arg(long = "max-qps", value_name = "N")]
+    pub max_qps: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -50,6 +50,10 @@ impl Outcome {
     }
 }
 
+/// Reports are written through a buffer of this size: standard output is
+/// line-buffered, and a pretty-printed report would cost a write per line.
+const OUTPUT_BUFFER: usize = 64 * 1024;
+
 /// An error already phrased for the user.
 struct Failure(String);
 
@@ -151,9 +155,9 @@ fn audit_options(args: &AuditArgs, config: &Config) -> Result<AuditOptions, Fail
             "--timeout must be a positive number of seconds".into(),
         ));
     }
-    if args.dns.attempts == 0 || args.dns.concurrency == 0 {
+    if args.dns.attempts == 0 || args.dns.concurrency == 0 || args.dns.max_qps == Some(0) {
         return Err(Failure(
-            "--attempts and --concurrency must be at least 1".into(),
+            "--attempts, --concurrency and --max-qps must be at least 1".into(),
         ));
     }
     let mut server_names = config.server.names.clone();
@@ -175,6 +179,7 @@ fn audit_options(args: &AuditArgs, config: &Config) -> Result<AuditOptions, Fail
             attempts: args.dns.attempts,
             concurrency: args.dns.concurrency,
             progress: io::stderr().is_terminal(),
+            max_qps: args.dns.max_qps,
         },
         ignores: config
             .ignore
@@ -262,7 +267,7 @@ fn audit_and_report(args: &AuditArgs) -> Result<Outcome, Failure> {
                 .map_err(|e| Failure(format!("{}: {e}", path.display())))?;
         }
         None => {
-            let mut out = io::stdout().lock();
+            let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout().lock());
             formatter.write_audit(&audit, &mut out)?;
             out.flush()?;
         }
@@ -289,7 +294,7 @@ fn audit_and_report(args: &AuditArgs) -> Result<Outcome, Failure> {
 
 fn run_inventory(args: &InventoryArgs) -> Result<Outcome, Failure> {
     let inventory = audit::inventory(&source_options(&args.source))?;
-    let mut out = io::stdout().lock();
+    let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout().lock());
     match args.format {
         InventoryFormat::Table => table::write_inventory(&inventory, &mut out)?,
         InventoryFormat::Json => {

@@ -14,6 +14,7 @@ use super::answer::{Answer, normalize};
 use super::classify::{self, MxAnswer};
 use super::live::LiveResolver;
 use super::offline::ZoneSet;
+use super::rate::TokenBucket;
 use super::{MxEvidence, ResolveError, ResolveOptions, ResolveReport};
 use crate::inventory::DomainName;
 
@@ -24,6 +25,9 @@ enum Backend {
 
 type QueryKey = (Name, RecordType);
 
+/// Domain tasks alive per allowed in-flight query (see `gather`).
+const TASKS_PER_QUERY_SLOT: usize = 4;
+
 /// Shared by every domain task of one run.
 struct Run {
     backend: Backend,
@@ -31,11 +35,41 @@ struct Run {
     /// hosts, and a query already under way is awaited, not sent again.
     answers: Mutex<HashMap<QueryKey, Arc<OnceCell<Answer>>>>,
     in_flight: Semaphore,
+    /// `--max-qps`: paces queries on the wire.
+    rate: Option<TokenBucket>,
     queries_sent: AtomicU64,
     lookups_failed: AtomicU64,
 }
 
 impl Run {
+    /// Send one query (bounded by the in-flight limit) and count it.
+    async fn send(&self, name: &Name, rtype: RecordType) -> Answer {
+        // The permit bounds queries on the wire; it is not held while
+        // waiting for other queries, so tasks cannot deadlock on it.
+        let Ok(_permit) = self.in_flight.acquire().await else {
+            return Answer::Failed("query limiter closed".to_string());
+        };
+        if let Some(bucket) = &self.rate {
+            bucket.take().await;
+        }
+        self.queries_sent.fetch_add(1, Ordering::Relaxed);
+        let answer = match &self.backend {
+            Backend::Live(live) => live.query(name, rtype).await,
+            Backend::Offline(zones) => zones.query(name, rtype),
+        };
+        if matches!(answer, Answer::Failed(_)) {
+            self.lookups_failed.fetch_add(1, Ordering::Relaxed);
+        }
+        answer
+    }
+
+    /// The MX query of a domain. Only that domain's own task asks it (the
+    /// domains are de-duplicated), so its answer is not kept for others:
+    /// at 100,000 domains that would be most of the memory of the run.
+    async fn query_mx(&self, domain: &Name) -> Answer {
+        self.send(domain, RecordType::MX).await
+    }
+
     async fn query(&self, name: &Name, rtype: RecordType) -> Answer {
         let key = (normalize(name), rtype);
         let cell = {
@@ -47,24 +81,7 @@ impl Run {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             answers.entry(key.clone()).or_default().clone()
         };
-        cell.get_or_init(|| async {
-            // The permit bounds queries on the wire; it is not held while
-            // waiting for other queries, so tasks cannot deadlock on it.
-            let Ok(_permit) = self.in_flight.acquire().await else {
-                return Answer::Failed("query limiter closed".to_string());
-            };
-            self.queries_sent.fetch_add(1, Ordering::Relaxed);
-            let answer = match &self.backend {
-                Backend::Live(live) => live.query(&key.0, key.1).await,
-                Backend::Offline(zones) => zones.query(&key.0, key.1),
-            };
-            if matches!(answer, Answer::Failed(_)) {
-                self.lookups_failed.fetch_add(1, Ordering::Relaxed);
-            }
-            answer
-        })
-        .await
-        .clone()
+        cell.get_or_init(|| self.send(&key.0, key.1)).await.clone()
     }
 
     async fn host(&self, host: &Name) -> classify::HostAddresses {
@@ -84,7 +101,7 @@ impl Run {
                 return MxEvidence::inconclusive(format!("cannot query {domain}: {err}"));
             }
         };
-        let mx = self.query(&name, RecordType::MX).await;
+        let mx = self.query_mx(&name).await;
         match classify::mx_answer(&name, &mx) {
             MxAnswer::Failed(problem) => MxEvidence::inconclusive(problem),
             MxAnswer::Nxdomain {
@@ -134,6 +151,7 @@ pub async fn gather(
         backend,
         answers: Mutex::new(HashMap::new()),
         in_flight: Semaphore::new(opts.concurrency.max(1)),
+        rate: opts.max_qps.map(TokenBucket::new),
         queries_sent: AtomicU64::new(0),
         lookups_failed: AtomicU64::new(0),
     });
@@ -143,16 +161,13 @@ pub async fn gather(
     let mut unique: Vec<DomainName> = domains.to_vec();
     unique.sort();
     unique.dedup();
-    for domain in unique {
-        let run = Arc::clone(&run);
-        tasks.spawn(async move {
-            let evidence = run.evidence(&domain).await;
-            (domain, evidence)
-        });
-    }
-
+    // Domain tasks are started as others finish, a few per query slot: a
+    // task's future is a few KiB, and 100,000 of them started at once were
+    // most of the run's memory. Every task a started one waits for (a shared
+    // host lookup) has itself been started, so the bound cannot deadlock.
+    let task_limit = opts.concurrency.max(1).saturating_mul(TASKS_PER_QUERY_SLOT);
     let mut evidence = BTreeMap::new();
-    while let Some(joined) = tasks.join_next().await {
+    let mut collect = |joined: Result<(DomainName, MxEvidence), tokio::task::JoinError>| {
         match joined {
             Ok((domain, found)) => {
                 evidence.insert(domain, found);
@@ -162,6 +177,22 @@ pub async fn gather(
             Err(_join_error) => {}
         }
         progress.inc(1);
+    };
+    for domain in unique {
+        while tasks.len() >= task_limit {
+            match tasks.join_next().await {
+                Some(joined) => collect(joined),
+                None => break,
+            }
+        }
+        let run = Arc::clone(&run);
+        tasks.spawn(async move {
+            let evidence = run.evidence(&domain).await;
+            (domain, evidence)
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        collect(joined);
     }
     progress.finish_and_clear();
     for domain in domains {

@@ -60,6 +60,11 @@ impl LiveResolver {
                 // that must never count as DNS evidence.
                 options.use_hosts_file = ResolveHosts::Never;
                 options.preserve_intermediates = true;
+                // `gather` already sends every distinct query once and keeps
+                // the answer; hickory's own response cache would only hold a
+                // second copy of every answer (memory) and cost a cache
+                // insertion per query (time).
+                options.cache_size = 0;
                 let resolver = builder.build().map_err(|err| ResolveError::ResolverSetup {
                     server: addr,
                     message: err.to_string(),

@@ -16,6 +16,7 @@ mod classify;
 mod gather;
 mod live;
 mod offline;
+mod rate;
 
 pub use gather::gather;
 
@@ -34,6 +35,10 @@ pub struct ResolveOptions {
     pub concurrency: usize,
     /// Draw a progress bar on stderr (main decides: a terminal and a long run).
     pub progress: bool,
+    /// At most this many queries per second (a token bucket); `None`: no
+    /// limit beyond `concurrency`. Public resolvers rate-limit clients at
+    /// about 1,000 queries per second.
+    pub max_qps: Option<u32>,
 }
 
 impl Default for ResolveOptions {
@@ -45,6 +50,7 @@ impl Default for ResolveOptions {
             attempts: 2,
             concurrency: 64,
             progress: false,
+            max_qps: None,
         }
     }
 }

@@ -106,8 +106,16 @@ fn subdirectories(
     let mut names = Vec::new();
     for entry in entries {
         let entry = entry.map_err(io_error)?;
-        // `Path::is_dir` follows symbolic links, as Plesk's own tools do.
-        if entry.path().is_dir() {
+        // The entry's type comes with the directory listing (no stat per
+        // entry, which is most of the time on 100,000 domains); only a
+        // symbolic link needs `Path::is_dir`, which follows it, as Plesk's
+        // own tools do.
+        let is_dir = match entry.file_type() {
+            Ok(kind) if kind.is_symlink() => entry.path().is_dir(),
+            Ok(kind) => kind.is_dir(),
+            Err(_) => entry.path().is_dir(),
+        };
+        if is_dir {
             names.push(entry.file_name());
         }
     }

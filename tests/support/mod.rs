@@ -46,6 +46,7 @@ pub fn live_options(servers: &[SocketAddr]) -> ResolveOptions {
         attempts: 2,
         concurrency: 16,
         progress: false,
+        max_qps: None,
     }
 }
 
@@ -57,6 +58,7 @@ pub fn offline_options(files: &[&str]) -> ResolveOptions {
         attempts: 1,
         concurrency: 16,
         progress: false,
+        max_qps: None,
     }
 }
 

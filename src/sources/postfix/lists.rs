@@ -121,54 +121,76 @@ impl MatchList {
         let mut warnings = Vec::new();
         let mut subdomain_patterns = BTreeSet::new();
         for item in self.items.iter().filter(|i| !i.negated) {
-            let candidates: Vec<(&str, &Location, bool)> = match &item.pattern {
-                Pattern::Name(name) => vec![(name.as_str(), &item.location, false)],
-                Pattern::Table { load, .. } => match load.as_ref() {
-                    TableLoad::Loaded(table) => table
-                        .entries()
-                        .iter()
-                        .map(|e| (e.key.as_str(), &e.location, true))
-                        .collect(),
-                    _ => Vec::new(),
-                },
-            };
-            for (raw, location, from_table) in candidates {
-                // Address keys (user@domain, @domain) of alias and mailbox
-                // maps never match a domain lookup.
-                if from_table && raw.contains('@') {
-                    continue;
-                }
-                if raw.starts_with('.') && raw.len() > 1 {
-                    if subdomain_patterns.insert(raw.to_string()) {
-                        warnings.push(self.warning(
-                            WarningKind::NotEnumerable,
-                            location,
-                            format!(
-                                "`{raw}` matches every name below {}; subdomains cannot be listed",
-                                raw.trim_start_matches('.')
-                            ),
-                        ));
+            match &item.pattern {
+                Pattern::Name(name) => self.consider(
+                    name,
+                    || item.location.clone(),
+                    &mut subdomain_patterns,
+                    &mut members,
+                    &mut warnings,
+                ),
+                Pattern::Table { load, .. } => {
+                    if let TableLoad::Loaded(table) = load.as_ref() {
+                        for entry in table.entries() {
+                            // Address keys (user@domain, @domain) of alias
+                            // and mailbox maps never match a domain lookup.
+                            if entry.key.contains('@') {
+                                continue;
+                            }
+                            self.consider(
+                                entry.key,
+                                || entry.location(),
+                                &mut subdomain_patterns,
+                                &mut members,
+                                &mut warnings,
+                            );
+                        }
                     }
-                    continue;
-                }
-                if self.first_match(raw) != Some(true) {
-                    continue;
-                }
-                match DomainName::parse(raw) {
-                    Ok(name) => members.push(Member {
-                        raw: raw.to_string(),
-                        name,
-                        location: location.clone(),
-                    }),
-                    Err(e) => warnings.push(self.warning(
-                        WarningKind::InvalidDomain,
-                        location,
-                        format!("`{raw}` is not a valid domain name: {e}"),
-                    )),
                 }
             }
         }
         (members, warnings)
+    }
+
+    /// One listed name: a member, a warning, or nothing (excluded by an
+    /// earlier negation). The location is only built when needed: a
+    /// mailbox table has a million keys.
+    fn consider(
+        &self,
+        raw: &str,
+        location: impl Fn() -> Location,
+        subdomain_patterns: &mut BTreeSet<String>,
+        members: &mut Vec<Member>,
+        warnings: &mut Vec<InventoryWarning>,
+    ) {
+        if raw.starts_with('.') && raw.len() > 1 {
+            if subdomain_patterns.insert(raw.to_string()) {
+                warnings.push(self.warning(
+                    WarningKind::NotEnumerable,
+                    &location(),
+                    format!(
+                        "`{raw}` matches every name below {}; subdomains cannot be listed",
+                        raw.trim_start_matches('.')
+                    ),
+                ));
+            }
+            return;
+        }
+        if self.first_match(raw) != Some(true) {
+            return;
+        }
+        match DomainName::parse(raw) {
+            Ok(name) => members.push(Member {
+                raw: raw.to_string(),
+                name,
+                location: location(),
+            }),
+            Err(e) => warnings.push(self.warning(
+                WarningKind::InvalidDomain,
+                &location(),
+                format!("`{raw}` is not a valid domain name: {e}"),
+            )),
+        }
     }
 
     fn warning(&self, kind: WarningKind, location: &Location, message: String) -> InventoryWarning {

@@ -106,17 +106,26 @@ impl Definition {
 }
 
 /// One logical line of a Postfix text file (main.cf, postmap source).
+/// The pieces borrow the file's text: lookup tables have a million lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LogicalLine {
+pub(crate) struct LogicalLine<'t> {
     /// Physical line where it starts.
     pub line: u32,
     /// The physical pieces: the first line with trailing whitespace removed,
     /// then each continuation line as is (leading whitespace kept, as
     /// readlline keeps it) minus trailing whitespace.
-    pub pieces: Vec<(u32, String)>,
+    pub pieces: Vec<(u32, &'t str)>,
 }
 
-impl LogicalLine {
+impl<'t> LogicalLine<'t> {
+    /// The joined text, borrowed when the line has no continuation.
+    pub fn text(&self) -> std::borrow::Cow<'t, str> {
+        match self.pieces.as_slice() {
+            [(_, only)] => std::borrow::Cow::Borrowed(only),
+            pieces => std::borrow::Cow::Owned(pieces.iter().map(|(_, piece)| *piece).collect()),
+        }
+    }
+
     /// The joined text and the offset where each physical piece starts.
     pub fn joined(&self) -> (String, Vec<(usize, u32)>) {
         let mut text = String::new();
@@ -135,7 +144,7 @@ impl LogicalLine {
 /// a logical line. A logical line that would start with whitespace (a
 /// continuation with nothing before it) is dropped, as Postfix drops it with
 /// a warning; its first physical line is returned in the second vector.
-pub(crate) fn logical_lines(text: &str) -> (Vec<LogicalLine>, Vec<u32>) {
+pub(crate) fn logical_lines(text: &str) -> (Vec<LogicalLine<'_>>, Vec<u32>) {
     let mut lines: Vec<LogicalLine> = Vec::new();
     let mut orphans = Vec::new();
     // Whether the most recent non-comment, non-blank line belongs to a
@@ -151,7 +160,7 @@ pub(crate) fn logical_lines(text: &str) -> (Vec<LogicalLine>, Vec<u32>) {
         let continues = raw.starts_with(is_postfix_space);
         if continues {
             match lines.last_mut() {
-                Some(last) if open => last.pieces.push((line_no, trimmed_end.to_string())),
+                Some(last) if open => last.pieces.push((line_no, trimmed_end)),
                 _ => {
                     orphans.push(line_no);
                     open = false;
@@ -160,7 +169,7 @@ pub(crate) fn logical_lines(text: &str) -> (Vec<LogicalLine>, Vec<u32>) {
         } else {
             lines.push(LogicalLine {
                 line: line_no,
-                pieces: vec![(line_no, trimmed_end.to_string())],
+                pieces: vec![(line_no, trimmed_end)],
             });
             open = true;
         }

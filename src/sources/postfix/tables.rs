@@ -5,6 +5,7 @@
 //! cidr, SQL, LDAP, ...) cannot be enumerated and say so.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 
 use super::Location;
@@ -78,23 +79,61 @@ impl TableSpec {
     }
 }
 
-/// One key of a table and where it is written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableEntry {
+/// One key of a table and where it is written: a view into the [`Table`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableEntry<'t> {
     /// The key as Postfix looks it up (case-folded).
-    pub key: String,
-    pub value: String,
-    pub location: Location,
+    pub key: &'t str,
+    pub value: &'t str,
+    /// The file the entry is written in, relative to the root.
+    pub file: &'t str,
+    /// Its physical line (the first of a logical line).
+    pub line: u32,
+}
+
+impl TableEntry<'_> {
+    pub fn location(&self) -> Location {
+        Location {
+            file: self.file.to_string(),
+            line: self.line,
+        }
+    }
+}
+
+/// A piece of [`Table::text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+/// One entry, stored as spans of the table's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    key: Span,
+    value: Span,
+    line: u32,
 }
 
 /// A table whose keys are known.
+///
+/// Plesk writes a `vmailbox` line per mailbox: a server with 100,000
+/// domains has tables of a million lines. Keys and values therefore live in
+/// one string per table, entries are spans of it, and the index maps a
+/// key's hash to its entry instead of holding a second copy of every key:
+/// three allocations per table instead of five per line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table {
     pub spec: TableSpec,
     /// The text source, relative to the root (main.cf for `inline:`).
     pub file: String,
-    entries: Vec<TableEntry>,
-    index: HashMap<String, usize>,
+    /// Every key and value, one after the other.
+    text: String,
+    slots: Vec<Slot>,
+    /// Key hash to entry. Two different keys with the same 64-bit hash are
+    /// possible in principle: the later one goes to `collisions`.
+    index: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>,
+    collisions: HashMap<String, u32>,
 }
 
 impl Table {
@@ -102,37 +141,144 @@ impl Table {
         Table {
             spec,
             file,
-            entries: Vec::new(),
-            index: HashMap::new(),
+            text: String::new(),
+            slots: Vec::new(),
+            index: HashMap::default(),
+            collisions: HashMap::new(),
         }
     }
 
-    /// Add an entry. `first_wins`: postmap keeps the first of duplicate
-    /// keys; `inline:` keeps the last.
-    fn insert(&mut self, entry: TableEntry, first_wins: bool) {
-        match self.index.get(&entry.key).copied() {
-            Some(i) => {
-                if !first_wins && let Some(slot) = self.entries.get_mut(i) {
-                    *slot = entry;
+    fn span_text(&self, span: Span) -> &str {
+        let start = span.start as usize;
+        self.text
+            .get(start..start + span.len as usize)
+            .unwrap_or_default()
+    }
+
+    fn entry(&self, slot: &Slot) -> TableEntry<'_> {
+        TableEntry {
+            key: self.span_text(slot.key),
+            value: self.span_text(slot.value),
+            file: &self.file,
+            line: slot.line,
+        }
+    }
+
+    /// Append to the text; `None` once the table's text would pass 4 GiB
+    /// (spans are 32-bit to keep a million entries small).
+    fn push_text(&mut self, piece: &str) -> Option<Span> {
+        let start = u32::try_from(self.text.len()).ok()?;
+        let len = u32::try_from(piece.len()).ok()?;
+        start.checked_add(len)?;
+        self.text.push_str(piece);
+        Some(Span { start, len })
+    }
+
+    /// The entry index of a (case-folded) key.
+    fn find(&self, key: &str) -> Option<u32> {
+        let &i = self.index.get(&key_hash(key))?;
+        let slot = self.slots.get(i as usize)?;
+        if self.span_text(slot.key) == key {
+            Some(i)
+        } else {
+            self.collisions.get(key).copied()
+        }
+    }
+
+    /// Add an entry (`key` already case-folded). `first_wins`: postmap
+    /// keeps the first of duplicate keys; `inline:` keeps the last. False
+    /// when the table is too large to hold it.
+    fn insert(&mut self, key: &str, value: &str, line: u32, first_wins: bool) -> bool {
+        if let Some(i) = self.find(key) {
+            if !first_wins {
+                let Some(value) = self.push_text(value) else {
+                    return false;
+                };
+                if let Some(slot) = self.slots.get_mut(i as usize) {
+                    slot.value = value;
+                    slot.line = line;
                 }
             }
-            None => {
-                self.index.insert(entry.key.clone(), self.entries.len());
-                self.entries.push(entry);
+            return true;
+        }
+        let Ok(i) = u32::try_from(self.slots.len()) else {
+            return false;
+        };
+        let (Some(key_span), Some(value_span)) = (self.push_text(key), self.push_text(value))
+        else {
+            return false;
+        };
+        self.slots.push(Slot {
+            key: key_span,
+            value: value_span,
+            line,
+        });
+        match self.index.entry(key_hash(key)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collisions.insert(key.to_string(), i);
             }
         }
+        true
     }
 
     /// Look a key up as Postfix does after case folding.
-    pub fn get(&self, key: &str) -> Option<&TableEntry> {
-        self.index
-            .get(&fold_case(key))
-            .and_then(|&i| self.entries.get(i))
+    pub fn get(&self, key: &str) -> Option<TableEntry<'_>> {
+        let i = if key.bytes().any(|b| b.is_ascii_uppercase()) || !key.is_ascii() {
+            self.find(&fold_case(key))?
+        } else {
+            self.find(key)?
+        };
+        self.slots.get(i as usize).map(|slot| self.entry(slot))
     }
 
     /// Every key, in file order.
-    pub fn entries(&self) -> &[TableEntry] {
-        &self.entries
+    pub fn entries(&self) -> impl Iterator<Item = TableEntry<'_>> {
+        self.slots.iter().map(|slot| self.entry(slot))
+    }
+
+    /// How many keys the table has.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}
+
+/// FNV-1a over the key's bytes: fast on short keys, and (unlike a
+/// per-process random SipHash key) deterministic, which an index that only
+/// stores the hash does not mind.
+fn key_hash(key: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// The index's keys are hashes already.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by `u64` keys; mix anything else in.
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
     }
 }
 
@@ -308,13 +454,20 @@ fn read_source(
     path: &str,
     problems: &mut Vec<TableProblem>,
 ) -> Option<Table> {
-    let text = std::fs::read(root.path(path)).ok()?;
-    let text = String::from_utf8_lossy(&text);
+    let bytes = std::fs::read(root.path(path)).ok()?;
+    // Valid UTF-8 (the norm) is used in place, without a lossy copy.
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
+    };
     let file = root.display(path);
     let mut table = Table::new(spec.clone(), file.clone());
     let (lines, _orphans) = logical_lines(&text);
+    // Keys and values take about the room of the file itself.
+    table.text.reserve(text.len());
+    table.slots.reserve(lines.len());
     for logical in lines {
-        let (joined, _) = logical.joined();
+        let joined = logical.text();
         let (key, value) = split_key_value(&joined);
         if value.is_empty() {
             problems.push(TableProblem {
@@ -327,17 +480,20 @@ fn read_source(
             });
             continue;
         }
-        table.insert(
-            TableEntry {
-                key: fold_case(key),
-                value: value.to_string(),
-                location: Location {
-                    file: file.clone(),
-                    line: logical.line,
-                },
-            },
-            true,
-        );
+        let folded = if key.bytes().any(|b| b.is_ascii_uppercase()) || !key.is_ascii() {
+            std::borrow::Cow::Owned(fold_case(key))
+        } else {
+            std::borrow::Cow::Borrowed(key)
+        };
+        if !table.insert(&folded, value, logical.line, true) {
+            problems.push(TableProblem {
+                kind: WarningKind::NotEnumerable,
+                file: Some(file.clone()),
+                line: Some(logical.line),
+                message: format!("{file} is larger than mxdrift can index (4 GiB of keys and values); the rest is not read"),
+            });
+            break;
+        }
     }
     Some(table)
 }
@@ -386,16 +542,16 @@ fn load_inline(spec: &TableSpec, origin: &Location) -> TableLoad {
         if key.is_empty() {
             return bad("missing attribute name");
         }
+        // An inline table is a few entries of main.cf: it cannot reach the
+        // size limit of `insert`.
         table.insert(
-            TableEntry {
-                key: fold_case(key),
-                value: value.trim_matches(is_postfix_space).to_string(),
-                location: origin.clone(),
-            },
+            &fold_case(key),
+            value.trim_matches(is_postfix_space),
+            origin.line,
             false,
         );
     }
-    if table.entries.is_empty() {
+    if table.is_empty() {
         return bad("bad syntax");
     }
     TableLoad::Loaded(table)
@@ -503,12 +659,12 @@ mod tests {
         let spec = TableSpec::parse("hash:/etc/postfix/vdomains").unwrap();
         let (load, problems) = load(&root, &spec, &origin(), "/var/spool/postfix");
         let t = loaded(load);
-        let keys: Vec<&str> = t.entries().iter().map(|e| e.key.as_str()).collect();
+        let keys: Vec<&str> = t.entries().map(|e| e.key).collect();
         assert_eq!(
             keys,
             vec!["example.com", "b.test", "\"quoted key\"", "x.test"]
         );
-        assert_eq!(t.get("EXAMPLE.com").unwrap().location.line, 2);
+        assert_eq!(t.get("EXAMPLE.com").unwrap().line, 2);
         assert_eq!(t.get("b.test").unwrap().value, "v1  v2");
         assert_eq!(t.get("x.test").unwrap().value, "first");
         assert_eq!(t.file, "etc/postfix/vdomains");
@@ -574,7 +730,7 @@ mod tests {
         assert_eq!(t.get("b.test").unwrap().value, "y");
         assert_eq!(t.get("c.test").unwrap().value, "z w");
         assert_eq!(t.get("a.test").unwrap().value, "2");
-        assert_eq!(t.get("c.test").unwrap().location, origin());
+        assert_eq!(t.get("c.test").unwrap().location(), origin());
         let spec = TableSpec::parse("inline:{e.test}").unwrap();
         assert!(matches!(
             load(&root, &spec, &origin(), "/q").0,

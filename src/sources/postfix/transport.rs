@@ -162,8 +162,8 @@ impl TransportMaps {
                 .find_map(|(spec, load)| match load.as_ref() {
                     TableLoad::Loaded(table) => table.get(key).map(|e| TransportMatch {
                         key: key.clone(),
-                        value: e.value.clone(),
-                        location: e.location.clone(),
+                        value: e.value.to_string(),
+                        location: e.location(),
                         table: spec.raw.clone(),
                     }),
                     _ => None,
