@@ -32,6 +32,7 @@ fn plan_for(root: &Path) -> Remediation {
             attempts: 1,
             concurrency: 4,
             progress: false,
+            max_qps: None,
         },
         ignores: Vec::new(),
         today: CivilDate::today(),
