@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use clap::Parser;
 
 use mxdrift::atomic;
-use mxdrift::audit::{self, AuditOptions, IdentityOptions};
+use mxdrift::audit::{self, Audit, AuditOptions, IdentityOptions};
 use mxdrift::cli::{
     AuditArgs, AuditFormat, Cli, Command, FailOn, FixArgs, InventoryArgs, InventoryFormat,
     PlatformArg, RulesArgs, SourceArgs,
@@ -207,14 +207,8 @@ fn run_audit(args: &AuditArgs) -> Result<Outcome, Failure> {
     }
 }
 
-fn audit_and_report(args: &AuditArgs) -> Result<Outcome, Failure> {
-    let nagios = match args.format {
-        AuditFormat::Nagios => Some(Nagios {
-            warning: Range::parse(&args.warning_range)?,
-            critical: Range::parse(&args.critical_range)?,
-        }),
-        _ => None,
-    };
+/// Config, options, rules, runtime, audit: what `audit` and `fix` share.
+fn run_pipeline(args: &AuditArgs) -> Result<(Audit, AuditOptions), Failure> {
     let config = load_config(args)?;
     let opts = audit_options(args, &config)?;
     let mut rules = RuleSet::embedded()?;
@@ -247,6 +241,18 @@ fn audit_and_report(args: &AuditArgs) -> Result<Outcome, Failure> {
     })?;
     // Do not wait for DNS tasks that the deadline abandoned.
     runtime.shutdown_background();
+    Ok((audit, opts))
+}
+
+fn audit_and_report(args: &AuditArgs) -> Result<Outcome, Failure> {
+    let nagios = match args.format {
+        AuditFormat::Nagios => Some(Nagios {
+            warning: Range::parse(&args.warning_range)?,
+            critical: Range::parse(&args.critical_range)?,
+        }),
+        _ => None,
+    };
+    let (audit, _) = run_pipeline(args)?;
 
     let sarif = sarif::Sarif::for_root(&args.source.root, &std::env::current_dir()?);
     let formatter: &dyn AuditFormatter = match (&args.format, &nagios) {
@@ -323,15 +329,7 @@ fn run_fix(args: &FixArgs) -> Result<Outcome, Failure> {
                 .into(),
         ));
     }
-    let config = load_config(audit_args)?;
-    let opts = audit_options(audit_args, &config)?;
-    let mut rules = RuleSet::embedded()?;
-    config.apply_severities(&mut rules)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let audit = runtime.block_on(audit::run(&opts, rules))?;
-    runtime.shutdown_background();
+    let (audit, opts) = run_pipeline(audit_args)?;
     let plan = remediate::plan(&audit, &opts.sources)?;
 
     let mut out = io::stdout().lock();
