@@ -38,8 +38,6 @@ pub enum SourceError {
         "{root} holds configuration of several platforms ({found}); choose one with --platform"
     )]
     Ambiguous { root: String, found: String },
-    #[error("platform `{0}` is not yet supported")]
-    NotYetSupported(String),
     /// Options that contradict each other or lack a required companion
     /// (`--platform list` without `--domains`).
     #[error("{0}")]
