@@ -6,19 +6,19 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use hickory_resolver::Resolver;
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RecordType};
-use hickory_resolver::{Resolver, TokioResolver};
 
 use super::answer::{Answer, display_name};
+use super::udp_pool::PooledUdpRuntime;
 use super::{ResolveError, ResolveOptions};
 
 struct Server {
     addr: SocketAddr,
-    resolver: TokioResolver,
+    resolver: Resolver<PooledUdpRuntime>,
     /// The server answered at least once with the AA bit set.
     authoritative: AtomicBool,
 }
@@ -41,14 +41,15 @@ impl LiveResolver {
                 .collect()
         };
         let attempts = opts.attempts.max(1);
+        // One pool of UDP sockets for every server (see udp_pool).
+        let runtime = PooledUdpRuntime::default();
         let servers = configs
             .into_iter()
             .map(|(addr, config)| {
                 // No domain, no search list: every query is an FQDN anyway,
                 // and a search list could turn a missing name into a hit.
                 let config = ResolverConfig::from_parts(None, vec![], vec![config]);
-                let mut builder =
-                    Resolver::builder_with_config(config, TokioRuntimeProvider::default());
+                let mut builder = Resolver::builder_with_config(config, runtime.clone());
                 let options: &mut ResolverOpts = builder.options_mut();
                 options.ndots = 0;
                 options.timeout = opts.timeout;

@@ -17,6 +17,7 @@ mod gather;
 mod live;
 mod offline;
 mod rate;
+mod udp_pool;
 
 pub use gather::gather;
 
