@@ -24,6 +24,14 @@ use mxdrift::resolve::{self, ResolveOptions};
 use mxdrift::rules::{IgnoreRule, RuleSet, Severity};
 use mxdrift::sources::{ConfigRoot, PlatformChoice, SourceOptions};
 
+/// mimalloc instead of glibc's malloc: an audit of 100,000 domains makes
+/// millions of small allocations across threads (hickory's per-query
+/// messages, evidence, findings), and glibc's consolidation and per-thread
+/// arenas cost a fifth of the CPU and tens of MiB of fragmentation
+/// (measured in scripts/bench: 3.9 s -> 3.1 s, 228 -> 200 MiB).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// How a run ended (the contract's exit codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
