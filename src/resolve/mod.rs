@@ -13,6 +13,7 @@ use crate::inventory::DomainName;
 
 mod answer;
 mod classify;
+mod fast;
 mod gather;
 mod live;
 mod offline;

@@ -252,6 +252,16 @@ impl PooledUdp {
     }
 }
 
+impl PooledUdp {
+    /// Registered before the query leaves, so that no answer can arrive
+    /// unawaited; a message without an id gets no answer anyway.
+    fn register_for(&self, message: &[u8], target: SocketAddr) {
+        if let Some(id) = message_id(message) {
+            self.register(target, id);
+        }
+    }
+}
+
 impl Drop for PooledUdp {
     fn drop(&mut self) {
         let keys = std::mem::take(&mut *lock(&self.keys));
@@ -292,18 +302,42 @@ impl DnsUdpSocket for PooledUdp {
         }
     }
 
+    /// Not tokio's `poll_send_to` on the shared socket: it wakes only the
+    /// last task that found the socket full, and the others would wait
+    /// forever. A full socket buffer is rare; the caller is polled again.
     fn poll_send_to(
         &self,
         cx: &mut Context<'_>,
         buf: &[u8],
         target: SocketAddr,
     ) -> Poll<io::Result<usize>> {
-        // Registered before the query leaves, so that no answer can arrive
-        // unawaited; a message without an id gets no answer anyway.
-        if let Some(id) = message_id(buf) {
-            self.register(target, id);
+        self.register_for(buf, target);
+        match self.shared.socket.try_send_to(buf, target) {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            sent => Poll::Ready(sent),
         }
-        self.shared.socket.poll_send_to(cx, buf, target)
+    }
+
+    /// What hickory and the fast path call: tokio's `send_to`, which lets
+    /// any number of tasks wait for room on the shared socket. (The
+    /// signature is what `#[async_trait]` makes of `async fn send_to`.)
+    fn send_to<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        buf: &'life1 [u8],
+        target: SocketAddr,
+    ) -> Pin<Box<dyn Future<Output = io::Result<usize>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            self.register_for(buf, target);
+            self.shared.socket.send_to(buf, target).await
+        })
     }
 }
 
