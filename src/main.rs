@@ -215,6 +215,19 @@ fn run_audit(args: &AuditArgs) -> Result<Outcome, Failure> {
     }
 }
 
+/// Run the audit as a task on the runtime's worker threads, not on the
+/// thread that blocks on the runtime: the resolve stage spawns a task per
+/// domain and collects each, and from the blocking thread every spawn and
+/// every completion is a cross-thread wake-up (measured at 100,000 domains:
+/// the DNS stage ~1.6 s -> ~1.35 s, a fifth less CPU).
+async fn run_on_workers(opts: &AuditOptions, rules: RuleSet) -> Result<audit::Audit, Failure> {
+    let opts = opts.clone();
+    tokio::spawn(async move { audit::run(&opts, rules).await })
+        .await
+        .map_err(|err| Failure(format!("internal error: the audit task failed: {err}")))?
+        .map_err(Failure::from)
+}
+
 fn audit_and_report(args: &AuditArgs) -> Result<Outcome, Failure> {
     let nagios = match args.format {
         AuditFormat::Nagios => Some(Nagios {
@@ -241,16 +254,15 @@ fn audit_and_report(args: &AuditArgs) -> Result<Outcome, Failure> {
         .build()?;
     let audit = runtime.block_on(async {
         match deadline {
-            Some(limit) => tokio::time::timeout(limit, audit::run(&opts, rules))
+            Some(limit) => tokio::time::timeout(limit, run_on_workers(&opts, rules))
                 .await
                 .map_err(|_| {
                     Failure(format!(
                         "the audit did not finish within its --deadline of {} s",
                         limit.as_secs_f64()
                     ))
-                })?
-                .map_err(Failure::from),
-            None => audit::run(&opts, rules).await.map_err(Failure::from),
+                })?,
+            None => run_on_workers(&opts, rules).await,
         }
     })?;
     // Do not wait for DNS tasks that the deadline abandoned.
@@ -338,7 +350,7 @@ fn run_fix(args: &FixArgs) -> Result<Outcome, Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let audit = runtime.block_on(audit::run(&opts, rules))?;
+    let audit = runtime.block_on(run_on_workers(&opts, rules))?;
     runtime.shutdown_background();
     let plan = remediate::plan(&audit, &opts.sources)?;
 
