@@ -12,15 +12,16 @@
 //! Everything else stays hickory's: query ids, retries, the checks that an
 //! answer comes from the server asked, carries the query's id and repeats
 //! its question (the handle delivers, hickory validates), truncation and the
-//! TCP retry (TCP connections are hickory's own), timeouts.
+//! TCP retry (TCP connections are hickory's own), timeouts. The fast path
+//! (`fast.rs`) takes handles from the same pool and makes the same checks.
 //!
 //! The trade-off (see also the README, "Performance"): a fresh random port
 //! per query makes an off-path spoofer guess the 16-bit query id *and* one
 //! of some 60,000 ports; with the pool it is the id and one of
 //! [`POOL_SIZE`] ports, which stay open for the run. The ports are still
 //! chosen at random by the kernel (Linux randomises ephemeral ports), the
-//! ids by hickory, and hickory still drops answers whose source, id or
-//! question does not match. mxdrift only reads evidence and caches nothing
+//! ids by hickory's random generator (the fast path uses the same), and
+//! answers whose source, id or question does not match are dropped. mxdrift only reads evidence and caches nothing
 //! across runs, so a forged answer can mislead one report, not a resolver
 //! cache; the run is also short. For the paranoid, `--concurrency` and
 //! `--max-qps` bound the exposure further.
