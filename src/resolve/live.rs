@@ -35,6 +35,9 @@ struct Server {
 pub(crate) struct LiveResolver {
     servers: Vec<Server>,
     runtime: PooledUdpRuntime,
+    /// How long the fast path waits alone: [`FAST_PATH_PATIENCE`], or the
+    /// query timeout when that is shorter.
+    fast_patience: Duration,
     /// Upper bound for one query on one server, whatever hickory does
     /// inside (attempts, UDP then TCP, CNAME chasing): no run may hang.
     per_server_limit: Duration,
@@ -102,6 +105,7 @@ impl LiveResolver {
         Ok(LiveResolver {
             servers,
             runtime,
+            fast_patience: FAST_PATH_PATIENCE.min(opts.timeout),
             per_server_limit,
         })
     }
@@ -144,7 +148,7 @@ impl LiveResolver {
             .await
             .ok();
         if let Some(query) = fast.as_mut() {
-            match tokio::time::timeout(FAST_PATH_PATIENCE, query.answer()).await {
+            match tokio::time::timeout(self.fast_patience, query.answer()).await {
                 Ok(FastOutcome::Done {
                     answer,
                     authoritative,
