@@ -211,6 +211,7 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
 
     let names: Vec<_> = inventory.domains.iter().map(|d| d.name.clone()).collect();
     let mut dns = resolve::gather(&names, &opts.resolve).await?;
+    drop(names);
 
     let mut notes = Vec::new();
     for server in &dns.authoritative_servers {

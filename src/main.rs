@@ -24,6 +24,14 @@ use mxdrift::resolve::{self, ResolveOptions};
 use mxdrift::rules::{IgnoreRule, RuleSet, Severity};
 use mxdrift::sources::{ConfigRoot, PlatformChoice, SourceOptions};
 
+/// mimalloc instead of glibc's malloc: an audit of 100,000 domains makes
+/// millions of small allocations across threads (hickory's per-query
+/// messages, evidence, findings), and glibc's consolidation and per-thread
+/// arenas cost a fifth of the CPU and tens of MiB of fragmentation
+/// (measured in scripts/bench: 3.9 s -> 3.1 s, 228 -> 200 MiB).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// How a run ended (the contract's exit codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -207,6 +215,19 @@ fn run_audit(args: &AuditArgs) -> Result<Outcome, Failure> {
     }
 }
 
+/// Run the audit as a task on the runtime's worker threads, not on the
+/// thread that blocks on the runtime: the resolve stage spawns a task per
+/// domain and collects each, and from the blocking thread every spawn and
+/// every completion is a cross-thread wake-up (measured at 100,000 domains:
+/// the DNS stage ~1.6 s -> ~1.35 s, a fifth less CPU).
+async fn run_on_workers(opts: &AuditOptions, rules: RuleSet) -> Result<audit::Audit, Failure> {
+    let opts = opts.clone();
+    tokio::spawn(async move { audit::run(&opts, rules).await })
+        .await
+        .map_err(|err| Failure(format!("internal error: the audit task failed: {err}")))?
+        .map_err(Failure::from)
+}
+
 /// Config, options, rules, runtime, audit: what `audit` and `fix` share.
 fn run_pipeline(args: &AuditArgs) -> Result<(Audit, AuditOptions), Failure> {
     let config = load_config(args)?;
@@ -227,16 +248,15 @@ fn run_pipeline(args: &AuditArgs) -> Result<(Audit, AuditOptions), Failure> {
         .build()?;
     let audit = runtime.block_on(async {
         match deadline {
-            Some(limit) => tokio::time::timeout(limit, audit::run(&opts, rules))
+            Some(limit) => tokio::time::timeout(limit, run_on_workers(&opts, rules))
                 .await
                 .map_err(|_| {
                     Failure(format!(
                         "the audit did not finish within its --deadline of {} s",
                         limit.as_secs_f64()
                     ))
-                })?
-                .map_err(Failure::from),
-            None => audit::run(&opts, rules).await.map_err(Failure::from),
+                })?,
+            None => run_on_workers(&opts, rules).await,
         }
     })?;
     // Do not wait for DNS tasks that the deadline abandoned.

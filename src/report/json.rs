@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{AuditFormatter, JSON_SCHEMA_VERSION};
 use crate::audit::{Audit, AuditedDomain};
-use crate::inventory::{Declared, Delivery, DomainName, Inventory, InventoryWarning};
+use crate::inventory::{Declared, Delivery, DomainName, Inventory, InventoryWarning, KnownDomain};
 use crate::resolve::{DnsStatus, MxEvidence};
 use crate::rules::{Finding, Severity};
 use crate::verdict::Verdict;
@@ -19,11 +19,35 @@ struct Document<'a> {
     version: u32,
     tool: Tool,
     server: Server<'a>,
-    domains: Vec<Domain<'a>>,
+    domains: Domains<'a>,
     summary: Option<Summary>,
     warnings: &'a [InventoryWarning],
     #[serde(skip_serializing_if = "Vec::is_empty")]
     notes: Vec<&'a str>,
+}
+
+/// The domains, turned into [`Domain`] views one at a time while they are
+/// written: a vector of views of 100,000 domains would be a second copy of
+/// the structure of the whole report.
+enum Domains<'a> {
+    Audit(&'a [AuditedDomain]),
+    Inventory(&'a [KnownDomain]),
+}
+
+impl Serialize for Domains<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Domains::Audit(domains) => serializer.collect_seq(domains.iter().map(audited)),
+            Domains::Inventory(domains) => serializer.collect_seq(domains.iter().map(|d| Domain {
+                domain: &d.name,
+                delivery: d.delivery,
+                declared: &d.declared,
+                dns: None,
+                verdict: None,
+                findings: None,
+            })),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -145,7 +169,7 @@ impl AuditFormatter for Json {
                 addresses: audit.identity.addresses.iter().copied().collect(),
                 names: audit.identity.names.iter().map(String::as_str).collect(),
             },
-            domains: audit.domains.iter().map(audited).collect(),
+            domains: Domains::Audit(&audit.domains),
             summary: Some(Summary {
                 domains: s.domains,
                 findings: Some(
@@ -185,18 +209,7 @@ pub fn write_inventory(
                 .map(DomainName::as_str)
                 .collect(),
         },
-        domains: inventory
-            .domains
-            .iter()
-            .map(|d| Domain {
-                domain: &d.name,
-                delivery: d.delivery,
-                declared: &d.declared,
-                dns: None,
-                verdict: None,
-                findings: None,
-            })
-            .collect(),
+        domains: Domains::Inventory(&inventory.domains),
         summary: Some(Summary {
             domains: inventory.domains.len(),
             findings: None,

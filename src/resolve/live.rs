@@ -6,25 +6,38 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use hickory_resolver::Resolver;
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RecordType};
-use hickory_resolver::{Resolver, TokioResolver};
 
 use super::answer::{Answer, display_name};
+use super::fast::{FastOutcome, FastQuery};
+use super::udp_pool::PooledUdpRuntime;
 use super::{ResolveError, ResolveOptions};
+
+/// How long a fast-path query waits alone before hickory's resolver asks
+/// again beside it: hickory's own resend interval (its retry floor), so a
+/// lost datagram costs what it cost before.
+const FAST_PATH_PATIENCE: Duration = hickory_resolver::proto::op::DEFAULT_RETRY_FLOOR;
 
 struct Server {
     addr: SocketAddr,
-    resolver: TokioResolver,
+    /// UDP, and TCP when an answer is truncated.
+    resolver: Resolver<PooledUdpRuntime>,
+    /// TCP only: for a query whose fast-path answer was truncated.
+    tcp_resolver: Resolver<PooledUdpRuntime>,
     /// The server answered at least once with the AA bit set.
     authoritative: AtomicBool,
 }
 
 pub(crate) struct LiveResolver {
     servers: Vec<Server>,
+    runtime: PooledUdpRuntime,
+    /// How long the fast path waits alone: [`FAST_PATH_PATIENCE`], or the
+    /// query timeout when that is shorter.
+    fast_patience: Duration,
     /// Upper bound for one query on one server, whatever hickory does
     /// inside (attempts, UDP then TCP, CNAME chasing): no run may hang.
     per_server_limit: Duration,
@@ -41,37 +54,41 @@ impl LiveResolver {
                 .collect()
         };
         let attempts = opts.attempts.max(1);
+        // One pool of UDP sockets for every server (see udp_pool).
+        let runtime = PooledUdpRuntime::default();
+        let build = |addr: SocketAddr, config: NameServerConfig| {
+            // No domain, no search list: every query is an FQDN anyway,
+            // and a search list could turn a missing name into a hit.
+            let config = ResolverConfig::from_parts(None, vec![], vec![config]);
+            let mut builder = Resolver::builder_with_config(config, runtime.clone());
+            let options: &mut ResolverOpts = builder.options_mut();
+            options.ndots = 0;
+            options.timeout = opts.timeout;
+            options.attempts = attempts;
+            // The system-config path turns EDNS off unless resolv.conf
+            // says `options edns0`; large MX sets need it.
+            options.edns0 = true;
+            // A mail server's /etc/hosts maps its own name locally:
+            // that must never count as DNS evidence.
+            options.use_hosts_file = ResolveHosts::Never;
+            options.preserve_intermediates = true;
+            // `gather` already sends every distinct query once and keeps
+            // the answer; hickory's own response cache would only hold a
+            // second copy of every answer (memory) and cost a cache
+            // insertion per query (time).
+            options.cache_size = 0;
+            builder.build().map_err(|err| ResolveError::ResolverSetup {
+                server: addr,
+                message: err.to_string(),
+            })
+        };
         let servers = configs
             .into_iter()
             .map(|(addr, config)| {
-                // No domain, no search list: every query is an FQDN anyway,
-                // and a search list could turn a missing name into a hit.
-                let config = ResolverConfig::from_parts(None, vec![], vec![config]);
-                let mut builder =
-                    Resolver::builder_with_config(config, TokioRuntimeProvider::default());
-                let options: &mut ResolverOpts = builder.options_mut();
-                options.ndots = 0;
-                options.timeout = opts.timeout;
-                options.attempts = attempts;
-                // The system-config path turns EDNS off unless resolv.conf
-                // says `options edns0`; large MX sets need it.
-                options.edns0 = true;
-                // A mail server's /etc/hosts maps its own name locally:
-                // that must never count as DNS evidence.
-                options.use_hosts_file = ResolveHosts::Never;
-                options.preserve_intermediates = true;
-                // `gather` already sends every distinct query once and keeps
-                // the answer; hickory's own response cache would only hold a
-                // second copy of every answer (memory) and cost a cache
-                // insertion per query (time).
-                options.cache_size = 0;
-                let resolver = builder.build().map_err(|err| ResolveError::ResolverSetup {
-                    server: addr,
-                    message: err.to_string(),
-                })?;
                 Ok(Server {
                     addr,
-                    resolver,
+                    resolver: build(addr, config)?,
+                    tcp_resolver: build(addr, tcp_config(addr))?,
                     authoritative: AtomicBool::new(false),
                 })
             })
@@ -87,6 +104,8 @@ impl LiveResolver {
             .saturating_add(Duration::from_secs(1));
         Ok(LiveResolver {
             servers,
+            runtime,
+            fast_patience: FAST_PATH_PATIENCE.min(opts.timeout),
             per_server_limit,
         })
     }
@@ -96,31 +115,14 @@ impl LiveResolver {
     pub(crate) async fn query(&self, name: &Name, rtype: RecordType) -> Answer {
         let mut problems = Vec::new();
         for server in &self.servers {
-            let outcome = tokio::time::timeout(
-                self.per_server_limit,
-                server.resolver.lookup(name.clone(), rtype),
-            )
-            .await;
+            let outcome =
+                tokio::time::timeout(self.per_server_limit, self.ask(server, name, rtype)).await;
             let answer = match outcome {
                 Err(_elapsed) => Answer::Failed(format!(
                     "no answer from {} within {:?}",
                     server.addr, self.per_server_limit
                 )),
-                Ok(Ok(lookup)) => {
-                    if lookup.message().metadata.authoritative {
-                        server.authoritative.store(true, Ordering::Relaxed);
-                    }
-                    // Answers first; some servers put the records a CNAME
-                    // leads to in the additional section.
-                    let records = lookup
-                        .answers()
-                        .iter()
-                        .chain(lookup.additionals())
-                        .cloned()
-                        .collect();
-                    Answer::Records(records)
-                }
-                Ok(Err(err)) => classify_error(err, server.addr),
+                Ok(answer) => answer,
             };
             match answer {
                 Answer::Failed(problem) => problems.push(problem),
@@ -138,12 +140,83 @@ impl LiveResolver {
         ))
     }
 
+    /// One query to one server: the fast path first (see `fast`); when its
+    /// answer is not simple, or none came within hickory's resend interval,
+    /// hickory's resolver asks, while the fast path keeps listening.
+    async fn ask(&self, server: &Server, name: &Name, rtype: RecordType) -> Answer {
+        let mut fast = FastQuery::send(&self.runtime, server.addr, name, rtype)
+            .await
+            .ok();
+        if let Some(query) = fast.as_mut() {
+            match tokio::time::timeout(self.fast_patience, query.answer()).await {
+                Ok(FastOutcome::Done {
+                    answer,
+                    authoritative,
+                }) => return server.note(answer, authoritative),
+                Ok(FastOutcome::Truncated) => {
+                    return server.lookup(&server.tcp_resolver, name, rtype).await;
+                }
+                Ok(FastOutcome::Hickory) => fast = None,
+                Err(_still_waiting) => {}
+            }
+        }
+        let full = server.lookup(&server.resolver, name, rtype);
+        let Some(mut query) = fast else {
+            return full.await;
+        };
+        tokio::pin!(full);
+        tokio::select! {
+            answer = &mut full => answer,
+            late = query.answer() => match late {
+                FastOutcome::Done { answer, authoritative } => server.note(answer, authoritative),
+                // hickory is asking anyway and handles this itself.
+                FastOutcome::Truncated | FastOutcome::Hickory => full.await,
+            },
+        }
+    }
+
     pub(crate) fn authoritative_servers(&self) -> Vec<SocketAddr> {
         self.servers
             .iter()
             .filter(|s| s.authoritative.load(Ordering::Relaxed))
             .map(|s| s.addr)
             .collect()
+    }
+}
+
+impl Server {
+    /// Remember the AA bit of a final answer.
+    fn note(&self, answer: Answer, authoritative: bool) -> Answer {
+        if authoritative {
+            self.authoritative.store(true, Ordering::Relaxed);
+        }
+        answer
+    }
+
+    /// One query through hickory's resolver.
+    async fn lookup(
+        &self,
+        resolver: &Resolver<PooledUdpRuntime>,
+        name: &Name,
+        rtype: RecordType,
+    ) -> Answer {
+        match resolver.lookup(name.clone(), rtype).await {
+            Ok(lookup) => {
+                // Answers first; some servers put the records a CNAME
+                // leads to in the additional section.
+                let records = lookup
+                    .answers()
+                    .iter()
+                    .chain(lookup.additionals())
+                    .cloned()
+                    .collect();
+                self.note(
+                    Answer::Records(records),
+                    lookup.message().metadata.authoritative,
+                )
+            }
+            Err(err) => classify_error(err, self.addr),
+        }
     }
 }
 
@@ -183,6 +256,15 @@ fn rcode_name(code: ResponseCode) -> String {
 /// UDP with TCP fallback (on truncation) to one address and port.
 fn server_config(addr: SocketAddr) -> NameServerConfig {
     let mut config = NameServerConfig::udp_and_tcp(addr.ip());
+    for connection in &mut config.connections {
+        connection.port = addr.port();
+    }
+    config
+}
+
+/// TCP only, to one address and port.
+fn tcp_config(addr: SocketAddr) -> NameServerConfig {
+    let mut config = NameServerConfig::tcp(addr.ip());
     for connection in &mut config.connections {
         connection.port = addr.port();
     }

@@ -13,10 +13,12 @@ use crate::inventory::DomainName;
 
 mod answer;
 mod classify;
+mod fast;
 mod gather;
 mod live;
 mod offline;
 mod rate;
+mod udp_pool;
 
 pub use gather::gather;
 

@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use super::Location;
 use super::maincf::Expanded;
-use super::tables::{self, TableLoad, TableSpec, fold_case, split_tokens};
+use super::tables::{self, KeptKeys, TableLoad, TableSpec, fold_case, split_tokens};
 use crate::inventory::{DomainName, InventoryWarning, WarningKind};
 use crate::sources::ConfigRoot;
 
@@ -211,7 +211,8 @@ impl MatchList {
 pub struct ListReader<'a> {
     root: &'a ConfigRoot,
     queue_dir: String,
-    tables: HashMap<String, Rc<TableLoad>>,
+    /// Tables read so far, by reference as written and the keys kept.
+    tables: HashMap<(String, KeptKeys), Rc<TableLoad>>,
     warnings: Vec<InventoryWarning>,
 }
 
@@ -230,13 +231,31 @@ impl<'a> ListReader<'a> {
         std::mem::take(&mut self.warnings)
     }
 
-    /// Read (once) the table `spec`, whose reference stands at `origin`.
+    /// Read (once) the table `spec` with every key, whose reference stands
+    /// at `origin`: for tables whose values are used.
     pub fn table(&mut self, spec: &TableSpec, origin: &Location) -> Rc<TableLoad> {
-        if let Some(load) = self.tables.get(&spec.raw) {
-            return Rc::clone(load);
+        self.table_keys(spec, origin, KeptKeys::All)
+    }
+
+    /// Read (once) the table `spec`, keeping the keys `kept` says. A table
+    /// already read with every key serves for domain keys too. A table
+    /// named both in a list and in `transport_maps` is read twice, once
+    /// for each use; its problems are reported once.
+    pub fn table_keys(
+        &mut self,
+        spec: &TableSpec,
+        origin: &Location,
+        kept: KeptKeys,
+    ) -> Rc<TableLoad> {
+        for key in [(spec.raw.clone(), kept), (spec.raw.clone(), KeptKeys::All)] {
+            if let Some(load) = self.tables.get(&key) {
+                return Rc::clone(load);
+            }
         }
-        let (load, problems) = tables::load(self.root, spec, origin, &self.queue_dir);
-        for p in problems {
+        let (load, problems) = tables::load_keys(self.root, spec, origin, &self.queue_dir, kept);
+        // The same file read for the other use has reported its problems.
+        let read_before = self.tables.keys().any(|(raw, _)| *raw == spec.raw);
+        for p in problems.into_iter().filter(|_| !read_before) {
             self.warnings.push(InventoryWarning {
                 kind: p.kind,
                 file: p.file,
@@ -246,7 +265,8 @@ impl<'a> ListReader<'a> {
             });
         }
         let load = Rc::new(load);
-        self.tables.insert(spec.raw.clone(), Rc::clone(&load));
+        self.tables
+            .insert((spec.raw.clone(), kept), Rc::clone(&load));
         load
     }
 
@@ -333,7 +353,8 @@ impl<'a> ListReader<'a> {
             let Some(spec) = TableSpec::parse(pattern) else {
                 return;
             };
-            let load = self.table(&spec, location);
+            // A match list only ever looks up domain names.
+            let load = self.table_keys(&spec, location, KeptKeys::Domains);
             match load.as_ref() {
                 TableLoad::Loaded(_) => {}
                 TableLoad::MatchesEverything { value } => self.warn(
@@ -557,6 +578,40 @@ mod tests {
         let (m, w) = list(&fx, "mydestination = hash:/etc/postfix/virtual\n", false);
         assert_eq!(m, vec![("v.test".into(), "etc/postfix/virtual".into(), 1)]);
         assert!(w.is_empty(), "{w:?}");
+    }
+
+    #[test]
+    fn list_tables_keep_domain_keys_and_transport_reads_the_whole_table() {
+        let fx = fixture(&[("etc/postfix/t", "a.test x\nuser@a.test y\nnovalue\n")]);
+        let spec = TableSpec::parse("hash:/etc/postfix/t").unwrap();
+        let here = Location {
+            file: "etc/postfix/main.cf".into(),
+            line: 1,
+        };
+        let mut reader = ListReader::new(&fx.root, "/var/spool/postfix");
+        let for_list = reader.table_keys(&spec, &here, KeptKeys::Domains);
+        let for_values = reader.table(&spec, &here);
+        let (TableLoad::Loaded(list_table), TableLoad::Loaded(full)) =
+            (for_list.as_ref(), for_values.as_ref())
+        else {
+            panic!("not loaded: {for_list:?} {for_values:?}");
+        };
+        assert_eq!(list_table.len(), 1);
+        assert_eq!(full.get("user@a.test").unwrap().value, "y");
+        // Read twice, reported once.
+        assert_eq!(reader.take_warnings().len(), 1);
+        // Read with every key, the table serves a list too.
+        assert!(Rc::ptr_eq(
+            &reader.table_keys(&spec, &here, KeptKeys::Domains),
+            &for_list
+        ));
+        let other = fx.root.clone();
+        let mut reader = ListReader::new(&other, "/var/spool/postfix");
+        let full = reader.table(&spec, &here);
+        assert!(Rc::ptr_eq(
+            &reader.table_keys(&spec, &here, KeptKeys::Domains),
+            &full
+        ));
     }
 
     #[test]

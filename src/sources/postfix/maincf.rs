@@ -118,14 +118,6 @@ pub(crate) struct LogicalLine<'t> {
 }
 
 impl<'t> LogicalLine<'t> {
-    /// The joined text, borrowed when the line has no continuation.
-    pub fn text(&self) -> std::borrow::Cow<'t, str> {
-        match self.pieces.as_slice() {
-            [(_, only)] => std::borrow::Cow::Borrowed(only),
-            pieces => std::borrow::Cow::Owned(pieces.iter().map(|(_, piece)| *piece).collect()),
-        }
-    }
-
     /// The joined text and the offset where each physical piece starts.
     pub fn joined(&self) -> (String, Vec<(usize, u32)>) {
         let mut text = String::new();

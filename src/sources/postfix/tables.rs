@@ -9,7 +9,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 
 use super::Location;
-use super::maincf::{is_postfix_space, logical_lines};
+use super::maincf::is_postfix_space;
 use crate::inventory::WarningKind;
 use crate::sources::ConfigRoot;
 
@@ -48,6 +48,21 @@ const PATTERN_OR_SERVER_TYPES: &[&str] = &[
     "pipemap",
     "unionmap",
 ];
+
+/// Which keys of a table mxdrift keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeptKeys {
+    /// Every key with its value: tables whose values matter
+    /// (`transport_maps`).
+    All,
+    /// Only keys that can be domain names. A table used in a match list
+    /// (`virtual_mailbox_domains = hash:vmailbox`) is only ever asked for
+    /// domain names, which never contain `@`, so its address keys
+    /// (`user@example.com`, `@example.com`) can never match and are not
+    /// kept: Plesk's vmailbox has a line per mailbox, a million lines on a
+    /// large server, of which not one is a domain.
+    Domains,
+}
 
 /// A `type:name` table reference, with `proxy:` wrappers removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +136,8 @@ struct Slot {
 /// domains has tables of a million lines. Keys and values therefore live in
 /// one string per table, entries are spans of it, and the index maps a
 /// key's hash to its entry instead of holding a second copy of every key:
-/// three allocations per table instead of five per line.
+/// three allocations per table instead of five per line. A table read for a
+/// match list holds only its domain keys (see [`KeptKeys`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table {
     pub spec: TableSpec,
@@ -333,14 +349,26 @@ pub fn fold_case(key: &str) -> String {
     out
 }
 
-/// Read a table. `origin` is where the reference stands (for `inline:`,
-/// whose keys are written there). `queue_dir` resolves relative table names
-/// the way Postfix daemons do (they run in the queue directory).
+/// Read a table with every key. `origin` is where the reference stands (for
+/// `inline:`, whose keys are written there). `queue_dir` resolves relative
+/// table names the way Postfix daemons do (they run in the queue directory).
 pub fn load(
     root: &ConfigRoot,
     spec: &TableSpec,
     origin: &Location,
     queue_dir: &str,
+) -> (TableLoad, Vec<TableProblem>) {
+    load_keys(root, spec, origin, queue_dir, KeptKeys::All)
+}
+
+/// Read a table, keeping the keys `kept` says. Problems (lines without a
+/// value, a stale index) are reported the same whichever keys are kept.
+pub fn load_keys(
+    root: &ConfigRoot,
+    spec: &TableSpec,
+    origin: &Location,
+    queue_dir: &str,
+    kept: KeptKeys,
 ) -> (TableLoad, Vec<TableProblem>) {
     let mut problems = Vec::new();
     let t = spec.table_type.as_str();
@@ -356,7 +384,7 @@ pub fn load(
         }
     } else if t == "texthash" {
         let path = server_path(&spec.name, queue_dir);
-        match read_source(root, spec, &path, &mut problems) {
+        match read_source(root, spec, &path, kept, &mut problems) {
             Some(table) => TableLoad::Loaded(table),
             None => TableLoad::Failed {
                 reason: format!("{}: cannot read {}", spec.raw, root.display(&path)),
@@ -367,7 +395,7 @@ pub fn load(
         let compiled = format!("{path}{suffix}");
         if root.exists(&path) {
             check_stale(root, &path, &compiled, &mut problems);
-            match read_source(root, spec, &path, &mut problems) {
+            match read_source(root, spec, &path, kept, &mut problems) {
                 Some(table) => TableLoad::Loaded(table),
                 None => TableLoad::Failed {
                     reason: format!("{}: cannot read {}", spec.raw, root.display(&path)),
@@ -452,6 +480,7 @@ fn read_source(
     root: &ConfigRoot,
     spec: &TableSpec,
     path: &str,
+    kept: KeptKeys,
     problems: &mut Vec<TableProblem>,
 ) -> Option<Table> {
     let bytes = std::fs::read(root.path(path)).ok()?;
@@ -462,22 +491,24 @@ fn read_source(
     };
     let file = root.display(path);
     let mut table = Table::new(spec.clone(), file.clone());
-    let (lines, _orphans) = logical_lines(&text);
-    // Keys and values take about the room of the file itself.
-    table.text.reserve(text.len());
-    table.slots.reserve(lines.len());
-    for logical in lines {
-        let joined = logical.text();
+    if kept == KeptKeys::All {
+        // Keys and values take about the room of the file itself.
+        table.text.reserve(text.len());
+    }
+    for (line, joined) in SourceLines::new(&text) {
         let (key, value) = split_key_value(&joined);
         if value.is_empty() {
             problems.push(TableProblem {
                 kind: WarningKind::Suspicious,
                 file: Some(file.clone()),
-                line: Some(logical.line),
+                line: Some(line),
                 message: format!(
                     "`{key}` has no value: postmap ignores this line (expected format: key whitespace value)"
                 ),
             });
+            continue;
+        }
+        if kept == KeptKeys::Domains && key.as_bytes().contains(&b'@') {
             continue;
         }
         let folded = if key.bytes().any(|b| b.is_ascii_uppercase()) || !key.is_ascii() {
@@ -485,17 +516,137 @@ fn read_source(
         } else {
             std::borrow::Cow::Borrowed(key)
         };
-        if !table.insert(&folded, value, logical.line, true) {
+        if !table.insert(&folded, value, line, true) {
             problems.push(TableProblem {
                 kind: WarningKind::NotEnumerable,
                 file: Some(file.clone()),
-                line: Some(logical.line),
+                line: Some(line),
                 message: format!("{file} is larger than mxdrift can index (4 GiB of keys and values); the rest is not read"),
             });
             break;
         }
     }
+    // A domain-keys table is a small part of its file; an all-keys one may
+    // have skipped comments and duplicates.
+    table.text.shrink_to_fit();
+    table.slots.shrink_to_fit();
     Some(table)
+}
+
+/// The logical lines of a table source, one at a time, each with the number
+/// of its first physical line: the rules of main.cf's `logical_lines`
+/// (continuations start with white space, comment and blank lines are
+/// skipped and do not end a logical line, a continuation with nothing to
+/// continue is dropped), without holding a vector of every line of a
+/// million-line table. A line without continuations is borrowed.
+struct SourceLines<'t> {
+    text: &'t str,
+    /// Byte offset of the next physical line; past the end when done.
+    pos: usize,
+    /// Number of the physical line at `pos`.
+    line: u32,
+}
+
+/// A physical line as the logical-line rules see it.
+enum Physical<'t> {
+    /// Blank or comment.
+    Skip,
+    /// Starts with white space: continues the open logical line.
+    Continuation(&'t str),
+    /// Starts a logical line.
+    Start(&'t str),
+}
+
+impl<'t> SourceLines<'t> {
+    fn new(text: &'t str) -> Self {
+        SourceLines {
+            text,
+            pos: 0,
+            line: 1,
+        }
+    }
+
+    /// The physical line at `pos` (without its newline) and the offset
+    /// after it, or `None` at the end.
+    fn peek(&self) -> Option<(&'t str, usize)> {
+        let rest = self.text.get(self.pos..)?;
+        Some(match rest.as_bytes().iter().position(|&b| b == b'\n') {
+            Some(newline) => (rest.get(..newline).unwrap_or(rest), self.pos + newline + 1),
+            // The last line; the offset past the end ends the iteration.
+            None => (rest, self.text.len() + 1),
+        })
+    }
+
+    fn advance(&mut self, next: usize) {
+        self.pos = next;
+        self.line = self.line.saturating_add(1);
+    }
+
+    fn classify(raw: &'t str) -> Physical<'t> {
+        // The white space Postfix trims is ASCII, so byte positions are
+        // character boundaries.
+        let bytes = raw.as_bytes();
+        let end = bytes
+            .iter()
+            .rposition(|&b| !is_space_byte(b))
+            .map_or(0, |last| last + 1);
+        let trimmed_end = raw.get(..end).unwrap_or(raw);
+        match bytes.iter().position(|&b| !is_space_byte(b)) {
+            None => Physical::Skip,
+            Some(_)
+                if trimmed_end
+                    .trim_start_matches(is_postfix_space)
+                    .starts_with('#') =>
+            {
+                Physical::Skip
+            }
+            Some(0) => Physical::Start(trimmed_end),
+            Some(_) => Physical::Continuation(trimmed_end),
+        }
+    }
+}
+
+impl<'t> Iterator for SourceLines<'t> {
+    type Item = (u32, std::borrow::Cow<'t, str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (line, first) = loop {
+            let (raw, next) = self.peek()?;
+            let line = self.line;
+            self.advance(next);
+            match Self::classify(raw) {
+                Physical::Start(text) => break (line, text),
+                // Nothing is open here: every continuation of a logical
+                // line is taken below, so this one continues nothing.
+                Physical::Skip | Physical::Continuation(_) => continue,
+            }
+        };
+        let mut joined: Option<String> = None;
+        while let Some((raw, next)) = self.peek() {
+            match Self::classify(raw) {
+                Physical::Skip => self.advance(next),
+                Physical::Continuation(text) => {
+                    joined
+                        .get_or_insert_with(|| first.to_string())
+                        .push_str(text);
+                    self.advance(next);
+                }
+                Physical::Start(_) => break,
+            }
+        }
+        Some((
+            line,
+            match joined {
+                Some(text) => std::borrow::Cow::Owned(text),
+                None => std::borrow::Cow::Borrowed(first),
+            },
+        ))
+    }
+}
+
+/// [`is_postfix_space`] for a byte.
+fn is_space_byte(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c)
 }
 
 /// Split a source line into key and value.
@@ -529,6 +680,8 @@ fn load_inline(spec: &TableSpec, origin: &Location) -> TableLoad {
     else {
         return bad("bad syntax");
     };
+    // A few entries of main.cf: every key is kept whatever the use (and an
+    // inline table of addresses only must not look empty, which is an error).
     let mut table = Table::new(spec.clone(), origin.file.clone());
     for (_, item) in split_tokens(body) {
         let item = match item.strip_prefix('{').and_then(|i| i.strip_suffix('}')) {
@@ -670,6 +823,51 @@ mod tests {
         assert_eq!(t.file, "etc/postfix/vdomains");
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].line, Some(7));
+    }
+
+    #[test]
+    fn source_lines_follow_the_main_cf_logical_line_rules() {
+        let text =
+            "  orphan\n\tstill orphan\n# c\na 1\n\n  # inside\n  2\t \n\tthree\r\nb x\n#\n   \nc y";
+        let streamed: Vec<(u32, String)> = SourceLines::new(text)
+            .map(|(line, joined)| (line, joined.into_owned()))
+            .collect();
+        let (lines, orphans) = crate::sources::postfix::maincf::logical_lines(text);
+        let whole: Vec<(u32, String)> = lines.iter().map(|l| (l.line, l.joined().0)).collect();
+        assert_eq!(streamed, whole);
+        assert_eq!(
+            streamed,
+            vec![
+                (4, "a 1  2\tthree".to_string()),
+                (9, "b x".to_string()),
+                (12, "c y".to_string())
+            ]
+        );
+        assert_eq!(orphans, vec![1, 2]);
+        assert_eq!(SourceLines::new("").count(), 0);
+        assert_eq!(SourceLines::new("\n\n").count(), 0);
+    }
+
+    #[test]
+    fn domain_keys_skip_addresses_but_report_the_same_problems() {
+        let (_d, root) = root_with(&[(
+            "etc/postfix/vmailbox",
+            "user@a.test a/user\n@b.test catchall\nC.test x\nnovalue@c.test\nd.test y\n",
+        )]);
+        let spec = TableSpec::parse("hash:/etc/postfix/vmailbox").unwrap();
+        let (all, all_problems) = load(&root, &spec, &origin(), "/q");
+        let (domains, domain_problems) =
+            load_keys(&root, &spec, &origin(), "/q", KeptKeys::Domains);
+        let all = loaded(all);
+        let domains = loaded(domains);
+        assert_eq!(all.len(), 4);
+        let keys: Vec<(&str, u32)> = domains.entries().map(|e| (e.key, e.line)).collect();
+        assert_eq!(keys, vec![("c.test", 3), ("d.test", 5)]);
+        assert!(domains.get("user@a.test").is_none());
+        assert_eq!(domains.get("C.TEST").unwrap().value, "x");
+        assert_eq!(all_problems, domain_problems);
+        assert_eq!(domain_problems.len(), 1);
+        assert_eq!(domain_problems[0].line, Some(4));
     }
 
     #[test]
