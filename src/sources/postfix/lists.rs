@@ -274,16 +274,7 @@ impl<'a> ListReader<'a> {
     pub fn read_list(&mut self, param: &str, value: &Expanded, parent_matching: bool) -> MatchList {
         let mut items = Vec::new();
         for (offset, token) in split_tokens(&value.text) {
-            let location = value.origin_at(offset).map_or_else(
-                || Location {
-                    file: String::new(),
-                    line: 0,
-                },
-                |o| Location {
-                    file: o.file.clone(),
-                    line: o.line,
-                },
-            );
+            let location = location_at(value, offset);
             self.add_token(param, token, &location, false, &mut items, &mut Vec::new());
         }
         MatchList {
@@ -443,6 +434,21 @@ impl<'a> ListReader<'a> {
         }
         file_stack.pop();
     }
+}
+
+/// Where the character at `offset` of an expanded value was written
+/// (file and physical line), or nowhere for a built-in default.
+pub fn location_at(value: &Expanded, offset: usize) -> Location {
+    value.origin_at(offset).map_or_else(
+        || Location {
+            file: String::new(),
+            line: 0,
+        },
+        |o| Location {
+            file: o.file.clone(),
+            line: o.line,
+        },
+    )
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 use super::Location;
-use super::lists::ListReader;
+use super::lists::{ListReader, location_at};
 use super::maincf::{Expanded, is_postfix_space, logical_lines};
 use super::tables::{TableLoad, TableSpec, fold_case, split_tokens};
 use crate::inventory::WarningKind;
@@ -69,16 +69,7 @@ impl TransportMaps {
     ) -> TransportMaps {
         let mut tables = Vec::new();
         for (offset, token) in split_tokens(&value.text) {
-            let location = value.origin_at(offset).map_or_else(
-                || Location {
-                    file: String::new(),
-                    line: 0,
-                },
-                |o| Location {
-                    file: o.file.clone(),
-                    line: o.line,
-                },
-            );
+            let location = location_at(value, offset);
             let Some(spec) = TableSpec::parse(token) else {
                 reader.warn(
                     WarningKind::Suspicious,
