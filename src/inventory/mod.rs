@@ -174,21 +174,33 @@ impl InventoryBuilder {
         Self::default()
     }
 
-    /// Record a declaration. Returns the delivery the domain already had
-    /// when it was declared before (so the caller can warn about duplicates).
+    /// Continue from domains another reader produced, facts included.
+    pub fn from_domains(domains: Vec<KnownDomain>) -> Self {
+        InventoryBuilder {
+            domains: domains.into_iter().map(|d| (d.name.clone(), d)).collect(),
+        }
+    }
+
+    /// Record a declaration. When the domain was declared before, returns
+    /// its delivery and its first declaration (so the caller can warn about
+    /// the duplicate); the first class seen stays.
     pub fn declare(
         &mut self,
         name: DomainName,
         delivery: Delivery,
         declared: Declared,
-    ) -> Option<Delivery> {
+    ) -> Option<(Delivery, Declared)> {
         match self.domains.get_mut(&name) {
             Some(existing) => {
-                let before = existing.delivery;
+                let first = existing
+                    .declared
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| declared.clone());
                 if !existing.declared.contains(&declared) {
                     existing.declared.push(declared);
                 }
-                Some(before)
+                Some((existing.delivery, first))
             }
             None => {
                 self.domains.insert(
@@ -223,6 +235,11 @@ impl InventoryBuilder {
 
     pub fn contains(&self, name: &DomainName) -> bool {
         self.domains.contains_key(name)
+    }
+
+    /// The domains so far, sorted by name.
+    pub fn domains(&self) -> impl Iterator<Item = &KnownDomain> {
+        self.domains.values()
     }
 
     /// The collected domains, sorted by name.

@@ -3,12 +3,12 @@
 //! repositories hold partial trees) and an unreadable one (an error: the
 //! audit would be wrong), and collecting domains with their warnings.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::ErrorKind;
 use std::net::IpAddr;
 
 use crate::inventory::{
-    Declared, Delivery, DomainFacts, DomainName, Inventory, InventoryWarning, KnownDomain,
+    Declared, Delivery, DomainName, Inventory, InventoryBuilder, InventoryWarning, KnownDomain,
     Platform, WarningKind,
 };
 use crate::sources::{ConfigRoot, SourceError};
@@ -87,10 +87,8 @@ pub(crate) fn lsearch_lines(text: &str) -> impl Iterator<Item = LsearchLine<'_>>
 /// worth telling the admin about them.
 pub(crate) struct Reading<'r> {
     pub root: &'r ConfigRoot,
-    /// Every domain so far, sorted by name, one entry per name. (Not an
-    /// `InventoryBuilder`: Plesk continues from another reader's
-    /// inventory, facts included, and needs to walk the domains.)
-    domains: BTreeMap<DomainName, KnownDomain>,
+    /// Every domain so far, sorted by name, one entry per name.
+    domains: InventoryBuilder,
     pub warnings: Vec<InventoryWarning>,
     pub server_names: Vec<DomainName>,
     pub server_addresses: Vec<IpAddr>,
@@ -100,7 +98,7 @@ impl<'r> Reading<'r> {
     pub fn new(root: &'r ConfigRoot) -> Self {
         Reading {
             root,
-            domains: BTreeMap::new(),
+            domains: InventoryBuilder::new(),
             warnings: Vec::new(),
             server_names: Vec::new(),
             server_addresses: Vec::new(),
@@ -114,11 +112,7 @@ impl<'r> Reading<'r> {
         reading.warnings = inventory.warnings;
         reading.server_names = inventory.server_names;
         reading.server_addresses = inventory.server_addresses;
-        reading.domains = inventory
-            .domains
-            .into_iter()
-            .map(|known| (known.name.clone(), known))
-            .collect();
+        reading.domains = InventoryBuilder::from_domains(inventory.domains);
         reading
     }
 
@@ -281,31 +275,7 @@ impl<'r> Reading<'r> {
             line,
             via: via.to_string(),
         };
-        match self.domains.get_mut(name) {
-            Some(known) => {
-                let earlier = known
-                    .declared
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| place.clone());
-                if !known.declared.contains(&place) {
-                    known.declared.push(place);
-                }
-                Some((known.delivery, earlier))
-            }
-            None => {
-                self.domains.insert(
-                    name.clone(),
-                    KnownDomain {
-                        name: name.clone(),
-                        delivery,
-                        declared: vec![place],
-                        facts: DomainFacts::default(),
-                    },
-                );
-                None
-            }
-        }
+        self.domains.declare(name.clone(), delivery, place)
     }
 
     /// Declare a name from a plain list of one delivery class, warning when
@@ -347,13 +317,16 @@ impl<'r> Reading<'r> {
     /// The domains declared so far that are delivered here.
     pub fn local_domains(&self) -> impl Iterator<Item = &KnownDomain> {
         self.domains
-            .values()
+            .domains()
             .filter(|known| known.delivery == Delivery::Local)
     }
 
     /// Every domain declared so far, sorted.
     pub fn names(&self) -> Vec<DomainName> {
-        self.domains.keys().cloned().collect()
+        self.domains
+            .domains()
+            .map(|known| known.name.clone())
+            .collect()
     }
 
     pub fn add_server_name(&mut self, name: DomainName) {
@@ -373,7 +346,7 @@ impl<'r> Reading<'r> {
             platform,
             server_names: self.server_names,
             server_addresses: self.server_addresses,
-            domains: self.domains.into_values().collect(),
+            domains: self.domains.into_domains(),
             warnings: self.warnings,
         }
     }
