@@ -377,7 +377,13 @@ fn postfix_reader_agrees_with_postconf_and_postmap() {
         .unwrap_or(DEFAULT_SEED);
     eprintln!("differential seed: {seed} (set MXDRIFT_DIFF_SEED to reproduce)");
     let hostname_default = {
+        // An empty configuration directory: `postconf -d` must not depend on
+        // this machine's /etc/postfix.
+        let neutral = tempfile::tempdir().unwrap();
+        std::fs::write(neutral.path().join("main.cf"), "").unwrap();
         let out = Command::new(&tools.postconf)
+            .arg("-c")
+            .arg(neutral.path())
             .args(["-d", "-h", "myhostname"])
             .output()
             .unwrap();
@@ -414,7 +420,10 @@ fn postfix_reader_agrees_with_postconf_and_postmap() {
                 .unwrap();
         }
         for (ty, path) in &compile {
+            // `-c`: a fresh Postfix install has no /etc/postfix/main.cf.
             let st = Command::new(&tools.postmap)
+                .arg("-c")
+                .arg(&etc)
                 .arg(format!("{ty}:{}", path.display()))
                 .output()
                 .unwrap();
