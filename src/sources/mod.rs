@@ -112,6 +112,17 @@ impl ConfigRoot {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// Open a file for reading; errors name the file relative to the root.
+    /// Every reader that needs a file handle (compiled tables are read page
+    /// by page, never whole) opens it here, so the rules for what may be
+    /// opened under the root live in one place.
+    pub fn open(&self, server_path: &str) -> Result<std::fs::File, SourceError> {
+        std::fs::File::open(self.path(server_path)).map_err(|source| SourceError::Io {
+            file: self.display(server_path),
+            source,
+        })
+    }
+
     pub fn exists(&self, server_path: &str) -> bool {
         self.path(server_path).exists()
     }
