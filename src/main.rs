@@ -16,6 +16,7 @@ use mxdrift::cli::{
     PlatformArg, RulesArgs, SourceArgs,
 };
 use mxdrift::config::{CivilDate, Config};
+use mxdrift::deadline;
 use mxdrift::inventory::Platform;
 use mxdrift::remediate;
 use mxdrift::report::nagios::{self, Nagios, Range, State};
@@ -124,14 +125,7 @@ fn source_options(args: &SourceArgs) -> SourceOptions {
 fn load_config(args: &AuditArgs) -> Result<Config, Failure> {
     match &args.config {
         Some(path) => Ok(Config::load(path, &path.display().to_string())?),
-        None => {
-            let path = args.source.root.join("etc/mxdrift.yaml");
-            if path.exists() {
-                Ok(Config::load(&path, "etc/mxdrift.yaml")?)
-            } else {
-                Ok(Config::default())
-            }
-        }
+        None => Ok(Config::load_under_root(&args.source.root)?.unwrap_or_default()),
     }
 }
 
@@ -229,11 +223,10 @@ async fn run_on_workers(opts: &AuditOptions, rules: RuleSet) -> Result<audit::Au
 }
 
 /// Config, options, rules, runtime, audit: what `audit` and `fix` share.
+/// `--deadline` bounds all of it, reading the configuration included: the
+/// run happens on a thread of its own, which is abandoned when the time is
+/// up (a read can hang where nothing can interrupt it).
 fn run_pipeline(args: &AuditArgs) -> Result<(Audit, AuditOptions), Failure> {
-    let config = load_config(args)?;
-    let opts = audit_options(args, &config)?;
-    let mut rules = RuleSet::embedded()?;
-    config.apply_severities(&mut rules)?;
     let deadline = match args.deadline {
         Some(secs) if secs.is_finite() && secs > 0.0 => Some(Duration::from_secs_f64(secs)),
         Some(_) => {
@@ -243,25 +236,30 @@ fn run_pipeline(args: &AuditArgs) -> Result<(Audit, AuditOptions), Failure> {
         }
         None => None,
     };
+    let Some(limit) = deadline else {
+        return pipeline(args);
+    };
+    let args = args.clone();
+    deadline::run_within(limit, move || pipeline(&args)).unwrap_or_else(|_| {
+        Err(Failure(format!(
+            "the audit did not finish within its --deadline of {} s",
+            limit.as_secs_f64()
+        )))
+    })
+}
+
+fn pipeline(args: &AuditArgs) -> Result<(Audit, AuditOptions), Failure> {
+    let config = load_config(args)?;
+    let opts = audit_options(args, &config)?;
+    let mut rules = RuleSet::embedded()?;
+    config.apply_severities(&mut rules)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let audit = runtime.block_on(async {
-        match deadline {
-            Some(limit) => tokio::time::timeout(limit, run_on_workers(&opts, rules))
-                .await
-                .map_err(|_| {
-                    Failure(format!(
-                        "the audit did not finish within its --deadline of {} s",
-                        limit.as_secs_f64()
-                    ))
-                })?,
-            None => run_on_workers(&opts, rules).await,
-        }
-    })?;
-    // Do not wait for DNS tasks that the deadline abandoned.
+    let audit = runtime.block_on(run_on_workers(&opts, rules));
+    // Never wait for tasks left behind.
     runtime.shutdown_background();
-    Ok((audit, opts))
+    Ok((audit?, opts))
 }
 
 fn audit_and_report(args: &AuditArgs) -> Result<Outcome, Failure> {
@@ -289,8 +287,11 @@ fn audit_and_report(args: &AuditArgs) -> Result<Outcome, Failure> {
         Some(path) => {
             let mut buffer = Vec::new();
             formatter.write_audit(&audit, &mut buffer)?;
-            atomic::write_atomic(path, &buffer, 0o644)
+            let written = atomic::write_atomic(path, &buffer, 0o644)
                 .map_err(|e| Failure(format!("{}: {e}", path.display())))?;
+            if let Some(note) = written.note {
+                eprintln!("mxdrift: {note}");
+            }
         }
         None => {
             let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout().lock());
@@ -357,10 +358,13 @@ fn run_fix(args: &FixArgs) -> Result<Outcome, Failure> {
         out.write_all(plan.script().as_bytes())?;
     } else if args.apply {
         eprint!("{}", plan.summary());
-        let written = remediate::apply::apply(&plan.edits, SystemTime::now())
+        let written = remediate::apply::apply(&opts.sources.root, &plan.edits, SystemTime::now())
             .map_err(|e| Failure(format!("fix --apply stopped at {e}")))?;
         for w in &written {
             eprintln!("wrote {} (backup {})", w.rel, w.backup.display());
+            if let Some(note) = &w.note {
+                eprintln!("  note: {note}");
+            }
         }
         // Standard output stays a runnable script of what mxdrift did not run.
         if !plan.panel.is_empty() || !plan.follow_ups.is_empty() {

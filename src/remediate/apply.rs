@@ -3,18 +3,22 @@
 //! timestamped backup of the original is kept beside it, and a file whose
 //! content is no longer what the plan was computed from is refused: the
 //! admin (or the panel) changed it meanwhile, and writing would lose that.
+//!
+//! Every file is found again inside the root the way it was read (links
+//! followed inside the root, `..` stopping at it): a configuration file
+//! that is a symbolic link is edited at its target, and the link stays. All
+//! writing goes through [`atomic::Directory`], which never follows a link
+//! and never changes a mode or owner by path.
 
-use std::fs;
-use std::io;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-#[cfg(unix)]
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-
 use super::FileEdit;
-use crate::atomic;
+use crate::atomic::{self, Owner, WriteError};
 use crate::config::CivilDate;
+use crate::safe_fs::{self, FileKind};
+use crate::sources::ConfigRoot;
 
 /// One file written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +26,9 @@ pub struct Written {
     /// Relative to the root.
     pub rel: String,
     pub backup: PathBuf,
+    /// What the admin should know about how it was written (a directory
+    /// that belongs to another user).
+    pub note: Option<String>,
 }
 
 /// Why applying stopped. Files in `written` were replaced completely (each
@@ -63,14 +70,19 @@ pub fn timestamp(now: SystemTime) -> String {
 }
 
 /// Write every edit, in order, stopping at the first failure.
-pub fn apply(edits: &[FileEdit], now: SystemTime) -> Result<Vec<Written>, ApplyError> {
-    apply_with(edits, now, &mut |_| {})
+pub fn apply(
+    root: &ConfigRoot,
+    edits: &[FileEdit],
+    now: SystemTime,
+) -> Result<Vec<Written>, ApplyError> {
+    apply_with(root, edits, now, &mut |_| {})
 }
 
 /// [`apply`] with a hook called for each file after its new content is
 /// complete in the temporary file and before the last check that the file
 /// is unchanged: tests change the file there to prove the check holds.
 pub fn apply_with(
+    root: &ConfigRoot,
     edits: &[FileEdit],
     now: SystemTime,
     before_check: &mut dyn FnMut(&Path),
@@ -78,10 +90,11 @@ pub fn apply_with(
     let stamp = timestamp(now);
     let mut written = Vec::new();
     for edit in edits {
-        match write_one(edit, &stamp, before_check) {
-            Ok(backup) => written.push(Written {
+        match write_one(root, edit, &stamp, before_check) {
+            Ok((backup, note)) => written.push(Written {
                 rel: edit.rel.clone(),
                 backup,
+                note,
             }),
             Err(reason) => {
                 return Err(ApplyError {
@@ -95,8 +108,8 @@ pub fn apply_with(
     Ok(written)
 }
 
-fn unchanged(edit: &FileEdit) -> Result<(), String> {
-    match fs::read(&edit.path) {
+fn unchanged(dir: &atomic::Directory, name: &OsString, edit: &FileEdit) -> Result<(), String> {
+    match dir.read(name, safe_fs::TABLE_LIMIT) {
         Ok(now) if now == edit.original => Ok(()),
         Ok(_) => Err(
             "changed since mxdrift read it; refused, nothing written for it (run `mxdrift fix` again)"
@@ -107,82 +120,59 @@ fn unchanged(edit: &FileEdit) -> Result<(), String> {
 }
 
 fn write_one(
+    root: &ConfigRoot,
     edit: &FileEdit,
     stamp: &str,
     before_check: &mut dyn FnMut(&Path),
-) -> Result<PathBuf, String> {
-    unchanged(edit)?;
-    let meta = fs::metadata(&edit.path).map_err(|e| format!("cannot stat it: {e}"))?;
-    #[cfg(unix)]
-    let (mode, owner) = (meta.permissions().mode() & 0o7777, (meta.uid(), meta.gid()));
-    #[cfg(not(unix))]
-    let (mode, owner) = (0o644u32, ());
-    let _ = (&meta, owner);
+) -> Result<(PathBuf, Option<String>), String> {
+    let place = safe_fs::Root::open(root.dir())
+        .and_then(|r| r.place_for_write(&edit.rel))
+        .map_err(|e| format!("cannot open it: {e}"))?;
+    if place.rel != edit.target {
+        return Err(format!(
+            "now leads to {} instead of {}, which mxdrift read (a link changed); refused, nothing written for it",
+            place.rel, edit.target
+        ));
+    }
+    let Some(stat) = place.existing else {
+        return Err("no longer exists; refused, nothing written for it".to_string());
+    };
+    match FileKind::of_stat(&stat) {
+        FileKind::Regular => {}
+        other => {
+            return Err(format!(
+                "is {}, not a regular file: refused",
+                other.describe()
+            ));
+        }
+    }
+    let dir_shown = root.dir().join(&place.dir_rel);
+    let dir = atomic::Directory::from_fd(place.dir, dir_shown.clone());
+    let name = place.name;
+    unchanged(&dir, &name, edit)?;
+    let permit = dir.permit(&name, Some(&stat)).map_err(|e| e.to_string())?;
+    // The new file and the backup keep the original's owner, group and
+    // mode (set-id bits never).
+    let owner = Owner::of(&stat);
+    let mode = stat.st_mode & 0o777;
 
-    let mut name = edit
-        .path
-        .file_name()
-        .ok_or_else(|| "not a file path".to_string())?
-        .to_os_string();
-    name.push(format!(".mxdrift-{stamp}.bak"));
-    let backup = edit.path.with_file_name(name);
-    write_backup(&backup, &edit.original, mode)
+    let mut backup_name = name.clone();
+    backup_name.push(format!(".mxdrift-{stamp}.bak"));
+    let backup = dir_shown.join(&backup_name);
+    dir.create_new(&backup_name, &edit.original, mode, Some(owner))
         .map_err(|e| format!("cannot write the backup {}: {e}", backup.display()))?;
 
-    let result = atomic::write_atomic_with(&edit.path, edit.updated.as_bytes(), mode, |tmp| {
-        #[cfg(unix)]
-        keep_owner(tmp, owner)?;
-        #[cfg(not(unix))]
-        let _ = tmp;
+    let result = dir.replace(&name, edit.updated.as_bytes(), mode, Some(owner), || {
         before_check(&edit.path);
-        unchanged(edit).map_err(io::Error::other)
+        unchanged(&dir, &name, edit).map_err(WriteError::Refused)
     });
     match result {
-        Ok(()) => Ok(backup),
+        Ok(()) => Ok((backup, permit.note)),
         Err(e) => {
             // Nothing was written: a backup of it would only mislead.
-            let _ = fs::remove_file(&backup);
+            let _ = dir.remove(&backup_name);
             Err(e.to_string())
         }
-    }
-}
-
-fn write_backup(backup: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    // Never overwrite an earlier backup.
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
-    let result = (|| {
-        use std::io::Write;
-        let mut file = options.open(backup)?;
-        file.write_all(contents)?;
-        file.sync_all()
-    })();
-    if let Err(e) = result {
-        if e.kind() != io::ErrorKind::AlreadyExists {
-            let _ = fs::remove_file(backup);
-        }
-        return Err(e);
-    }
-    Ok(())
-}
-
-/// Give the new file the original's owner. Only root may; anyone else can
-/// only have written into the directory as the owner anyway, so a refusal
-/// that leaves the owner unchanged is fine.
-#[cfg(unix)]
-fn keep_owner(tmp: &Path, (uid, gid): (u32, u32)) -> io::Result<()> {
-    let meta = fs::metadata(tmp)?;
-    if meta.uid() == uid && meta.gid() == gid {
-        return Ok(());
-    }
-    match std::os::unix::fs::chown(tmp, Some(uid), Some(gid)) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(()),
-        Err(e) => Err(e),
     }
 }
 

@@ -20,7 +20,6 @@
 //! to Postfix, so Postfix evidence wins.
 
 use std::collections::BTreeSet;
-use std::io::ErrorKind;
 
 use crate::inventory::{Delivery, DomainName, Inventory, Platform, WarningKind};
 use crate::sources::reading::Reading;
@@ -49,8 +48,8 @@ pub enum PleskMailServer {
 impl PleskMailServer {
     /// Decide from the files under the root (see the module comment).
     pub fn detect(root: &ConfigRoot) -> Self {
-        let postfix = root.path(POSTFIX_MAPS_DIR).is_dir() || root.exists(MAIN_CF);
-        if !postfix && root.path(qmail::CONTROL_DIR).is_dir() {
+        let postfix = root.is_dir(POSTFIX_MAPS_DIR) || root.exists(MAIN_CF);
+        if !postfix && root.is_dir(qmail::CONTROL_DIR) {
             PleskMailServer::Qmail
         } else {
             // Also without any evidence: the Postfix reader's error then
@@ -89,38 +88,14 @@ impl Source for Plesk {
 }
 
 /// The entries of a directory under the root that are directories
-/// themselves, sorted by name; `None` when the directory does not exist.
+/// themselves, sorted by name; `None` when the directory does not exist. A
+/// symbolic link counts when it leads to a directory (inside the root), as
+/// Plesk's own tools follow it.
 fn subdirectories(
     root: &ConfigRoot,
     server_path: &str,
 ) -> Result<Option<Vec<std::ffi::OsString>>, SourceError> {
-    let io_error = |source| SourceError::Io {
-        file: root.display(server_path),
-        source,
-    };
-    let entries = match std::fs::read_dir(root.path(server_path)) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(io_error(error)),
-    };
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(io_error)?;
-        // The entry's type comes with the directory listing (no stat per
-        // entry, which is most of the time on 100,000 domains); only a
-        // symbolic link needs `Path::is_dir`, which follows it, as Plesk's
-        // own tools do.
-        let is_dir = match entry.file_type() {
-            Ok(kind) if kind.is_symlink() => entry.path().is_dir(),
-            Ok(kind) => kind.is_dir(),
-            Err(_) => entry.path().is_dir(),
-        };
-        if is_dir {
-            names.push(entry.file_name());
-        }
-    }
-    names.sort();
-    Ok(Some(names))
+    root.subdirectories(server_path)
 }
 
 /// Add every hosted domain the mail server does not know as `not-local`.

@@ -427,8 +427,8 @@ mod tests {
         assert_eq!(reading.warnings[0].kind, WarningKind::MissingFile);
         assert_eq!(reading.warnings[0].file.as_deref(), Some("etc/absent"));
         match reading.read_expected("/etc/localdomains", "nothing") {
-            Err(SourceError::Io { file, .. }) => assert_eq!(file, "etc/localdomains"),
-            other => panic!("expected an Io error, got {other:?}"),
+            Err(SourceError::File { file, .. }) => assert_eq!(file, "etc/localdomains"),
+            other => panic!("expected a refused file, got {other:?}"),
         }
     }
 
