@@ -40,7 +40,11 @@ impl SharedCopy {
         copy_tree(&fixture(fixture_rel), &dir.path().join("root"));
         for entry in walkdir::WalkDir::new(dir.path()) {
             let entry = entry.unwrap();
-            let mode = if entry.file_type().is_dir() { 0o755 } else { 0o644 };
+            let mode = if entry.file_type().is_dir() {
+                0o755
+            } else {
+                0o644
+            };
             fs::set_permissions(entry.path(), fs::Permissions::from_mode(mode)).unwrap();
         }
         let bin = dir.path().join("mxdrift");

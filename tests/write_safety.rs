@@ -116,7 +116,14 @@ impl Attacker {
         let swaps = Arc::new(AtomicUsize::new(0));
         let (stop2, swaps2) = (stop.clone(), swaps.clone());
         let thread = thread::spawn(move || {
+            let mut scans = 0u32;
             while !stop2.load(Ordering::Relaxed) {
+                // Pause now and then, so that some writes complete and the
+                // test sees both outcomes.
+                scans = scans.wrapping_add(1);
+                if scans % 64 == 0 {
+                    thread::sleep(Duration::from_micros(300));
+                }
                 let Ok(entries) = fs::read_dir(&dir) else {
                     continue;
                 };
@@ -166,27 +173,29 @@ fn restore(path: &Path, text: &[u8]) {
     fs::set_permissions(path, fs::Permissions::from_mode(0o644)).unwrap();
 }
 
-/// Run `attempt` until the attacker swapped at least `min_swaps`
-/// temporary files (or `max` attempts), checking the victim after each.
+/// Run `attempt` at least 50 times, and until the attacker swapped at
+/// least 5 temporary files and one attempt succeeded (at most `max`
+/// times), checking the victim after each. Returns (swaps, successes).
 fn under_attack(
     dir: &Path,
     victim: &Victim,
     max: usize,
     mut attempt: impl FnMut(usize) -> bool,
     mut after: impl FnMut(bool),
-) -> usize {
+) -> (usize, usize) {
     let attacker = Attacker::start(dir.to_path_buf(), victim.path.clone());
-    let mut i = 0;
-    while i < max && (i < 50 || attacker.swaps() < 5) {
+    let (mut i, mut succeeded) = (0, 0);
+    while i < max && (i < 50 || attacker.swaps() < 5 || succeeded == 0) {
         let ok = attempt(i);
         victim.assert_untouched(&format!("attempt {i}"));
         after(ok);
+        succeeded += usize::from(ok);
         i += 1;
     }
     let swaps = attacker.swaps();
     drop(attacker);
     victim.assert_untouched("after the attack");
-    swaps
+    (swaps, succeeded)
 }
 
 #[test]
@@ -208,8 +217,7 @@ fn racing_attacker_cannot_redirect_fix_apply() {
     let victim = Victim::new();
     let config_root = ConfigRoot::new(root);
     let start = SystemTime::now();
-    let mut succeeded = 0;
-    let swaps = under_attack(
+    let (swaps, succeeded) = under_attack(
         &config_dir,
         &victim,
         2000,
@@ -222,7 +230,6 @@ fn racing_attacker_cannot_redirect_fix_apply() {
         },
         |ok| {
             if ok {
-                succeeded += 1;
                 for edit in &plan.edits {
                     let meta = fs::symlink_metadata(&edit.path).unwrap();
                     assert!(meta.is_file(), "{} is not a regular file", edit.rel);
@@ -251,7 +258,7 @@ fn racing_attacker_cannot_redirect_audit_output() {
     chown(&out_dir, USER);
     let prom = out_dir.join("mxdrift.prom");
     let victim = Victim::new();
-    let swaps = under_attack(
+    let (swaps, succeeded) = under_attack(
         &out_dir,
         &victim,
         2000,
@@ -267,7 +274,7 @@ fn racing_attacker_cannot_redirect_audit_output() {
             }
         },
     );
-    eprintln!("{test}: {swaps} temporary files swapped for links");
+    eprintln!("{test}: {swaps} temporary files swapped for links, {succeeded} writes completed");
     assert!(
         swaps > 0,
         "the attack never happened: the test proves nothing"
