@@ -363,7 +363,7 @@ fn set_owner_and_mode(file: &File, mode: u32, owner: Option<Owner>) -> Result<()
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<Written, WriteError> {
     let name = path
         .file_name()
-        .ok_or_else(|| WriteError::NotRegular(FileKind::Directory))?;
+        .ok_or(WriteError::NotRegular(FileKind::Directory))?;
     let dir_path = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

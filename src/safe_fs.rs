@@ -47,9 +47,9 @@ pub struct Limit {
 
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (value, unit) = if self.bytes % (1 << 30) == 0 {
+        let (value, unit) = if self.bytes.is_multiple_of(1 << 30) {
             (self.bytes >> 30, "GiB")
-        } else if self.bytes % (1 << 20) == 0 {
+        } else if self.bytes.is_multiple_of(1 << 20) {
             (self.bytes >> 20, "MiB")
         } else {
             (self.bytes, "bytes")

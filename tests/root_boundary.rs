@@ -232,7 +232,7 @@ fn special_files_as_lists_are_refused_with_a_warning_naming_the_parameter() {
     fs::create_dir_all(etc.join("a_directory")).unwrap();
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &etc.join("pipe"),
+        etc.join("pipe"),
         rustix::fs::FileType::Fifo,
         rustix::fs::Mode::from_raw_mode(0o644),
         0,
@@ -245,7 +245,7 @@ fn special_files_as_lists_are_refused_with_a_warning_naming_the_parameter() {
     // that drop CAP_MKNOD): /dev/zero's numbers.
     let device = rustix::fs::mknodat(
         rustix::fs::CWD,
-        &etc.join("zero"),
+        etc.join("zero"),
         rustix::fs::FileType::CharacterDevice,
         rustix::fs::Mode::from_raw_mode(0o644),
         rustix::fs::makedev(1, 5),

@@ -121,7 +121,7 @@ impl Attacker {
                 // Pause now and then, so that some writes complete and the
                 // test sees both outcomes.
                 scans = scans.wrapping_add(1);
-                if scans % 64 == 0 {
+                if scans.is_multiple_of(64) {
                     thread::sleep(Duration::from_micros(300));
                 }
                 let Ok(entries) = fs::read_dir(&dir) else {
