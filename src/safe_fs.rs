@@ -619,6 +619,13 @@ pub fn read_bounded(file: &mut File, stat: &Stat, limit: Limit) -> Result<Vec<u8
     Ok(bytes)
 }
 
+/// When a file was last modified, from its `stat`.
+pub fn modified(stat: &Stat) -> Option<std::time::SystemTime> {
+    let secs = u64::try_from(stat.st_mtime).ok()?;
+    let nanos = u32::try_from(stat.st_mtime_nsec).ok()?;
+    std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(secs, nanos))
+}
+
 /// Open the regular file `name` in a directory held open, never following
 /// a link (a link there is refused): what a writer reads back before it
 /// replaces a file.

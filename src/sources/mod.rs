@@ -241,11 +241,14 @@ impl ConfigRoot {
         }
     }
 
-    /// When a regular file was last modified; `None` when it cannot be read.
+    /// When the file was last modified (links inside the root followed;
+    /// no read permission needed); `None` when it cannot be found.
     pub fn modified(&self, server_path: &str) -> Option<SystemTime> {
-        let root = self.open_root().ok()?;
-        let opened = root.open_file(server_path).ok()?;
-        opened.file.metadata().ok()?.modified().ok()
+        let stat = self
+            .open_root()
+            .and_then(|root| root.stat(server_path))
+            .ok()?;
+        safe_fs::modified(&stat)
     }
 
     /// The entries of a directory that are directories themselves (or
