@@ -14,7 +14,9 @@
 //!   directory that a group or every user can write is refused. One that
 //!   belongs to another user (not root, not the user running mxdrift) is
 //!   accepted only for that user's own file, which keeps its owner: that
-//!   user could replace it anyway. The caller tells the admin so.
+//!   user could replace it anyway (and still can, even between the last
+//!   check and the rename; the check after the rename reports it). The
+//!   caller tells the admin so.
 //! - The target name is never followed: a symbolic link there is refused
 //!   (`fix --apply` resolves a configuration file's link inside the root
 //!   first, and edits the file it leads to).
@@ -253,10 +255,14 @@ impl Directory {
             set_owner_and_mode(&file, mode, owner)?;
             file.sync_all()?;
             let ours = rustix::fs::fstat(&file)?;
+            before_rename()?;
+            // Last, right before the rename: the temporary name is still
+            // this file. Only the directory's owner could swap it after
+            // this check (see the module comment); the check after the
+            // rename then reports it.
             if !self.holds(&tmp, &ours) {
                 return Err(WriteError::Replaced);
             }
-            before_rename()?;
             rustix::fs::renameat(&self.fd, &tmp, &self.fd, name)?;
             renamed = true;
             rustix::fs::fsync(&self.fd)?;
