@@ -56,14 +56,49 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read the configuration, look up DNS and report findings (the default command).
+    #[command(long_about = AUDIT_ABOUT, after_long_help = AUDIT_AFTER)]
     Audit(AuditArgs),
     /// Read the configuration only: every domain the server knows, how it treats it, where declared.
     Inventory(InventoryArgs),
-    /// Audit, then print the remediation (a unified diff and/or panel commands).
+    /// Audit, then print the remediation (a unified diff, panel commands, or the plan as JSON).
+    #[command(long_about = FIX_ABOUT, after_long_help = FIX_AFTER)]
     Fix(FixArgs),
     /// List the rules, or explain one: `mxdrift rules mail-switch-on`.
     Rules(RulesArgs),
 }
+
+const AUDIT_ABOUT: &str = "\
+Read the mail server's configuration, look up DNS for every domain it knows, and report each
+domain whose mail does not go where the server thinks: delivered locally although the MX is
+elsewhere, not found in DNS, a backup MX that delivers locally, and more (`mxdrift rules`).
+
+Formats: `table` (for a terminal; fits its width), `text` (one finding per line, ASCII, for cron
+mail and logs), `json` (schema: /usr/share/doc/mxdrift/mxdrift.schema.json), `sarif` (code
+scanning), `nagios` (a monitoring plugin), `prometheus` (node_exporter's textfile collector).
+
+With --baseline FILE (a previous `--format json` report) only the findings that are new or
+resolved since then are shown, and only new findings count for the exit code: a nightly cron job
+that mails its output mails only on change. --update-baseline then replaces FILE with this run's
+report.";
+
+const AUDIT_AFTER: &str = "\
+Exit codes: 0 no finding at or above --fail-on (under --baseline: no new one); 1 findings at or
+above it; 2 usage or configuration error. With --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3
+UNKNOWN; -w and -c decide, --fail-on is not used. No locally delivered domain at all is UNKNOWN;
+inconclusive domains above --max-inconclusive and any configuration warning are at least WARNING;
+every error, a bad option included, is UNKNOWN with the message on standard output. With --format
+prometheus a run that fails still writes its metrics (mxdrift_last_run_success 0).";
+
+const FIX_ABOUT: &str = "\
+Run the audit, then print the change that fixes every finding with conclusive evidence, and
+nothing else: a unified diff of the files to change (apply it with `patch -p1 -d ROOT`), with
+--commands a POSIX shell script of panel commands and follow-ups, with --format json the plan as
+data for review, or with --apply the files written (atomically, with a backup, refusing a file
+that changed since it was read). Inconclusive and ignored findings are never touched.";
+
+const FIX_AFTER: &str = "\
+Exit codes: 0 the remediation was printed or applied, or there was nothing to do; 2 usage,
+configuration or apply error (the files already written are named, each complete).";
 
 /// Where the configuration is and how to read it.
 #[derive(Debug, Clone, Args)]

@@ -29,7 +29,9 @@ use mxdrift::remediate::{self, RemediateError};
 use mxdrift::report::baseline::{Baseline, BaselineError};
 use mxdrift::report::nagios::{self, Nagios, Range, RangeError, State};
 use mxdrift::report::prometheus::{self, RunErrorKind};
-use mxdrift::report::{AuditFormatter, Report, fix_plan, json, sarif, table, terminal_width, text};
+use mxdrift::report::{
+    AuditFormatter, Report, fix_plan, json, printable_lines, sarif, table, terminal_width, text,
+};
 use mxdrift::resolve::{self, ResolveError, ResolveOptions};
 use mxdrift::rules::{Confidence, RuleError, RuleSet, Severity};
 use mxdrift::sources::{ConfigRoot, PlatformChoice, SourceOptions};
@@ -177,7 +179,8 @@ fn main() -> ExitCode {
         if failure.kind == FailureKind::Quiet {
             return Outcome::Clean;
         }
-        eprintln!("mxdrift: {}", failure.message);
+        // The message may quote a configuration file (a YAML excerpt).
+        eprintln!("mxdrift: {}", printable_lines(&failure.message));
         Outcome::Error
     });
     ExitCode::from(outcome.code())
@@ -486,7 +489,7 @@ fn run_audit(args: &AuditArgs) -> Result<Outcome, Failure> {
         Err(failure) if failure.kind == FailureKind::Quiet => Err(failure),
         // A monitoring plugin that cannot do its job says UNKNOWN on stdout.
         Err(failure) if args.format == AuditFormat::Nagios => {
-            eprintln!("mxdrift: {}", failure.message);
+            eprintln!("mxdrift: {}", printable_lines(&failure.message));
             nagios::write_unknown(&failure.message, &mut io::stdout().lock())?;
             Ok(Outcome::Unknown)
         }

@@ -1430,3 +1430,36 @@ fn fix_honours_the_deadline() {
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
     drop(silent);
 }
+
+#[test]
+fn errors_quoting_a_config_file_escape_its_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mxdrift.yaml");
+    fs::write(
+        &config,
+        "ignore:\n  - domain: a.test\n    rule: \"x\\e]0;owned\\ay\"\n    reason: r\n",
+    )
+    .unwrap();
+    let out = mxdrift()
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--zone-file",
+            demo_zone(),
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown rule `x\\u{1b}]0;owned\\u{7}y`"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "{stderr:?}"
+    );
+}

@@ -68,6 +68,14 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     escape(s, |c| c.is_control() || is_bidi_control(c))
 }
 
+/// [`printable`] for multi-line messages (errors on standard error): line
+/// breaks and tabs stay, every other control character is escaped.
+pub fn printable_lines(s: &str) -> Cow<'_, str> {
+    escape(s, |c| {
+        (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c)
+    })
+}
+
 /// `s` in printable ASCII: everything else as a `\u{..}` escape (`--format text`).
 pub fn ascii(s: &str) -> Cow<'_, str> {
     escape(s, |c| !(c == ' ' || c.is_ascii_graphic()))
