@@ -98,6 +98,8 @@ pub enum WriteError {
     Symlink,
     #[error("is {}, not a regular file: refused", .0.describe())]
     NotRegular(FileKind),
+    #[error("is {}, not a directory: refused", .0.describe())]
+    NotADirectory(FileKind),
     #[error("was replaced by someone who can write its directory while mxdrift wrote it; check it")]
     Replaced,
     #[error("{0}")]
@@ -275,6 +277,27 @@ impl Directory {
             let _ = rustix::fs::unlinkat(&self.fd, &tmp, AtFlags::empty());
         }
         result
+    }
+
+    /// The subdirectory `name`, made (mode 0700) when it does not exist,
+    /// entered without following a link (a link there is refused).
+    pub fn subdirectory(&self, name: &OsStr) -> Result<Directory, WriteError> {
+        match rustix::fs::mkdirat(&self.fd, name, Mode::from_raw_mode(0o700)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        match rustix::fs::openat(&self.fd, name, flags, Mode::empty()) {
+            Ok(fd) => Ok(Directory {
+                fd,
+                shown: self.shown.join(name),
+            }),
+            Err(Errno::LOOP | Errno::NOTDIR) => Err(WriteError::NotADirectory(
+                self.entry(name)?
+                    .map_or(FileKind::Unknown, |stat| FileKind::of_stat(&stat)),
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Remove `name` (a backup that turned out useless).

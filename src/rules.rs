@@ -175,6 +175,9 @@ pub struct Finding {
     /// are never remediated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ignored: Option<String>,
+    /// The last day the ignore applies (its `until`), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored_until: Option<CivilDate>,
 }
 
 /// A finding about the server or the run as a whole rather than one domain:
@@ -255,7 +258,7 @@ pub struct IgnoreRule {
 }
 
 impl IgnoreRule {
-    fn matches(&self, finding: &Finding) -> bool {
+    pub fn matches(&self, finding: &Finding) -> bool {
         (self.rule == "*" || self.rule == finding.rule)
             && glob_match(&self.domain.to_ascii_lowercase(), finding.domain.as_str())
     }
@@ -278,6 +281,7 @@ pub fn apply_ignores(
                 )),
                 _ => {
                     finding.ignored = Some(ignore.reason.clone());
+                    finding.ignored_until = ignore.until;
                     break;
                 }
             }
@@ -467,6 +471,7 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
                 message: [message.as_str(), location.as_str()].concat(),
                 declared: subject.domain.declared.clone(),
                 ignored: None,
+                ignored_until: None,
             })
         })
         .collect()

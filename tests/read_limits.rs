@@ -84,6 +84,26 @@ fn fifo_as_main_cf_or_domains_list_is_an_error_not_a_hang() {
 }
 
 #[test]
+fn fifo_as_baseline_is_an_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("last.json");
+    fifo(&baseline);
+    let out = mxdrift()
+        .args(["audit", "--root"])
+        .arg(fixture("demo"))
+        .arg("--zone-file")
+        .arg(fixture("demo/zones/test.zone"))
+        .arg("--baseline")
+        .arg(&baseline)
+        .timeout(HANG)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("named pipe (FIFO)"), "{stderr}");
+}
+
+#[test]
 fn dev_zero_as_any_input_is_refused_not_read() {
     let root = fixture("demo");
     let zone = fixture("demo/zones/test.zone");

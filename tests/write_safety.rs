@@ -454,3 +454,29 @@ fn audit_output_refuses_a_link_and_a_directory_others_can_write() {
     assert!(stderr.contains("is writable by every user"), "{stderr}");
     assert_eq!(fs::read_dir(&shared).unwrap().count(), 0);
 }
+
+#[test]
+fn a_link_inside_the_backup_directory_is_refused() {
+    let dir = copy_fixture("demo");
+    let backups = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    symlink(elsewhere.path(), backups.path().join("etc")).unwrap();
+    let before = snapshot(dir.path());
+    let out = mxdrift()
+        .args(["fix", "--apply", "--backup-dir"])
+        .arg(backups.path())
+        .arg("--root")
+        .arg(dir.path())
+        .arg("--zone-file")
+        .arg(dir.path().join("zones/test.zone"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is a symbolic link, not a directory: refused"),
+        "{stderr}"
+    );
+    assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    assert_eq!(snapshot(dir.path()), before, "something was written");
+}

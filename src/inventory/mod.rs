@@ -110,6 +110,8 @@ pub enum WarningKind {
     MissingFile,
     /// A compiled table is older than its text source.
     StaleTable,
+    /// An ignore in mxdrift.yaml that matches no finding (a typo, or a fixed problem).
+    UnusedIgnore,
 }
 
 /// A problem found while reading the configuration that does not stop the run.

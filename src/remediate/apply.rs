@@ -1,6 +1,7 @@
 //! `fix --apply`: write the planned file changes. Each file is replaced
 //! atomically (a temporary file in its directory, renamed over it), a
-//! timestamped backup of the original is kept beside it, and a file whose
+//! timestamped backup of the original is kept beside it (or under
+//! `--backup-dir`), and a file whose
 //! content is no longer what the plan was computed from is refused: the
 //! admin (or the panel) changed it meanwhile, and writing would lose that.
 //!
@@ -10,7 +11,8 @@
 //! writing goes through [`atomic::Directory`], which never follows a link
 //! and never changes a mode or owner by path.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -69,13 +71,34 @@ pub fn timestamp(now: SystemTime) -> String {
     )
 }
 
+/// Where the backups of the original files go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backups<'a> {
+    /// Beside each file: `FILE.mxdrift-STAMP.bak`.
+    Beside,
+    /// Under this directory, at the file's path relative to the root
+    /// (`DIR/etc/postfix/main.cf.mxdrift-STAMP.bak`), so that backups stay
+    /// out of `/etc/postfix` and out of a configuration repository.
+    In(&'a Path),
+}
+
 /// Write every edit, in order, stopping at the first failure.
 pub fn apply(
     root: &ConfigRoot,
     edits: &[FileEdit],
     now: SystemTime,
 ) -> Result<Vec<Written>, ApplyError> {
-    apply_with(root, edits, now, &mut |_| {})
+    apply_to(root, edits, now, Backups::Beside)
+}
+
+/// [`apply`] with the backups where `backups` says.
+pub fn apply_to(
+    root: &ConfigRoot,
+    edits: &[FileEdit],
+    now: SystemTime,
+    backups: Backups<'_>,
+) -> Result<Vec<Written>, ApplyError> {
+    apply_inner(root, edits, now, backups, &mut |_| {})
 }
 
 /// [`apply`] with a hook called for each file after its new content is
@@ -87,10 +110,20 @@ pub fn apply_with(
     now: SystemTime,
     before_check: &mut dyn FnMut(&Path),
 ) -> Result<Vec<Written>, ApplyError> {
+    apply_inner(root, edits, now, Backups::Beside, before_check)
+}
+
+fn apply_inner(
+    root: &ConfigRoot,
+    edits: &[FileEdit],
+    now: SystemTime,
+    backups: Backups<'_>,
+    before_check: &mut dyn FnMut(&Path),
+) -> Result<Vec<Written>, ApplyError> {
     let stamp = timestamp(now);
     let mut written = Vec::new();
     for edit in edits {
-        match write_one(root, edit, &stamp, before_check) {
+        match write_one(root, edit, &stamp, backups, before_check) {
             Ok((backup, note)) => written.push(Written {
                 rel: edit.rel.clone(),
                 backup,
@@ -119,10 +152,47 @@ fn unchanged(dir: &atomic::Directory, name: &OsString, edit: &FileEdit) -> Resul
     }
 }
 
+/// The directory a backup goes to, and the backup's path for messages:
+/// beside the file, or under the backup directory at the file's path
+/// relative to the root. Directories made there are mode 0700 and entered
+/// without following links; one that other users can write is refused.
+fn backup_directory(
+    target: &str,
+    backups: Backups<'_>,
+) -> Result<Option<(atomic::Directory, PathBuf)>, String> {
+    let dir = match backups {
+        Backups::Beside => return Ok(None),
+        Backups::In(dir) => dir,
+    };
+    let cannot = |e: &dyn std::fmt::Display| {
+        format!("cannot use the backup directory {}: {e}", dir.display())
+    };
+    // The directory itself is the admin's path: made as given.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| cannot(&e))?;
+    let mut current = atomic::Directory::open_path(dir).map_err(|e| cannot(&e))?;
+    let mut shown = dir.to_path_buf();
+    let parents = Path::new(target).parent().map(Path::components);
+    for part in parents.into_iter().flatten() {
+        let std::path::Component::Normal(part) = part else {
+            return Err(format!("{target}: not a plain relative path"));
+        };
+        shown.push(part);
+        current = current
+            .subdirectory(part)
+            .map_err(|e| format!("cannot use the backup directory {}: {e}", shown.display()))?;
+    }
+    Ok(Some((current, shown)))
+}
+
 fn write_one(
     root: &ConfigRoot,
     edit: &FileEdit,
     stamp: &str,
+    backups: Backups<'_>,
     before_check: &mut dyn FnMut(&Path),
 ) -> Result<(PathBuf, Option<String>), String> {
     let place = safe_fs::Root::open(root.dir())
@@ -158,8 +228,18 @@ fn write_one(
 
     let mut backup_name = name.clone();
     backup_name.push(format!(".mxdrift-{stamp}.bak"));
-    let backup = dir_shown.join(&backup_name);
-    dir.create_new(&backup_name, &edit.original, mode, Some(owner))
+    let elsewhere = backup_directory(&place.rel, backups)?;
+    let (backup_dir, backup) = match &elsewhere {
+        Some((other, shown)) => {
+            other
+                .permit(&backup_name, None)
+                .map_err(|e| format!("cannot write the backup there: {e}"))?;
+            (other, shown.join(&backup_name))
+        }
+        None => (&dir, dir_shown.join(&backup_name)),
+    };
+    backup_dir
+        .create_new(&backup_name, &edit.original, mode, Some(owner))
         .map_err(|e| format!("cannot write the backup {}: {e}", backup.display()))?;
 
     let result = dir.replace(&name, edit.updated.as_bytes(), mode, Some(owner), || {
@@ -170,7 +250,7 @@ fn write_one(
         Ok(()) => Ok((backup, permit.note)),
         Err(e) => {
             // Nothing was written: a backup of it would only mislead.
-            let _ = dir.remove(&backup_name);
+            let _ = backup_dir.remove(OsStr::new(&backup_name));
             Err(e.to_string())
         }
     }

@@ -69,6 +69,10 @@ pub struct Fix {
     pub action: Action,
     /// The finding's message: what is wrong and the DNS evidence.
     pub evidence: String,
+    /// The files this fix edits, relative to the root (none for a panel command).
+    pub files: Vec<String>,
+    /// The panel command that is this fix, as one shell line (none for an edit).
+    pub command: Option<String>,
 }
 
 /// A finding that is not fixed, and why.
@@ -268,20 +272,27 @@ pub fn plan(audit: &Audit, sources: &SourceOptions) -> Result<Remediation, Remed
             continue;
         };
         let known = &audited.domain;
+        // The files edited, or the panel command.
         let outcome = match audit.platform {
             Platform::Postfix => postfix_ops(known, action, &kinds, main_cf.as_deref())
-                .and_then(|ops| edit_files(root, &mut files, &kinds, ops)),
+                .and_then(|ops| edit_files(root, &mut files, &kinds, ops))
+                .map(|edited| (edited, None)),
             Platform::Qmail => qmail_ops(known, action)
-                .and_then(|ops| edit_files(root, &mut files, &qmail_kinds(), ops)),
+                .and_then(|ops| edit_files(root, &mut files, &qmail_kinds(), ops))
+                .map(|edited| (edited, None)),
             Platform::List => list_ops(known, action, root)
-                .and_then(|(kinds, ops)| edit_files(root, &mut files, &kinds, ops)),
+                .and_then(|(kinds, ops)| edit_files(root, &mut files, &kinds, ops))
+                .map(|edited| (edited, None)),
             Platform::Plesk | Platform::Cpanel | Platform::Directadmin => {
-                panel_step(audit.platform, known, finding, action, &mut r.rejected)
-                    .map(|step| r.panel.push(step))
+                panel_step(audit.platform, known, finding, action, &mut r.rejected).map(|step| {
+                    let line = step.line();
+                    r.panel.push(step);
+                    (Vec::new(), line)
+                })
             }
         };
         match outcome {
-            Ok(()) => {
+            Ok((edited, command)) => {
                 any_turn_off |= action == Action::TurnOff;
                 any_relay |= action == Action::MakeRelay;
                 any_alias_domain |= action == Action::TurnOff
@@ -295,6 +306,8 @@ pub fn plan(audit: &Audit, sources: &SourceOptions) -> Result<Remediation, Remed
                     severity: finding.severity,
                     action,
                     evidence: finding.message.clone(),
+                    files: edited,
+                    command,
                 });
             }
             Err(reason) => r.left.push(Left {
@@ -599,12 +612,13 @@ fn relative_to_root(path: &Path, root: &ConfigRoot) -> Option<String> {
 }
 
 /// Apply one domain's operations to the working copies, all or nothing.
+/// Returns the files edited.
 fn edit_files(
     root: &ConfigRoot,
     files: &mut BTreeMap<String, Working>,
     kinds: &Kinds,
     ops: Vec<(String, EditOp)>,
-) -> Result<(), String> {
+) -> Result<Vec<String>, String> {
     let mut touched: BTreeMap<String, Working> = BTreeMap::new();
     for (rel, op) in ops {
         if !touched.contains_key(&rel) {
@@ -627,8 +641,9 @@ fn edit_files(
             return Err(format!("{rel}: the edited file would not parse: {e}"));
         }
     }
+    let edited = touched.keys().cloned().collect();
     files.extend(touched);
-    Ok(())
+    Ok(edited)
 }
 
 fn load(root: &ConfigRoot, rel: &str, kinds: &Kinds) -> Result<Working, String> {
