@@ -10,7 +10,7 @@ use crate::config::CivilDate;
 use crate::identity::{MxPattern, ServerIdentity};
 use crate::inventory::{Inventory, InventoryWarning, KnownDomain, Platform};
 use crate::resolve::{self, MxEvidence, ResolveError, ResolveOptions};
-use crate::rules::{self, Finding, IgnoreRule, RuleError, RuleSet, Severity, Subject};
+use crate::rules::{self, Finding, IgnoreRule, RuleError, RuleSet, RunFinding, Severity, Subject};
 use crate::sources::{self, SourceError, SourceOptions};
 use crate::verdict::{self, Verdict};
 
@@ -74,6 +74,8 @@ pub struct Audit {
     pub platform: Platform,
     pub identity: ServerIdentity,
     pub domains: Vec<AuditedDomain>,
+    /// Findings about the server or the run as a whole (see [`RunFinding`]).
+    pub run_findings: Vec<RunFinding>,
     pub warnings: Vec<InventoryWarning>,
     /// Problems of the run itself (a resolver that may serve a stale local zone).
     pub notes: Vec<String>,
@@ -126,15 +128,29 @@ impl Audit {
                 }
             }
         }
+        for f in &self.run_findings {
+            *s.findings.entry(f.severity).or_default() += 1;
+        }
         s
     }
 
-    /// The most severe finding that is not ignored, if any.
+    /// The most severe finding that is not ignored, if any, run-level
+    /// findings included.
     pub fn worst(&self) -> Option<Severity> {
         self.findings()
             .filter(|(_, f)| f.ignored.is_none())
             .map(|(_, f)| f.severity)
+            .chain(self.run_findings.iter().map(|f| f.severity))
             .max()
+    }
+
+    /// Findings of one rule that count (not ignored), per-domain and
+    /// run-level together.
+    pub fn count_rule(&self, rule: &str) -> usize {
+        self.findings()
+            .filter(|(_, f)| f.rule == rule && f.ignored.is_none())
+            .count()
+            + self.run_findings.iter().filter(|f| f.rule == rule).count()
     }
 }
 
@@ -248,6 +264,7 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
         platform: inventory.platform,
         identity,
         domains,
+        run_findings: Vec::new(),
         warnings: inventory.warnings,
         notes,
         rules,

@@ -177,6 +177,72 @@ pub struct Finding {
     pub ignored: Option<String>,
 }
 
+/// A finding about the server or the run as a whole rather than one domain:
+/// a table whose compiled file differs from its source, a resolver that
+/// denies names that must exist, an identity nobody confirmed. Reports show
+/// these first and count them with the per-domain findings, so they raise
+/// the exit code and the monitoring state like any other finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunFinding {
+    pub rule: String,
+    pub severity: Severity,
+    #[serde(skip)]
+    pub confidence: Confidence,
+    /// One line: what is wrong.
+    pub message: String,
+    /// The configuration file concerned, relative to the root, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Its 1-based line, when the finding is about one line of text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// The facts behind the finding, one per line (what was asked and answered,
+    /// the keys that differ, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+}
+
+impl RunFinding {
+    /// Point the finding at a file (and a line, when `line > 0`).
+    pub fn at(mut self, file: impl Into<String>, line: u32) -> Self {
+        self.file = Some(file.into());
+        self.line = (line > 0).then_some(line);
+        self
+    }
+
+    pub fn with_evidence(mut self, evidence: Vec<String>) -> Self {
+        self.evidence = evidence;
+        self
+    }
+
+    /// `file:line`, `file`, or nothing.
+    pub fn location(&self) -> Option<String> {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => Some(format!("{file}:{line}")),
+            (Some(file), None) => Some(file.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl RuleSet {
+    /// A run-level finding of rule `id` with the rule's severity (after
+    /// `--config` overrides). `None` only for an id that has no rule file,
+    /// which the contract test in this module rules out.
+    pub fn run_finding(&self, id: &str, message: impl Into<String>) -> Option<RunFinding> {
+        let rule = self.get(id)?;
+        Some(RunFinding {
+            rule: rule.id.clone(),
+            severity: rule.severity,
+            confidence: rule.confidence,
+            message: message.into(),
+            file: None,
+            line: None,
+            evidence: Vec::new(),
+        })
+    }
+}
+
 /// An ignore from the config file, ready to match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IgnoreRule {

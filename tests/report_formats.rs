@@ -160,6 +160,7 @@ fn sample_audit() -> Audit {
         platform: Platform::Postfix,
         identity,
         domains,
+        run_findings: vec![],
         warnings: vec![InventoryWarning {
             kind: WarningKind::NotEnumerable,
             file: Some("etc/postfix/main.cf".into()),
@@ -360,4 +361,73 @@ fn sarif_has_what_github_code_scanning_requires() {
     );
     // Ignored findings are decisions, not alerts.
     assert!(!results.iter().any(|r| r["ruleId"] == "split-delivery"));
+}
+
+/// A finding about the server, not a domain, reaches every format and counts
+/// like any other (the rule here is made up for the test: the formatters
+/// know no rule by name).
+#[test]
+fn run_level_findings_reach_every_format_and_count() {
+    let yaml = "id: test-server-rule\nseverity: critical\nconfidence: high\nheadline: h\n\
+                title: The server as a whole is wrong\nwhen: w\nrationale: r\nremediation: r\n";
+    let rules = RuleSet::parse(&[("rules/test-server-rule.yaml", yaml)]).unwrap();
+    let finding = rules
+        .run_finding("test-server-rule", "something about the whole run")
+        .unwrap()
+        .at("etc/postfix/main.cf", 12)
+        .with_evidence(vec!["asked X, got Y".into()]);
+    let mut audit = sample_audit();
+    audit.rules = rules;
+    audit.domains.clear();
+    audit.run_findings = vec![finding];
+    let out = |f: &dyn AuditFormatter| {
+        let mut buf = Vec::new();
+        f.write_audit(&audit, &mut buf).unwrap();
+        String::from_utf8(buf).unwrap()
+    };
+
+    assert_eq!(audit.summary().count(mxdrift::rules::Severity::Critical), 1);
+    assert_eq!(audit.worst(), Some(mxdrift::rules::Severity::Critical));
+
+    let text = out(&table::Table);
+    assert!(text.contains("SERVER AND RUN (1)"), "{text}");
+    assert!(
+        text.contains(
+            "CRITICAL test-server-rule (etc/postfix/main.cf:12): something about the whole run"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("asked X, got Y"), "{text}");
+
+    let json: serde_json::Value = serde_json::from_str(&out(&json::Json)).unwrap();
+    assert_eq!(json["run_findings"][0]["rule"], "test-server-rule");
+    assert_eq!(json["run_findings"][0]["line"], 12);
+    assert_eq!(json["run_findings"][0]["evidence"][0], "asked X, got Y");
+    assert_eq!(json["summary"]["findings"]["critical"], 1);
+
+    assert_eq!(nagios().state(&audit), State::Critical);
+    let plugin = out(&nagios());
+    assert!(
+        plugin.starts_with("MXDRIFT CRITICAL - The server as a whole is wrong |"),
+        "{plugin}"
+    );
+    assert!(plugin.contains("\nCRITICAL: test-server-rule (etc/postfix/main.cf:12): something"));
+
+    let prom = out(&prometheus::Prometheus);
+    assert!(
+        prom.contains("mxdrift_findings{rule=\"test-server-rule\",severity=\"critical\"} 1"),
+        "{prom}"
+    );
+
+    let sarif: serde_json::Value = serde_json::from_str(&out(&sarif::Sarif::default())).unwrap();
+    let result = &sarif["runs"][0]["results"][0];
+    assert_eq!(result["ruleId"], "test-server-rule");
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "etc/postfix/main.cf"
+    );
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["region"]["startLine"],
+        12
+    );
 }

@@ -11,7 +11,7 @@ use super::{AuditFormatter, JSON_SCHEMA_VERSION};
 use crate::audit::{Audit, AuditedDomain};
 use crate::inventory::{Declared, Delivery, DomainName, Inventory, InventoryWarning, KnownDomain};
 use crate::resolve::{DnsStatus, MxEvidence};
-use crate::rules::{Finding, Severity};
+use crate::rules::{Finding, RunFinding, Severity};
 use crate::verdict::Verdict;
 
 #[derive(Serialize)]
@@ -20,6 +20,9 @@ struct Document<'a> {
     tool: Tool,
     server: Server<'a>,
     domains: Domains<'a>,
+    /// Findings about the server or the run as a whole (audits only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run_findings: Option<&'a [RunFinding]>,
     summary: Option<Summary>,
     warnings: &'a [InventoryWarning],
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -170,6 +173,7 @@ impl AuditFormatter for Json {
                 names: audit.identity.names.iter().map(String::as_str).collect(),
             },
             domains: Domains::Audit(&audit.domains),
+            run_findings: Some(&audit.run_findings),
             summary: Some(Summary {
                 domains: s.domains,
                 findings: Some(
@@ -210,6 +214,7 @@ pub fn write_inventory(
                 .collect(),
         },
         domains: Domains::Inventory(&inventory.domains),
+        run_findings: None,
         summary: Some(Summary {
             domains: inventory.domains.len(),
             findings: None,

@@ -121,20 +121,29 @@ impl AuditFormatter for Nagios {
         // Most severe first, then the most frequent.
         let mut per_rule: Vec<_> = per_rule.into_iter().collect();
         per_rule.sort_by_key(|((severity, _), n)| (*severity, std::cmp::Reverse(*n)));
-        let text = if per_rule.is_empty() {
+        // Run-level findings lead the status line: they say how to read the rest.
+        let mut parts: Vec<String> = audit
+            .run_findings
+            .iter()
+            .filter(|f| f.severity >= Severity::Warning)
+            .map(|f| {
+                audit
+                    .rules
+                    .get(&f.rule)
+                    .map_or_else(|| f.rule.clone(), |r| r.title.clone())
+            })
+            .collect();
+        parts.extend(per_rule.iter().map(|((_, rule), n)| {
+            let headline = audit.rules.get(rule).map_or(*rule, |r| r.headline.as_str());
+            format!(
+                "{n} {} {headline}",
+                if *n == 1 { "domain" } else { "domains" }
+            )
+        }));
+        let text = if parts.is_empty() {
             format!("{} domains checked, no problems", s.domains)
         } else {
-            per_rule
-                .iter()
-                .map(|((_, rule), n)| {
-                    let headline = audit.rules.get(rule).map_or(*rule, |r| r.headline.as_str());
-                    format!(
-                        "{n} {} {headline}",
-                        if *n == 1 { "domain" } else { "domains" }
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
+            parts.join(", ")
         };
         writeln!(
             out,
@@ -147,6 +156,19 @@ impl AuditFormatter for Nagios {
             s.ignored,
             s.domains,
         )?;
+        for f in &audit.run_findings {
+            let place = f.location().map(|l| format!(" ({l})")).unwrap_or_default();
+            writeln!(
+                out,
+                "{}: {}{place}: {}",
+                f.severity.as_str().to_uppercase(),
+                f.rule,
+                f.message
+            )?;
+            for line in &f.evidence {
+                writeln!(out, "  {line}")?;
+            }
+        }
         for severity in Severity::ALL {
             for (_, f) in audit.findings().filter(|(_, f)| f.severity == severity) {
                 let tag = if f.ignored.is_some() {

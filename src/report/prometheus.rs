@@ -39,10 +39,7 @@ impl AuditFormatter for Prometheus {
             "Findings of the last audit by rule and severity, ignored findings excluded.",
         );
         for rule in audit.rules.iter() {
-            let n = audit
-                .findings()
-                .filter(|(_, f)| f.rule == rule.id && f.ignored.is_none())
-                .count();
+            let n = audit.count_rule(&rule.id);
             let _ = writeln!(
                 text,
                 "mxdrift_findings{{rule=\"{}\",severity=\"{}\"}} {n}",

@@ -224,13 +224,51 @@ fn descriptor(rule: &Rule) -> RuleDescriptor<'_> {
 impl AuditFormatter for Sarif {
     fn write_audit(&self, audit: &Audit, out: &mut dyn Write) -> io::Result<()> {
         let rules: Vec<&Rule> = audit.rules.iter().collect();
-        let results = audit
+        let location = |file: &str, line: Option<u32>| Location {
+            physical_location: PhysicalLocation {
+                artifact_location: ArtifactLocation {
+                    uri: format!("{}{file}", self.uri_prefix),
+                    uri_base_id: "%SRCROOT%",
+                },
+                region: line
+                    .filter(|l| *l > 0)
+                    .map(|start_line| Region { start_line }),
+            },
+        };
+        let rule_index = |id: &str| rules.iter().position(|r| r.id == id).unwrap_or(0);
+        // Run-level findings: located at their file when they have one.
+        let mut results: Vec<ResultItem> = audit
+            .run_findings
+            .iter()
+            .map(|f| ResultItem {
+                rule_id: f.rule.clone(),
+                rule_index: rule_index(&f.rule),
+                level: level(f.severity),
+                message: Message {
+                    text: if f.evidence.is_empty() {
+                        f.message.clone()
+                    } else {
+                        format!("{}\n{}", f.message, f.evidence.join("\n"))
+                    },
+                },
+                locations: f
+                    .file
+                    .as_deref()
+                    .map(|file| location(file, f.line))
+                    .into_iter()
+                    .collect(),
+                partial_fingerprints: Fingerprints {
+                    v1: fnv1a(&[&f.rule, f.file.as_deref().unwrap_or("")]),
+                },
+            })
+            .collect();
+        let per_domain = audit
             .findings()
             // An ignored finding is a decision recorded in mxdrift.yaml, not an alert.
             .filter(|(_, f)| f.ignored.is_none())
             .map(|(d, f)| ResultItem {
                 rule_id: f.rule.clone(),
-                rule_index: rules.iter().position(|r| r.id == f.rule).unwrap_or(0),
+                rule_index: rule_index(&f.rule),
                 level: level(f.severity),
                 message: Message {
                     text: format!("{}: {}", f.domain, f.message),
@@ -240,23 +278,13 @@ impl AuditFormatter for Sarif {
                     .declared
                     .iter()
                     .take(1)
-                    .map(|decl| Location {
-                        physical_location: PhysicalLocation {
-                            artifact_location: ArtifactLocation {
-                                uri: format!("{}{}", self.uri_prefix, decl.file),
-                                uri_base_id: "%SRCROOT%",
-                            },
-                            region: (decl.line > 0).then_some(Region {
-                                start_line: decl.line,
-                            }),
-                        },
-                    })
+                    .map(|decl| location(&decl.file, Some(decl.line)))
                     .collect(),
                 partial_fingerprints: Fingerprints {
                     v1: fnv1a(&[&f.rule, f.domain.as_str()]),
                 },
-            })
-            .collect();
+            });
+        results.extend(per_domain);
         let log = Log {
             schema: "https://json.schemastore.org/sarif-2.1.0.json",
             version: "2.1.0",

@@ -9,7 +9,7 @@ use tabled::settings::Style;
 use super::AuditFormatter;
 use crate::audit::Audit;
 use crate::inventory::{Declared, Inventory, InventoryWarning};
-use crate::rules::{Severity, evidence_summary};
+use crate::rules::{RunFinding, Severity, evidence_summary};
 
 fn declared_cell(declared: &[Declared]) -> String {
     declared
@@ -41,6 +41,29 @@ fn write_warnings(warnings: &[InventoryWarning], out: &mut dyn Write) -> io::Res
     writeln!(out)
 }
 
+/// Findings about the server or the run, before the per-domain tables:
+/// they change how every row below must be read.
+fn write_run_findings(findings: &[RunFinding], out: &mut dyn Write) -> io::Result<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "SERVER AND RUN ({})", findings.len())?;
+    for f in findings {
+        let place = f.location().map(|l| format!(" ({l})")).unwrap_or_default();
+        writeln!(
+            out,
+            "  {} {}{place}: {}",
+            f.severity.as_str().to_uppercase(),
+            f.rule,
+            f.message
+        )?;
+        for line in &f.evidence {
+            writeln!(out, "      {line}")?;
+        }
+    }
+    writeln!(out)
+}
+
 /// The table formatter.
 pub struct Table;
 
@@ -50,6 +73,7 @@ impl AuditFormatter for Table {
         for note in &audit.notes {
             writeln!(out, "Note: {note}")?;
         }
+        write_run_findings(&audit.run_findings, out)?;
         for severity in Severity::ALL {
             let mut rows = Builder::default();
             rows.push_record([
