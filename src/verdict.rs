@@ -345,7 +345,10 @@ mod tests {
         assert_eq!(verdict(&e, &identity()), Verdict::Inconclusive);
         let mut partial = host(10, "mx.us", &[US]);
         partial.lookup = HostLookup::Inconclusive;
-        assert_eq!(verdict(&ok(vec![partial]), &identity()), Verdict::Inconclusive);
+        assert_eq!(
+            verdict(&ok(vec![partial]), &identity()),
+            Verdict::Inconclusive
+        );
         // Only at a worse preference, it does not matter.
         let mut worse = host(20, "mx2.unknown", &[]);
         worse.lookup = HostLookup::Inconclusive;
@@ -367,11 +370,21 @@ mod tests {
         ] {
             let e = ok(vec![host(10, "mx.loop", &[addr])]);
             assert_eq!(verdict(&e, &identity()), Verdict::Inconclusive, "{addr}");
-            let mixed = ok(vec![host(10, "mx.loop", &[addr]), host(10, "mx.them", &[THEM])]);
-            assert_eq!(verdict(&mixed, &identity()), Verdict::Inconclusive, "{addr}");
+            let mixed = ok(vec![
+                host(10, "mx.loop", &[addr]),
+                host(10, "mx.them", &[THEM]),
+            ]);
+            assert_eq!(
+                verdict(&mixed, &identity()),
+                Verdict::Inconclusive,
+                "{addr}"
+            );
         }
         // Behind a real best MX it does not decide anything.
-        let e = ok(vec![host(10, "mx.them", &[THEM]), host(20, "mx.loop", &["127.0.0.1"])]);
+        let e = ok(vec![
+            host(10, "mx.them", &[THEM]),
+            host(20, "mx.loop", &["127.0.0.1"]),
+        ]);
         assert_eq!(verdict(&e, &identity()), Verdict::Elsewhere);
         assert!(!is_loopback_like("192.0.2.1".parse().unwrap()));
         assert!(!is_loopback_like("2001:db8::1".parse().unwrap()));
@@ -380,9 +393,18 @@ mod tests {
     #[test]
     fn localhost_names_are_here_whatever_the_evidence() {
         let elsewhere = ok(vec![host(10, "mx.them", &[THEM])]);
-        for name in ["localhost", "localhost.localdomain", "mail.localhost", "localhost.hoster.test"] {
+        for name in [
+            "localhost",
+            "localhost.localdomain",
+            "mail.localhost",
+            "localhost.hoster.test",
+        ] {
             let domain = DomainName::parse(name).unwrap();
-            assert_eq!(decide(&domain, &elsewhere, &identity()), Verdict::Here, "{name}");
+            assert_eq!(
+                decide(&domain, &elsewhere, &identity()),
+                Verdict::Here,
+                "{name}"
+            );
             assert_eq!(
                 decide(&domain, &status(DnsStatus::Inconclusive), &identity()),
                 Verdict::Here

@@ -55,9 +55,15 @@ async fn each_distinct_query_is_sent_once() {
         );
     }
 
+    // The sanity check asks for the root zone's SOA first (this
+    // authoritative server refuses it, and it is retried like any refused
+    // query); `.test` is not a TLD it probes. Nothing else is extra.
+    assert!(server.count(".", RecordType::SOA) >= 1);
     let mut asked: HashMap<(String, RecordType), usize> = HashMap::new();
     for received in server.received() {
-        *asked.entry((received.name, received.rtype)).or_default() += 1;
+        if received.name != "." {
+            *asked.entry((received.name, received.rtype)).or_default() += 1;
+        }
     }
     let repeated: Vec<_> = asked.iter().filter(|(_, count)| **count != 1).collect();
     assert!(repeated.is_empty(), "asked more than once: {repeated:?}");

@@ -177,6 +177,10 @@ mod tests {
                 .unwrap()
                 .is_localhost()
         );
-        assert!(!DomainName::parse("localhost-mx.test").unwrap().is_localhost());
+        assert!(
+            !DomainName::parse("localhost-mx.test")
+                .unwrap()
+                .is_localhost()
+        );
     }
 }

@@ -31,7 +31,9 @@ pub(crate) fn mx_answer(domain: &Name, answer: &Answer) -> MxAnswer {
     match answer {
         Answer::Failed(problem) => MxAnswer::Failed(problem.clone()),
         Answer::NoRecords {
-            nxdomain, soa: None, ..
+            nxdomain,
+            soa: None,
+            ..
         } => MxAnswer::Failed(unproven_negative(*nxdomain, domain, RecordType::MX)),
         Answer::NoRecords {
             nxdomain: true,
@@ -198,7 +200,9 @@ pub(crate) fn host_addresses(host: &Name, a: &Answer, aaaa: &Answer) -> HostAddr
                 }
             }
             Answer::NoRecords {
-                nxdomain, soa: None, ..
+                nxdomain,
+                soa: None,
+                ..
             } => {
                 both_nxdomain = false;
                 problems.push(format!(
@@ -206,9 +210,7 @@ pub(crate) fn host_addresses(host: &Name, a: &Answer, aaaa: &Answer) -> HostAddr
                     unproven_negative(*nxdomain, host, wanted)
                 ));
             }
-            Answer::NoRecords {
-                nxdomain, name, ..
-            } => {
+            Answer::NoRecords { nxdomain, name, .. } => {
                 both_nxdomain &= *nxdomain;
                 if cname.is_none() && name != host {
                     cname = Some(display_name(name));
@@ -525,10 +527,19 @@ mod negative_answers {
 
     #[test]
     fn localhost_names() {
-        for name in ["localhost.", "LOCALHOST.localdomain.", "a.localhost.", "localhost.hoster.test."] {
+        for name in [
+            "localhost.",
+            "LOCALHOST.localdomain.",
+            "a.localhost.",
+            "localhost.hoster.test.",
+        ] {
             assert!(is_localhost(&n(name)), "{name}");
         }
-        for name in ["mylocalhost.test.", "localhost-mx.test.", "localhost2.test."] {
+        for name in [
+            "mylocalhost.test.",
+            "localhost-mx.test.",
+            "localhost2.test.",
+        ] {
             assert!(!is_localhost(&n(name)), "{name}");
         }
     }

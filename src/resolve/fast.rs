@@ -24,7 +24,10 @@ use super::validate::{self, Checked};
 /// What the fast path made of the server's answer.
 pub(crate) enum FastOutcome {
     /// The checked answer, and whether the server set the AA bit.
-    Done { checked: Checked, authoritative: bool },
+    Done {
+        checked: Checked,
+        authoritative: bool,
+    },
     /// The answer was truncated: the query must go over TCP.
     Truncated,
     /// Anything else: hickory's name-server pool asks again.

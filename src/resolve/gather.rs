@@ -314,7 +314,7 @@ async fn check_resolvers(
         if judgement.evidence.is_empty() {
             continue;
         }
-        let reason = sanity::distrust_reason(&judgement.evidence);
+        let reason = sanity::distrust_reason();
         match &run.backend {
             Backend::Live(live) => live.distrust(server, reason),
             Backend::Offline(_) => {

@@ -18,7 +18,7 @@ use hickory_resolver::config::{NameServerConfig, ResolverOpts};
 use hickory_resolver::net::xfer::{DnsHandle, FirstAnswer, RetryDnsHandle};
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::{DnsRequestOptions, Query};
-use hickory_resolver::proto::rr::{Name, Record, RecordType};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 
 use super::answer::{Answer, MAX_CNAME_LINKS, display_name};
@@ -146,7 +146,12 @@ impl LiveResolver {
     }
 
     /// One lookup on server `index` alone, trusted or not (the sanity check).
-    pub(crate) async fn query_server(&self, index: usize, name: &Name, rtype: RecordType) -> Answer {
+    pub(crate) async fn query_server(
+        &self,
+        index: usize,
+        name: &Name,
+        rtype: RecordType,
+    ) -> Answer {
         self.chase(Some(index), name, rtype).await
     }
 
@@ -273,9 +278,19 @@ impl LiveResolver {
     }
 
     /// One question through hickory's name-server pool, checked.
-    async fn lookup(&self, server: &Server, pool: &Pool, name: &Name, rtype: RecordType) -> Checked {
+    async fn lookup(
+        &self,
+        server: &Server,
+        pool: &Pool,
+        name: &Name,
+        rtype: RecordType,
+    ) -> Checked {
         let query = Query::query(name.clone(), rtype);
-        match pool.lookup(query.clone(), self.request).first_answer().await {
+        match pool
+            .lookup(query.clone(), self.request)
+            .first_answer()
+            .await
+        {
             Ok(response) => {
                 let authoritative = response.metadata.authoritative;
                 server.note(validate::check(&query, &response), authoritative)
@@ -296,25 +311,38 @@ impl LiveResolver {
     }
 }
 
-/// Why `more` cannot extend the CNAME chain `so_far` that started at
-/// `name`: a loop, or too many links.
+/// Why `more` (the answer for the target of `so_far`) cannot extend the
+/// CNAME chain `so_far` that started at `name`: too many links, or a link
+/// back to a name the chain already passed (a loop across responses; one
+/// response's own loops are caught by `validate`).
 fn chain_problem(name: &Name, so_far: &[Record], more: &[Record]) -> Option<String> {
-    let links = so_far
-        .iter()
-        .chain(more)
-        .filter(|r| r.record_type() == RecordType::CNAME)
-        .count();
-    if links > MAX_CNAME_LINKS {
+    let links = || {
+        so_far
+            .iter()
+            .chain(more)
+            .filter(|r| r.record_type() == RecordType::CNAME)
+    };
+    if links().count() > MAX_CNAME_LINKS {
         return Some(format!(
             "CNAME chain from {} is longer than {MAX_CNAME_LINKS} links",
             display_name(name)
         ));
     }
-    let looped = more.iter().find(|r| {
-        r.record_type() == RecordType::CNAME
-            && (r.name == *name || so_far.iter().any(|earlier| earlier.name == r.name))
-    });
-    looped.map(|r| format!("CNAME loop: the chain from {} comes back to {}", display_name(name), display_name(&r.name)))
+    let passed: Vec<&Name> = std::iter::once(name)
+        .chain(so_far.iter().map(|r| &r.name))
+        .collect();
+    more.iter()
+        .find_map(|r| match &r.data {
+            RData::CNAME(target) if passed.contains(&&target.0) => Some(&target.0),
+            _ => None,
+        })
+        .map(|target| {
+            format!(
+                "CNAME loop: the chain from {} comes back to {}",
+                display_name(name),
+                display_name(target)
+            )
+        })
 }
 
 impl Server {

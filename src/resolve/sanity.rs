@@ -210,12 +210,11 @@ fn zone_text(zone: &Name) -> String {
 }
 
 /// The reason, attached to each negative answer of an untrustworthy
-/// resolver, why it is no evidence.
-pub(crate) fn distrust_reason(evidence: &[String]) -> String {
-    format!(
-        "this resolver denies names that must exist ({}), so its negative answers are no evidence",
-        evidence.join("; ")
-    )
+/// resolver, why it is no evidence (the run-level finding has the details).
+pub(crate) fn distrust_reason() -> String {
+    "this resolver denies names that must exist (see resolver-untrustworthy), so its negative \
+     answers are no evidence"
+        .to_string()
 }
 
 #[cfg(test)]
@@ -237,7 +236,15 @@ mod tests {
         Answer::Records(vec![Record::from_rdata(
             Name::root(),
             86400,
-            RData::SOA(SOA::new(n(mname), n("nstld.verisign-grs.com."), 1, 2, 3, 4, 86400)),
+            RData::SOA(SOA::new(
+                n(mname),
+                n("nstld.verisign-grs.com."),
+                1,
+                2,
+                3,
+                4,
+                86400,
+            )),
         )])
     }
 
@@ -342,11 +349,19 @@ mod tests {
             ),
             (
                 probe(ProbeKind::ServerName, "web10.hoster.com.", RecordType::A),
-                denial(true, Some(("hoster.com.", "ns1.hoster.com.")), "web10.hoster.com."),
+                denial(
+                    true,
+                    Some(("hoster.com.", "ns1.hoster.com.")),
+                    "web10.hoster.com.",
+                ),
             ),
             (
                 probe(ProbeKind::ServerName, "v6only.hoster.com.", RecordType::A),
-                denial(false, Some(("hoster.com.", "ns1.hoster.com.")), "v6only.hoster.com."),
+                denial(
+                    false,
+                    Some(("hoster.com.", "ns1.hoster.com.")),
+                    "v6only.hoster.com.",
+                ),
             ),
         ];
         let judgement = judge(&results);

@@ -256,12 +256,20 @@ fn check_sections(
     let referral: Vec<String> = authorities
         .iter()
         .filter_map(|r| match &r.data {
-            RData::NS(ns) => Some(format!("{} NS {}", display_name(&r.name), display_name(&ns.0))),
+            RData::NS(ns) => Some(format!(
+                "{} NS {}",
+                display_name(&r.name),
+                display_name(&ns.0)
+            )),
             _ => None,
         })
         .collect();
     if !referral.is_empty() {
-        let aa = if authoritative { " (with the AA bit)" } else { "" };
+        let aa = if authoritative {
+            " (with the AA bit)"
+        } else {
+            ""
+        };
         return Checked::failed(format!(
             "a referral{aa}, not an answer ({}): this nameserver does not recurse; ask a \
              recursive resolver",
