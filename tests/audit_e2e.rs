@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use hickory_proto::rr::RecordType;
 use support::{DnsServer, Fault};
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/demo");
@@ -107,6 +108,12 @@ async fn live_audit_matches_the_contract_and_the_offline_run() {
     );
     assert!(offline.get("notes").is_none(), "no resolver, no warning");
 
+    // This machine's names are not asked in DNS.
+    for name in ["localhost.", "localhost.hoster.test."] {
+        for rtype in [RecordType::MX, RecordType::A, RecordType::AAAA] {
+            assert_eq!(server.count(name, rtype), 0, "{name} {rtype} was asked");
+        }
+    }
     let live = outcome(&live);
     let offline = outcome(&offline);
     // The localhost names are this machine, live and offline alike, and

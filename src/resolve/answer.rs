@@ -40,7 +40,7 @@ pub(crate) enum Answer {
         nxdomain: bool,
         /// The SOA of the authority section. Without one the answer is no
         /// evidence (RFC 2308): classification makes it inconclusive.
-        soa: Option<NegativeSoa>,
+        soa: Option<Box<NegativeSoa>>,
         /// The name the negative answer is about: the query name, or the end
         /// of the CNAME chain the query name led to.
         name: Name,

@@ -100,7 +100,7 @@ fn unproven_negative(nxdomain: bool, name: &Name, rtype: RecordType) -> String {
 pub(crate) fn is_localhost(name: &Name) -> bool {
     let mut labels = name.iter();
     let first = labels.next();
-    let last = name.iter().last();
+    let last = name.iter().next_back();
     [first, last]
         .into_iter()
         .flatten()
@@ -360,12 +360,12 @@ mod tests {
         Record::from_rdata(n(owner), 300, RData::A(A(Ipv4Addr::from(ip))))
     }
 
-    fn soa() -> Option<NegativeSoa> {
-        Some(NegativeSoa {
+    fn soa() -> Option<Box<NegativeSoa>> {
+        Some(Box::new(NegativeSoa {
             zone: n("test."),
             mname: n("ns.test."),
             negative_ttl: 60,
-        })
+        }))
     }
 
     fn nodata(name: &str) -> Answer {

@@ -27,7 +27,7 @@ struct Zone {
     file: PathBuf,
     /// The zone's SOA, which vouches for its negative answers (RFC 2308);
     /// absent without an SOA, and then its negative answers are no evidence.
-    soa: Option<NegativeSoa>,
+    soa: Option<Box<NegativeSoa>>,
     /// Owners of NS records below the apex: delegations to other servers.
     cuts: HashSet<Name>,
     rrsets: HashMap<(Name, RecordType), Vec<Record>>,
@@ -88,11 +88,11 @@ impl ZoneSet {
         // The zone is the SOA's owner; a file without SOA (a hand-written
         // test fixture) is taken to be a zone at its origin.
         let soa = records.iter().find_map(|r| match &r.data {
-            RData::SOA(soa) => Some(NegativeSoa {
+            RData::SOA(soa) => Some(Box::new(NegativeSoa {
                 zone: r.name.clone(),
                 mname: normalize(&soa.mname),
                 negative_ttl: r.ttl.min(soa.minimum),
-            }),
+            })),
             _ => None,
         });
         let apex = match &soa {
@@ -517,12 +517,9 @@ a.b.c    TXT  \"deep\"
             set.query(&n("mx.example.test."), RecordType::MX),
             Answer::NoRecords {
                 nxdomain: false,
-                soa: Some(NegativeSoa {
-                    negative_ttl: 60,
-                    ..
-                }),
+                soa: Some(soa),
                 ..
-            }
+            } if soa.negative_ttl == 60 && soa.zone == n("example.test.")
         ));
         assert!(matches!(
             set.query(&n("missing.example.test."), RecordType::MX),
@@ -596,6 +593,96 @@ a.b.c    TXT  \"deep\"
                 assert_eq!(file, PathBuf::from("bad.zone"));
             }
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn dns_labels_that_are_not_idna_load() {
+        // hickory's own parser rejects these labels (IDNA).
+        assert!(Label::from_utf8("xn--mller-recht-thb-test").is_err());
+        assert!(Label::from_utf8("mail_host").is_err());
+        let text = "$ORIGIN idn.test.\n$TTL 300\n@ SOA ns1 host 1 2 3 4 60\n\
+                    xn--mller-recht-thb MX 0 xn--mller-recht-thb-test.mail.protection.idn.test.\n\
+                    xn--mller-recht-thb-test.mail.protection A 198.51.100.77 ; xn--bad-label_ \"x_y\"\n\
+                    under_score MX 10 mail_host\n\
+                    mail_host A 198.51.100.78\n";
+        let mut set = ZoneSet::default();
+        set.add_text(text, Path::new("idn.test.zone")).unwrap();
+        let Answer::Records(records) =
+            set.query(&n("xn--mller-recht-thb.idn.test."), RecordType::MX)
+        else {
+            panic!("expected records")
+        };
+        let RData::MX(mx) = &records[0].data else {
+            panic!("expected MX")
+        };
+        assert_eq!(
+            mx.exchange,
+            n("xn--mller-recht-thb-test.mail.protection.idn.test.")
+        );
+        assert!(matches!(
+            set.query(&mx.exchange, RecordType::A),
+            Answer::Records(r) if r.len() == 1
+        ));
+        assert!(matches!(
+            set.query(&n("mail_host.idn.test."), RecordType::A),
+            Answer::Records(r) if r.len() == 1
+        ));
+    }
+
+    #[test]
+    fn below_a_delegation_is_inconclusive() {
+        let mut set = zones();
+        set.add_text(
+            "$ORIGIN parent.test.\n$TTL 300\n@ SOA ns1 host 1 2 3 4 60\n\
+             child NS ns1.elsewhere.example.\n\
+             www.child A 192.0.2.9\n\
+             sibling MX 10 mx.example.test.\n",
+            Path::new("parent.test.zone"),
+        )
+        .unwrap();
+        for below in [
+            "child.parent.test.",
+            "x.child.parent.test.",
+            "www.child.parent.test.",
+        ] {
+            match set.query(&n(below), RecordType::MX) {
+                Answer::Failed(problem) => {
+                    assert!(
+                        problem.contains("delegation of child.parent.test"),
+                        "{problem}"
+                    )
+                }
+                other => panic!("{below}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            set.query(&n("sibling.parent.test."), RecordType::MX),
+            Answer::Records(_)
+        ));
+        // The child zone loaded too: it answers.
+        set.add_text(
+            "$ORIGIN child.parent.test.\n$TTL 300\n@ SOA ns1 host 1 2 3 4 60\n@ MX 10 mx\nmx A 192.0.2.10\n",
+            Path::new("child.zone"),
+        )
+        .unwrap();
+        assert!(matches!(
+            set.query(&n("child.parent.test."), RecordType::MX),
+            Answer::Records(_)
+        ));
+    }
+
+    #[test]
+    fn cname_loops_offline_are_inconclusive() {
+        let mut set = ZoneSet::default();
+        set.add_text(
+            "$ORIGIN loop.test.\n$TTL 300\n@ SOA ns1 host 1 2 3 4 60\na CNAME b\nb CNAME a\n",
+            Path::new("loop.zone"),
+        )
+        .unwrap();
+        match set.query(&n("a.loop.test."), RecordType::A) {
+            Answer::Failed(problem) => assert!(problem.contains("CNAME loop"), "{problem}"),
+            other => panic!("{other:?}"),
         }
     }
 

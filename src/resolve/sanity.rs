@@ -1,7 +1,7 @@
 //! Sanity before judging: before the audit believes a resolver's "does not
 //! exist", it asks that resolver for names that must exist: the root zone's
-//! SOA, the SOA of every top-level domain in the inventory, and this
-//! server's own names.
+//! SOA, the SOA of `arpa.` (the infrastructure TLD, RFC 3172), the SOA of
+//! every top-level domain in the inventory, and this server's own names.
 //!
 //! Captive portals, firewall DNS proxies and broken resolvers answer
 //! NXDOMAIN for every name, and a run that believed them would call every
@@ -14,8 +14,9 @@
 //! absent from DNS. Those denials are consistent (the root zone, or the
 //! name's own zone, says so with its SOA) and are reported as notes; only
 //! an inconsistent denial (no SOA, the SOA of an unrelated zone, a root SOA
-//! that is not the root's) counts against the resolver. The root zone
-//! itself can never be denied.
+//! that is not the root's) counts against the resolver. The root zone and
+//! `arpa.` can never be denied: a resolver that forges consistent denials
+//! of everything but the root is caught there.
 
 use hickory_proto::rr::{Name, RData, RecordType};
 
@@ -49,6 +50,8 @@ const NOT_IN_THE_ROOT: [&str; 14] = [
 pub(crate) enum ProbeKind {
     /// The root zone's SOA.
     Root,
+    /// The SOA of `arpa.`, which always exists.
+    Arpa,
     /// The SOA of a TLD that domains of the inventory are under.
     Tld,
     /// An address of one of this server's names.
@@ -67,6 +70,7 @@ impl Probe {
     fn describe(&self) -> String {
         match self.kind {
             ProbeKind::Root => "the root zone's SOA".to_string(),
+            ProbeKind::Arpa => "the SOA of arpa".to_string(),
             ProbeKind::Tld => format!("the SOA of the TLD {}", display_name(&self.name)),
             ProbeKind::ServerName => format!(
                 "{} {} (a name of this server)",
@@ -84,10 +88,18 @@ pub(crate) fn probes(domains: &[DomainName], server_names: &[String]) -> Vec<Pro
         name: Name::root(),
         rtype: RecordType::SOA,
     }];
+    if let Ok(arpa) = Name::from_ascii("arpa.") {
+        probes.push(Probe {
+            kind: ProbeKind::Arpa,
+            name: arpa,
+            rtype: RecordType::SOA,
+        });
+    }
     let mut tlds: Vec<&str> = domains
         .iter()
         .filter(|d| !d.is_localhost())
         .filter_map(|d| tld_of(d.as_str()))
+        .filter(|tld| *tld != "arpa")
         .collect();
     tlds.sort_unstable();
     tlds.dedup();
@@ -164,7 +176,7 @@ pub(crate) fn judge(results: &[(Probe, Answer)]) -> Judgement {
             s.zone.is_root() && root_mname.as_ref().is_some_and(|m| *m == s.mname)
         });
         let consistent = match probe.kind {
-            ProbeKind::Root => false,
+            ProbeKind::Root | ProbeKind::Arpa => false,
             ProbeKind::Tld => *nxdomain && from_root,
             ProbeKind::ServerName => match soa {
                 None => false,
@@ -251,10 +263,12 @@ mod tests {
     fn denial(nxdomain: bool, zone: Option<(&str, &str)>, name: &str) -> Answer {
         Answer::NoRecords {
             nxdomain,
-            soa: zone.map(|(zone, mname)| NegativeSoa {
-                zone: n(zone),
-                mname: n(mname),
-                negative_ttl: 60,
+            soa: zone.map(|(zone, mname)| {
+                Box::new(NegativeSoa {
+                    zone: n(zone),
+                    mname: n(mname),
+                    negative_ttl: 60,
+                })
             }),
             name: n(name),
         }
@@ -293,6 +307,7 @@ mod tests {
             got,
             vec![
                 (ProbeKind::Root, ".".to_string()),
+                (ProbeKind::Arpa, "arpa.".to_string()),
                 (ProbeKind::Tld, "com.".to_string()),
                 (ProbeKind::Tld, "de.".to_string()),
                 (ProbeKind::ServerName, "web10.hoster.com.".to_string()),
@@ -334,6 +349,25 @@ mod tests {
             ),
         ];
         assert_eq!(judge(&results).evidence.len(), 1);
+    }
+
+    #[test]
+    fn arpa_can_never_be_denied() {
+        let results = vec![
+            (
+                probe(ProbeKind::Root, ".", RecordType::SOA),
+                root_soa("a.root-servers.net."),
+            ),
+            (
+                probe(ProbeKind::Arpa, "arpa.", RecordType::SOA),
+                denial(true, Some((".", "a.root-servers.net.")), "arpa."),
+            ),
+        ];
+        let judgement = judge(&results);
+        assert_eq!(
+            judgement.evidence,
+            ["the SOA of arpa: NXDOMAIN with the SOA of the root zone"]
+        );
     }
 
     #[test]
