@@ -10,7 +10,7 @@ use crate::config::CivilDate;
 use crate::identity::{ServerIdentity, glob_match};
 use crate::inventory::{Declared, Delivery, DomainName, KnownDomain};
 use crate::resolve::{DnsStatus, HostLookup, MxEvidence};
-use crate::verdict::Verdict;
+use crate::verdict::{self, Verdict};
 
 include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
 
@@ -25,6 +25,11 @@ pub mod ids {
     pub const MX_POINTS_HERE_NOT_LOCAL: &str = "mx-points-here-not-local";
     pub const MX_TARGET_CNAME: &str = "mx-target-cname";
     pub const LOOKUP_INCONCLUSIVE: &str = "lookup-inconclusive";
+    pub const MX_HOST_LOOPBACK: &str = "mx-host-loopback";
+    /// Run-level: see `audit` (the sanity check of the resolvers).
+    pub const RESOLVER_UNTRUSTWORTHY: &str = "resolver-untrustworthy";
+    /// Run-level: see [`super::unusual_verdict_share`].
+    pub const UNUSUAL_VERDICT_SHARE: &str = "unusual-verdict-share";
 }
 
 /// How bad a finding is; ordered from least to most severe.
@@ -439,6 +444,42 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
         }
     }
 
+    if matches!(subject.evidence.status, DnsStatus::Ok | DnsStatus::Nodata) {
+        // The most preferred set that resolves: the one senders use.
+        let best = subject
+            .evidence
+            .mx
+            .iter()
+            .filter(|h| !h.addresses.is_empty())
+            .map(|h| h.preference)
+            .min();
+        let looping: Vec<String> = subject
+            .evidence
+            .mx
+            .iter()
+            .filter(|h| Some(h.preference) == best && verdict::has_loopback_address(h))
+            .map(|h| {
+                let addresses: Vec<String> = h
+                    .addresses
+                    .iter()
+                    .filter(|ip| verdict::is_loopback_like(**ip))
+                    .map(|ip| ip.to_string())
+                    .collect();
+                format!("{} ({})", h.host, addresses.join(" "))
+            })
+            .collect();
+        if !looping.is_empty() {
+            fired.push((
+                ids::MX_HOST_LOOPBACK,
+                format!(
+                    "MX host {} is a loopback, unspecified or link-local address: mail to it loops \
+                     back in the sender or fails: {evidence}",
+                    looping.join(", ")
+                ),
+            ));
+        }
+    }
+
     let aliases: Vec<String> = subject
         .evidence
         .mx
@@ -477,6 +518,70 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
         .collect()
 }
 
+/// Local domains with the verdict nxdomain or elsewhere, at least this many...
+pub const UNUSUAL_SHARE_MIN_DOMAINS: usize = 5;
+/// ...and at least this share of all local domains (percent), make the
+/// run-level warning `unusual-verdict-share`.
+pub const UNUSUAL_SHARE_PERCENT: usize = 25;
+
+/// The run-level warning for an unusual share of local domains that look
+/// gone (nxdomain) or moved (elsewhere): more often a lying resolver or a
+/// wrong identity than a mass exodus of customers.
+pub fn unusual_verdict_share<'a>(
+    rules: &RuleSet,
+    domains: impl IntoIterator<Item = (&'a DomainName, Delivery, Verdict)>,
+) -> Option<RunFinding> {
+    let mut local = 0usize;
+    let mut gone: Vec<&DomainName> = Vec::new();
+    let mut moved: Vec<&DomainName> = Vec::new();
+    for (name, delivery, verdict) in domains {
+        if delivery != Delivery::Local || name.is_localhost() {
+            continue;
+        }
+        local += 1;
+        match verdict {
+            Verdict::Nxdomain => gone.push(name),
+            Verdict::Elsewhere => moved.push(name),
+            _ => {}
+        }
+    }
+    let flagged = gone.len() + moved.len();
+    if flagged < UNUSUAL_SHARE_MIN_DOMAINS || flagged * 100 < local * UNUSUAL_SHARE_PERCENT {
+        return None;
+    }
+    const LISTED: usize = 10;
+    let mut evidence = Vec::new();
+    for (what, names) in [("nxdomain", &gone), ("elsewhere", &moved)] {
+        if names.is_empty() {
+            continue;
+        }
+        let shown: Vec<&str> = names.iter().take(LISTED).map(|n| n.as_str()).collect();
+        let more = names.len().saturating_sub(LISTED);
+        let tail = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        evidence.push(format!(
+            "{what} ({}): {}{tail}",
+            names.len(),
+            shown.join(", ")
+        ));
+    }
+    let message = format!(
+        "{flagged} of {local} local domains ({} %) look gone or moved ({} nxdomain, {} elsewhere): \
+         check the resolver, --server-ip and --root before acting on them",
+        flagged * 100 / local.max(1),
+        gone.len(),
+        moved.len()
+    );
+    Some(
+        rules
+            .run_finding(ids::UNUSUAL_VERDICT_SHARE, message)?
+            .with_evidence(evidence),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,6 +599,11 @@ mod tests {
         ("mx-points-here-not-local", Severity::Critical),
         ("mx-target-cname", Severity::Info),
         ("lookup-inconclusive", Severity::Info),
+        ("mx-host-loopback", Severity::Warning),
+        ("resolver-untrustworthy", Severity::Critical),
+        // Not (yet) in contract.md's table: the run-level warning of issue
+        // 17 for an unusual share of nxdomain or elsewhere verdicts.
+        ("unusual-verdict-share", Severity::Warning),
     ];
 
     #[test]
@@ -664,6 +774,88 @@ mod tests {
             host(20, "gone.test", &[]),
         ]);
         assert!(rules_for(&local, &e, Verdict::Here).is_empty());
+    }
+
+    #[test]
+    fn loopback_mx_host_of_the_best_set_warns() {
+        let local = domain("parked.test", Delivery::Local);
+        for mx in [
+            vec![host(10, "localhost", &["127.0.0.1", "::1"])],
+            vec![host(10, "127.0.0.1", &["127.0.0.1"])],
+            vec![
+                host(10, "dead.test", &[]),
+                host(20, "ll.test", &["fe80::1"]),
+            ],
+            vec![
+                host(10, "zero.test", &["0.0.0.0"]),
+                host(10, "mx.them", &["198.51.100.7"]),
+            ],
+        ] {
+            let e = ok(mx);
+            let fired = rules_for(&local, &e, Verdict::Inconclusive);
+            assert!(fired.contains(&"mx-host-loopback".to_string()), "{fired:?}");
+            assert!(!fired.contains(&"mail-switch-on".to_string()));
+        }
+        let mut implicit = ok(vec![host(0, "parked.test", &["127.0.0.1"])]);
+        implicit.status = DnsStatus::Nodata;
+        implicit.implicit_mx = true;
+        assert!(
+            rules_for(&local, &implicit, Verdict::Inconclusive)
+                .contains(&"mx-host-loopback".to_string())
+        );
+        // Only at a worse preference: not the set senders use.
+        let e = ok(vec![
+            host(10, "mx.them", &["198.51.100.7"]),
+            host(20, "localhost", &["127.0.0.1"]),
+        ]);
+        assert_eq!(
+            rules_for(&local, &e, Verdict::Elsewhere),
+            ["mail-switch-on"]
+        );
+    }
+
+    #[test]
+    fn unusual_share_of_gone_or_moved_domains() {
+        let rules = RuleSet::embedded().unwrap();
+        let names: Vec<DomainName> = (0..20)
+            .map(|i| DomainName::parse(&format!("d{i}.test")).unwrap())
+            .collect();
+        let verdicts = |bad: usize| -> Vec<(&DomainName, Delivery, Verdict)> {
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let v = if i < bad {
+                        if i % 2 == 0 {
+                            Verdict::Nxdomain
+                        } else {
+                            Verdict::Elsewhere
+                        }
+                    } else {
+                        Verdict::Here
+                    };
+                    (n, Delivery::Local, v)
+                })
+                .collect()
+        };
+        // 4 of 20: too few. 5 of 20 (25 %): reported.
+        assert!(unusual_verdict_share(&rules, verdicts(4)).is_none());
+        let f = unusual_verdict_share(&rules, verdicts(5)).unwrap();
+        assert_eq!(f.rule, "unusual-verdict-share");
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(
+            f.message.starts_with("5 of 20 local domains (25 %)"),
+            "{}",
+            f.message
+        );
+        assert_eq!(f.evidence.len(), 2);
+        // Relayed domains do not count; 5 of 30 local is under a quarter.
+        let more: Vec<DomainName> = (0..10)
+            .map(|i| DomainName::parse(&format!("e{i}.test")).unwrap())
+            .collect();
+        let mut mixed = verdicts(5);
+        mixed.extend(more.iter().map(|n| (n, Delivery::Local, Verdict::Here)));
+        assert!(unusual_verdict_share(&rules, mixed).is_none());
     }
 
     #[test]
