@@ -299,12 +299,23 @@ fn read_userdomains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
     let file = reading.root.display(USERDOMAINS);
     reading.owners(&bytes, &file, "userdomains");
     // `domain: nobody` is a system domain: no account to run uapi as.
+    let system: Vec<DomainName> = reading
+        .names()
+        .into_iter()
+        .filter(|name| {
+            reading
+                .get(name)
+                .is_some_and(|known| known.facts.owner.as_deref() == Some(NOBODY))
+        })
+        .collect();
+    if system.is_empty() {
+        return Ok(());
+    }
     let lines = owner_lines(&bytes);
-    for name in reading.names() {
-        let Some(known) = reading.get_mut(&name) else {
-            continue;
-        };
-        if known.facts.owner.as_deref() == Some(NOBODY) && known.facts.hands_off.is_none() {
+    for name in system {
+        if let Some(known) = reading.get_mut(&name)
+            && known.facts.hands_off.is_none()
+        {
             known.facts.hands_off = Some(HandsOff::CpanelNoAccount {
                 file: file.clone(),
                 line: lines.get(&name).copied().unwrap_or(0),

@@ -39,6 +39,7 @@ const POSTFIX_MAPS_DIR: &str = "var/spool/postfix/plesk/";
 const MAIN_CF: &str = "etc/postfix/main.cf";
 const VHOSTS: &str = "var/www/vhosts";
 const VHOSTS_SYSTEM: &str = "var/www/vhosts/system";
+const QMAIL_VIRTUALDOMAINS: &str = "var/qmail/control/virtualdomains";
 
 /// How declarations of hosted domains are labelled.
 pub const HOSTING_VIA: &str = "plesk hosting";
@@ -169,9 +170,17 @@ fn find_aliases(
     reading: &mut Reading<'_>,
     hosted: &BTreeMap<DomainName, String>,
 ) -> Result<(), SourceError> {
+    // Only names Plesk put into the mail server's files: the server's own
+    // names (main.cf's mydestination, qmail's `me`) are no aliases.
     let candidates: BTreeSet<DomainName> = reading
         .local_domains()
-        .filter(|known| !known.facts.hosted)
+        .filter(|known| {
+            !known.facts.hosted
+                && !reading.server_names.contains(&known.name)
+                && known.declared.iter().any(|place| {
+                    place.file.starts_with(POSTFIX_MAPS_DIR) || place.file == QMAIL_VIRTUALDOMAINS
+                })
+        })
         .map(|known| known.name.clone())
         .collect();
     if candidates.is_empty() {
@@ -314,7 +323,7 @@ mod tests {
         std::fs::create_dir_all(&conf).unwrap();
         std::fs::write(
             conf.join("last_nginx.conf"),
-            "server {\n    listen 203.0.113.10:443 ssl;\n\n    server_name main.test;\n    server_name www.main.test;\n    server_name ipv4.main.test;\n    server_name alias.test;\n    server_name www.alias.test;\n}\n",
+            "server {\n    listen 203.0.113.10:443 ssl;\n\n    server_name main.test;\n    server_name www.main.test;\n    server_name ipv4.main.test;\n    server_name alias.test;\n    server_name www.alias.test;\n    server_name web.hoster.test;\n}\n",
         )
         .unwrap();
         std::fs::write(
@@ -324,15 +333,32 @@ mod tests {
         .unwrap();
         let root = ConfigRoot::new(dir.path());
         let mut reading = Reading::new(&root);
-        for name in [
-            "main.test",
-            "alias.test",
-            "apache-alias.test",
-            "orphan.test",
+        let maps = "var/spool/postfix/plesk/virtual_domains";
+        for (line, name) in [
+            (1, "main.test"),
+            (2, "alias.test"),
+            (3, "apache-alias.test"),
+            (4, "orphan.test"),
         ] {
             let name = DomainName::parse(name).unwrap();
-            reading.declare(&name, Delivery::Local, "x", 1, "virtual_mailbox_domains");
+            reading.declare(
+                &name,
+                Delivery::Local,
+                maps,
+                line,
+                "virtual_mailbox_domains",
+            );
         }
+        // The server's own name, declared in main.cf, is never an alias.
+        let own = DomainName::parse("web.hoster.test").unwrap();
+        reading.add_server_name(own.clone());
+        reading.declare(
+            &own,
+            Delivery::Local,
+            "etc/postfix/main.cf",
+            9,
+            "mydestination",
+        );
         let hosted = add_hosted_domains(&mut reading).unwrap();
         find_aliases(&mut reading, &hosted).unwrap();
         let inventory = reading.finish(Platform::Plesk);
@@ -354,6 +380,7 @@ mod tests {
                 ("apache-alias.test", false, Some("main.test")),
                 ("main.test", true, None),
                 ("orphan.test", false, None),
+                ("web.hoster.test", false, None),
             ]
         );
     }

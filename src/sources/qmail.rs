@@ -65,9 +65,9 @@ pub(crate) fn read_control(reading: &mut Reading<'_>) -> Result<(), SourceError>
 /// One entry of a control file as qmail stores it: its physical line and
 /// its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct ControlEntry {
+struct ControlEntry<'b> {
     line: u32,
-    bytes: Vec<u8>,
+    bytes: &'b [u8],
 }
 
 /// The physical lines of a file without their newlines, numbered; a last
@@ -95,7 +95,7 @@ fn strip_trailing_blanks(mut line: &[u8]) -> &[u8] {
 /// The entries of a control file as `control_readfile()` reads it: empty
 /// lines and lines starting with `#` are skipped; every entry ends at a NUL
 /// byte (qmail stores entries NUL-terminated, so a NUL in a line splits it).
-fn control_entries(bytes: &[u8]) -> Vec<ControlEntry> {
+fn control_entries(bytes: &[u8]) -> Vec<ControlEntry<'_>> {
     let mut entries = Vec::new();
     for (line, raw) in physical_lines(bytes) {
         let text = strip_trailing_blanks(raw);
@@ -104,10 +104,7 @@ fn control_entries(bytes: &[u8]) -> Vec<ControlEntry> {
             Some(_) => {}
         }
         for piece in text.split(|&b| b == 0).filter(|piece| !piece.is_empty()) {
-            entries.push(ControlEntry {
-                line,
-                bytes: piece.to_vec(),
-            });
+            entries.push(ControlEntry { line, bytes: piece });
         }
     }
     entries
@@ -115,32 +112,33 @@ fn control_entries(bytes: &[u8]) -> Vec<ControlEntry> {
 
 /// The entries of `morercpthosts` as `qmail-newmrh` compiles them: the same
 /// trailing blanks go, but a NUL stays part of the key.
-fn newmrh_entries(bytes: &[u8]) -> Vec<ControlEntry> {
+fn newmrh_entries(bytes: &[u8]) -> Vec<ControlEntry<'_>> {
     physical_lines(bytes)
         .filter_map(|(line, raw)| {
             let text = strip_trailing_blanks(raw);
-            (!text.is_empty() && text[0] != b'#').then(|| ControlEntry {
-                line,
-                bytes: text.to_vec(),
-            })
+            (!text.is_empty() && text[0] != b'#').then_some(ControlEntry { line, bytes: text })
         })
         .collect()
+}
+
+/// The first line of `me`, kept for the default of `locals`.
+struct MeLine {
+    line: u32,
+    bytes: Vec<u8>,
 }
 
 /// `me`: the host's own name (its first line, as `control_readline()`
 /// reads it); also the default of `locals`. Returns the name's bytes and
 /// line for that default.
-fn read_me(reading: &mut Reading<'_>) -> Result<Option<ControlEntry>, SourceError> {
+fn read_me(reading: &mut Reading<'_>) -> Result<Option<MeLine>, SourceError> {
     let Some(bytes) = reading.read_expected_bytes(ME, "the server's own name is unknown")? else {
         return Ok(None);
     };
     let file = reading.root.display(ME);
-    let first = physical_lines(&bytes)
-        .next()
-        .map(|(line, raw)| ControlEntry {
-            line,
-            bytes: strip_trailing_blanks(raw).to_vec(),
-        });
+    let first = physical_lines(&bytes).next().map(|(line, raw)| MeLine {
+        line,
+        bytes: strip_trailing_blanks(raw).to_vec(),
+    });
     let Some(me) = first.filter(|me| !me.bytes.is_empty()) else {
         reading.warn(
             WarningKind::Suspicious,
@@ -156,7 +154,7 @@ fn read_me(reading: &mut Reading<'_>) -> Result<Option<ControlEntry>, SourceErro
     Ok(Some(me))
 }
 
-fn read_locals(reading: &mut Reading<'_>, me: Option<ControlEntry>) -> Result<(), SourceError> {
+fn read_locals(reading: &mut Reading<'_>, me: Option<MeLine>) -> Result<(), SourceError> {
     let Some(bytes) = reading.read_optional_bytes(LOCALS)? else {
         // qmail-send's documented default: `locals` is `me`.
         let file = reading.root.display(LOCALS);
@@ -193,8 +191,7 @@ fn read_locals(reading: &mut Reading<'_>, me: Option<ControlEntry>) -> Result<()
     };
     let file = reading.root.display(LOCALS);
     for entry in control_entries(&bytes) {
-        if let Some(name) = reading.list_domain(&entry.bytes, &file, entry.line, ListReader::Qmail)
-        {
+        if let Some(name) = reading.list_domain(entry.bytes, &file, entry.line, ListReader::Qmail) {
             reading.declare_listed(&name, Delivery::Local, &file, entry.line, "locals");
         }
     }
@@ -221,7 +218,7 @@ fn read_virtualdomains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
     let mut domains: Vec<VirtualDomain> = Vec::new();
     for entry in control_entries(&bytes) {
         let line = entry.line;
-        let shown = String::from_utf8_lossy(&entry.bytes)
+        let shown = String::from_utf8_lossy(entry.bytes)
             .escape_debug()
             .to_string();
         // constmap's key ends at the first colon; an entry without one is
@@ -335,13 +332,13 @@ fn read_rcpthosts(reading: &mut Reading<'_>) -> Result<(), SourceError> {
                     Some(line),
                     format!(
                         "`{}` accepts mail for every subdomain of {}; subdomains cannot be listed",
-                        String::from_utf8_lossy(&entry.bytes),
+                        String::from_utf8_lossy(entry.bytes),
                         String::from_utf8_lossy(parent)
                     ),
                 );
                 continue;
             }
-            let Some(name) = reading.list_domain(&entry.bytes, &file, line, ListReader::Qmail)
+            let Some(name) = reading.list_domain(entry.bytes, &file, line, ListReader::Qmail)
             else {
                 continue;
             };
@@ -470,7 +467,7 @@ mod tests {
         let text = b"# comment\n\nplain.test \t\n crlf-lead.test\ncr.test\r\nsplit.test\0two.test\n\0hidden.test\nlast.test";
         let entries: Vec<(u32, Vec<u8>)> = control_entries(text)
             .into_iter()
-            .map(|e| (e.line, e.bytes))
+            .map(|e| (e.line, e.bytes.to_vec()))
             .collect();
         assert_eq!(
             entries,

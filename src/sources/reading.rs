@@ -3,6 +3,7 @@
 //! repositories hold partial trees) and an unreadable one (an error: the
 //! audit would be wrong), and collecting domains with their warnings.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io::{ErrorKind, Read};
@@ -47,17 +48,17 @@ const EXIM_LINE_BUFFER: usize = 4096;
 /// `/etc/userdomains`, `/etc/virtual/domains`, ...) as Exim's lsearch
 /// lookup reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum LsearchLine {
+pub(crate) enum LsearchLine<'b> {
     /// `key`, `key: value` or `key value`: the key exactly as Exim compares
     /// it (bytes; a quoted key with its escapes interpreted), and the data.
     Entry {
         line: u32,
-        key: Vec<u8>,
-        value: String,
+        key: Cow<'b, [u8]>,
+        value: Cow<'b, str>,
     },
     /// A line starting with white space: Exim reads it as the continuation
     /// of the previous entry's value, never as a key of its own.
-    Continuation { line: u32, text: String },
+    Continuation { line: u32, text: Cow<'b, str> },
     /// A line Exim never reads as a key because of the line before it.
     Skipped { line: u32, why: SkipReason },
 }
@@ -176,7 +177,7 @@ fn exim_escape(text: &[u8]) -> (u8, usize) {
 
 /// The key at the start of a line (`text[0]` is neither blank nor `#`) and
 /// the rest of the line after it.
-fn lsearch_key(text: &[u8]) -> (Vec<u8>, &[u8]) {
+fn lsearch_key(text: &[u8]) -> (Cow<'_, [u8]>, &[u8]) {
     if let Some(quoted) = text.strip_prefix(b"\"") {
         let mut key = Vec::new();
         let mut at = 0;
@@ -192,13 +193,13 @@ fn lsearch_key(text: &[u8]) -> (Vec<u8>, &[u8]) {
         }
         // Past the closing quote, when there is one.
         let rest = quoted.get(at + 1..).unwrap_or_default();
-        (key, rest)
+        (Cow::Owned(key), rest)
     } else {
         let end = text
             .iter()
             .position(|&b| b == b':' || c_isspace(b))
             .unwrap_or(text.len());
-        (text[..end].to_vec(), &text[end..])
+        (Cow::Borrowed(&text[..end]), &text[end..])
     }
 }
 
@@ -209,7 +210,7 @@ fn lsearch_key(text: &[u8]) -> (Vec<u8>, &[u8]) {
 /// are skipped; a line starting with white space is a continuation; a key
 /// ends at a colon or white space, or is double-quoted with backslash
 /// escapes; an optional colon separates it from the data.
-pub(crate) fn lsearch_lines(bytes: &[u8]) -> Vec<LsearchLine> {
+pub(crate) fn lsearch_lines(bytes: &[u8]) -> Vec<LsearchLine<'_>> {
     let segments = fgets_segments(bytes);
     let mut lines = Vec::new();
     let mut last_was_eol = true;
@@ -241,7 +242,7 @@ pub(crate) fn lsearch_lines(bytes: &[u8]) -> Vec<LsearchLine> {
             Some(&first) if c_isspace(first) => {
                 lines.push(LsearchLine::Continuation {
                     line: segment.line,
-                    text: String::from_utf8_lossy(trim_c_space_start(text)).into_owned(),
+                    text: String::from_utf8_lossy(trim_c_space_start(text)),
                 });
                 continue;
             }
@@ -250,40 +251,39 @@ pub(crate) fn lsearch_lines(bytes: &[u8]) -> Vec<LsearchLine> {
         let (key, rest) = lsearch_key(text);
         let rest = trim_c_space_start(rest);
         let rest = trim_c_space_start(rest.strip_prefix(b":").unwrap_or(rest));
-        let mut value = rest.to_vec();
+        let mut value = Cow::Borrowed(rest);
         // The data continues on pieces of the same long line and on
-        // indented lines; after a blank or comment line it takes no more.
+        // indented lines. After a blank or comment line Exim reads on to
+        // the end of the file but takes nothing more, so stop there.
         let mut continuation_eol = this_is_eol;
-        let mut comment_seen = false;
-        let mut next = index;
-        while next < segments.len() {
-            let (piece, piece_eol) = c_view(segments[next].bytes);
+        for next in &segments[index..] {
+            let (piece, piece_eol) = c_view(next.bytes);
             let piece = if piece_eol {
                 trim_c_space_end(piece)
             } else {
                 piece
             };
             if continuation_eol {
-                comment_seen |= matches!(piece.first(), None | Some(b'#'));
-                if !comment_seen {
-                    match piece.first() {
-                        Some(&first) if c_isspace(first) => {
-                            value.push(b' ');
-                            value.extend_from_slice(trim_c_space_start(piece));
-                        }
-                        _ => break,
+                match piece.first() {
+                    Some(&first) if c_isspace(first) => {
+                        let value = value.to_mut();
+                        value.push(b' ');
+                        value.extend_from_slice(trim_c_space_start(piece));
                     }
+                    _ => break,
                 }
-            } else if !comment_seen {
-                value.extend_from_slice(piece);
+            } else {
+                value.to_mut().extend_from_slice(piece);
             }
             continuation_eol = piece_eol;
-            next += 1;
         }
         lines.push(LsearchLine::Entry {
             line: segment.line,
             key,
-            value: String::from_utf8_lossy(&value).into_owned(),
+            value: match value {
+                Cow::Borrowed(bytes) => String::from_utf8_lossy(bytes),
+                Cow::Owned(bytes) => Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()),
+            },
         });
     }
     lines
@@ -559,7 +559,7 @@ impl<'r> Reading<'r> {
         line: u32,
         reader: ListReader,
     ) -> Option<DomainName> {
-        let shown = String::from_utf8_lossy(key).escape_debug().to_string();
+        let shown = || String::from_utf8_lossy(key).escape_debug().to_string();
         match list_key(key) {
             ListKey::Domain(name) => Some(name),
             ListKey::NeverMatches { name, spelling } => {
@@ -585,7 +585,7 @@ impl<'r> Reading<'r> {
                     WarningKind::InvalidDomain,
                     file,
                     Some(line),
-                    format!("`{shown}`: this entry never matches {name}: {advice}"),
+                    format!("`{}`: this entry never matches {name}: {advice}", shown()),
                 );
                 None
             }
@@ -594,7 +594,10 @@ impl<'r> Reading<'r> {
                     WarningKind::InvalidDomain,
                     file,
                     Some(line),
-                    format!("`{shown}` is not a valid domain name ({error}); ignored"),
+                    format!(
+                        "`{}` is not a valid domain name ({error}); ignored",
+                        shown()
+                    ),
                 );
                 None
             }
@@ -615,7 +618,7 @@ impl<'r> Reading<'r> {
             match entry {
                 // `*` is the default entry of a `*lsearch` lookup
                 // (cPanel's /etc/userdomains has `*: nobody`).
-                LsearchLine::Entry { key, .. } if key == b"*" => {}
+                LsearchLine::Entry { key, .. } if *key == *b"*" => {}
                 LsearchLine::Entry { line, key, value } => {
                     if let Some(name) = self.list_domain(&key, file, line, ListReader::Exim) {
                         each(self, name, line, &value);
@@ -814,11 +817,11 @@ mod tests {
         assert_eq!(entries, vec![(3, "Example.test"), (5, "other.test")]);
     }
 
-    fn entry(line: u32, key: &[u8], value: &str) -> LsearchLine {
+    fn entry(line: u32, key: &[u8], value: &str) -> LsearchLine<'static> {
         LsearchLine::Entry {
             line,
-            key: key.to_vec(),
-            value: value.to_string(),
+            key: Cow::Owned(key.to_vec()),
+            value: Cow::Owned(value.to_string()),
         }
     }
 
@@ -848,7 +851,7 @@ mod tests {
         let keys: Vec<Vec<u8>> = lsearch_lines(text)
             .into_iter()
             .filter_map(|l| match l {
-                LsearchLine::Entry { key, .. } => Some(key),
+                LsearchLine::Entry { key, .. } => Some(key.into_owned()),
                 _ => None,
             })
             .collect();
