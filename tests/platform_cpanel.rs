@@ -190,6 +190,8 @@ fn routing_inventory() {
         fact_rows(&inventory),
         vec![
             "addon.main.test addon_of=addon.test",
+            // Exim reads `crlf.test\r`; cPanel's remlinefile cannot remove it.
+            "crlf.test hands_off=[etc/localdomains:10 is written so that cPanel's own tools cannot remove it]",
             "forced.test hands_off=[cPanel Email Routing is forced to Local (MXCHECK-forced.test=0 at var/cpanel/users/forceduser:11)]",
             "system-dom.test hands_off=[owned by nobody, a cPanel system domain without an account (var/cpanel/users/system:3)]",
         ]
