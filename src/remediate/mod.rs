@@ -701,42 +701,42 @@ fn panel_step(
             })
     };
     let words = match (platform, action) {
-        (Platform::Plesk, Action::TurnOff) if known.facts.alias_of.is_some() => {
-            if let Some(main) = &known.facts.alias_of {
+        (Platform::Plesk, Action::TurnOff) => match &known.facts.alias_of {
+            Some(main) => {
                 comments.push(format!(
                     "{} is a domain alias of {main}: `plesk bin site` fails on an alias, `plesk bin domalias` switches the alias's mail off and leaves {main} as it is",
                     known.name
                 ));
+                vec![
+                    Word::Fixed("plesk"),
+                    Word::Fixed("bin"),
+                    Word::Fixed("domalias"),
+                    Word::Fixed("--update"),
+                    domain,
+                    Word::Fixed("-mail"),
+                    Word::Fixed("false"),
+                ]
             }
-            vec![
+            None if !known.facts.hosted => {
+                return Err(format!(
+                    "not a Plesk site or subscription: var/www/vhosts/system/{0}/ does not exist and no web configuration names {0} as an alias, so `plesk bin site` would fail on it; it may be a domain alias with its web service off (then `plesk bin domalias --update {0} -mail false`) or a leftover in the mail server's files; check it in Plesk",
+                    known.name
+                ));
+            }
+            None => vec![
                 Word::Fixed("plesk"),
                 Word::Fixed("bin"),
-                Word::Fixed("domalias"),
+                Word::Fixed(if known.facts.subscription {
+                    "subscription"
+                } else {
+                    "site"
+                }),
                 Word::Fixed("--update"),
                 domain,
-                Word::Fixed("-mail"),
+                Word::Fixed("-mail_service"),
                 Word::Fixed("false"),
-            ]
-        }
-        (Platform::Plesk, Action::TurnOff) if !known.facts.hosted => {
-            return Err(format!(
-                "not a Plesk site or subscription: var/www/vhosts/system/{0}/ does not exist and no web configuration names {0} as an alias, so `plesk bin site` would fail on it; it may be a domain alias with its web service off (then `plesk bin domalias --update {0} -mail false`) or a leftover in the mail server's files; check it in Plesk",
-                known.name
-            ));
-        }
-        (Platform::Plesk, Action::TurnOff) => vec![
-            Word::Fixed("plesk"),
-            Word::Fixed("bin"),
-            Word::Fixed(if known.facts.subscription {
-                "subscription"
-            } else {
-                "site"
-            }),
-            Word::Fixed("--update"),
-            domain,
-            Word::Fixed("-mail_service"),
-            Word::Fixed("false"),
-        ],
+            ],
+        },
         (Platform::Cpanel, _) => vec![
             Word::Fixed("uapi"),
             Word::Value(format!("--user={}", owner(rejected)?)),
