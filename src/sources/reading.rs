@@ -2,6 +2,12 @@
 //! write, the difference between a missing file (a warning: config
 //! repositories hold partial trees) and an unreadable one (an error: the
 //! audit would be wrong), and collecting domains with their warnings.
+//!
+//! The mail servers compare list keys with a domain byte for byte (ASCII
+//! case aside), so a key is read exactly as the server reads it
+//! ([`lsearch_lines`] is Exim's lsearch) and counts for a domain only when
+//! it is that domain's own spelling ([`list_key`]): `shop.test.` or
+//! `bücher.test` look like domains but never match any mail.
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
