@@ -369,6 +369,31 @@ fn located(declared: &[Declared]) -> String {
     }
 }
 
+/// The cases a rule's default severity overstates: at most info, and why.
+/// - `mx-points-here-not-local` through an implicit MX: the name has no MX
+///   record and its address record is this server (a web-only name, such
+///   as a shop's subdomain, whose mail is off); nobody mails it. Through
+///   an explicit MX it stays as severe as the rule says.
+/// - `domain-not-found` on the subdomain cPanel creates for an addon domain:
+///   it is never published in DNS, so NXDOMAIN is the expected answer.
+fn primary_cap(subject: &Subject<'_>) -> (Option<Severity>, String) {
+    let domain = subject.domain;
+    match (domain.delivery, subject.verdict) {
+        (Delivery::NotLocal, Verdict::Here) if subject.evidence.implicit_mx => (
+            Some(Severity::Info),
+            "; only through the implicit MX: the name publishes no MX record, its address is this server (a web-only name), so it gets no mail".to_string(),
+        ),
+        (Delivery::Local, Verdict::Nxdomain) => match &domain.facts.addon_of {
+            Some(addon) => (
+                Some(Severity::Info),
+                format!("; the subdomain cPanel creates for the addon domain {addon}, which is never published in DNS"),
+            ),
+            None => (None, String::new()),
+        },
+        _ => (None, String::new()),
+    }
+}
+
 /// Everything a rule looks at for one domain.
 pub struct Subject<'a> {
     pub domain: &'a KnownDomain,
@@ -385,7 +410,9 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
     }
     let evidence = evidence_summary(subject.evidence);
     let delivery = subject.domain.delivery;
-    let mut fired: Vec<(&str, String)> = Vec::new();
+    // (rule, message, the most this finding may be: a case the rule's
+    // default severity overstates, with the reason in the message).
+    let mut fired: Vec<(&str, String, Option<Severity>)> = Vec::new();
 
     let primary = match (delivery, subject.verdict) {
         (Delivery::Local, Verdict::Elsewhere) => Some((
@@ -418,13 +445,15 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
         _ => None,
     };
     if let Some((id, what)) = primary {
-        fired.push((id, format!("{what}: {evidence}")));
+        let (cap, why) = primary_cap(subject);
+        fired.push((id, format!("{what}: {evidence}{why}"), cap));
     }
 
     if subject.verdict == Verdict::NoMailHost {
         fired.push((
             ids::MX_HOST_UNRESOLVABLE,
             format!("no MX host has an address: {evidence}"),
+            None,
         ));
     } else if subject.evidence.status == DnsStatus::Ok {
         // Only the most preferred set: a dead host there costs every sender a try.
@@ -440,6 +469,7 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
             fired.push((
                 ids::MX_HOST_UNRESOLVABLE,
                 format!("MX host {} has no address: {evidence}", dead.join(", ")),
+                None,
             ));
         }
     }
@@ -476,6 +506,7 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
                      back in the sender or fails: {evidence}",
                     looping.join(", ")
                 ),
+                None,
             ));
         }
     }
@@ -494,17 +525,22 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
         fired.push((
             ids::MX_TARGET_CNAME,
             format!("MX target {}: {evidence}", aliases.join(", ")),
+            None,
         ));
     }
 
-    let location = located(&subject.domain.declared);
+    let mut location = located(&subject.domain.declared);
+    if let Some(setting) = &subject.domain.facts.hands_off {
+        location.push_str("; ");
+        location.push_str(&setting.evidence());
+    }
     fired
         .into_iter()
-        .filter_map(|(id, message)| {
+        .filter_map(|(id, message, cap)| {
             let rule = rules.get(id)?;
             Some(Finding {
                 rule: rule.id.clone(),
-                severity: rule.severity,
+                severity: cap.map_or(rule.severity, |cap| rule.severity.min(cap)),
                 confidence: rule.confidence,
                 domain: name.clone(),
                 // Exactly sized: a large audit keeps tens of thousands of
@@ -752,6 +788,87 @@ mod tests {
         assert!(rules_for(&not_local, &e, Verdict::Elsewhere).is_empty());
         let relay = domain("relayed.test", Delivery::Relay);
         assert!(rules_for(&relay, &e, Verdict::Elsewhere).is_empty());
+    }
+
+    fn findings_for(d: &KnownDomain, e: &MxEvidence, v: Verdict) -> Vec<Finding> {
+        let rules = RuleSet::embedded().unwrap();
+        evaluate(
+            &rules,
+            &Subject {
+                domain: d,
+                evidence: e,
+                verdict: v,
+            },
+            &ServerIdentity::default(),
+        )
+    }
+
+    #[test]
+    fn web_only_name_through_the_implicit_mx_is_info() {
+        let web_only = domain("shop.bistro.test", Delivery::NotLocal);
+        let implicit = MxEvidence {
+            status: DnsStatus::Nodata,
+            implicit_mx: true,
+            ..ok(vec![host(0, "shop.bistro.test", &["203.0.113.10"])])
+        };
+        let f = findings_for(&web_only, &implicit, Verdict::Here);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].rule, "mx-points-here-not-local");
+        assert_eq!(f[0].severity, Severity::Info);
+        assert!(
+            f[0].message.contains("only through the implicit MX"),
+            "{}",
+            f[0].message
+        );
+        // Through an explicit MX it stays critical.
+        let explicit = ok(vec![host(10, "mail.hoster.test", &["203.0.113.10"])]);
+        let f = findings_for(&web_only, &explicit, Verdict::Here);
+        assert_eq!(f[0].severity, Severity::Critical);
+        assert!(!f[0].message.contains("implicit"));
+    }
+
+    #[test]
+    fn addon_subdomain_not_found_is_info_naming_the_addon() {
+        let mut sub = domain("addon.main.test", Delivery::Local);
+        sub.facts.addon_of = Some(DomainName::parse("addon.test").unwrap());
+        let nx = MxEvidence {
+            status: DnsStatus::Nxdomain,
+            ..ok(vec![])
+        };
+        let f = findings_for(&sub, &nx, Verdict::Nxdomain);
+        assert_eq!(f[0].rule, "domain-not-found");
+        assert_eq!(f[0].severity, Severity::Info);
+        assert!(
+            f[0].message.contains("addon domain addon.test"),
+            "{}",
+            f[0].message
+        );
+        // Any other domain not found stays critical.
+        let plain = domain("gone.test", Delivery::Local);
+        assert_eq!(
+            findings_for(&plain, &nx, Verdict::Nxdomain)[0].severity,
+            Severity::Critical
+        );
+    }
+
+    #[test]
+    fn a_panel_setting_shows_in_the_evidence() {
+        let mut forced = domain("moved.test", Delivery::Local);
+        forced.facts.hands_off = Some(crate::inventory::HandsOff::CpanelForcedLocal {
+            setting: "MXCHECK-moved.test=0".into(),
+            file: "var/cpanel/users/movedco".into(),
+            line: 12,
+        });
+        let e = ok(vec![host(10, "mx1.elsewhere.test", &["198.51.100.7"])]);
+        let f = findings_for(&forced, &e, Verdict::Elsewhere);
+        assert_eq!(f[0].severity, Severity::Critical);
+        assert!(
+            f[0].message.ends_with(
+                "; cPanel Email Routing is forced to Local (MXCHECK-moved.test=0 at var/cpanel/users/movedco:12)"
+            ),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]
