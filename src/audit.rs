@@ -193,7 +193,7 @@ pub fn judge(
     ignores: &[IgnoreRule],
     today: CivilDate,
 ) -> (AuditedDomain, Vec<String>) {
-    let verdict = verdict::verdict(&evidence, identity);
+    let verdict = verdict::decide(&domain.name, &evidence, identity);
     let mx_this_server = evidence
         .mx
         .iter()
@@ -226,10 +226,28 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
     let identity = build_identity(&inventory, &opts.identity)?;
 
     let names: Vec<_> = inventory.domains.iter().map(|d| d.name.clone()).collect();
-    let mut dns = resolve::gather(&names, &opts.resolve).await?;
+    // This server's names are among the names the resolvers must know.
+    let server_names: Vec<String> = identity.names.iter().cloned().collect();
+    let mut dns = resolve::gather_checked(&names, &server_names, &opts.resolve).await?;
     drop(names);
 
-    let mut notes = Vec::new();
+    let mut run_findings: Vec<RunFinding> = dns
+        .untrustworthy
+        .iter()
+        .filter_map(|bad| {
+            let message = format!(
+                "the resolver {} denies names that must exist: its NXDOMAIN and NODATA answers \
+                 count as inconclusive",
+                bad.resolver
+            );
+            Some(
+                rules
+                    .run_finding(rules::ids::RESOLVER_UNTRUSTWORTHY, message)?
+                    .with_evidence(bad.evidence.clone()),
+            )
+        })
+        .collect();
+    let mut notes = std::mem::take(&mut dns.sanity_notes);
     for server in &dns.authoritative_servers {
         if server.ip().is_loopback() || identity.is_our_address(server.ip()) {
             notes.push(format!(
@@ -258,13 +276,19 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
             notes.extend(expired);
             audited
         })
-        .collect();
+        .collect::<Vec<AuditedDomain>>();
+    run_findings.extend(rules::unusual_verdict_share(
+        &rules,
+        domains
+            .iter()
+            .map(|d| (&d.domain.name, d.domain.delivery, d.verdict)),
+    ));
 
     Ok(Audit {
         platform: inventory.platform,
         identity,
         domains,
-        run_findings: Vec::new(),
+        run_findings,
         warnings: inventory.warnings,
         notes,
         rules,

@@ -229,8 +229,19 @@ pub struct Opened {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirEntry {
     pub name: OsString,
-    /// A directory, or a symbolic link that resolves (inside the root) to one.
-    pub is_dir: bool,
+    /// What it is; for a symbolic link, what the link resolves to inside
+    /// the root (`Symlink` when it resolves to nothing: dangling, a loop).
+    pub kind: FileKind,
+}
+
+impl DirEntry {
+    pub fn is_dir(&self) -> bool {
+        self.kind == FileKind::Directory
+    }
+
+    pub fn is_file(&self) -> bool {
+        self.kind == FileKind::Regular
+    }
 }
 
 /// Where a file under the root would be written: the directory it really
@@ -334,8 +345,7 @@ impl Root {
     }
 
     /// The entries of a directory (without `.` and `..`). An entry that is
-    /// a symbolic link counts as a directory when it resolves, inside the
-    /// root, to one.
+    /// a symbolic link is what it resolves to inside the root.
     pub fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>, FsError> {
         let (fd, rel) = Walk::new(self, path.as_bytes()).run(|walk, name| {
             let stat = rustix::fs::statat(walk.dir(), name, AtFlags::SYMLINK_NOFOLLOW)
@@ -365,20 +375,17 @@ impl Root {
                 kind = rustix::fs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)
                     .map_or(FileKind::Unknown, |s| FileKind::of_mode(s.st_mode));
             }
-            let is_dir = match kind {
-                FileKind::Directory => true,
-                FileKind::Symlink => {
-                    let mut full = rel.clone();
-                    full.push(b'/');
-                    full.extend_from_slice(name);
-                    self.stat_bytes(&full)
-                        .is_ok_and(|s| FileKind::of_mode(s.st_mode) == FileKind::Directory)
+            if kind == FileKind::Symlink {
+                let mut full = rel.clone();
+                full.push(b'/');
+                full.extend_from_slice(name);
+                if let Ok(target) = self.stat_bytes(&full) {
+                    kind = FileKind::of_mode(target.st_mode);
                 }
-                _ => false,
-            };
+            }
             entries.push(DirEntry {
                 name: OsString::from_vec(name.to_vec()),
-                is_dir,
+                kind,
             });
         }
         Ok(entries)
@@ -846,7 +853,7 @@ mod tests {
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         let seen: Vec<(String, bool)> = entries
             .iter()
-            .map(|e| (e.name.to_string_lossy().into_owned(), e.is_dir))
+            .map(|e| (e.name.to_string_lossy().into_owned(), e.is_dir()))
             .collect();
         assert_eq!(
             seen,

@@ -380,9 +380,15 @@ fn select<'a>(audited: &'a AuditedDomain, left: &mut Vec<Left>) -> Option<(&'a F
             Some("DNS did not answer conclusively; never remediated".to_string())
         } else if let Some((_, why)) = human {
             blocking = Some(f.rule.clone());
-            Some((*why).to_string())
+            if f.severity == Severity::Info {
+                // A case the rule reports at info (a web-only name): the
+                // finding says why; there is nothing to decide.
+                Some("reported at info level; nothing to fix".to_string())
+            } else {
+                Some((*why).to_string())
+            }
         } else if fixable && f.severity == Severity::Info {
-            Some("the finding is at info level (a severity override); never remediated".into())
+            Some("the finding is at info level; never remediated".into())
         } else if fixable
             && (audited.verdict == Verdict::Inconclusive
                 || audited.domain.delivery != Delivery::Local)
@@ -671,6 +677,10 @@ fn panel_step(
     action: Action,
     rejected: &mut Vec<String>,
 ) -> Result<Step, String> {
+    // A panel setting that says "leave it" wins over any evidence.
+    if let Some(setting) = &known.facts.hands_off {
+        return Err(setting.reason());
+    }
     let managed: Vec<&Declared> = known
         .declared
         .iter()
@@ -703,6 +713,11 @@ fn panel_step(
         let raw = known.facts.owner.as_deref().ok_or_else(|| {
             "the panel account owning the domain is unknown; the panel command needs it".to_string()
         })?;
+        if commands::is_system_account(raw) {
+            return Err(format!(
+                "owned by {raw}, a system account and no panel account: the panel command cannot act as it; change the domain's mail routing in the panel by hand"
+            ));
+        }
         commands::validate_user(raw)
             .map(str::to_string)
             .map_err(|message| {
@@ -712,19 +727,42 @@ fn panel_step(
             })
     };
     let words = match (platform, action) {
-        (Platform::Plesk, Action::TurnOff) => vec![
-            Word::Fixed("plesk"),
-            Word::Fixed("bin"),
-            Word::Fixed(if known.facts.subscription {
-                "subscription"
-            } else {
-                "site"
-            }),
-            Word::Fixed("--update"),
-            domain,
-            Word::Fixed("-mail_service"),
-            Word::Fixed("false"),
-        ],
+        (Platform::Plesk, Action::TurnOff) => match &known.facts.alias_of {
+            Some(main) => {
+                comments.push(format!(
+                    "{} is a domain alias of {main}: `plesk bin site` fails on an alias, `plesk bin domalias` switches the alias's mail off and leaves {main} as it is",
+                    known.name
+                ));
+                vec![
+                    Word::Fixed("plesk"),
+                    Word::Fixed("bin"),
+                    Word::Fixed("domalias"),
+                    Word::Fixed("--update"),
+                    domain,
+                    Word::Fixed("-mail"),
+                    Word::Fixed("false"),
+                ]
+            }
+            None if !known.facts.hosted => {
+                return Err(format!(
+                    "not a Plesk site or subscription: var/www/vhosts/system/{0}/ does not exist and no web configuration names {0} as an alias, so `plesk bin site` would fail on it; it may be a domain alias with its web service off (then `plesk bin domalias --update {0} -mail false`) or a leftover in the mail server's files; check it in Plesk",
+                    known.name
+                ));
+            }
+            None => vec![
+                Word::Fixed("plesk"),
+                Word::Fixed("bin"),
+                Word::Fixed(if known.facts.subscription {
+                    "subscription"
+                } else {
+                    "site"
+                }),
+                Word::Fixed("--update"),
+                domain,
+                Word::Fixed("-mail_service"),
+                Word::Fixed("false"),
+            ],
+        },
         (Platform::Cpanel, _) => vec![
             Word::Fixed("uapi"),
             Word::Value(format!("--user={}", owner(rejected)?)),

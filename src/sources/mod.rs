@@ -11,7 +11,6 @@ pub mod qmail;
 
 mod reading;
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -251,20 +250,14 @@ impl ConfigRoot {
         safe_fs::modified(&stat)
     }
 
-    /// The entries of a directory that are directories themselves (or
-    /// links to directories inside the root), sorted by name; `None` when
-    /// the directory does not exist.
-    pub fn subdirectories(&self, server_path: &str) -> Result<Option<Vec<OsString>>, SourceError> {
+    /// The entries of a directory (links inside the root resolved to what
+    /// they lead to); `None` when the directory does not exist.
+    pub fn entries(
+        &self,
+        server_path: &str,
+    ) -> Result<Option<Vec<safe_fs::DirEntry>>, SourceError> {
         match self.open_root().and_then(|root| root.list_dir(server_path)) {
-            Ok(entries) => {
-                let mut names: Vec<OsString> = entries
-                    .into_iter()
-                    .filter(|e| e.is_dir)
-                    .map(|e| e.name)
-                    .collect();
-                names.sort();
-                Ok(Some(names))
-            }
+            Ok(entries) => Ok(Some(entries)),
             Err(FsError::NotFound) => Ok(None),
             Err(error) => Err(self.refused(server_path, error)),
         }
