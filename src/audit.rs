@@ -8,10 +8,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::CivilDate;
 use crate::identity::{MxPattern, ServerIdentity};
-use crate::inventory::{Inventory, InventoryWarning, KnownDomain, Platform};
+use crate::inventory::{DomainName, Inventory, InventoryWarning, KnownDomain, Platform};
 use crate::resolve::{self, MxEvidence, ResolveError, ResolveOptions};
 use crate::rules::{self, Finding, IgnoreRule, RuleError, RuleSet, RunFinding, Severity, Subject};
-use crate::sources::{self, SourceError, SourceOptions};
+use crate::sources::{self, FilesRead, SourceError, SourceOptions};
 use crate::verdict::{self, Verdict};
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +81,9 @@ pub struct Audit {
     pub notes: Vec<String>,
     pub rules: RuleSet,
     pub stats: RunStats,
+    /// Every configuration file the audit read, with a digest of its bytes:
+    /// remediation edits a file only while it still holds them.
+    pub files_read: FilesRead,
 }
 
 /// Totals for summaries and exit codes.
@@ -223,6 +226,7 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
     let started = SystemTime::now();
     let clock = Instant::now();
     let inventory = sources::read_inventory(&opts.sources)?;
+    let files_read = opts.sources.root.files_read();
     let identity = build_identity(&inventory, &opts.identity)?;
 
     let names: Vec<_> = inventory.domains.iter().map(|d| d.name.clone()).collect();
@@ -298,5 +302,63 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
             queries_sent: dns.queries_sent,
             lookups_failed: dns.lookups_failed,
         },
+        files_read,
     })
+}
+
+/// The evidence of the domains `fix` would change, gathered again before
+/// anything is planned (see [`reconfirm`]).
+#[derive(Debug, Clone)]
+pub enum Reconfirmed {
+    /// The evidence came from zone files (`--zone-file`): read from files,
+    /// nothing a spoofer can forge, so nothing was asked again.
+    ZoneFiles,
+    /// Each domain resolved again over TCP only and judged again by the same
+    /// verdict and rules. A domain that was not asked is missing.
+    OverTcp(BTreeMap<DomainName, AuditedDomain>),
+}
+
+/// Resolve `domains` again over TCP only (no UDP fast path, nothing kept
+/// from the audit's resolution) and judge each as the audit did: the same
+/// identity, rules, ignores and day. Remediation compares the result with
+/// the audit's verdict and rule (see `resolve::gather_over_tcp`).
+pub async fn reconfirm(
+    audit: &Audit,
+    opts: &AuditOptions,
+    domains: &[DomainName],
+) -> Result<Reconfirmed, AuditError> {
+    if !opts.resolve.zone_files.is_empty() {
+        return Ok(Reconfirmed::ZoneFiles);
+    }
+    if domains.is_empty() {
+        return Ok(Reconfirmed::OverTcp(BTreeMap::new()));
+    }
+    let asked: std::collections::BTreeSet<&DomainName> = domains.iter().collect();
+    let wanted: Vec<&AuditedDomain> = audit
+        .domains
+        .iter()
+        .filter(|d| asked.contains(&d.domain.name))
+        .collect();
+    let names: Vec<DomainName> = wanted.iter().map(|d| d.domain.name.clone()).collect();
+    let server_names: Vec<String> = audit.identity.names.iter().cloned().collect();
+    let mut dns = resolve::gather_over_tcp(&names, &server_names, &opts.resolve).await?;
+    let judged = wanted
+        .into_iter()
+        .map(|audited| {
+            let evidence = dns
+                .evidence
+                .remove(&audited.domain.name)
+                .unwrap_or_else(|| MxEvidence::inconclusive("not looked up over TCP"));
+            let (again, _expired) = judge(
+                audited.domain.clone(),
+                evidence,
+                &audit.identity,
+                &audit.rules,
+                &opts.ignores,
+                opts.today,
+            );
+            (audited.domain.name.clone(), again)
+        })
+        .collect();
+    Ok(Reconfirmed::OverTcp(judged))
 }

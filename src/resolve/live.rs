@@ -53,7 +53,19 @@ struct Server {
     distrust: OnceLock<String>,
 }
 
+/// How a [`LiveResolver`] asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// The fast path over the UDP pool first, hickory's pool (UDP, TCP on
+    /// truncation) behind it: the audit.
+    UdpFirst,
+    /// TCP only, no fast path: the confirmation of changes (`confirm`). An
+    /// off-path spoofer cannot inject into a TCP connection.
+    TcpOnly,
+}
+
 pub(crate) struct LiveResolver {
+    transport: Transport,
     servers: Vec<Server>,
     runtime: PooledUdpRuntime,
     request: DnsRequestOptions,
@@ -67,6 +79,13 @@ pub(crate) struct LiveResolver {
 
 impl LiveResolver {
     pub(crate) fn new(opts: &ResolveOptions) -> Result<Self, ResolveError> {
+        Self::with_transport(opts, Transport::UdpFirst)
+    }
+
+    pub(crate) fn with_transport(
+        opts: &ResolveOptions,
+        transport: Transport,
+    ) -> Result<Self, ResolveError> {
         let configs: Vec<(SocketAddr, NameServerConfig)> = if opts.nameservers.is_empty() {
             system_nameservers()?
         } else {
@@ -119,6 +138,7 @@ impl LiveResolver {
             .saturating_mul(3)
             .saturating_add(Duration::from_secs(1));
         Ok(LiveResolver {
+            transport,
             servers,
             runtime,
             request,
@@ -246,6 +266,9 @@ impl LiveResolver {
     /// its answer needs hickory, or none came within hickory's resend
     /// interval, hickory's pool asks, while the fast path keeps listening.
     async fn ask(&self, server: &Server, name: &Name, rtype: RecordType) -> Checked {
+        if self.transport == Transport::TcpOnly {
+            return self.lookup(server, &server.tcp_pool, name, rtype).await;
+        }
         let mut fast = FastQuery::send(&self.runtime, server.addr, name, rtype)
             .await
             .ok();
