@@ -140,6 +140,15 @@ impl Fix {
     }
 }
 
+/// A table source newer than the compiled file Postfix reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleTable {
+    /// The text source, relative to the root.
+    pub source: String,
+    /// The type postmap compiles it as (from the compiled file).
+    pub postmap: String,
+}
+
 /// Why a change the audit's evidence called for was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefusalCause {
@@ -255,6 +264,11 @@ pub struct Remediation {
     pub rejected: Vec<String>,
     /// Changes refused because their evidence or files changed during the run.
     pub refused: Vec<Refused>,
+    /// Postfix table sources newer than their compiled file that this plan
+    /// does not edit: a change never compiled (an earlier `--apply` that
+    /// stopped before its postmap, an edit without postmap). Their postmap
+    /// is among the follow-ups.
+    pub stale_tables: Vec<StaleTable>,
     /// How the evidence of the changes was confirmed.
     pub confirmed_by: ConfirmedBy,
 }
@@ -296,7 +310,7 @@ impl Remediation {
             .iter()
             .filter(|e| written.contains(&e.rel))
             .collect();
-        follow_ups(self.platform, &edits)
+        follow_ups(self.platform, &edits, &self.stale_tables)
     }
 
     fn render_script(&self, files: Files<'_>, follow_ups: &[Step]) -> String {
@@ -554,6 +568,7 @@ pub fn plan(
         cautions: Vec::new(),
         rejected: Vec::new(),
         refused: Vec::new(),
+        stale_tables: Vec::new(),
         confirmed_by: match reconfirmed {
             Reconfirmed::ZoneFiles => ConfirmedBy::ZoneFiles,
             Reconfirmed::OverTcp(_) => ConfirmedBy::Tcp,
@@ -703,9 +718,34 @@ pub fn plan(
             postmap,
         });
     }
+    r.stale_tables = stale_tables(root, &kinds, &r.edits);
     let edits: Vec<&FileEdit> = r.edits.iter().collect();
-    r.follow_ups = follow_ups(audit.platform, &edits);
+    r.follow_ups = follow_ups(audit.platform, &edits, &r.stale_tables);
     Ok(r)
+}
+
+/// Postfix table sources, not edited now, whose compiled file is older
+/// than the source (the audit's `StaleTable` warning): Postfix still answers
+/// from keys the source no longer has, or lacks keys it has.
+fn stale_tables(root: &ConfigRoot, kinds: &Kinds, edits: &[FileEdit]) -> Vec<StaleTable> {
+    kinds
+        .iter()
+        .filter(|(rel, _)| !edits.iter().any(|e| &e.rel == *rel))
+        .filter_map(|(rel, (kind, table_type))| {
+            let table_type = table_type.as_deref().filter(|_| *kind == PlaceKind::TableSource)?;
+            let postmap = compiled_type(root, rel, table_type)?;
+            let compiled = [".db", ".lmdb", ".cdb"]
+                .iter()
+                .map(|suffix| format!("{rel}{suffix}"))
+                .find(|file| root.exists(file))?;
+            let source_time = root.modified(rel)?;
+            let compiled_time = root.modified(&compiled)?;
+            (compiled_time < source_time).then(|| StaleTable {
+                source: rel.clone(),
+                postmap,
+            })
+        })
+        .collect()
 }
 
 /// The confirmation of a change, or why it is refused: asked again over
@@ -1326,10 +1366,22 @@ fn panel_managed(platform: Platform, file: &str) -> bool {
 }
 
 /// postmap and reload commands after the file edits.
-fn follow_ups(platform: Platform, edits: &[&FileEdit]) -> Vec<Step> {
+fn follow_ups(platform: Platform, edits: &[&FileEdit], stale: &[StaleTable]) -> Vec<Step> {
     let mut steps = Vec::new();
     match platform {
-        Platform::Postfix if !edits.is_empty() => {
+        Platform::Postfix if !edits.is_empty() || !stale.is_empty() => {
+            for table in stale {
+                steps.push(Step::command(
+                    vec![format!(
+                        "{} is newer than the table Postfix reads, compiled from it: a change that was never compiled (an earlier `mxdrift fix --apply` that stopped, or an edit without postmap); review it, then rebuild",
+                        table.source
+                    )],
+                    vec![
+                        Word::Fixed("postmap"),
+                        Word::Value(format!("{}:/{}", table.postmap, table.source)),
+                    ],
+                ));
+            }
             for edit in edits {
                 if let Some(compiled) = &edit.postmap {
                     steps.push(Step::command(
