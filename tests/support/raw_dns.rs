@@ -32,9 +32,6 @@ pub enum Path {
     /// UDP answers are truncated (TC, no records); the crafted answer comes
     /// over TCP, through hickory's name-server pool.
     Hickory,
-    /// UDP and TCP answer from different responders ([`RawDns::start_split`]):
-    /// what a spoofer injects over UDP against the truth over TCP.
-    Split,
 }
 
 /// Builds the answer to one query; `None` stays silent.
@@ -61,7 +58,7 @@ impl RawDns {
         udp: impl Fn(&Message) -> Option<Message> + Send + Sync + 'static,
         tcp: impl Fn(&Message) -> Option<Message> + Send + Sync + 'static,
     ) -> RawDns {
-        Self::start_with(Path::Split, Arc::new(udp), Arc::new(tcp)).await
+        Self::start_with(Path::Fast, Arc::new(udp), Arc::new(tcp)).await
     }
 
     async fn start_with(path: Path, udp_respond: Arc<Responder>, tcp_respond: Arc<Responder>) -> RawDns {
@@ -169,7 +166,7 @@ async fn udp_loop(
         };
         record(&received, &request, Transport::Udp);
         let reply = match path {
-            Path::Fast | Path::Split => respond(&request).map(|mut m| {
+            Path::Fast => respond(&request).map(|mut m| {
                 m.metadata.id = request.metadata.id;
                 m
             }),
