@@ -225,9 +225,9 @@ async fn a_forged_answer_never_survives_into_a_change() {
         plan.fixes
     );
     assert!(
-        plan.edits
-            .iter()
-            .all(|e| !e.diff().contains("-virtual_mailbox_domains = target.test,\n+virtual_mailbox_domains = control.test")),
+        plan.edits.iter().all(|e| !e.diff().contains(
+            "-virtual_mailbox_domains = target.test,\n+virtual_mailbox_domains = control.test"
+        )),
         "{:?}",
         plan.edits
     );
@@ -238,7 +238,11 @@ async fn a_forged_answer_never_survives_into_a_change() {
             .find(|r| r.domain == domain("target.test"))
             .expect("the forged evidence is refused");
         assert_eq!(refused.cause, RefusalCause::EvidenceChanged);
-        assert!(refused.reason.contains("TCP: verdict here"), "{}", refused.reason);
+        assert!(
+            refused.reason.contains("TCP: verdict here"),
+            "{}",
+            refused.reason
+        );
     } else {
         assert_ne!(target.verdict, Verdict::Elsewhere);
     }

@@ -18,8 +18,8 @@ use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use fix_support::need_tool;
 use support::mini_zone::MiniZone;
@@ -98,9 +98,16 @@ async fn main_cf_edited_while_dns_is_pending_is_refused_not_edited() {
             .map(|s| s.to_string())
             .collect();
         args.extend(
-            ["--server-ip", "203.0.113.10", "--timeout", "1", "--attempts", "1"]
-                .iter()
-                .map(|s| s.to_string()),
+            [
+                "--server-ip",
+                "203.0.113.10",
+                "--timeout",
+                "1",
+                "--attempts",
+                "1",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
         );
         args.extend(extra.iter().map(|s| s.to_string()));
         mxdrift_async(args)
@@ -110,7 +117,10 @@ async fn main_cf_edited_while_dns_is_pending_is_refused_not_edited() {
     let out = run(&[]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!armed.load(Ordering::SeqCst), "the responder never edited main.cf");
+    assert!(
+        !armed.load(Ordering::SeqCst),
+        "the responder never edited main.cf"
+    );
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(!stdout.contains("relay_domains"), "{stdout}");
     assert!(!stdout.contains("---"), "{stdout}");
@@ -249,7 +259,14 @@ fn partial_apply_prints_the_follow_ups_of_what_it_wrote_and_a_rerun_plans_the_po
     let zone = dir.path().join("zones/test.zone");
     let zone = zone.to_str().unwrap();
     let args = |extra: &[&'static str]| -> Vec<String> {
-        let mut args = vec!["--root", &root, "--zone-file", zone, "--server-ip", "203.0.113.10"];
+        let mut args = vec![
+            "--root",
+            &root,
+            "--zone-file",
+            zone,
+            "--server-ip",
+            "203.0.113.10",
+        ];
         args.extend(extra);
         args.iter().map(|s| s.to_string()).collect()
     };
@@ -316,7 +333,11 @@ fn partial_apply_prints_the_follow_ups_of_what_it_wrote_and_a_rerun_plans_the_po
         .any(|w| w["kind"] == "stale-table" && w["file"] == "etc/postfix/alias_domains.db");
     assert!(stale, "{}", doc["warnings"]);
     // ...and plans its postmap.
-    let mut plan = vec!["fix".to_string(), "--format".to_string(), "json".to_string()];
+    let mut plan = vec![
+        "fix".to_string(),
+        "--format".to_string(),
+        "json".to_string(),
+    ];
     plan.extend(args(&[]));
     let out = run(plan);
     assert_eq!(

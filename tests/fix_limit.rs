@@ -72,7 +72,12 @@ fn more_switch_offs_than_the_default_limit_are_refused_and_change_nothing() {
     let dir = root(0, 12, 0);
     let vdomains = dir.path().join("etc/postfix/vdomains");
     let before = fs::read(&vdomains).unwrap();
-    for extra in [&[][..], &["--apply"], &["--commands"], &["--format", "json"]] {
+    for extra in [
+        &[][..],
+        &["--apply"],
+        &["--commands"],
+        &["--format", "json"],
+    ] {
         let out = fix(dir.path(), extra);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");

@@ -114,7 +114,12 @@ async fn udp_lies_that_tcp_refutes_change_nothing_and_are_named() {
     );
 
     // The audit rests on UDP: it reports the lies.
-    let audit = mxdrift(root, &ns, &["audit", "--format", "json", "--fail-on", "never"]).await;
+    let audit = mxdrift(
+        root,
+        &ns,
+        &["audit", "--format", "json", "--fail-on", "never"],
+    )
+    .await;
     let doc: serde_json::Value = serde_json::from_slice(&audit.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", text(&audit.stderr)));
     let verdict = |d: &str| {
@@ -146,7 +151,8 @@ async fn udp_lies_that_tcp_refutes_change_nothing_and_are_named() {
     }
     assert!(
         stderr.contains("UDP: verdict elsewhere (mail-switch-on)")
-            && stderr.contains("TCP: verdict here (no finding), MX 10 mail.hoster.test [203.0.113.10]"),
+            && stderr
+                .contains("TCP: verdict here (no finding), MX 10 mail.hoster.test [203.0.113.10]"),
         "{stderr}"
     );
     assert!(stderr.contains("nothing to fix"), "{stderr}");
@@ -172,7 +178,9 @@ async fn udp_lies_that_tcp_refutes_change_nothing_and_are_named() {
         "{script}"
     );
     assert!(
-        script.contains(&format!("#   - spoofed.test (mail-switch-on): {DISAGREEMENT}")),
+        script.contains(&format!(
+            "#   - spoofed.test (mail-switch-on): {DISAGREEMENT}"
+        )),
         "{script}"
     );
 

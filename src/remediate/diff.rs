@@ -326,7 +326,11 @@ impl FileText {
             ", "
         };
         // A file that lacked its final newline gets one with the new name.
-        let ending = if ending.is_empty() { self.newline } else { ending };
+        let ending = if ending.is_empty() {
+            self.newline
+        } else {
+            ending
+        };
         self.set(index, Some(format!("{body}{joiner}{domain}{ending}")));
         Ok(())
     }

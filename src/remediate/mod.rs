@@ -106,7 +106,9 @@ impl Confirmation {
     /// One line for comments and summaries.
     pub fn describe(&self) -> String {
         match self {
-            Confirmation::ZoneFiles => "evidence from zone files, no TCP confirmation needed".into(),
+            Confirmation::ZoneFiles => {
+                "evidence from zone files, no TCP confirmation needed".into()
+            }
             Confirmation::OverTcp { verdict, evidence } => format!(
                 "confirmed over TCP: verdict {}: {evidence}",
                 verdict.as_str()
@@ -608,13 +610,20 @@ pub fn plan(
                 let (edited, command) = match audit.platform {
                     Platform::Postfix => {
                         let ops = postfix_ops(known, action, &kinds, main_cf.as_deref())?;
-                        let edited = edit_files(root, &trust, &mut files, &kinds, ops, &Given::new())?;
+                        let edited =
+                            edit_files(root, &trust, &mut files, &kinds, ops, &Given::new())?;
                         (edited, None)
                     }
                     Platform::Qmail => {
                         let ops = qmail_ops(known, action)?;
-                        let edited =
-                            edit_files(root, &trust, &mut files, &qmail_kinds(), ops, &Given::new())?;
+                        let edited = edit_files(
+                            root,
+                            &trust,
+                            &mut files,
+                            &qmail_kinds(),
+                            ops,
+                            &Given::new(),
+                        )?;
                         (edited, None)
                     }
                     Platform::List => {
@@ -732,7 +741,9 @@ fn stale_tables(root: &ConfigRoot, kinds: &Kinds, edits: &[FileEdit]) -> Vec<Sta
         .iter()
         .filter(|(rel, _)| !edits.iter().any(|e| &e.rel == *rel))
         .filter_map(|(rel, (kind, table_type))| {
-            let table_type = table_type.as_deref().filter(|_| *kind == PlaceKind::TableSource)?;
+            let table_type = table_type
+                .as_deref()
+                .filter(|_| *kind == PlaceKind::TableSource)?;
             let postmap = compiled_type(root, rel, table_type)?;
             let compiled = [".db", ".lmdb", ".cdb"]
                 .iter()
@@ -799,6 +810,9 @@ fn confirm(
         evidence_summary(&again.evidence),
     ))
 }
+
+/// Edits of one domain: the file (relative to the root) and the operation.
+type Ops = Vec<(String, EditOp)>;
 
 /// List files given on the command line, by their path relative to the
 /// root: the name the audit read them under.
@@ -1109,7 +1123,7 @@ fn list_ops(
     known: &KnownDomain,
     action: Action,
     root: &ConfigRoot,
-) -> Result<(Kinds, Vec<(String, EditOp)>, Given), String> {
+) -> Result<(Kinds, Ops, Given), String> {
     if action == Action::MakeRelay {
         return Err(
             "a plain domain list has no relay list; make the domain a relay (backup MX) on the mail server itself".into(),

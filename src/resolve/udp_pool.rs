@@ -497,7 +497,10 @@ mod tests {
         let fresh = runtime.bind_udp(unspecified, addr).await.unwrap();
         assert_eq!(runtime.pool.v4.generations.load(Ordering::Relaxed), 2);
         let fresh_port = fresh.shared.socket.local_addr().unwrap().port();
-        assert!(!old_ports.contains(&fresh_port), "{fresh_port} {old_ports:?}");
+        assert!(
+            !old_ports.contains(&fresh_port),
+            "{fresh_port} {old_ports:?}"
+        );
         // The query sent on the old generation still gets its answer.
         first.send_to(&[0x12, 0x34, 1], addr).await.unwrap();
         let mut buf = [0u8; 16];

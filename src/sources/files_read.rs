@@ -115,9 +115,9 @@ impl FilesRead {
             .files
             .iter()
             .filter(|(key, now)| {
-                self.files.get(*key).is_some_and(|first| {
-                    first.changed || now.changed || first.digest != now.digest
-                })
+                self.files
+                    .get(*key)
+                    .is_some_and(|first| first.changed || now.changed || first.digest != now.digest)
             })
             .map(|(key, _)| key.clone())
             .collect()

@@ -61,17 +61,16 @@ impl RawDns {
         Self::start_with(Path::Fast, Arc::new(udp), Arc::new(tcp)).await
     }
 
-    async fn start_with(path: Path, udp_respond: Arc<Responder>, tcp_respond: Arc<Responder>) -> RawDns {
+    async fn start_with(
+        path: Path,
+        udp_respond: Arc<Responder>,
+        tcp_respond: Arc<Responder>,
+    ) -> RawDns {
         let (udp, tcp) = bind_pair().await;
         let addr = udp.local_addr().expect("bound socket has an address");
         let udp = Arc::new(udp);
         let received = Arc::new(Mutex::new(Vec::new()));
-        let udp_task = tokio::spawn(udp_loop(
-            udp.clone(),
-            path,
-            udp_respond,
-            received.clone(),
-        ));
+        let udp_task = tokio::spawn(udp_loop(udp.clone(), path, udp_respond, received.clone()));
         let tcp_task = tokio::spawn(tcp_loop(tcp, tcp_respond, received.clone()));
         RawDns {
             addr,
