@@ -16,7 +16,10 @@ use super::live::LiveResolver;
 use super::offline::ZoneSet;
 use super::rate::TokenBucket;
 use super::sanity::{self, Probe};
-use super::{MxEvidence, ResolveError, ResolveOptions, ResolveReport, UntrustworthyResolver};
+use super::{
+    MxEvidence, ResolveError, ResolveOptions, ResolveReport, ServerNameAnswer,
+    UntrustworthyResolver,
+};
 use crate::inventory::DomainName;
 
 enum Backend {
@@ -201,7 +204,8 @@ pub async fn gather_checked(
         lookups_failed: AtomicU64::new(0),
         distrust: OnceLock::new(),
     });
-    let (untrustworthy, sanity_notes) = check_resolvers(&run, domains, server_names).await;
+    let (untrustworthy, sanity_notes, server_name_answers) =
+        check_resolvers(&run, domains, server_names).await;
 
     let progress = progress_bar(opts.progress, domains.len());
     let mut tasks = JoinSet::new();
@@ -259,16 +263,22 @@ pub async fn gather_checked(
         authoritative_servers,
         untrustworthy,
         sanity_notes,
+        server_names: server_name_answers,
     })
 }
 
 /// Ask every resolver (each live server on its own, or the zone files) the
 /// sanity probes, and distrust those that deny names that must exist.
+/// Also returns each resolver's answers for this server's names.
 async fn check_resolvers(
     run: &Arc<Run>,
     domains: &[DomainName],
     server_names: &[String],
-) -> (Vec<UntrustworthyResolver>, Vec<String>) {
+) -> (
+    Vec<UntrustworthyResolver>,
+    Vec<String>,
+    Vec<ServerNameAnswer>,
+) {
     let probes = Arc::new(sanity::probes(domains, server_names));
     let resolvers: Vec<String> = match &run.backend {
         Backend::Live(live) => live.server_addrs().iter().map(|a| a.to_string()).collect(),
@@ -298,6 +308,7 @@ async fn check_resolvers(
     }
     let mut untrustworthy = Vec::new();
     let mut notes: Vec<String> = Vec::new();
+    let mut name_answers = Vec::new();
     for (server, (resolver, answers)) in resolvers.into_iter().zip(answers).enumerate() {
         let results: Vec<(Probe, Answer)> = probes
             .iter()
@@ -311,7 +322,17 @@ async fn check_resolvers(
                 notes.push(note);
             }
         }
-        if judgement.evidence.is_empty() {
+        let trusted = judgement.evidence.is_empty();
+        for (name, family, found) in sanity::server_name_answers(&results) {
+            name_answers.push(ServerNameAnswer {
+                name,
+                family,
+                resolver: resolver.clone(),
+                trusted,
+                found,
+            });
+        }
+        if trusted {
             continue;
         }
         let reason = sanity::distrust_reason();
@@ -326,7 +347,7 @@ async fn check_resolvers(
             evidence: judgement.evidence,
         });
     }
-    (untrustworthy, notes)
+    (untrustworthy, notes, name_answers)
 }
 
 fn progress_bar(enabled: bool, domains: usize) -> ProgressBar {
