@@ -113,6 +113,26 @@ impl Run {
         cell.get_or_init(|| self.send(&key.0, key.1)).await.clone()
     }
 
+    /// Keep a conclusive answer the sanity check already got, so that an
+    /// MX host that is one of this server's names is not asked again.
+    fn remember(&self, name: &Name, rtype: RecordType, answer: &Answer) {
+        let conclusive = match answer {
+            Answer::Records(_) => true,
+            Answer::NoRecords { soa, .. } => soa.is_some(),
+            Answer::Failed(_) => false,
+        };
+        if !conclusive {
+            return;
+        }
+        let mut answers = self
+            .answers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        answers
+            .entry((normalize(name), rtype))
+            .or_insert_with(|| Arc::new(OnceCell::new_with(Some(answer.clone()))));
+    }
+
     async fn host(&self, host: &Name) -> classify::HostAddresses {
         if classify::is_localhost(host) {
             return classify::loopback_host();
@@ -323,6 +343,15 @@ async fn check_resolvers(
             }
         }
         let trusted = judgement.evidence.is_empty();
+        // The first server is the one the audit asks first: its answers
+        // for this server's names stand for the MX host lookups too.
+        if trusted && server == 0 {
+            for (probe, answer) in &results {
+                if probe.kind == sanity::ProbeKind::ServerName {
+                    run.remember(&probe.name, probe.rtype, answer);
+                }
+            }
+        }
         for (name, family, found) in sanity::server_name_answers(&results) {
             name_answers.push(ServerNameAnswer {
                 name,
