@@ -361,6 +361,7 @@ pub fn is_public(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resolve::{AddressFamily, NameAddresses, ServerNameAnswer};
 
     #[test]
     fn glob_patterns() {
@@ -373,8 +374,6 @@ mod tests {
         assert!(MxPattern::new("mx.hoster.test").matches("MX.hoster.test"));
         assert!(!MxPattern::new("mx.hoster.test").matches("mx.hoster.test.evil"));
     }
-
-    use crate::resolve::{AddressFamily, NameAddresses, ServerNameAnswer};
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
