@@ -276,3 +276,89 @@ async fn confirmed_changes_show_their_tcp_evidence_in_json_and_the_script() {
         "{script}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn this_servers_own_addresses_are_asked_again_over_tcp() {
+    // Over UDP the spoofer says this server's name has the address of a
+    // foreign backup MX, which would make backup.test "backup" (relay);
+    // over TCP the name has its real address, and backup.test is elsewhere.
+    const FOREIGN_BACKUP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 20);
+    let zone = |ours: Ipv4Addr| {
+        MiniZone::new()
+            .mx("stays.test", 10, "mail.hoster.test")
+            .mx("backup.test", 10, "mx1.elsewhere.test")
+            .mx("backup.test", 20, "mx2.elsewhere.test")
+            .a("mail.hoster.test", ours)
+            .a("mx1.elsewhere.test", THEM)
+            .a("mx2.elsewhere.test", FOREIGN_BACKUP)
+    };
+    let server = RawDns::start_split(
+        move |request| zone(FOREIGN_BACKUP).answer(request),
+        move |request| zone(US).answer(request),
+    )
+    .await;
+    let ns = server.addr().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "etc/postfix/main.cf",
+        "myhostname = mail.hoster.test\nmydestination =\nvirtual_mailbox_domains = stays.test, backup.test\n",
+    );
+    // Without --server-ip: the addresses of this server's name in DNS count.
+    let run = |extra: &'static [&'static str]| {
+        let root = root.to_path_buf();
+        let ns = ns.clone();
+        async move {
+            let mut args: Vec<String> = vec![
+                extra[0].into(),
+                "--root".into(),
+                root.to_str().unwrap().into(),
+                "--nameserver".into(),
+                ns,
+            ];
+            args.extend(extra[1..].iter().map(|s| s.to_string()));
+            tokio::task::spawn_blocking(move || {
+                Command::new(env!("CARGO_BIN_EXE_mxdrift"))
+                    .args(&args)
+                    .output()
+                    .expect("run mxdrift")
+            })
+            .await
+            .expect("blocking task")
+        }
+    };
+    let audit = run(&["audit", "--format", "json", "--fail-on", "never"]).await;
+    let doc: serde_json::Value = serde_json::from_slice(&audit.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&audit.stderr)));
+    let backup = doc["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["domain"] == "backup.test")
+        .unwrap();
+    assert_eq!(backup["verdict"], "backup", "{backup}");
+
+    let out = run(&["fix", "--format", "json"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let action = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["domain"] == "backup.test")
+        .unwrap();
+    assert_eq!(action["kind"], "refused", "{action}");
+    assert_eq!(action["refusal"], "evidence-changed");
+    let reason = action["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("UDP: verdict backup (backup-mx-delivers-locally)")
+            && reason.contains("TCP: verdict elsewhere (mail-switch-on)"),
+        "{reason}"
+    );
+    assert!(
+        server
+            .transports("mail.hoster.test", RecordType::A)
+            .contains(&Transport::Tcp)
+    );
+}
