@@ -8,6 +8,12 @@
 //! section of a response and follows CNAME chains only eight queries deep.
 //! Here every response goes through `validate`, and CNAME chains are
 //! followed by [`LiveResolver::query`] itself, with loop detection.
+//!
+//! Over UDP, names go out in random letter case (0x20) and an answer must
+//! repeat it exactly; each server's habit is remembered ([`CaseMemory`]),
+//! so one that never repeats the case is asked without it. A resolver in
+//! [`Transport::TcpOnly`] mode (the confirmation of changes, `confirm`)
+//! asks over TCP alone, without the fast path.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
