@@ -6,6 +6,8 @@
 //!   relay_domains) before it answers the audit's MX question. The change
 //!   is refused and names the file; before, the plan re-read main.cf and
 //!   emptied `relay_domains`.
+//! - A file that declares a domain to fix, changed after the audit read it,
+//!   refuses the domain on every platform (the audit's digests cover them).
 //! - An `--apply` that writes one table and then stops prints the
 //!   follow-ups (postmap, reload) of the table it wrote; a rerun knows the
 //!   compiled table is older than its source and plans the postmap.
@@ -360,4 +362,108 @@ fn partial_apply_prints_the_follow_ups_of_what_it_wrote_and_a_rerun_plans_the_po
         "{rebuild}"
     );
     assert!(follow_ups.iter().any(|s| s["command"] == "postfix reload"));
+}
+
+/// The audit of a fixture copy (zone files: no confirmation needed).
+fn audit_copy(
+    root: &Path,
+    domains_file: Option<&str>,
+) -> (mxdrift::audit::Audit, mxdrift::audit::AuditOptions) {
+    use mxdrift::audit::{AuditOptions, IdentityOptions};
+    use mxdrift::sources::{ConfigRoot, PlatformChoice, SourceOptions};
+    let opts = AuditOptions {
+        sources: SourceOptions {
+            root: ConfigRoot::new(root),
+            platform: PlatformChoice::Auto,
+            domains_file: domains_file.map(|f| root.join(f)),
+            hostname: None,
+        },
+        identity: IdentityOptions {
+            server_ips: vec![US.into()],
+            ..IdentityOptions::default()
+        },
+        resolve: mxdrift::resolve::ResolveOptions {
+            zone_files: vec![root.join("zones/test.zone")],
+            ..mxdrift::resolve::ResolveOptions::default()
+        },
+        ignores: Vec::new(),
+        today: mxdrift::config::CivilDate::today(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let audit = runtime
+        .block_on(mxdrift::audit::run(
+            &opts,
+            mxdrift::rules::RuleSet::embedded().unwrap(),
+        ))
+        .unwrap();
+    (audit, opts)
+}
+
+#[test]
+fn a_declaring_file_changed_after_the_audit_refuses_its_domains_on_every_platform() {
+    use mxdrift::audit::Reconfirmed;
+    use mxdrift::remediate::{self, RefusalCause};
+    for (fixture, domains_file) in [
+        ("demo", None),
+        ("plesk/postfix", None),
+        ("plesk/qmail", None),
+        ("cpanel/basic", None),
+        ("directadmin/basic", None),
+        ("qmail/basic", None),
+        ("list/basic", Some("domains.txt")),
+    ] {
+        let dir = fix_support::copy_fixture(fixture);
+        let root = dir.path();
+        let (audit, opts) = audit_copy(root, domains_file);
+        let before = remediate::plan(&audit, &opts.sources, &Reconfirmed::ZoneFiles).unwrap();
+        assert!(!before.fixes.is_empty(), "{fixture}: nothing to fix");
+        assert!(before.refused.is_empty(), "{fixture}: {:?}", before.refused);
+        // Another writer adds a comment line to every file that declares a
+        // domain to fix, after the audit read it.
+        let mut touched = std::collections::BTreeSet::new();
+        for fix in &before.fixes {
+            let known = audit
+                .domains
+                .iter()
+                .find(|d| d.domain.name == fix.domain)
+                .unwrap();
+            for place in &known.domain.declared {
+                // The list file is declared as given (absolute); the
+                // others relative to the root.
+                let path = if Path::new(&place.file).is_absolute() {
+                    Path::new(&place.file).to_path_buf()
+                } else {
+                    root.join(&place.file)
+                };
+                if path.is_file() && touched.insert(path.clone()) {
+                    let mut bytes = fs::read(&path).unwrap();
+                    bytes.extend_from_slice(b"# added meanwhile\n");
+                    fs::write(&path, bytes).unwrap();
+                }
+            }
+        }
+        assert!(!touched.is_empty(), "{fixture}");
+        let after = remediate::plan(&audit, &opts.sources, &Reconfirmed::ZoneFiles).unwrap();
+        assert!(
+            after.fixes.is_empty() && after.edits.is_empty() && after.panel.is_empty(),
+            "{fixture}: planned on changed files: {:?}",
+            after.fixes
+        );
+        for fix in &before.fixes {
+            let refused = after
+                .refused
+                .iter()
+                .find(|r| r.domain == fix.domain)
+                .unwrap_or_else(|| panic!("{fixture}: {} not refused", fix.domain));
+            assert_eq!(refused.cause, RefusalCause::FileChanged, "{fixture}");
+            assert!(
+                refused.reason.contains("changed during the run"),
+                "{fixture}: {}",
+                refused.reason
+            );
+        }
+    }
 }
