@@ -82,7 +82,9 @@ pub struct Audit {
     pub rules: RuleSet,
     pub stats: RunStats,
     /// Every configuration file the audit read, with a digest of its bytes:
-    /// remediation edits a file only while it still holds them.
+    /// remediation edits a file only while it still holds them. Shared with
+    /// the `ConfigRoot` the audit read through, which goes on recording (a
+    /// later read with other bytes marks the file changed).
     pub files_read: FilesRead,
 }
 

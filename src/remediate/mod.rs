@@ -22,7 +22,7 @@ pub mod apply;
 pub mod commands;
 pub mod diff;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::audit::{Audit, AuditedDomain, Reconfirmed};
@@ -823,9 +823,6 @@ struct Trust<'a> {
     root: &'a ConfigRoot,
     audit: &'a FilesRead,
     platform: Platform,
-    /// Files planning found changed since the audit read them (re-read to
-    /// plan, or already different between two of the audit's reads).
-    changed: BTreeSet<FileKey>,
     /// Declaration files read again, and what they held.
     checked: std::cell::RefCell<BTreeMap<FileKey, ReadCheck>>,
 }
@@ -836,7 +833,6 @@ impl<'a> Trust<'a> {
             root,
             audit,
             platform,
-            changed: audit.changed_in(&root.files_read()).into_iter().collect(),
             checked: std::cell::RefCell::default(),
         }
     }
@@ -852,9 +848,6 @@ impl<'a> Trust<'a> {
 
     /// The bytes a change is computed from must be the audit's.
     fn bytes(&self, key: &FileKey, bytes: &[u8]) -> Result<(), NotPlanned> {
-        if self.changed.contains(key) {
-            return Err(Self::changed(key));
-        }
         match self.audit.check(key, bytes) {
             ReadCheck::Same => Ok(()),
             ReadCheck::Changed => Err(Self::changed(key)),
@@ -890,11 +883,11 @@ impl<'a> Trust<'a> {
 
     /// Read a file again (once per plan) and compare it with the audit's read.
     fn check_again(&self, key: &FileKey) -> ReadCheck {
-        if self.changed.contains(key) {
-            return ReadCheck::Changed;
-        }
-        if !self.audit.contains(key) {
-            return ReadCheck::NotRead;
+        // Already different between two reads (planning re-read main.cf and
+        // its tables through the same record), or never read whole.
+        match self.audit.state(key) {
+            ReadCheck::Same => {}
+            other => return other,
         }
         if let Some(check) = self.checked.borrow().get(key) {
             return *check;

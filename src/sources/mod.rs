@@ -106,7 +106,7 @@ pub struct ConfigRoot {
     /// Files that stop the run (shared by clones: one run, one record).
     unreadable: Arc<Mutex<Vec<(String, FsError)>>>,
     /// Every file read, with its digest (shared by clones, like `unreadable`).
-    read: Arc<Mutex<FilesRead>>,
+    read: FilesRead,
 }
 
 impl PartialEq for ConfigRoot {
@@ -122,7 +122,7 @@ impl ConfigRoot {
         ConfigRoot {
             dir: dir.into(),
             unreadable: Arc::default(),
-            read: Arc::default(),
+            read: FilesRead::default(),
         }
     }
 
@@ -191,10 +191,7 @@ impl ConfigRoot {
     }
 
     fn note_read(&self, key: FileKey, bytes: &[u8]) {
-        let digest = Digest::of(bytes);
-        if let Ok(mut read) = self.read.lock() {
-            read.note(key, digest);
-        }
+        self.read.note(&key, Digest::of(bytes));
     }
 
     /// Record a file given on the command line (`--domains`) that a
@@ -203,13 +200,10 @@ impl ConfigRoot {
         self.note_read(FileKey::Given(shown.to_string()), bytes);
     }
 
-    /// The files read so far through this root (and its clones), each with
-    /// the digest of its bytes.
+    /// The record of the files read through this root (and its clones),
+    /// each with the digest of its bytes; shared, so it goes on recording.
     pub fn files_read(&self) -> FilesRead {
-        self.read
-            .lock()
-            .map(|read| read.clone())
-            .unwrap_or_default()
+        self.read.clone()
     }
 
     /// Read a whole file, at most `limit` bytes.
