@@ -362,3 +362,28 @@ async fn this_servers_own_addresses_are_asked_again_over_tcp() {
             .contains(&Transport::Tcp)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolver_silent_over_tcp_confirms_nothing() {
+    let server = RawDns::start_split(|request| truth().answer(request), |_| None).await;
+    let ns = server.addr().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "etc/postfix/main.cf",
+        "myhostname = mail.hoster.test\nmydestination =\nvirtual_mailbox_domains = moved.test, spoofed.test\n",
+    );
+    let before = snapshot(root);
+    let out = mxdrift(root, &ns, &["fix", "--apply", "--attempts", "1"]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "refused: moved.test (mail-switch-on): {DISAGREEMENT}"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("TCP: verdict inconclusive"), "{stderr}");
+    assert_eq!(snapshot(root), before);
+}
