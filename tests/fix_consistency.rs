@@ -159,6 +159,7 @@ async fn main_cf_edited_while_dns_is_pending_is_refused_not_edited() {
     assert_eq!(action["refusal"], "file-changed");
     assert!(plan["edits"].as_array().unwrap().is_empty());
     assert_eq!(plan["summary"]["refused"], 1);
+    fix_support::assert_schema(&plan);
 
     // Unchanged, the same configuration is fixed (over TCP-confirmed DNS).
     write(root.path(), "etc/postfix/main.cf", MAIN_CF_AUDITED);

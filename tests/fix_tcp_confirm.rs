@@ -14,6 +14,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use fix_support::assert_schema;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use support::Transport;
@@ -200,6 +201,7 @@ async fn udp_lies_that_tcp_refutes_change_nothing_and_are_named() {
         );
     }
     assert!(plan["edits"].as_array().unwrap().is_empty());
+    assert_schema(&plan);
 
     // --apply: nothing written, no backup.
     let out = mxdrift(root, &ns, &["fix", "--apply"]).await;
@@ -238,6 +240,7 @@ async fn udp_lies_that_tcp_refutes_change_nothing_and_are_named() {
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // moved.test is gone from the configuration now; the refusals remain.
     assert_eq!(plan["summary"]["refused"], 2);
+    assert_schema(&plan);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -269,6 +272,7 @@ async fn confirmed_changes_show_their_tcp_evidence_in_json_and_the_script() {
         "MX 10 mx1.elsewhere.test [198.51.100.7] (TTL 300)"
     );
     assert_eq!(plan["summary"]["refused"], 0);
+    assert_schema(&plan);
     let out = mxdrift(root, &ns, &["fix", "--commands"]).await;
     let script = text(&out.stdout);
     assert!(
