@@ -49,7 +49,15 @@ fn truth(domains: &[&str]) -> MiniZone {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_answer_in_another_case_is_not_believed() {
-    let targets = ["t1.test", "t2.test", "t3.test", "t4.test", "t5.test"];
+    // Long names: a blind spoofer's lower-case question matches a random
+    // case with probability 2^-letters (1 in 32 for `t1.test`).
+    let targets = [
+        "one.forged-answers-never-count.test",
+        "two.forged-answers-never-count.test",
+        "three.forged-answers-never-count.test",
+        "four.forged-answers-never-count.test",
+        "five.forged-answers-never-count.test",
+    ];
     let zone = truth(&targets);
     let udp_zone = zone.clone();
     // Over UDP every target's answer is a lie in lower case (a blind
