@@ -14,6 +14,7 @@
 //! `"<parameter> (default)"`: it is written nowhere, and line 0 says so
 //! without inventing a place.
 
+pub mod compiled;
 pub mod lists;
 pub mod maincf;
 pub mod tables;
