@@ -14,7 +14,6 @@
 //!   pages. Duplicate data items, sub-databases, checksums and encryption
 //!   are never written by `postmap` and are refused.
 
-
 use super::{
     ByteOrder, CompiledFormat, MAX_ITEM_LEN, Pages, ReadAt, ReadError, View, Visit, read_checked,
 };

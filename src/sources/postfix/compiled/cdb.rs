@@ -11,7 +11,6 @@
 //!   its hash: a record that has none is invisible to Postfix, and the file
 //!   is corrupt.
 
-
 use super::{ByteOrder, MAX_ITEM_LEN, ReadAt, ReadError, View, Visit, read_checked};
 
 const FORMAT: &str = "CDB";
