@@ -11,7 +11,7 @@ use std::rc::Rc;
 use super::Location;
 use super::maincf::Expanded;
 use super::tables::{self, KeptKeys, TableLoad, TableSpec, fold_case, split_tokens};
-use crate::inventory::{DomainName, InventoryWarning, WarningKind};
+use crate::inventory::{DomainName, InventoryWarning, TableMismatch, WarningKind};
 use crate::sources::ConfigRoot;
 
 /// Nested `/file` lists deeper than this are treated as a loop.
@@ -214,6 +214,7 @@ pub struct ListReader<'a> {
     /// Tables read so far, by reference as written and the keys kept.
     tables: HashMap<(String, KeptKeys), Rc<TableLoad>>,
     warnings: Vec<InventoryWarning>,
+    mismatches: Vec<TableMismatch>,
 }
 
 impl<'a> ListReader<'a> {
@@ -223,7 +224,13 @@ impl<'a> ListReader<'a> {
             queue_dir: queue_dir.to_string(),
             tables: HashMap::new(),
             warnings: Vec::new(),
+            mismatches: Vec::new(),
         }
+    }
+
+    /// Tables whose text source and compiled file differ, found so far.
+    pub fn take_mismatches(&mut self) -> Vec<TableMismatch> {
+        std::mem::take(&mut self.mismatches)
     }
 
     /// Warnings collected so far (missing files, unreadable tables, ...).
@@ -252,9 +259,21 @@ impl<'a> ListReader<'a> {
                 return Rc::clone(load);
             }
         }
-        let (load, problems) = tables::load_keys(self.root, spec, origin, &self.queue_dir, kept);
+        let read = tables::load_keys(self.root, spec, origin, &self.queue_dir, kept);
+        let (load, problems) = (read.load, read.problems);
         // The same file read for the other use has reported its problems.
         let read_before = self.tables.keys().any(|(raw, _)| *raw == spec.raw);
+        if let Some(mismatch) = read.mismatch.filter(|_| !read_before) {
+            // Until run-level findings exist, the mismatch is also a warning.
+            self.warnings.push(InventoryWarning {
+                kind: WarningKind::StaleTable,
+                file: Some(mismatch.source.clone()),
+                line: mismatch.only_in_source.first().map(|(_, line)| *line),
+                parameter: None,
+                message: tables::describe_mismatch(&mismatch),
+            });
+            self.mismatches.push(mismatch);
+        }
         for p in problems.into_iter().filter(|_| !read_before) {
             self.warnings.push(InventoryWarning {
                 kind: p.kind,
