@@ -25,6 +25,7 @@ pub mod ids {
     pub const MX_POINTS_HERE_NOT_LOCAL: &str = "mx-points-here-not-local";
     pub const MX_TARGET_CNAME: &str = "mx-target-cname";
     pub const LOOKUP_INCONCLUSIVE: &str = "lookup-inconclusive";
+    pub const TABLE_NOT_COMPILED: &str = "table-not-compiled";
 }
 
 /// How bad a finding is; ordered from least to most severe.
@@ -423,6 +424,7 @@ mod tests {
         ("mx-points-here-not-local", Severity::Critical),
         ("mx-target-cname", Severity::Info),
         ("lookup-inconclusive", Severity::Info),
+        ("table-not-compiled", Severity::Warning),
     ];
 
     #[test]
