@@ -221,15 +221,17 @@ impl Tools {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
+        // Feed standard input from another thread: postmap answers while
+        // it reads, and a full output pipe would block both sides.
+        let feeder = stdin.map(|input| {
+            let mut pipe = child.stdin.take().unwrap();
+            let input = input.to_string();
+            std::thread::spawn(move || pipe.write_all(input.as_bytes()))
+        });
         let out = child.wait_with_output().unwrap();
+        if let Some(feeder) = feeder {
+            feeder.join().unwrap().unwrap();
+        }
         // `postmap -q -` exits 1 when a key is not found.
         let query = args.first() == Some(&"-q");
         assert!(
