@@ -174,7 +174,14 @@ fn compiled_maps_only_audit_offline_like_the_text_sources() {
     let fix = |root: &Path| {
         let out = mxdrift(
             root,
-            &["fix", "--commands", "--zone-file", zone, "--fail-on", "never"],
+            &[
+                "fix",
+                "--commands",
+                "--zone-file",
+                zone,
+                "--fail-on",
+                "never",
+            ],
         );
         assert_eq!(
             out.status.code(),
@@ -198,7 +205,11 @@ fn compiled_maps_only_audit_offline_like_the_text_sources() {
     );
     assert_eq!(commands, fix(&fixture()));
     let diff = mxdrift(compiled.path(), &["fix", "--zone-file", zone]);
-    assert!(diff.stdout.is_empty(), "a diff on Plesk: {}", String::from_utf8_lossy(&diff.stdout));
+    assert!(
+        diff.stdout.is_empty(),
+        "a diff on Plesk: {}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
 }
 
 /// Kills NSD when the test ends, however it ends.

@@ -580,13 +580,19 @@ impl CompiledRead<'_> {
                 unmatchable.note(stored_key);
                 return ControlFlow::Continue(());
             };
-            let key = String::from_utf8_lossy(key);
             // Postfix folds every lookup key to lower case: a stored key
             // with an ASCII capital never matches.
-            if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            if key.iter().any(u8::is_ascii_uppercase) {
                 unmatchable.note(stored_key);
                 return ControlFlow::Continue(());
             }
+            // Nothing to compare with: an address key of a table read for
+            // its domain keys is done (`@` is never part of a multi-byte
+            // UTF-8 sequence). Plesk's vmailbox is a million of them.
+            if text.is_none() && kept == KeptKeys::Domains && key.contains(&b'@') {
+                return ControlFlow::Continue(());
+            }
+            let key = String::from_utf8_lossy(key);
             let key = if key.is_ascii() {
                 key
             } else {
