@@ -10,7 +10,7 @@ use crate::config::CivilDate;
 use crate::identity::{MxPattern, ServerIdentity};
 use crate::inventory::{Inventory, InventoryWarning, KnownDomain, Platform};
 use crate::resolve::{self, MxEvidence, ResolveError, ResolveOptions};
-use crate::rules::{self, Finding, IgnoreRule, RuleError, RuleSet, Severity, Subject};
+use crate::rules::{self, Finding, IgnoreRule, RuleError, RuleSet, RunFinding, Severity, Subject};
 use crate::sources::{self, SourceError, SourceOptions};
 use crate::verdict::{self, Verdict};
 
@@ -74,6 +74,8 @@ pub struct Audit {
     pub platform: Platform,
     pub identity: ServerIdentity,
     pub domains: Vec<AuditedDomain>,
+    /// Findings about the server or the run as a whole (see [`RunFinding`]).
+    pub run_findings: Vec<RunFinding>,
     pub warnings: Vec<InventoryWarning>,
     /// Problems of the run itself (a resolver that may serve a stale local zone).
     pub notes: Vec<String>,
@@ -126,15 +128,29 @@ impl Audit {
                 }
             }
         }
+        for f in &self.run_findings {
+            *s.findings.entry(f.severity).or_default() += 1;
+        }
         s
     }
 
-    /// The most severe finding that is not ignored, if any.
+    /// The most severe finding that is not ignored, if any, run-level
+    /// findings included.
     pub fn worst(&self) -> Option<Severity> {
         self.findings()
             .filter(|(_, f)| f.ignored.is_none())
             .map(|(_, f)| f.severity)
+            .chain(self.run_findings.iter().map(|f| f.severity))
             .max()
+    }
+
+    /// Findings of one rule that count (not ignored), per-domain and
+    /// run-level together.
+    pub fn count_rule(&self, rule: &str) -> usize {
+        self.findings()
+            .filter(|(_, f)| f.rule == rule && f.ignored.is_none())
+            .count()
+            + self.run_findings.iter().filter(|f| f.rule == rule).count()
     }
 }
 
@@ -177,7 +193,7 @@ pub fn judge(
     ignores: &[IgnoreRule],
     today: CivilDate,
 ) -> (AuditedDomain, Vec<String>) {
-    let verdict = verdict::verdict(&evidence, identity);
+    let verdict = verdict::decide(&domain.name, &evidence, identity);
     let mx_this_server = evidence
         .mx
         .iter()
@@ -210,10 +226,34 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
     let identity = build_identity(&inventory, &opts.identity)?;
 
     let names: Vec<_> = inventory.domains.iter().map(|d| d.name.clone()).collect();
-    let mut dns = resolve::gather(&names, &opts.resolve).await?;
+    // This server's names are among the names the resolvers must know.
+    let server_names: Vec<String> = identity.names.iter().cloned().collect();
+    let mut dns = resolve::gather_checked(&names, &server_names, &opts.resolve).await?;
     drop(names);
 
-    let mut notes = Vec::new();
+    let mut run_findings: Vec<RunFinding> = dns
+        .untrustworthy
+        .iter()
+        .filter_map(|bad| {
+            let message = format!(
+                "the resolver {} denies names that must exist: its NXDOMAIN and NODATA answers \
+                 count as inconclusive",
+                bad.resolver
+            );
+            Some(
+                rules
+                    .run_finding(rules::ids::RESOLVER_UNTRUSTWORTHY, message)?
+                    .with_evidence(bad.evidence.clone()),
+            )
+        })
+        .collect();
+    run_findings.extend(
+        inventory
+            .table_mismatches
+            .iter()
+            .filter_map(|m| rules::table_not_compiled(&rules, m)),
+    );
+    let mut notes = std::mem::take(&mut dns.sanity_notes);
     for server in &dns.authoritative_servers {
         if server.ip().is_loopback() || identity.is_our_address(server.ip()) {
             notes.push(format!(
@@ -242,12 +282,19 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
             notes.extend(expired);
             audited
         })
-        .collect();
+        .collect::<Vec<AuditedDomain>>();
+    run_findings.extend(rules::unusual_verdict_share(
+        &rules,
+        domains
+            .iter()
+            .map(|d| (&d.domain.name, d.domain.delivery, d.verdict)),
+    ));
 
     Ok(Audit {
         platform: inventory.platform,
         identity,
         domains,
+        run_findings,
         warnings: inventory.warnings,
         notes,
         rules,

@@ -29,9 +29,10 @@ Examples:
 const AFTER_HELP: &str = "\
 Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it; 2 usage or configuration
 error (the message names the file and line). With --format nagios: 0 OK, 1 WARNING, 2 CRITICAL,
-3 UNKNOWN.
+3 UNKNOWN (usage errors included).
 
-Settings may also live in /etc/mxdrift.yaml (see --config). `mxdrift rules ID` explains a finding.";
+Settings may also live in /etc/mxdrift.yaml (see --config and mxdrift.yaml(5)). `mxdrift rules ID`
+explains a finding. The JSON report's schema: /usr/share/doc/mxdrift/mxdrift.schema.json.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,14 +56,49 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read the configuration, look up DNS and report findings (the default command).
+    #[command(long_about = AUDIT_ABOUT, after_long_help = AUDIT_AFTER)]
     Audit(AuditArgs),
     /// Read the configuration only: every domain the server knows, how it treats it, where declared.
     Inventory(InventoryArgs),
-    /// Audit, then print the remediation (a unified diff and/or panel commands).
+    /// Audit, then print the remediation (a unified diff, panel commands, or the plan as JSON).
+    #[command(long_about = FIX_ABOUT, after_long_help = FIX_AFTER)]
     Fix(FixArgs),
     /// List the rules, or explain one: `mxdrift rules mail-switch-on`.
     Rules(RulesArgs),
 }
+
+const AUDIT_ABOUT: &str = "\
+Read the mail server's configuration, look up DNS for every domain it knows, and report each
+domain whose mail does not go where the server thinks: delivered locally although the MX is
+elsewhere, not found in DNS, a backup MX that delivers locally, and more (`mxdrift rules`).
+
+Formats: `table` (for a terminal; fits its width), `text` (one finding per line, ASCII, for cron
+mail and logs), `json` (schema: /usr/share/doc/mxdrift/mxdrift.schema.json), `sarif` (code
+scanning), `nagios` (a monitoring plugin), `prometheus` (node_exporter's textfile collector).
+
+With --baseline FILE (a previous `--format json` report) only the findings that are new or
+resolved since then are shown, and only new findings count for the exit code: a nightly cron job
+that mails its output mails only on change. --update-baseline then replaces FILE with this run's
+report.";
+
+const AUDIT_AFTER: &str = "\
+Exit codes: 0 no finding at or above --fail-on (under --baseline: no new one); 1 findings at or
+above it; 2 usage or configuration error. With --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3
+UNKNOWN; -w and -c decide, --fail-on is not used. No locally delivered domain at all is UNKNOWN;
+inconclusive domains above --max-inconclusive and any configuration warning are at least WARNING;
+every error, a bad option included, is UNKNOWN with the message on standard output. With --format
+prometheus a run that fails still writes its metrics (mxdrift_last_run_success 0).";
+
+const FIX_ABOUT: &str = "\
+Run the audit, then print the change that fixes every finding with conclusive evidence, and
+nothing else: a unified diff of the files to change (apply it with `patch -p1 -d ROOT`), with
+--commands a POSIX shell script of panel commands and follow-ups, with --format json the plan as
+data for review, or with --apply the files written (atomically, with a backup, refusing a file
+that changed since it was read). Inconclusive and ignored findings are never touched.";
+
+const FIX_AFTER: &str = "\
+Exit codes: 0 the remediation was printed or applied, or there was nothing to do; 2 usage,
+configuration or apply error (the files already written are named, each complete).";
 
 /// Where the configuration is and how to read it.
 #[derive(Debug, Clone, Args)]
@@ -122,8 +158,8 @@ pub struct DnsArgs {
     #[arg(long = "zone-file", value_name = "FILE")]
     pub zone_file: Vec<PathBuf>,
 
-    /// Seconds to wait for one DNS answer.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    /// Seconds to wait for one DNS answer (at most 3600).
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = timeout_seconds)]
     pub timeout: f64,
 
     /// How many times to send a query before calling it inconclusive.
@@ -142,11 +178,31 @@ pub struct DnsArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditFormat {
+    /// For people at a terminal; fits the terminal's width.
     Table,
+    /// One finding per line, ASCII only: cron mail and logs.
+    Text,
+    /// The report as data (schema: docs/mxdrift.schema.json).
     Json,
+    /// SARIF 2.1.0 for code scanning (GitHub).
     Sarif,
+    /// A monitoring plugin: status line, performance data, exit code 0-3.
     Nagios,
+    /// node_exporter's textfile collector.
     Prometheus,
+}
+
+impl AuditFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditFormat::Table => "table",
+            AuditFormat::Text => "text",
+            AuditFormat::Json => "json",
+            AuditFormat::Sarif => "sarif",
+            AuditFormat::Nagios => "nagios",
+            AuditFormat::Prometheus => "prometheus",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -155,6 +211,36 @@ pub enum FailOn {
     Warning,
     Info,
     Never,
+}
+
+/// The longest `--timeout` accepted: an hour per DNS answer is already far
+/// beyond any resolver's patience.
+pub const MAX_TIMEOUT_SECS: f64 = 3600.0;
+/// The longest `--deadline` accepted: a week.
+pub const MAX_DEADLINE_SECS: f64 = 7.0 * 86400.0;
+
+fn seconds(text: &str, max: f64) -> Result<f64, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(format!("`{text}`: give a positive number of seconds"));
+    }
+    if secs > max {
+        return Err(format!("`{text}`: at most {max} seconds"));
+    }
+    Ok(secs)
+}
+
+/// `--timeout`: positive, finite, at most [`MAX_TIMEOUT_SECS`].
+pub fn timeout_seconds(text: &str) -> Result<f64, String> {
+    seconds(text, MAX_TIMEOUT_SECS)
+}
+
+/// `--deadline`: positive, finite, at most [`MAX_DEADLINE_SECS`].
+pub fn deadline_seconds(text: &str) -> Result<f64, String> {
+    seconds(text, MAX_DEADLINE_SECS)
 }
 
 #[derive(Debug, Clone, Args)]
@@ -170,7 +256,8 @@ pub struct AuditArgs {
     #[arg(long, value_enum, default_value_t = AuditFormat::Table)]
     pub format: AuditFormat,
 
-    /// Exit with 1 when a finding of this severity or worse is reported.
+    /// Exit with 1 when a finding of this severity or worse is reported (under --baseline: a
+    /// new finding). Not used by --format nagios, whose state comes from -w and -c.
     #[arg(long = "fail-on", value_enum, default_value_t = FailOn::Warning)]
     pub fail_on: FailOn,
 
@@ -184,9 +271,9 @@ pub struct AuditArgs {
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Stop the whole run after SECS seconds: exit 2, or UNKNOWN (3) with `--format nagios`.
-    /// (`--timeout` is the limit for one DNS answer.)
-    #[arg(long, value_name = "SECS")]
+    /// Stop the whole run after SECS seconds, reading included: exit 2, or UNKNOWN (3) with
+    /// `--format nagios`. (`--timeout` is the limit for one DNS answer.)
+    #[arg(long, value_name = "SECS", value_parser = deadline_seconds)]
     pub deadline: Option<f64>,
 
     /// `--format nagios`: WARNING when the number of warning-or-worse findings is outside RANGE
@@ -207,6 +294,22 @@ pub struct AuditArgs {
         default_value = "0"
     )]
     pub critical_range: String,
+
+    /// `--format nagios`: WARNING when more domains than this are inconclusive: a count, or a
+    /// percentage of the domains audited (`5%`).
+    #[arg(long = "max-inconclusive", value_name = "N[%]", default_value = "0")]
+    pub max_inconclusive: crate::report::nagios::InconclusiveLimit,
+
+    /// A previous `--format json` report: show only the findings that are new or resolved since
+    /// then; the exit code counts only new findings. Not with nagios or prometheus, which
+    /// report the current state.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
+    /// With --baseline: after a successful run, replace FILE with this run's JSON report
+    /// (atomically). A FILE that does not exist yet counts as an empty baseline.
+    #[arg(long = "update-baseline", requires = "baseline")]
+    pub update_baseline: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -227,18 +330,51 @@ pub struct InventoryArgs {
     pub format: InventoryFormat,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FixFormat {
+    /// A unified diff on standard output (`patch -p1 -d ROOT`), the summary on standard error.
+    Diff,
+    /// The plan as data: every action with its domain, rule, kind, files and commands.
+    Json,
+}
+
+/// `fix` shares how the configuration is read, who the server is and how
+/// DNS is asked with `audit`; it has none of the audit's report options.
 #[derive(Debug, Clone, Args)]
 pub struct FixArgs {
     #[command(flatten)]
-    pub audit: AuditArgs,
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+    #[command(flatten)]
+    pub dns: DnsArgs,
+
+    /// YAML settings (identity, trusted MX, ignores, severity overrides);
+    /// default `<root>/etc/mxdrift.yaml` when present.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Stop after SECS seconds, reading and DNS included (exit 2). With --apply, no file is
+    /// written once the deadline has passed.
+    #[arg(long, value_name = "SECS", value_parser = deadline_seconds)]
+    pub deadline: Option<f64>,
+
+    /// How to print the plan: a diff, or the plan as JSON for review before --apply.
+    #[arg(long, value_enum, default_value_t = FixFormat::Diff)]
+    pub format: FixFormat,
 
     /// Print a POSIX shell script of panel commands and follow-ups instead of a diff.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "apply")]
     pub commands: bool,
 
     /// Write the file changes (atomically, with a backup) instead of printing a diff.
     #[arg(long)]
     pub apply: bool,
+
+    /// With --apply: keep the backups in DIR (mirroring the paths under the root) instead of
+    /// beside each file. Created mode 0700 when missing; backups keep owner, group and mode.
+    #[arg(long = "backup-dir", value_name = "DIR", requires = "apply")]
+    pub backup_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,13 +1,18 @@
 //! `mxdrift.yaml`: settings an admin keeps next to the server instead of on
 //! the command line. Unknown keys are errors with file:line, so a typo never
-//! silently disables an ignore or an override.
+//! silently disables an ignore or an override; an ignore that matches no
+//! finding is a warning, so a typo in a domain (`split.tset`) is seen too.
+//!
+//! In YAML an unquoted `*` starts an alias (`*name` refers to `&name`), so a
+//! glob such as `*.example.org` must be quoted; the parse error says so.
 
 use std::net::IpAddr;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::rules::{RuleError, RuleSet, Severity};
+use crate::inventory::{InventoryWarning, WarningKind};
+use crate::rules::{Finding, IgnoreRule, RuleError, RuleSet, Severity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -57,7 +62,7 @@ pub struct ServerSection {
 
 /// "Do not report RULE for DOMAIN, because REASON (until DATE)."
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "IgnoreAsWritten")]
 pub struct Ignore {
     /// A domain name or glob (`*.example.org`).
     pub domain: String,
@@ -65,8 +70,43 @@ pub struct Ignore {
     pub rule: String,
     pub reason: String,
     /// `YYYY-MM-DD`: the ignore applies up to and including this day.
-    #[serde(default)]
     pub until: Option<String>,
+    /// The line of its `domain:` in the file (0 when unknown), for warnings.
+    pub line: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IgnoreAsWritten {
+    domain: serde_saphyr::Spanned<String>,
+    rule: String,
+    reason: String,
+    #[serde(default)]
+    until: Option<String>,
+}
+
+impl From<IgnoreAsWritten> for Ignore {
+    fn from(i: IgnoreAsWritten) -> Self {
+        Ignore {
+            line: i.domain.referenced.line(),
+            domain: i.domain.value,
+            rule: i.rule,
+            reason: i.reason,
+            until: i.until,
+        }
+    }
+}
+
+impl Ignore {
+    /// The ignore as the rules stage applies it (`until` was validated by [`Config::parse`]).
+    pub fn to_rule(&self) -> IgnoreRule {
+        IgnoreRule {
+            domain: self.domain.clone(),
+            rule: self.rule.clone(),
+            reason: self.reason.clone(),
+            until: self.until.as_deref().and_then(CivilDate::parse),
+        }
+    }
 }
 
 impl Config {
@@ -83,11 +123,8 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        let config: Config = serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
-            file: shown.to_string(),
-            line: e.location().map_or(0, |l| l.line()),
-            message: e.to_string(),
-        })?;
+        let config: Config =
+            serde_saphyr::from_str(text).map_err(|e| syntax_error(&e, text, shown))?;
         let rules = RuleSet::embedded().map_err(|e| ConfigError::Invalid {
             file: shown.to_string(),
             message: e.to_string(),
@@ -134,12 +171,79 @@ impl Config {
         Ok(config)
     }
 
+    /// One warning per ignore that matches none of `findings` (expired
+    /// ignores included: a matching expired ignore is reported as a note by
+    /// the rules stage instead). `shown` names the file.
+    pub fn unused_ignores<'a>(
+        &self,
+        findings: impl Iterator<Item = &'a Finding>,
+        shown: &str,
+    ) -> Vec<InventoryWarning> {
+        let rules: Vec<IgnoreRule> = self.ignore.iter().map(Ignore::to_rule).collect();
+        let mut used = vec![false; rules.len()];
+        for finding in findings {
+            for (i, rule) in rules.iter().enumerate() {
+                used[i] |= rule.matches(finding);
+            }
+            if used.iter().all(|u| *u) {
+                break;
+            }
+        }
+        self.ignore
+            .iter()
+            .zip(used)
+            .filter(|(_, used)| !used)
+            .map(|(ignore, _)| InventoryWarning {
+                kind: WarningKind::UnusedIgnore,
+                file: Some(shown.to_string()),
+                line: (ignore.line > 0).then(|| u32::try_from(ignore.line).unwrap_or(u32::MAX)),
+                parameter: Some("ignore".into()),
+                message: format!(
+                    "the ignore of {} for {} matches no finding: check the domain and the rule for a typo, or remove it if the problem was fixed",
+                    if ignore.rule == "*" { "every rule" } else { ignore.rule.as_str() },
+                    ignore.domain
+                ),
+            })
+            .collect()
+    }
+
     /// Apply the severity overrides to a rule set.
     pub fn apply_severities(&self, rules: &mut RuleSet) -> Result<(), RuleError> {
         for (id, severity) in &self.severity {
             rules.set_severity(id, *severity)?;
         }
         Ok(())
+    }
+}
+
+/// A YAML syntax or type error, named after the file (the parser would say
+/// `<input>`), with the parser's excerpt of the lines concerned and, when
+/// the error stands on a `*` or `&`, what those characters mean in YAML.
+fn syntax_error(error: &serde_saphyr::Error, text: &str, shown: &str) -> ConfigError {
+    let location = error.location();
+    let mut message = error.render_with_options(serde_saphyr::render_options! {
+        source_name: Some(shown),
+    });
+    let at = location.and_then(|l| {
+        let line = text
+            .lines()
+            .nth(usize::try_from(l.line()).ok()?.checked_sub(1)?)?;
+        line.chars()
+            .nth(usize::try_from(l.column()).ok()?.checked_sub(1)?)
+    });
+    match at {
+        Some('*') => message.push_str(
+            "\nhint: in YAML an unquoted `*` starts an alias (a reference to an `&anchor`): quote a glob or the rule `*`, e.g. domain: '*.example.org' and rule: '*'",
+        ),
+        Some('&') => message.push_str(
+            "\nhint: in YAML an unquoted `&` starts an anchor: quote the value",
+        ),
+        _ => {}
+    }
+    ConfigError::Syntax {
+        file: shown.to_string(),
+        line: location.map_or(0, |l| l.line()),
+        message,
     }
 }
 
@@ -189,6 +293,13 @@ impl CivilDate {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         CivilDate::from_unix(secs)
+    }
+}
+
+/// As in the config file and the JSON report: `YYYY-MM-DD`.
+impl Serialize for CivilDate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -262,6 +373,80 @@ ignore:
         assert!(Config::parse(&ignore("*", "2027-02-28"), "m.yaml").is_ok());
         let no_reason = "ignore:\n  - domain: a.test\n    rule: '*'\n    reason: ' '\n";
         assert!(Config::parse(no_reason, "m.yaml").is_err());
+    }
+
+    #[test]
+    fn yaml_errors_name_the_file_and_explain_aliases() {
+        let e = Config::parse(
+            "ignore:\n  - domain: *.example.org\n    rule: '*'\n    reason: r\n",
+            "etc/mxdrift.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("etc/mxdrift.yaml:2:"), "{e}");
+        assert!(e.contains("--> etc/mxdrift.yaml:2:13"), "{e}");
+        assert!(!e.contains("<input>"), "{e}");
+        assert!(e.contains("quote a glob"), "{e}");
+        // Other errors get no alias hint.
+        let e = Config::parse("server:\n  adresses: []\n", "m.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("alias"), "{e}");
+    }
+
+    #[test]
+    fn ignores_that_match_nothing_are_warnings_with_their_line() {
+        use crate::inventory::{Declared, Delivery, DomainFacts, DomainName, KnownDomain};
+        use crate::resolve::MxEvidence;
+        use crate::rules::{Subject, evaluate};
+        use crate::verdict::Verdict;
+        let text = "\
+ignore:
+  - domain: split.test
+    rule: split-delivery
+    reason: on purpose
+  - domain: split.tset
+    rule: split-delivery
+    reason: typo
+  - domain: '*.test'
+    rule: '*'
+    reason: everything
+";
+        let config = Config::parse(text, "etc/mxdrift.yaml").unwrap();
+        assert_eq!(config.ignore[1].line, 5);
+        let rules = RuleSet::embedded().unwrap();
+        let domain = KnownDomain {
+            name: DomainName::parse("split.test").unwrap(),
+            delivery: Delivery::Local,
+            declared: vec![Declared {
+                file: "etc/postfix/vdomains".into(),
+                line: 1,
+                via: "virtual_mailbox_domains".into(),
+            }],
+            facts: DomainFacts::default(),
+        };
+        let evidence = MxEvidence::inconclusive("timeout");
+        let findings = evaluate(
+            &rules,
+            &Subject {
+                domain: &domain,
+                evidence: &evidence,
+                verdict: Verdict::Inconclusive,
+            },
+            &crate::identity::ServerIdentity::default(),
+        );
+        assert_eq!(findings[0].rule, "lookup-inconclusive");
+        let warnings = config.unused_ignores(findings.iter(), "etc/mxdrift.yaml");
+        let lines: Vec<Option<u32>> = warnings.iter().map(|w| w.line).collect();
+        // split-delivery does not fire for split.test here; split.tset never matches.
+        assert_eq!(lines, [Some(2), Some(5)]);
+        assert_eq!(warnings[1].kind, WarningKind::UnusedIgnore);
+        assert!(
+            warnings[1].message.contains("split.tset"),
+            "{}",
+            warnings[1].message
+        );
+        assert!(config.unused_ignores(std::iter::empty(), "x").len() == 3);
     }
 
     #[test]

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::CivilDate;
 use crate::identity::{ServerIdentity, glob_match};
-use crate::inventory::{Declared, Delivery, DomainName, KnownDomain};
+use crate::inventory::{Declared, Delivery, DomainName, KnownDomain, TableMismatch};
 use crate::resolve::{DnsStatus, HostLookup, MxEvidence};
-use crate::verdict::Verdict;
+use crate::verdict::{self, Verdict};
 
 include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
 
@@ -26,6 +26,11 @@ pub mod ids {
     pub const MX_TARGET_CNAME: &str = "mx-target-cname";
     pub const LOOKUP_INCONCLUSIVE: &str = "lookup-inconclusive";
     pub const TABLE_NOT_COMPILED: &str = "table-not-compiled";
+    pub const MX_HOST_LOOPBACK: &str = "mx-host-loopback";
+    /// Run-level: see `audit` (the sanity check of the resolvers).
+    pub const RESOLVER_UNTRUSTWORTHY: &str = "resolver-untrustworthy";
+    /// Run-level: see [`super::unusual_verdict_share`].
+    pub const UNUSUAL_VERDICT_SHARE: &str = "unusual-verdict-share";
 }
 
 /// How bad a finding is; ordered from least to most severe.
@@ -176,6 +181,75 @@ pub struct Finding {
     /// are never remediated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ignored: Option<String>,
+    /// The last day the ignore applies (its `until`), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored_until: Option<CivilDate>,
+}
+
+/// A finding about the server or the run as a whole rather than one domain:
+/// a table whose compiled file differs from its source, a resolver that
+/// denies names that must exist, an identity nobody confirmed. Reports show
+/// these first and count them with the per-domain findings, so they raise
+/// the exit code and the monitoring state like any other finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunFinding {
+    pub rule: String,
+    pub severity: Severity,
+    #[serde(skip)]
+    pub confidence: Confidence,
+    /// One line: what is wrong.
+    pub message: String,
+    /// The configuration file concerned, relative to the root, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Its 1-based line, when the finding is about one line of text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// The facts behind the finding, one per line (what was asked and answered,
+    /// the keys that differ, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+}
+
+impl RunFinding {
+    /// Point the finding at a file (and a line, when `line > 0`).
+    pub fn at(mut self, file: impl Into<String>, line: u32) -> Self {
+        self.file = Some(file.into());
+        self.line = (line > 0).then_some(line);
+        self
+    }
+
+    pub fn with_evidence(mut self, evidence: Vec<String>) -> Self {
+        self.evidence = evidence;
+        self
+    }
+
+    /// `file:line`, `file`, or nothing.
+    pub fn location(&self) -> Option<String> {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => Some(format!("{file}:{line}")),
+            (Some(file), None) => Some(file.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl RuleSet {
+    /// A run-level finding of rule `id` with the rule's severity (after
+    /// `--config` overrides). `None` only for an id that has no rule file,
+    /// which the contract test in this module rules out.
+    pub fn run_finding(&self, id: &str, message: impl Into<String>) -> Option<RunFinding> {
+        let rule = self.get(id)?;
+        Some(RunFinding {
+            rule: rule.id.clone(),
+            severity: rule.severity,
+            confidence: rule.confidence,
+            message: message.into(),
+            file: None,
+            line: None,
+            evidence: Vec::new(),
+        })
+    }
 }
 
 /// An ignore from the config file, ready to match.
@@ -190,7 +264,7 @@ pub struct IgnoreRule {
 }
 
 impl IgnoreRule {
-    fn matches(&self, finding: &Finding) -> bool {
+    pub fn matches(&self, finding: &Finding) -> bool {
         (self.rule == "*" || self.rule == finding.rule)
             && glob_match(&self.domain.to_ascii_lowercase(), finding.domain.as_str())
     }
@@ -213,6 +287,7 @@ pub fn apply_ignores(
                 )),
                 _ => {
                     finding.ignored = Some(ignore.reason.clone());
+                    finding.ignored_until = ignore.until;
                     break;
                 }
             }
@@ -295,6 +370,31 @@ fn located(declared: &[Declared]) -> String {
     }
 }
 
+/// The cases a rule's default severity overstates: at most info, and why.
+/// - `mx-points-here-not-local` through an implicit MX: the name has no MX
+///   record and its address record is this server (a web-only name, such
+///   as a shop's subdomain, whose mail is off); nobody mails it. Through
+///   an explicit MX it stays as severe as the rule says.
+/// - `domain-not-found` on the subdomain cPanel creates for an addon domain:
+///   it is never published in DNS, so NXDOMAIN is the expected answer.
+fn primary_cap(subject: &Subject<'_>) -> (Option<Severity>, String) {
+    let domain = subject.domain;
+    match (domain.delivery, subject.verdict) {
+        (Delivery::NotLocal, Verdict::Here) if subject.evidence.implicit_mx => (
+            Some(Severity::Info),
+            "; only through the implicit MX: the name publishes no MX record, its address is this server (a web-only name), so it gets no mail".to_string(),
+        ),
+        (Delivery::Local, Verdict::Nxdomain) => match &domain.facts.addon_of {
+            Some(addon) => (
+                Some(Severity::Info),
+                format!("; the subdomain cPanel creates for the addon domain {addon}, which is never published in DNS"),
+            ),
+            None => (None, String::new()),
+        },
+        _ => (None, String::new()),
+    }
+}
+
 /// Everything a rule looks at for one domain.
 pub struct Subject<'a> {
     pub domain: &'a KnownDomain,
@@ -311,7 +411,9 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
     }
     let evidence = evidence_summary(subject.evidence);
     let delivery = subject.domain.delivery;
-    let mut fired: Vec<(&str, String)> = Vec::new();
+    // (rule, message, the most this finding may be: a case the rule's
+    // default severity overstates, with the reason in the message).
+    let mut fired: Vec<(&str, String, Option<Severity>)> = Vec::new();
 
     let primary = match (delivery, subject.verdict) {
         (Delivery::Local, Verdict::Elsewhere) => Some((
@@ -344,13 +446,15 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
         _ => None,
     };
     if let Some((id, what)) = primary {
-        fired.push((id, format!("{what}: {evidence}")));
+        let (cap, why) = primary_cap(subject);
+        fired.push((id, format!("{what}: {evidence}{why}"), cap));
     }
 
     if subject.verdict == Verdict::NoMailHost {
         fired.push((
             ids::MX_HOST_UNRESOLVABLE,
             format!("no MX host has an address: {evidence}"),
+            None,
         ));
     } else if subject.evidence.status == DnsStatus::Ok {
         // Only the most preferred set: a dead host there costs every sender a try.
@@ -366,6 +470,44 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
             fired.push((
                 ids::MX_HOST_UNRESOLVABLE,
                 format!("MX host {} has no address: {evidence}", dead.join(", ")),
+                None,
+            ));
+        }
+    }
+
+    if matches!(subject.evidence.status, DnsStatus::Ok | DnsStatus::Nodata) {
+        // The most preferred set that resolves: the one senders use.
+        let best = subject
+            .evidence
+            .mx
+            .iter()
+            .filter(|h| !h.addresses.is_empty())
+            .map(|h| h.preference)
+            .min();
+        let looping: Vec<String> = subject
+            .evidence
+            .mx
+            .iter()
+            .filter(|h| Some(h.preference) == best && verdict::has_loopback_address(h))
+            .map(|h| {
+                let addresses: Vec<String> = h
+                    .addresses
+                    .iter()
+                    .filter(|ip| verdict::is_loopback_like(**ip))
+                    .map(|ip| ip.to_string())
+                    .collect();
+                format!("{} ({})", h.host, addresses.join(" "))
+            })
+            .collect();
+        if !looping.is_empty() {
+            fired.push((
+                ids::MX_HOST_LOOPBACK,
+                format!(
+                    "MX host {} is a loopback, unspecified or link-local address: mail to it loops \
+                     back in the sender or fails: {evidence}",
+                    looping.join(", ")
+                ),
+                None,
             ));
         }
     }
@@ -384,17 +526,22 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
         fired.push((
             ids::MX_TARGET_CNAME,
             format!("MX target {}: {evidence}", aliases.join(", ")),
+            None,
         ));
     }
 
-    let location = located(&subject.domain.declared);
+    let mut location = located(&subject.domain.declared);
+    if let Some(setting) = &subject.domain.facts.hands_off {
+        location.push_str("; ");
+        location.push_str(&setting.evidence());
+    }
     fired
         .into_iter()
-        .filter_map(|(id, message)| {
+        .filter_map(|(id, message, cap)| {
             let rule = rules.get(id)?;
             Some(Finding {
                 rule: rule.id.clone(),
-                severity: rule.severity,
+                severity: cap.map_or(rule.severity, |cap| rule.severity.min(cap)),
                 confidence: rule.confidence,
                 domain: name.clone(),
                 // Exactly sized: a large audit keeps tens of thousands of
@@ -402,9 +549,125 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
                 message: [message.as_str(), location.as_str()].concat(),
                 declared: subject.domain.declared.clone(),
                 ignored: None,
+                ignored_until: None,
             })
         })
         .collect()
+}
+
+/// Local domains with the verdict nxdomain or elsewhere, at least this many...
+pub const UNUSUAL_SHARE_MIN_DOMAINS: usize = 5;
+/// ...and at least this share of all local domains (percent), make the
+/// run-level warning `unusual-verdict-share`.
+pub const UNUSUAL_SHARE_PERCENT: usize = 25;
+
+/// The run-level warning for an unusual share of local domains that look
+/// gone (nxdomain) or moved (elsewhere): more often a lying resolver or a
+/// wrong identity than a mass exodus of customers.
+pub fn unusual_verdict_share<'a>(
+    rules: &RuleSet,
+    domains: impl IntoIterator<Item = (&'a DomainName, Delivery, Verdict)>,
+) -> Option<RunFinding> {
+    let mut local = 0usize;
+    let mut gone: Vec<&DomainName> = Vec::new();
+    let mut moved: Vec<&DomainName> = Vec::new();
+    for (name, delivery, verdict) in domains {
+        if delivery != Delivery::Local || name.is_localhost() {
+            continue;
+        }
+        local += 1;
+        match verdict {
+            Verdict::Nxdomain => gone.push(name),
+            Verdict::Elsewhere => moved.push(name),
+            _ => {}
+        }
+    }
+    let flagged = gone.len() + moved.len();
+    if flagged < UNUSUAL_SHARE_MIN_DOMAINS || flagged * 100 < local * UNUSUAL_SHARE_PERCENT {
+        return None;
+    }
+    const LISTED: usize = 10;
+    let mut evidence = Vec::new();
+    for (what, names) in [("nxdomain", &gone), ("elsewhere", &moved)] {
+        if names.is_empty() {
+            continue;
+        }
+        let shown: Vec<&str> = names.iter().take(LISTED).map(|n| n.as_str()).collect();
+        let more = names.len().saturating_sub(LISTED);
+        let tail = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        evidence.push(format!(
+            "{what} ({}): {}{tail}",
+            names.len(),
+            shown.join(", ")
+        ));
+    }
+    let message = format!(
+        "{flagged} of {local} local domains ({} %) look gone or moved ({} nxdomain, {} elsewhere): \
+         check the resolver, --server-ip and --root before acting on them",
+        flagged * 100 / local.max(1),
+        gone.len(),
+        moved.len()
+    );
+    Some(
+        rules
+            .run_finding(ids::UNUSUAL_VERDICT_SHARE, message)?
+            .with_evidence(evidence),
+    )
+}
+
+/// `table-not-compiled`: a table whose text source and compiled file hold
+/// different keys. Located at the source (at the first key Postfix does not
+/// know, when there is one); the evidence lists the keys that differ (the
+/// first [`crate::inventory::MISMATCH_KEYS_SHOWN`] of each kind, and a
+/// count) and the command that compiles the source.
+pub fn table_not_compiled(rules: &RuleSet, m: &TableMismatch) -> Option<RunFinding> {
+    let message = format!(
+        "{}: the text source {} and the compiled file {} that Postfix opens hold different keys ({} only in the source, {} only in the compiled file); delivery follows {}: run `{}` once the source is right",
+        m.table,
+        m.source,
+        m.compiled,
+        m.only_in_source_count,
+        m.only_in_compiled_count,
+        m.compiled,
+        m.postmap
+    );
+    let mut evidence = Vec::new();
+    for (key, line) in &m.only_in_source {
+        evidence.push(format!(
+            "{key} ({}:{line}) is not compiled: Postfix does not know it",
+            m.source
+        ));
+    }
+    let more = m
+        .only_in_source_count
+        .saturating_sub(m.only_in_source.len());
+    if more > 0 {
+        evidence.push(format!("and {more} more key(s) only in {}", m.source));
+    }
+    for key in &m.only_in_compiled {
+        evidence.push(format!(
+            "{key} is in {} but no longer in {}: Postfix still uses it",
+            m.compiled, m.source
+        ));
+    }
+    let more = m
+        .only_in_compiled_count
+        .saturating_sub(m.only_in_compiled.len());
+    if more > 0 {
+        evidence.push(format!("and {more} more key(s) only in {}", m.compiled));
+    }
+    evidence.push(format!("fix: {}, then postfix reload", m.postmap));
+    let line = m.only_in_source.first().map_or(0, |(_, line)| *line);
+    Some(
+        rules
+            .run_finding(ids::TABLE_NOT_COMPILED, message)?
+            .at(m.source.clone(), line)
+            .with_evidence(evidence),
+    )
 }
 
 #[cfg(test)]
@@ -425,6 +688,11 @@ mod tests {
         ("mx-target-cname", Severity::Info),
         ("lookup-inconclusive", Severity::Info),
         ("table-not-compiled", Severity::Warning),
+        ("mx-host-loopback", Severity::Warning),
+        ("resolver-untrustworthy", Severity::Critical),
+        // Not (yet) in contract.md's table: the run-level warning of issue
+        // 17 for an unusual share of nxdomain or elsewhere verdicts.
+        ("unusual-verdict-share", Severity::Warning),
     ];
 
     #[test]
@@ -575,6 +843,87 @@ mod tests {
         assert!(rules_for(&relay, &e, Verdict::Elsewhere).is_empty());
     }
 
+    fn findings_for(d: &KnownDomain, e: &MxEvidence, v: Verdict) -> Vec<Finding> {
+        let rules = RuleSet::embedded().unwrap();
+        evaluate(
+            &rules,
+            &Subject {
+                domain: d,
+                evidence: e,
+                verdict: v,
+            },
+            &ServerIdentity::default(),
+        )
+    }
+
+    #[test]
+    fn web_only_name_through_the_implicit_mx_is_info() {
+        let web_only = domain("shop.bistro.test", Delivery::NotLocal);
+        let implicit = MxEvidence {
+            status: DnsStatus::Nodata,
+            implicit_mx: true,
+            ..ok(vec![host(0, "shop.bistro.test", &["203.0.113.10"])])
+        };
+        let f = findings_for(&web_only, &implicit, Verdict::Here);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].rule, "mx-points-here-not-local");
+        assert_eq!(f[0].severity, Severity::Info);
+        assert!(
+            f[0].message.contains("only through the implicit MX"),
+            "{}",
+            f[0].message
+        );
+        // Through an explicit MX it stays critical.
+        let explicit = ok(vec![host(10, "mail.hoster.test", &["203.0.113.10"])]);
+        let f = findings_for(&web_only, &explicit, Verdict::Here);
+        assert_eq!(f[0].severity, Severity::Critical);
+        assert!(!f[0].message.contains("implicit"));
+    }
+
+    #[test]
+    fn addon_subdomain_not_found_is_info_naming_the_addon() {
+        let mut sub = domain("addon.main.test", Delivery::Local);
+        sub.facts.addon_of = Some(DomainName::parse("addon.test").unwrap());
+        let nx = MxEvidence {
+            status: DnsStatus::Nxdomain,
+            ..ok(vec![])
+        };
+        let f = findings_for(&sub, &nx, Verdict::Nxdomain);
+        assert_eq!(f[0].rule, "domain-not-found");
+        assert_eq!(f[0].severity, Severity::Info);
+        assert!(
+            f[0].message.contains("addon domain addon.test"),
+            "{}",
+            f[0].message
+        );
+        // Any other domain not found stays critical.
+        let plain = domain("gone.test", Delivery::Local);
+        assert_eq!(
+            findings_for(&plain, &nx, Verdict::Nxdomain)[0].severity,
+            Severity::Critical
+        );
+    }
+
+    #[test]
+    fn a_panel_setting_shows_in_the_evidence() {
+        let mut forced = domain("moved.test", Delivery::Local);
+        forced.facts.hands_off = Some(crate::inventory::HandsOff::CpanelForcedLocal {
+            setting: "MXCHECK-moved.test=0".into(),
+            file: "var/cpanel/users/movedco".into(),
+            line: 12,
+        });
+        let e = ok(vec![host(10, "mx1.elsewhere.test", &["198.51.100.7"])]);
+        let f = findings_for(&forced, &e, Verdict::Elsewhere);
+        assert_eq!(f[0].severity, Severity::Critical);
+        assert!(
+            f[0].message.ends_with(
+                "; cPanel Email Routing is forced to Local (MXCHECK-moved.test=0 at var/cpanel/users/movedco:12)"
+            ),
+            "{}",
+            f[0].message
+        );
+    }
+
     #[test]
     fn dead_host_in_best_set_and_cname_target() {
         let local = domain("a.test", Delivery::Local);
@@ -595,6 +944,88 @@ mod tests {
             host(20, "gone.test", &[]),
         ]);
         assert!(rules_for(&local, &e, Verdict::Here).is_empty());
+    }
+
+    #[test]
+    fn loopback_mx_host_of_the_best_set_warns() {
+        let local = domain("parked.test", Delivery::Local);
+        for mx in [
+            vec![host(10, "localhost", &["127.0.0.1", "::1"])],
+            vec![host(10, "127.0.0.1", &["127.0.0.1"])],
+            vec![
+                host(10, "dead.test", &[]),
+                host(20, "ll.test", &["fe80::1"]),
+            ],
+            vec![
+                host(10, "zero.test", &["0.0.0.0"]),
+                host(10, "mx.them", &["198.51.100.7"]),
+            ],
+        ] {
+            let e = ok(mx);
+            let fired = rules_for(&local, &e, Verdict::Inconclusive);
+            assert!(fired.contains(&"mx-host-loopback".to_string()), "{fired:?}");
+            assert!(!fired.contains(&"mail-switch-on".to_string()));
+        }
+        let mut implicit = ok(vec![host(0, "parked.test", &["127.0.0.1"])]);
+        implicit.status = DnsStatus::Nodata;
+        implicit.implicit_mx = true;
+        assert!(
+            rules_for(&local, &implicit, Verdict::Inconclusive)
+                .contains(&"mx-host-loopback".to_string())
+        );
+        // Only at a worse preference: not the set senders use.
+        let e = ok(vec![
+            host(10, "mx.them", &["198.51.100.7"]),
+            host(20, "localhost", &["127.0.0.1"]),
+        ]);
+        assert_eq!(
+            rules_for(&local, &e, Verdict::Elsewhere),
+            ["mail-switch-on"]
+        );
+    }
+
+    #[test]
+    fn unusual_share_of_gone_or_moved_domains() {
+        let rules = RuleSet::embedded().unwrap();
+        let names: Vec<DomainName> = (0..20)
+            .map(|i| DomainName::parse(&format!("d{i}.test")).unwrap())
+            .collect();
+        let verdicts = |bad: usize| -> Vec<(&DomainName, Delivery, Verdict)> {
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let v = if i < bad {
+                        if i % 2 == 0 {
+                            Verdict::Nxdomain
+                        } else {
+                            Verdict::Elsewhere
+                        }
+                    } else {
+                        Verdict::Here
+                    };
+                    (n, Delivery::Local, v)
+                })
+                .collect()
+        };
+        // 4 of 20: too few. 5 of 20 (25 %): reported.
+        assert!(unusual_verdict_share(&rules, verdicts(4)).is_none());
+        let f = unusual_verdict_share(&rules, verdicts(5)).unwrap();
+        assert_eq!(f.rule, "unusual-verdict-share");
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(
+            f.message.starts_with("5 of 20 local domains (25 %)"),
+            "{}",
+            f.message
+        );
+        assert_eq!(f.evidence.len(), 2);
+        // Relayed domains do not count; 5 of 30 local is under a quarter.
+        let more: Vec<DomainName> = (0..10)
+            .map(|i| DomainName::parse(&format!("e{i}.test")).unwrap())
+            .collect();
+        let mut mixed = verdicts(5);
+        mixed.extend(more.iter().map(|n| (n, Delivery::Local, Verdict::Here)));
+        assert!(unusual_verdict_share(&rules, mixed).is_none());
     }
 
     #[test]
@@ -663,6 +1094,42 @@ mod tests {
         assert_eq!(
             f[0].message,
             "delivered locally, but mail goes elsewhere: MX 10 mx1.elsewhere.test [198.51.100.7] (TTL 300); declared at etc/postfix/main.cf:7"
+        );
+    }
+
+    #[test]
+    fn table_not_compiled_names_the_table_the_keys_and_the_command() {
+        let rules = RuleSet::embedded().unwrap();
+        let m = TableMismatch {
+            table: "hash:/etc/postfix/vdomains".into(),
+            postmap: "postmap hash:/etc/postfix/vdomains".into(),
+            source: "etc/postfix/vdomains".into(),
+            compiled: "etc/postfix/vdomains.db".into(),
+            only_in_source: vec![("new.test".into(), 4)],
+            only_in_source_count: 1,
+            only_in_compiled: vec!["old.test".into()],
+            only_in_compiled_count: 23,
+        };
+        let f = table_not_compiled(&rules, &m).unwrap();
+        assert_eq!(
+            (f.rule.as_str(), f.severity),
+            ("table-not-compiled", Severity::Warning)
+        );
+        assert_eq!(f.location().as_deref(), Some("etc/postfix/vdomains:4"));
+        assert!(
+            f.message
+                .contains("run `postmap hash:/etc/postfix/vdomains`"),
+            "{}",
+            f.message
+        );
+        assert_eq!(
+            f.evidence,
+            [
+                "new.test (etc/postfix/vdomains:4) is not compiled: Postfix does not know it",
+                "old.test is in etc/postfix/vdomains.db but no longer in etc/postfix/vdomains: Postfix still uses it",
+                "and 22 more key(s) only in etc/postfix/vdomains.db",
+                "fix: postmap hash:/etc/postfix/vdomains, then postfix reload",
+            ]
         );
     }
 }

@@ -1,11 +1,21 @@
 //! Verdict: where mail for a domain really goes, decided the way a sending
 //! MTA decides (RFC 5321 5.1): sort the MX hosts by preference and deliver to
-//! the most preferred set that has addresses. A pure function of the DNS
-//! evidence and this server's identity.
+//! the most preferred set that has addresses. A pure function of the domain
+//! name, the DNS evidence and this server's identity.
+//!
+//! Two things a newcomer would get wrong: an MX host on a loopback,
+//! unspecified or link-local address is not "another server" (a sender
+//! connects to itself, or its MTA skips the host), so it can never make a
+//! verdict of "elsewhere"; and a host of the deciding preference whose
+//! address lookup failed might be this server or a foreign one, so the
+//! verdict is inconclusive, never "here" on the other hosts alone.
+
+use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::identity::ServerIdentity;
+use crate::identity::{ServerIdentity, normalize_ip};
+use crate::inventory::DomainName;
 use crate::resolve::{DnsStatus, HostLookup, MxEvidence, MxHost};
 
 /// The contract's `verdict`.
@@ -64,7 +74,34 @@ pub fn is_this_server(host: &MxHost, identity: &ServerIdentity) -> bool {
         || host.addresses.iter().any(|ip| identity.is_our_address(*ip))
 }
 
-/// Decide where mail for the domain goes.
+/// An address no other machine can be reached at: loopback (`127.0.0.0/8`,
+/// `::1`), unspecified or "this network" (`0.0.0.0/8`, `::`), link-local
+/// (`169.254.0.0/16`, `fe80::/10`), also as IPv4-mapped IPv6. Mail to an MX
+/// host there loops back in the sender or fails.
+pub fn is_loopback_like(ip: IpAddr) -> bool {
+    match normalize_ip(ip) {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.octets()[0] == 0 || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// True when an MX host has an address no other machine can be reached at.
+pub fn has_loopback_address(host: &MxHost) -> bool {
+    host.addresses.iter().any(|ip| is_loopback_like(*ip))
+}
+
+/// Decide where mail for `domain` goes. The machine's own localhost names
+/// are this machine, whatever DNS would say (it is not asked for them).
+pub fn decide(domain: &DomainName, evidence: &MxEvidence, identity: &ServerIdentity) -> Verdict {
+    if domain.is_localhost() {
+        return Verdict::Here;
+    }
+    verdict(evidence, identity)
+}
+
+/// Decide where mail for the domain goes, from its evidence.
 pub fn verdict(evidence: &MxEvidence, identity: &ServerIdentity) -> Verdict {
     match evidence.status {
         DnsStatus::Inconclusive => return Verdict::Inconclusive,
@@ -85,22 +122,30 @@ pub fn verdict(evidence: &MxEvidence, identity: &ServerIdentity) -> Verdict {
             .copied()
             .filter(|h| !h.addresses.is_empty() || identity.is_trusted_mx(&h.host))
             .collect();
-        let uncertain = level.iter().any(|h| h.lookup == HostLookup::Inconclusive);
+        // A configured gateway is us by its name, whatever its lookup.
+        let uncertain = level
+            .iter()
+            .any(|h| h.lookup == HostLookup::Inconclusive && !identity.is_trusted_mx(&h.host));
         if resolving.is_empty() {
             if uncertain {
                 return Verdict::Inconclusive;
             }
             continue;
         }
+        // A host of this level might be us or a foreign one (partial
+        // answers), or is nobody reachable (a loopback address): this level
+        // decides, and it cannot be judged.
+        if uncertain
+            || resolving
+                .iter()
+                .any(|h| !identity.is_trusted_mx(&h.host) && has_loopback_address(h))
+        {
+            return Verdict::Inconclusive;
+        }
         let ours = resolving
             .iter()
             .filter(|h| is_this_server(h, identity))
             .count();
-        if uncertain && ours < resolving.len() {
-            // A host of this level might still be us (or the only foreign
-            // one): never call it elsewhere or mixed on partial answers.
-            return Verdict::Inconclusive;
-        }
         let verdict = if ours == resolving.len() {
             Verdict::Here
         } else if ours > 0 {
@@ -290,6 +335,83 @@ mod tests {
         dead.lookup = HostLookup::Inconclusive;
         let e = ok(vec![dead, host(20, "mx.them", &[THEM])]);
         assert_eq!(verdict(&e, &identity()), Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn inconclusive_host_beside_ours_is_not_here() {
+        let mut unknown = host(10, "mx2.unknown", &[]);
+        unknown.lookup = HostLookup::Inconclusive;
+        let e = ok(vec![host(10, "mx.us", &[US]), unknown]);
+        assert_eq!(verdict(&e, &identity()), Verdict::Inconclusive);
+        let mut partial = host(10, "mx.us", &[US]);
+        partial.lookup = HostLookup::Inconclusive;
+        assert_eq!(
+            verdict(&ok(vec![partial]), &identity()),
+            Verdict::Inconclusive
+        );
+        // Only at a worse preference, it does not matter.
+        let mut worse = host(20, "mx2.unknown", &[]);
+        worse.lookup = HostLookup::Inconclusive;
+        let e = ok(vec![host(10, "mx.us", &[US]), worse]);
+        assert_eq!(verdict(&e, &identity()), Verdict::Here);
+    }
+
+    #[test]
+    fn loopback_mx_hosts_are_never_elsewhere() {
+        for addr in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "0.0.0.0",
+            "::",
+            "::1",
+            "169.254.10.1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            let e = ok(vec![host(10, "mx.loop", &[addr])]);
+            assert_eq!(verdict(&e, &identity()), Verdict::Inconclusive, "{addr}");
+            let mixed = ok(vec![
+                host(10, "mx.loop", &[addr]),
+                host(10, "mx.them", &[THEM]),
+            ]);
+            assert_eq!(
+                verdict(&mixed, &identity()),
+                Verdict::Inconclusive,
+                "{addr}"
+            );
+        }
+        // Behind a real best MX it does not decide anything.
+        let e = ok(vec![
+            host(10, "mx.them", &[THEM]),
+            host(20, "mx.loop", &["127.0.0.1"]),
+        ]);
+        assert_eq!(verdict(&e, &identity()), Verdict::Elsewhere);
+        assert!(!is_loopback_like("192.0.2.1".parse().unwrap()));
+        assert!(!is_loopback_like("2001:db8::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn localhost_names_are_here_whatever_the_evidence() {
+        let elsewhere = ok(vec![host(10, "mx.them", &[THEM])]);
+        for name in [
+            "localhost",
+            "localhost.localdomain",
+            "mail.localhost",
+            "localhost.hoster.test",
+        ] {
+            let domain = DomainName::parse(name).unwrap();
+            assert_eq!(
+                decide(&domain, &elsewhere, &identity()),
+                Verdict::Here,
+                "{name}"
+            );
+            assert_eq!(
+                decide(&domain, &status(DnsStatus::Inconclusive), &identity()),
+                Verdict::Here
+            );
+        }
+        let other = DomainName::parse("moved.test").unwrap();
+        assert_eq!(decide(&other, &elsewhere, &identity()), Verdict::Elsewhere);
     }
 
     #[test]

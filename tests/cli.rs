@@ -185,8 +185,8 @@ fn demo_audit_gives_the_contract_verdicts_and_rules() {
         ("forward-only.test", "local", "here", &[]),
         ("implicit.test", "local", "here", &[]),
         ("legacy-shop.test", "local", "here", &[]),
-        ("localhost", "local", "inconclusive", &[]),
-        ("localhost.hoster.test", "local", "nxdomain", &[]),
+        ("localhost", "local", "here", &[]),
+        ("localhost.hoster.test", "local", "here", &[]),
         ("migrated.test", "relay", "elsewhere", &[]),
         ("moved.test", "local", "elsewhere", &["mail-switch-on"]),
         (
@@ -261,7 +261,8 @@ fn demo_audit_gives_the_contract_verdicts_and_rules() {
     assert_eq!(doc["summary"]["findings"]["critical"], 3);
     assert_eq!(doc["summary"]["findings"]["warning"], 4);
     assert_eq!(doc["summary"]["findings"]["info"], 2);
-    assert_eq!(doc["summary"]["inconclusive"], 2);
+    // flaky.invalid; localhost is this machine (here), no longer inconclusive.
+    assert_eq!(doc["summary"]["inconclusive"], 1);
 }
 
 #[test]
@@ -506,6 +507,8 @@ fn nagios_exit_codes_and_unknown() {
             "5",
             "-w",
             "10",
+            "--max-inconclusive",
+            "2",
         ])
         .assert()
         .code(0)
@@ -523,6 +526,8 @@ fn nagios_exit_codes_and_unknown() {
             "5",
             "-w",
             "3",
+            "--max-inconclusive",
+            "2",
         ])
         .assert()
         .code(1)
@@ -602,4 +607,860 @@ fn a_closed_stdout_is_not_an_error() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+// ---------------------------------------------------------------------
+// Monitoring that never says OK blindly (issue 17 B), output people read
+// (D), ignores that stay visible (E), fix for automation (F), and the
+// documentation that ships (G).
+
+/// A plain Postfix server with `domains` in a virtual mailbox list, plus
+/// whatever `extra_main_cf` adds.
+fn postfix_root(domains: &[&str], extra_main_cf: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "etc/postfix/main.cf",
+        &format!(
+            "myhostname = web10.hoster.test\nmydestination =\nvirtual_mailbox_domains = /etc/postfix/vdomains\n{extra_main_cf}"
+        ),
+    );
+    write(
+        dir.path(),
+        "etc/postfix/vdomains",
+        &(domains.join("\n") + "\n"),
+    );
+    dir
+}
+
+fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn nagios_with_a_dead_resolver_is_warning_naming_the_domains() {
+    // A resolver that never answers: every lookup is inconclusive, and the
+    // plugin must not say OK.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ns = silent.local_addr().unwrap().to_string();
+    let root = postfix_root(&["a.test", "b.test"], "");
+    let out = mxdrift()
+        .args(["audit", "--format", "nagios", "--server-ip", "203.0.113.10"])
+        .args(["--nameserver", &ns, "--timeout", "0.2", "--attempts", "1"])
+        .arg("--root")
+        .arg(root.path())
+        .output()
+        .unwrap();
+    let stdout = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with("MXDRIFT WARNING - 2 domains inconclusive: a.test, b.test"),
+        "{stdout}"
+    );
+    // --max-inconclusive tolerates them (a count or a share).
+    for limit in ["2", "100%"] {
+        let out = mxdrift()
+            .args(["audit", "--format", "nagios", "--server-ip", "203.0.113.10"])
+            .args(["--nameserver", &ns, "--timeout", "0.2", "--attempts", "1"])
+            .args(["--max-inconclusive", limit, "--root"])
+            .arg(root.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{limit}: {}", stdout_of(&out));
+    }
+    drop(silent);
+}
+
+#[test]
+fn nagios_wrong_platform_is_unknown() {
+    mxdrift()
+        .args(["audit", "--root", demo(), "--zone-file", demo_zone()])
+        .args(["--platform", "cpanel", "--format", "nagios"])
+        .assert()
+        .code(3)
+        .stdout(predicate::str::starts_with(
+            "MXDRIFT UNKNOWN - no mail domains found: wrong --platform or --root?",
+        ));
+}
+
+#[test]
+fn nagios_configuration_warnings_reach_the_status_line() {
+    // relay_domains names a list file that is missing: Postfix defers mail.
+    let root = postfix_root(&["stays.test"], "relay_domains = /etc/postfix/relays\n");
+    let out = mxdrift()
+        .args(["audit", "--format", "nagios", "--server-ip", "203.0.113.10"])
+        .args(["--zone-file", demo_zone(), "--root"])
+        .arg(root.path())
+        .output()
+        .unwrap();
+    let stdout = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let first = stdout.lines().next().unwrap();
+    assert!(
+        first.starts_with("MXDRIFT WARNING - configuration warning: etc/postfix/main.cf:4: "),
+        "{first}"
+    );
+    assert!(
+        stdout.contains("\nCONFIG: etc/postfix/main.cf:4: "),
+        "{stdout}"
+    );
+    assert!(first.contains("'config_warnings'=1;0;;0;"), "{first}");
+}
+
+#[test]
+fn nagios_perfdata_carries_w_and_c() {
+    let out = mxdrift()
+        .args(["audit", "--root", demo(), "--zone-file", demo_zone()])
+        .args(["--format", "nagios", "-w", "5", "-c", "5"])
+        .output()
+        .unwrap();
+    let stdout = stdout_of(&out);
+    assert!(stdout.contains("| 'critical'=3;5;5;0; "), "{stdout}");
+    assert!(stdout.contains(" 'warning_or_worse'=7;5;;0; "), "{stdout}");
+}
+
+#[test]
+fn nagios_usage_errors_are_unknown_on_stdout() {
+    for bad in [
+        &["--bogus-option"][..],
+        &["--timeout", "1e30"],
+        &["--deadline", "1e300"],
+        &["--timeout", "nan"],
+        &["--max-inconclusive", "lots"],
+        &["-w", "nonsense"],
+        &["--baseline", "/nonexistent/last.json"],
+        &["--server-ip", "not-an-ip"],
+    ] {
+        let out = mxdrift()
+            .args([
+                "audit",
+                "--root",
+                demo(),
+                "--zone-file",
+                demo_zone(),
+                "--format",
+                "nagios",
+            ])
+            .args(bad)
+            .output()
+            .unwrap();
+        let stdout = stdout_of(&out);
+        assert_eq!(out.status.code(), Some(3), "{bad:?}: {stdout}");
+        assert!(
+            stdout.starts_with("MXDRIFT UNKNOWN - "),
+            "{bad:?}: {stdout}"
+        );
+        assert!(
+            stdout.lines().next().unwrap().len() > 30,
+            "{bad:?}: the message: {stdout}"
+        );
+    }
+    // `--format=nagios` as one word, and nagios given before the error.
+    mxdrift()
+        .args(["--format=nagios", "--root", demo(), "--no-such-thing"])
+        .assert()
+        .code(3)
+        .stdout(predicate::str::starts_with(
+            "MXDRIFT UNKNOWN - usage: unexpected argument",
+        ));
+}
+
+#[test]
+fn huge_timeouts_and_deadlines_are_usage_errors_not_panics() {
+    for bad in [
+        ["--timeout", "1e30"],
+        ["--deadline", "1e300"],
+        ["--timeout", "-1"],
+        ["--deadline", "inf"],
+    ] {
+        // `--timeout=-1`: a value, not an option.
+        let bad = [format!("{}={}", bad[0], bad[1])];
+        mxdrift()
+            .args(["audit", "--root", demo(), "--zone-file", demo_zone()])
+            .args(&bad)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(bad[0].split('=').next().unwrap()));
+        mxdrift()
+            .args(["fix", "--root", demo(), "--zone-file", demo_zone()])
+            .args(&bad)
+            .assert()
+            .code(2);
+    }
+}
+
+#[test]
+fn prometheus_failed_run_still_writes_its_textfile() {
+    let dir = tempfile::tempdir().unwrap();
+    let prom = dir.path().join("mxdrift.prom");
+    let empty = tempfile::tempdir().unwrap();
+    // A configuration error: exit 2, and the collector learns it at once.
+    mxdrift()
+        .args(["audit", "--format", "prometheus", "--output"])
+        .arg(&prom)
+        .arg("--root")
+        .arg(empty.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "no mail server configuration found",
+        ));
+    let text = fs::read_to_string(&prom).unwrap();
+    assert!(text.contains("\nmxdrift_last_run_success 0\n"), "{text}");
+    assert!(
+        text.contains("mxdrift_last_run_error{kind=\"configuration\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nmxdrift_last_run_timestamp_seconds "),
+        "{text}"
+    );
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
+    // A usage error that clap rejects, with --output: kind "usage".
+    mxdrift()
+        .args([
+            "audit",
+            "--format",
+            "prometheus",
+            "--timeout",
+            "1e30",
+            "--output",
+        ])
+        .arg(&prom)
+        .assert()
+        .code(2);
+    let text = fs::read_to_string(&prom).unwrap();
+    assert!(
+        text.contains("mxdrift_last_run_error{kind=\"usage\"} 1"),
+        "{text}"
+    );
+    // A run that succeeds says so.
+    mxdrift()
+        .args(["audit", "--root", demo(), "--zone-file", demo_zone()])
+        .args(["--format", "prometheus", "--fail-on", "never", "--output"])
+        .arg(&prom)
+        .assert()
+        .code(0);
+    let text = fs::read_to_string(&prom).unwrap();
+    assert!(text.contains("\nmxdrift_last_run_success 1\n"), "{text}");
+    assert!(!text.contains("mxdrift_last_run_error{"), "{text}");
+}
+
+#[test]
+fn output_to_a_directory_says_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut as_dir = dir.path().as_os_str().to_owned();
+    as_dir.push("/");
+    for target in [as_dir.clone(), dir.path().as_os_str().to_owned()] {
+        mxdrift()
+            .args([
+                "audit",
+                "--root",
+                demo(),
+                "--zone-file",
+                demo_zone(),
+                "--format",
+                "prometheus",
+                "--output",
+            ])
+            .arg(&target)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(
+                "that is a directory; give the file to write, e.g. --output",
+            ))
+            .stderr(predicate::str::contains("mxdrift.prom"));
+    }
+    mxdrift()
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--zone-file",
+            demo_zone(),
+            "--output",
+        ])
+        .arg(dir.path().join("missing/report.txt"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("does not exist"));
+}
+
+#[test]
+fn a_positional_directory_suggests_root() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("demo")).unwrap();
+    for args in [&["audit", "demo"][..], &["demo"]] {
+        mxdrift()
+            .current_dir(dir.path())
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(
+                "tip: to audit the configuration under 'demo', use '--root demo'",
+            ));
+    }
+}
+
+#[test]
+fn table_fits_columns_and_text_is_ascii() {
+    let out = mxdrift()
+        .env("COLUMNS", "100")
+        .args(["audit", "--root", demo(), "--zone-file", demo_zone()])
+        .output()
+        .unwrap();
+    let table = stdout_of(&out);
+    let widest = table.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest <= 100, "{widest} columns:\n{table}");
+    assert!(table.contains("(bücher.test)"), "{table}");
+    assert!(
+        table.contains("Inconclusive (1): flaky.invalid."),
+        "{table}"
+    );
+    assert!(table.contains("Next: `mxdrift rules"), "{table}");
+    let out = mxdrift()
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--zone-file",
+            demo_zone(),
+            "--format",
+            "text",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout_of(&out);
+    assert!(text.is_ascii(), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("CRITICAL ")).count(),
+        3,
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .starts_with("SUMMARY 18 domains audited on postfix (server address 203.0.113.10)")
+    );
+}
+
+#[test]
+fn baseline_reports_changes_only_and_mails_only_on_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let last = dir.path().join("last.json");
+    let root = postfix_root(&["moved.test", "stays.test"], "");
+    let run = |root: &Path, extra: &[&str]| {
+        mxdrift()
+            .args([
+                "audit",
+                "--server-ip",
+                "203.0.113.10",
+                "--zone-file",
+                demo_zone(),
+            ])
+            .args(["--format", "text", "--baseline"])
+            .arg(&last)
+            .args(extra)
+            .arg("--root")
+            .arg(root)
+            .output()
+            .unwrap()
+    };
+    // Without --update-baseline a missing baseline is an error.
+    let out = run(root.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--baseline"),
+        "{out:?}"
+    );
+    // The first run creates it: everything is new.
+    let out = run(root.path(), &["--update-baseline"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout_of(&out));
+    assert!(stdout_of(&out).starts_with("NEW CRITICAL mail-switch-on moved.test: "));
+    assert!(stdout_of(&out).contains("no baseline yet"));
+    assert!(last.is_file());
+    // Nothing changed: no output at all, exit 0 (cron sends no mail).
+    let out = run(root.path(), &["--update-baseline"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout_of(&out), "");
+    // A new finding: exit 1 and only it is shown.
+    write(
+        root.path(),
+        "etc/postfix/vdomains",
+        "moved.test\nstays.test\nexpired.test\n",
+    );
+    let out = run(root.path(), &["--update-baseline"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout_of(&out);
+    assert!(
+        text.starts_with("NEW CRITICAL domain-not-found expired.test: "),
+        "{text}"
+    );
+    assert!(!text.contains("moved.test"), "{text}");
+    // Resolved only: shown, exit 0 (nothing new at or above --fail-on).
+    write(
+        root.path(),
+        "etc/postfix/vdomains",
+        "stays.test\nexpired.test\n",
+    );
+    let out = run(root.path(), &["--update-baseline"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout_of(&out).starts_with("RESOLVED CRITICAL mail-switch-on moved.test: "));
+    // An inventory report is not a baseline.
+    let inventory = dir.path().join("inventory.json");
+    let out = mxdrift()
+        .args(["inventory", "--format", "json", "--root", demo()])
+        .output()
+        .unwrap();
+    fs::write(&inventory, out.stdout).unwrap();
+    mxdrift()
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--zone-file",
+            demo_zone(),
+            "--baseline",
+        ])
+        .arg(&inventory)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "not a JSON report of `mxdrift audit --format json`",
+        ));
+    // Monitoring formats report the current state.
+    mxdrift()
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--zone-file",
+            demo_zone(),
+            "--format",
+            "prometheus",
+            "--baseline",
+        ])
+        .arg(&last)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--baseline shows what changed"));
+}
+
+#[test]
+fn an_ignore_that_matches_nothing_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mxdrift.yaml");
+    fs::write(
+        &config,
+        "ignore:\n  - domain: split.test\n    rule: split-delivery\n    reason: on purpose\n    until: 2999-01-31\n  - domain: split.tset\n    rule: split-delivery\n    reason: typo\n",
+    )
+    .unwrap();
+    let out = mxdrift()
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--zone-file",
+            demo_zone(),
+            "--format",
+            "json",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = doc["warnings"].as_array().unwrap();
+    let unused: Vec<_> = warnings
+        .iter()
+        .filter(|w| w["kind"] == "unused-ignore")
+        .collect();
+    assert_eq!(unused.len(), 1, "{warnings:?}");
+    assert_eq!(unused[0]["line"], 6);
+    assert!(
+        unused[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("split.tset")
+    );
+    let split = doc["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["domain"] == "split.test")
+        .unwrap();
+    assert_eq!(split["findings"][0]["ignored_until"], "2999-01-31");
+    // In the table: the warning, and the ignore with its date.
+    let out = mxdrift()
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--zone-file",
+            demo_zone(),
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let table = stdout_of(&out);
+    assert!(table.contains("matches no finding"), "{table}");
+    assert!(
+        table.contains("split.test split-delivery (until 2999-01-31): on purpose"),
+        "{table}"
+    );
+    // In Nagios: the reason and the date of the ignore, and the warning.
+    let out = mxdrift()
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--zone-file",
+            demo_zone(),
+            "--format",
+            "nagios",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let plugin = stdout_of(&out);
+    assert!(
+        plugin.contains("IGNORED: split.test split-delivery: ")
+            && plugin.contains("[ignored until 2999-01-31: on purpose]"),
+        "{plugin}"
+    );
+    assert!(plugin.contains("CONFIG: "), "{plugin}");
+}
+
+#[test]
+fn yaml_errors_name_the_file_and_explain_the_star() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mxdrift.yaml");
+    for (text, line) in [
+        (
+            "ignore:\n  - domain: *.example.org\n    rule: '*'\n    reason: x\n",
+            2,
+        ),
+        (
+            "ignore:\n  - domain: a.test\n    rule: *\n    reason: x\n",
+            3,
+        ),
+    ] {
+        fs::write(&config, text).unwrap();
+        let out = mxdrift()
+            .args([
+                "audit",
+                "--root",
+                demo(),
+                "--zone-file",
+                demo_zone(),
+                "--config",
+            ])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("{}:{line}", config.display())),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("<input>"), "{stderr}");
+        assert!(stderr.contains("quote a glob"), "{stderr}");
+    }
+}
+
+#[test]
+fn rules_explain_confidence_wrap_and_suggest() {
+    let out = mxdrift()
+        .env("COLUMNS", "60")
+        .args(["rules", "split-delivery"])
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert!(text.contains("Confidence: medium"), "{text}");
+    assert!(
+        text.contains("Confidence is how sure the rule is"),
+        "{text}"
+    );
+    assert!(text.lines().all(|l| l.chars().count() <= 60), "{text}");
+    mxdrift()
+        .args(["rules", "mail-switch"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("did you mean `mail-switch-on`?"));
+    mxdrift()
+        .arg("rules")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Confidence is how sure"));
+}
+
+#[test]
+fn fix_help_lists_only_what_fix_accepts() {
+    let help = mxdrift().args(["fix", "--help"]).output().unwrap();
+    let help = stdout_of(&help);
+    for absent in [
+        "--output",
+        "--fail-on",
+        "--warning",
+        "--critical",
+        "--max-inconclusive",
+        "--baseline",
+        "sarif",
+        "nagios",
+    ] {
+        assert!(
+            !help.contains(absent),
+            "fix --help mentions {absent}:\n{help}"
+        );
+    }
+    for present in [
+        "--deadline",
+        "--backup-dir",
+        "--format",
+        "--apply",
+        "--commands",
+        "--root",
+        "--nameserver",
+    ] {
+        assert!(
+            help.contains(present),
+            "fix --help lacks {present}:\n{help}"
+        );
+    }
+    for refused in [
+        &["-w", "5"][..],
+        &["--fail-on", "never"],
+        &["--output", "/tmp/x"],
+        &["--format", "sarif"],
+    ] {
+        mxdrift()
+            .args(["fix", "--root", demo(), "--zone-file", demo_zone()])
+            .args(refused)
+            .assert()
+            .code(2);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&target).unwrap();
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn fix_fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/fix/postfix"),
+        dir.path(),
+    );
+    dir
+}
+
+#[test]
+fn fix_json_is_the_plan_as_data() {
+    let root = fix_fixture();
+    let zone = root.path().join("zones/test.zone");
+    let out = mxdrift()
+        .args(["fix", "--format", "json", "--root"])
+        .arg(root.path())
+        .arg("--zone-file")
+        .arg(&zone)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["kind"], "fix-plan");
+    let actions = plan["actions"].as_array().unwrap();
+    let moved = actions
+        .iter()
+        .find(|a| a["domain"] == "moved.test")
+        .unwrap();
+    assert_eq!(moved["kind"], "edit");
+    assert_eq!(moved["change"], "turn-off");
+    assert_eq!(moved["rule"], "mail-switch-on");
+    assert_eq!(moved["files"][0], "etc/postfix/main.cf");
+    let split = actions
+        .iter()
+        .find(|a| a["domain"] == "split.test")
+        .unwrap();
+    assert_eq!(split["kind"], "left");
+    assert!(split["reason"].as_str().unwrap().len() > 20);
+    // The edits are the diff `fix` prints, file by file.
+    let diff = mxdrift()
+        .args(["fix", "--root"])
+        .arg(root.path())
+        .arg("--zone-file")
+        .arg(&zone)
+        .output()
+        .unwrap();
+    let joined: String = plan["edits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["diff"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(joined, stdout_of(&diff));
+    assert!(
+        plan["follow_ups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["command"] == "postfix reload")
+    );
+    // Reviewing the plan changes nothing; it cannot be combined with --apply.
+    mxdrift()
+        .args(["fix", "--format", "json", "--apply", "--root"])
+        .arg(root.path())
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn fix_apply_backup_dir_keeps_backups_out_of_the_config() {
+    let root = fix_fixture();
+    let backups = tempfile::tempdir().unwrap();
+    let backup_dir = backups.path().join("mxdrift-backups");
+    let vdomains = root.path().join("etc/postfix/vdomains");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&vdomains, fs::Permissions::from_mode(0o640)).unwrap();
+    }
+    let original = fs::read(&vdomains).unwrap();
+    let out = mxdrift()
+        .args(["fix", "--apply", "--backup-dir"])
+        .arg(&backup_dir)
+        .arg("--root")
+        .arg(root.path())
+        .arg("--zone-file")
+        .arg(root.path().join("zones/test.zone"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // No backup beside the files.
+    for entry in walkdir::WalkDir::new(root.path()) {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            !name.ends_with(".bak"),
+            "backup inside the configuration: {name}"
+        );
+    }
+    let dir = backup_dir.join("etc/postfix");
+    let backup = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("vdomains.mxdrift-")
+        })
+        .expect("a backup of vdomains");
+    assert_eq!(fs::read(&backup).unwrap(), original);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let (file, copy) = (
+            fs::metadata(&vdomains).unwrap(),
+            fs::metadata(&backup).unwrap(),
+        );
+        assert_eq!(copy.permissions().mode() & 0o7777, 0o640, "mode kept");
+        assert_eq!(
+            (copy.uid(), copy.gid()),
+            (file.uid(), file.gid()),
+            "owner kept"
+        );
+        assert_eq!(
+            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+    }
+    // --backup-dir only makes sense with --apply.
+    mxdrift()
+        .args(["fix", "--backup-dir", "/tmp/x", "--root"])
+        .arg(root.path())
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn fix_honours_the_deadline() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ns = silent.local_addr().unwrap().to_string();
+    let started = std::time::Instant::now();
+    mxdrift()
+        .args([
+            "fix",
+            "--root",
+            demo(),
+            "--nameserver",
+            &ns,
+            "--timeout",
+            "20",
+            "--deadline",
+            "1",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--deadline of 1 s"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    drop(silent);
+}
+
+#[test]
+fn errors_quoting_a_config_file_escape_its_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mxdrift.yaml");
+    fs::write(
+        &config,
+        "ignore:\n  - domain: a.test\n    rule: \"x\\e]0;owned\\ay\"\n    reason: r\n",
+    )
+    .unwrap();
+    let out = mxdrift()
+        .args([
+            "audit",
+            "--root",
+            demo(),
+            "--zone-file",
+            demo_zone(),
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown rule `x\\u{1b}]0;owned\\u{7}y`"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "{stderr:?}"
+    );
 }

@@ -55,9 +55,19 @@ async fn each_distinct_query_is_sent_once() {
         );
     }
 
+    // The sanity check asks for the SOA of the root zone and of arpa first
+    // (this authoritative server refuses them, and they are retried like
+    // any refused query); `.test` is not a TLD it probes. Nothing else is
+    // extra.
+    const PROBES: [&str; 2] = [".", "arpa."];
+    for probe in PROBES {
+        assert!(server.count(probe, RecordType::SOA) >= 1, "{probe}");
+    }
     let mut asked: HashMap<(String, RecordType), usize> = HashMap::new();
     for received in server.received() {
-        *asked.entry((received.name, received.rtype)).or_default() += 1;
+        if !PROBES.contains(&received.name.as_str()) {
+            *asked.entry((received.name, received.rtype)).or_default() += 1;
+        }
     }
     let repeated: Vec<_> = asked.iter().filter(|(_, count)| **count != 1).collect();
     assert!(repeated.is_empty(), "asked more than once: {repeated:?}");

@@ -1,6 +1,9 @@
 //! End to end against a real authoritative server: NSD serving the test
 //! zones on a loopback port. Its answers must give the expected evidence,
-//! the same as the offline resolver loading the same files.
+//! the same as the offline resolver loading the same files. NSD does not
+//! recurse: below a delegation it answers with a referral, which is no
+//! answer (inconclusive), as the offline resolver says too. It also serves
+//! `idn.test`, whose MX host labels are valid DNS but not valid IDNA.
 
 mod support;
 
@@ -17,6 +20,13 @@ use support::{
     ALL_CASES, ZONE_FILES, comparable, domain, find_tool, live_options, missing_tool,
     offline_options, run_bound, zone_path,
 };
+
+/// The shared test zones, and one that hickory's own zone parser (and so
+/// the in-process test server) cannot read.
+const NSD_ZONE_FILES: [&str; 3] = [ZONE_FILES[0], ZONE_FILES[1], "idn.test.zone"];
+
+/// Names of `idn.test`.
+const IDN_CASES: [&str; 2] = ["xn--mller-recht-thb.idn.test", "under_score.idn.test"];
 
 /// Kills NSD when the test ends, however it ends.
 struct NsdGuard {
@@ -82,7 +92,7 @@ fn write_config(dir: &Path, port: u16) -> PathBuf {
          remote-control:\n\
          \x20   control-enable: no\n"
     );
-    for file in ZONE_FILES {
+    for file in NSD_ZONE_FILES {
         let zone = file.trim_end_matches(".zone");
         config.push_str(&format!(
             "zone:\n    name: \"{zone}\"\n    zonefile: \"{file}\"\n"
@@ -170,7 +180,11 @@ async fn nsd_answers_classify_as_expected() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (_guard, addr) = start_nsd(&nsd, dir.path());
 
-    let names: Vec<DomainName> = ALL_CASES.iter().map(|d| domain(d)).collect();
+    let names: Vec<DomainName> = ALL_CASES
+        .iter()
+        .chain(&IDN_CASES)
+        .map(|d| domain(d))
+        .collect();
     let opts = live_options(&[addr]);
     let live = tokio::time::timeout(run_bound(&opts), gather(&names, &opts))
         .await
@@ -203,11 +217,33 @@ async fn nsd_answers_classify_as_expected() {
         HostLookup::Inconclusive
     );
     assert_eq!(get("not-served.example").status, DnsStatus::Inconclusive);
+    // A referral is not an answer: NSD does not recurse.
+    for delegated in ["delegated.drift.test", "x.delegated.drift.test"] {
+        let evidence = get(delegated);
+        assert_eq!(evidence.status, DnsStatus::Inconclusive, "{delegated}");
+        let problem = evidence.problem.as_deref().unwrap_or_default();
+        assert!(
+            problem.contains("does not recurse"),
+            "{delegated}: {problem}"
+        );
+    }
+    // DNS labels that are not IDNA.
+    let idn = get("xn--mller-recht-thb.idn.test");
+    assert_eq!(idn.status, DnsStatus::Ok);
+    assert_eq!(
+        idn.mx[0].host,
+        "xn--mller-recht-thb-test.mail.protection.idn.test"
+    );
+    assert_eq!(
+        idn.mx[0].addresses,
+        vec!["198.51.100.77".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(get("under_score.idn.test").mx[0].host, "mail_host.idn.test");
     // NSD is authoritative for the zones, and says so.
     assert_eq!(live.authoritative_servers, vec![addr]);
 
     // And the offline resolver reads the same files the same way.
-    let offline = gather(&names, &offline_options(&ZONE_FILES))
+    let offline = gather(&names, &offline_options(&NSD_ZONE_FILES))
         .await
         .expect("zone files load");
     for name in &names {

@@ -132,6 +132,17 @@ fn plesk_script_is_exact_and_runs_the_panel_commands() {
     assert_eq!(
         recorded,
         calls(&[
+            // A domain alias: Plesk's alias command, never `site`, which
+            // fails on an alias and stops the `set -eu` script.
+            &[
+                "== plesk",
+                "bin",
+                "domalias",
+                "--update",
+                "alias.test",
+                "-mail",
+                "false"
+            ],
             &[
                 "== plesk",
                 "bin",
@@ -214,6 +225,99 @@ fn cpanel_script_is_exact_and_runs_uapi() {
     assert_eq!(recorded, expected);
 }
 
+/// cPanel's routing settings decide what `fix` may touch: a manual MX
+/// redirect is a relay, forced-local routing and system domains are left
+/// for a human, and `uapi` never runs as `nobody`.
+#[test]
+fn cpanel_routing_script_leaves_what_cpanel_says_to_leave() {
+    let script = commands_for(&fixture("cpanel/routing"), &[]);
+    assert_golden("cpanel-routing.sh", &script);
+    assert!(!script.contains("--user=nobody"), "{script}");
+    for (domain, reason) in [
+        (
+            "forced.test",
+            "forced local in cPanel: cPanel Email Routing is forced to Local (MXCHECK-forced.test=0 at var/cpanel/users/forceduser:11)",
+        ),
+        (
+            "system-dom.test",
+            "owned by nobody, a cPanel system domain without an account",
+        ),
+        (
+            "addon.main.test",
+            "the finding is at info level; never remediated",
+        ),
+        // Exim reads `crlf.test\r`, but cPanel's remlinefile cannot remove
+        // it: uapi would leave the domain local.
+        (
+            "crlf.test",
+            "etc/localdomains:10 is written so that cPanel's own tools cannot remove it",
+        ),
+    ] {
+        assert!(
+            script.contains(&format!("#   - {domain} (")) && script.contains(reason),
+            "{domain} not left for a human with its reason:\n{script}"
+        );
+    }
+    for untouched in [
+        "relayed-manual.test",
+        "trailing-dot.test'",
+        "secondary.test",
+    ] {
+        assert!(
+            !script.contains(&format!("domain={untouched}")),
+            "{untouched} must not be remediated:\n{script}"
+        );
+    }
+    if !sh_syntax_ok("cpanel_routing_script", &script) {
+        return;
+    }
+    let recorded = run_with_stubs(&script, &[]);
+    let uapi = |domain: &str| -> String {
+        calls(&[&[
+            "== uapi",
+            "--user=mainuser",
+            "Email",
+            "set_always_accept",
+            &format!("domain={domain}"),
+            "alwaysaccept=remote",
+        ]])
+    };
+    assert_eq!(recorded, uapi("moved.test"));
+}
+
+/// `uapi` never acts as a system account, whatever the owner file says.
+#[test]
+fn domains_owned_by_nobody_or_root_get_no_uapi() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (rel, text) in [
+        ("usr/local/cpanel/version", "11.120.0.15\n"),
+        ("etc/localdomains", "nobody.test\nroot.test\nmoved.test\n"),
+        (
+            "etc/userdomains",
+            "*: nobody\nmoved.test: movedco\nnobody.test: nobody\nroot.test: root\n",
+        ),
+        (
+            "zones/test.zone",
+            "$ORIGIN test.\n$TTL 3600\n@ IN SOA ns1.hoster.test. h.hoster.test. 1 7200 3600 1209600 300\n\
+             @ IN NS ns1.hoster.test.\nns1.hoster IN A 203.0.113.53\nmx1.elsewhere IN A 198.51.100.7\n\
+             moved IN MX 10 mx1.elsewhere\nnobody IN MX 10 mx1.elsewhere\nroot IN MX 10 mx1.elsewhere\n",
+        ),
+    ] {
+        let path = root.join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    let script = commands_for(root, &["--platform", "cpanel"]);
+    assert_eq!(script.matches("\nuapi ").count(), 1, "{script}");
+    assert!(script.contains("uapi '--user=movedco' "), "{script}");
+    assert!(script.contains("#   - nobody.test (mail-switch-on): owned by nobody, a cPanel system domain without an account (etc/userdomains:3)"), "{script}");
+    assert!(
+        script.contains("#   - root.test (mail-switch-on): owned by root, a system account"),
+        "{script}"
+    );
+}
+
 #[test]
 fn directadmin_script_keeps_credentials_out_of_argv() {
     let script = commands_for(&fixture("directadmin/basic"), &[]);
@@ -248,11 +352,13 @@ fn directadmin_script_keeps_credentials_out_of_argv() {
             &format!("user = \"admin|{owner}:SECRETKEY\""),
         ]])
     };
+    // `bücher.test` in etc/virtual/domains never matched the A-label:
+    // xn--bcher-kva.test is not local, so nothing switches it off.
     let expected = [
+        call("bob", "crlf.test"),
         call("dave", "expired.test"),
         call("bob", "moved.test"),
         call("alice", "nomail.test"),
-        call("erika", "xn--bcher-kva.test"),
     ]
     .concat();
     assert_eq!(recorded, expected);

@@ -25,8 +25,18 @@ const FIXABLE: [&str; 4] = [
 
 const PLESK_STUB: &str = r#"#!/bin/sh
 # plesk bin site|subscription --update DOMAIN -mail_service false
+# plesk bin domalias --update ALIAS -mail false
+# Like Plesk, `site` and `subscription` fail on a name that is no site
+# (an alias has no hosting directory), and `domalias` fails on a site.
 set -eu
-[ "$1 $3 $5 $6" = "bin --update -mail_service false" ] || { echo "unexpected: $*" >&2; exit 64; }
+hosted() { [ -d "$STUB_ROOT/var/www/vhosts/system/$1" ]; }
+case "$1 $2 $3 $5 $6" in
+"bin site --update -mail_service false" | "bin subscription --update -mail_service false")
+    hosted "$4" || { echo "Unable to find domain $4" >&2; exit 1; } ;;
+"bin domalias --update -mail false")
+    hosted "$4" && { echo "$4 is not a domain alias" >&2; exit 1; } ;;
+*) echo "unexpected: $*" >&2; exit 64 ;;
+esac
 echo "$4" >> "$STUB_LOG"
 maps="$STUB_ROOT/var/spool/postfix/plesk"
 # Plesk regenerates its maps without the domain (keys compare case-insensitively).
@@ -36,14 +46,27 @@ mv "$maps/virtual_domains.new" "$maps/virtual_domains"
 
 const UAPI_STUB: &str = r#"#!/bin/sh
 # uapi --user=U Email set_always_accept domain=D alwaysaccept=remote|secondary
+# Edits the files as cPanel's Cpanel::StringFunc::File::remlinefile does:
+# a line goes when it is blanks, the domain exactly (case-sensitive), then
+# a colon or the end of the line; a CR or capitals keep it.
 set -eu
 [ "$2 $3" = "Email set_always_accept" ] || { echo "unexpected: $*" >&2; exit 64; }
+case "$1" in
+--user=nobody | --user=root) echo "uapi cannot run as ${1#--user=}" >&2; exit 1 ;;
+esac
 d=${4#domain=}; mode=${5#alwaysaccept=}
 echo "$d" >> "$STUB_LOG"
 etc="$STUB_ROOT/etc"
-awk -v d="$d" 'tolower($1) != tolower(d)' "$etc/localdomains" > "$etc/localdomains.new"
+awk -v d="$d" '{
+    line = $0; sub(/^[ \t]*/, "", line)
+    if (index(line, d) == 1) {
+        rest = substr(line, length(d) + 1)
+        if (rest == "" || substr(rest, 1, 1) == ":") next
+    }
+    print
+}' "$etc/localdomains" > "$etc/localdomains.new"
 mv "$etc/localdomains.new" "$etc/localdomains"
-grep -qix "$d" "$etc/remotedomains" || echo "$d" >> "$etc/remotedomains"
+grep -qx "$d" "$etc/remotedomains" || echo "$d" >> "$etc/remotedomains"
 if [ "$mode" = secondary ]; then echo "$d" >> "$etc/secondarymx"; fi
 "#;
 
@@ -161,11 +184,35 @@ fn round_trip(fixture: &str, left_fixable: &[&str]) {
 
 #[test]
 fn plesk_fix_round_trip() {
-    // Plesk has no backup-MX switch: that one is left for a human.
-    round_trip("plesk/postfix", &["backup.test backup-mx-delivers-locally"]);
+    // Plesk has no backup-MX switch, and a mail domain that is neither a
+    // site nor a known alias gets no command that would fail: both are
+    // left for a human. The alias is switched off with `domalias`.
+    round_trip(
+        "plesk/postfix",
+        &[
+            "backup.test backup-mx-delivers-locally",
+            "mailonly-alias.test mail-switch-on",
+        ],
+    );
 }
 
 #[test]
 fn cpanel_fix_round_trip() {
     round_trip("cpanel/basic", &[]);
+}
+
+#[test]
+fn cpanel_routing_fix_round_trip() {
+    // What cPanel says to leave stays as it is: forced-local routing, a
+    // system domain, a line cPanel cannot edit, and the addon's internal
+    // subdomain (reported at info). The manual MX redirect is a relay.
+    round_trip(
+        "cpanel/routing",
+        &[
+            "addon.main.test domain-not-found",
+            "crlf.test mail-switch-on",
+            "forced.test mail-switch-on",
+            "system-dom.test mail-switch-on",
+        ],
+    );
 }

@@ -17,6 +17,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("plesk/qmail", "plesk"),
     ("cpanel/basic", "cpanel"),
     ("cpanel/partial", "cpanel"),
+    ("cpanel/routing", "cpanel"),
     ("directadmin/basic", "directadmin"),
     ("directadmin/partial", "directadmin"),
     ("qmail/basic", "qmail"),

@@ -35,6 +35,7 @@ fn every_fixture_is_detected_as_its_platform() {
         ("plesk/qmail", Platform::Plesk),
         ("cpanel/basic", Platform::Cpanel),
         ("cpanel/partial", Platform::Cpanel),
+        ("cpanel/routing", Platform::Cpanel),
         ("directadmin/basic", Platform::Directadmin),
         ("directadmin/partial", Platform::Directadmin),
         ("qmail/basic", Platform::Qmail),

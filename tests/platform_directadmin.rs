@@ -14,6 +14,8 @@ fn basic_inventory() {
         vec![
             "backup.test local etc/virtual/domains:3(local_domains) owner=alice",
             "brokenmx.test local etc/virtual/domains:7(local_domains) owner=dave",
+            // A CRLF line: Exim removes trailing white space, CR included.
+            "crlf.test local etc/virtual/domains:15(local_domains) owner=bob",
             "da1.hoster.test local usr/local/directadmin/conf/directadmin.conf:3(primary_hostname)",
             "expired.test local etc/virtual/domains:6(local_domains) owner=dave",
             "gsuite.test not-local etc/virtual/domainowners:11(domainowners) owner=bob",
@@ -22,8 +24,11 @@ fn basic_inventory() {
             "nomail.test local etc/virtual/domains:5(local_domains) owner=alice",
             "shop.test local etc/virtual/domains:1(local_domains) owner=alice",
             "split.test local etc/virtual/domains:4(local_domains) owner=carol",
+            // `trailing-dot.test.` and `bücher.test` never match the names
+            // mail is addressed to: their owned domains have mail off.
+            "trailing-dot.test not-local etc/virtual/domainowners:12(domainowners) owner=alice",
             "webonly.test not-local etc/virtual/domainowners:10(domainowners) owner=alice",
-            "xn--bcher-kva.test local etc/virtual/domains:12(local_domains) owner=erika",
+            "xn--bcher-kva.test not-local etc/virtual/domainowners:9(domainowners) owner=erika",
         ]
     );
     assert_eq!(
@@ -31,8 +36,27 @@ fn basic_inventory() {
         vec![
             "DuplicateDomain etc/virtual/domains:10",
             "Suspicious etc/virtual/domains:11",
+            "InvalidDomain etc/virtual/domains:12",
             "InvalidDomain etc/virtual/domains:13",
+            "InvalidDomain etc/virtual/domains:14",
         ]
+    );
+    let never: Vec<&str> = inventory
+        .warnings
+        .iter()
+        .filter(|w| w.message.contains("never matches"))
+        .map(|w| w.message.as_str())
+        .collect();
+    assert_eq!(never.len(), 2, "{never:?}");
+    assert!(
+        never[0].contains("write xn--bcher-kva.test"),
+        "{}",
+        never[0]
+    );
+    assert!(
+        never[1].ends_with("remove the trailing dot"),
+        "{}",
+        never[1]
     );
     let names: Vec<&str> = inventory.server_names.iter().map(|n| n.as_str()).collect();
     assert_eq!(names, vec!["da1.hoster.test"]);

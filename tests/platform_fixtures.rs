@@ -9,11 +9,12 @@ use std::process::Command;
 
 use platform_support::*;
 
-const FIXTURES: [&str; 8] = [
+const FIXTURES: [&str; 9] = [
     "plesk/postfix",
     "plesk/qmail",
     "cpanel/basic",
     "cpanel/partial",
+    "cpanel/routing",
     "directadmin/basic",
     "directadmin/partial",
     "qmail/basic",

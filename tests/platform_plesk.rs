@@ -78,12 +78,15 @@ fn plesk_on_postfix_inventory() {
     assert_eq!(
         rows,
         vec![
+            "alias.test local virtual_domains:15",
             "backup.test local virtual_domains:4",
+            "blog.shop.test not-local var/www/vhosts/system/blog.shop.test:0(plesk hosting)",
             "brokenmx.test local virtual_domains:9",
             "cnamemx.test local virtual_domains:11",
             "expired.test local virtual_domains:8",
             "gmailonly.test not-local var/www/vhosts/system/gmailonly.test:0(plesk hosting)",
             "legacy.invalid local virtual_domains:10",
+            "mailonly-alias.test local virtual_domains:16",
             "moved.test local virtual_domains:3 subscription",
             "nomail.test local virtual_domains:7",
             "o365.test relay virtual_domains:12 + transport:2(transport_maps) subscription",
@@ -93,6 +96,22 @@ fn plesk_on_postfix_inventory() {
             "webonly.test not-local var/www/vhosts/system/webonly.test:0(plesk hosting) subscription",
             "xn--bcher-kva.test local virtual_domains:13",
         ]
+    );
+    // Domain aliases have no hosting directory: `alias.test` is named by
+    // shop.test's web configuration, `mailonly-alias.test` by none.
+    let facts = fact_rows(&inventory);
+    assert!(
+        facts.contains(&"alias.test alias_of=shop.test".to_string()),
+        "{facts:?}"
+    );
+    assert!(facts.contains(&"shop.test hosted".to_string()), "{facts:?}");
+    assert!(
+        facts.contains(&"blog.shop.test hosted".to_string()),
+        "{facts:?}"
+    );
+    assert!(
+        !facts.iter().any(|f| f.starts_with("mailonly-alias.test")),
+        "{facts:?}"
     );
     // Plesk adds no warnings of its own for this tree.
     let plesk_warnings: Vec<String> = warning_rows(&inventory)

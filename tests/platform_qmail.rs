@@ -20,9 +20,13 @@ fn basic_inventory() {
         vec![
             "backup.test local virtualdomains:3(virtualdomains) + rcpthosts:4(rcpthosts)",
             "brokenmx.test local virtualdomains:7(virtualdomains) + rcpthosts:8(rcpthosts)",
+            // `crlf.test\r` in locals never matches: accepted, not local.
+            "crlf.test relay rcpthosts:13(rcpthosts)",
             "excluded.test relay rcpthosts:12(rcpthosts)",
             "expired.test local virtualdomains:6(virtualdomains) + rcpthosts:7(rcpthosts)",
             "gateway.test relay morercpthosts:2(morercpthosts)",
+            // ` lead.test:lead.test` in virtualdomains never matches.
+            "lead.test relay rcpthosts:14(rcpthosts)",
             "legacy.invalid local virtualdomains:8(virtualdomains) + rcpthosts:9(rcpthosts)",
             "moved.test local virtualdomains:2(virtualdomains) + rcpthosts:3(rcpthosts)",
             "mx3.hoster.test local locals:2(locals) + rcpthosts:1(rcpthosts)",
@@ -30,18 +34,38 @@ fn basic_inventory() {
             "relayed.test relay rcpthosts:11(rcpthosts) + morercpthosts:3(morercpthosts)",
             "shop.test local locals:3(locals) + virtualdomains:10(virtualdomains) + rcpthosts:2(rcpthosts)",
             "split.test local virtualdomains:4(virtualdomains) + rcpthosts:5(rcpthosts)",
-            "xn--bcher-kva.test local virtualdomains:11(virtualdomains) + rcpthosts:10(rcpthosts)",
+            // `bücher.test:...` never matches the A-label mail carries.
+            "xn--bcher-kva.test relay rcpthosts:10(rcpthosts)",
         ]
     );
     assert_eq!(
         warning_rows(&inventory),
         vec![
-            format!("DuplicateDomain {C}/virtualdomains:10"),
+            format!("InvalidDomain {C}/locals:4"),
+            format!("InvalidDomain {C}/virtualdomains:11"),
             format!("NotEnumerable {C}/virtualdomains:12"),
             format!("Suspicious {C}/virtualdomains:13"),
+            format!("InvalidDomain {C}/virtualdomains:15"),
+            // Duplicates are known once the whole file is read (the last
+            // line of a domain decides).
+            format!("DuplicateDomain {C}/virtualdomains:10"),
             format!("DuplicateDomain {C}/morercpthosts:3"),
         ]
     );
+    let never: Vec<&str> = inventory
+        .warnings
+        .iter()
+        .filter(|w| w.message.contains("never matches"))
+        .map(|w| w.message.as_str())
+        .collect();
+    assert_eq!(never.len(), 3, "{never:?}");
+    assert!(never[0].contains("carriage return"), "{}", never[0]);
+    assert!(
+        never[1].contains("write xn--bcher-kva.test"),
+        "{}",
+        never[1]
+    );
+    assert!(never[2].contains("keeps the blank"), "{}", never[2]);
     let names: Vec<&str> = inventory.server_names.iter().map(|n| n.as_str()).collect();
     assert_eq!(names, vec!["mx3.hoster.test"]);
     assert_matches_expected(&inventory, "qmail/basic");

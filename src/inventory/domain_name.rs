@@ -87,10 +87,12 @@ impl DomainName {
         format!("{}.", self.0)
     }
 
-    /// True for `localhost` and `localhost.*`: the machine's own names never
-    /// raise findings.
+    /// True for this machine's own names: `localhost`, names below it
+    /// (`*.localhost`, RFC 6761) and `localhost.*` (`localhost.localdomain`,
+    /// Postfix's `localhost.$mydomain`). They are never asked in DNS and
+    /// never raise findings.
     pub fn is_localhost(&self) -> bool {
-        self.0 == "localhost" || self.0.starts_with("localhost.")
+        self.0 == "localhost" || self.0.starts_with("localhost.") || self.0.ends_with(".localhost")
     }
 }
 
@@ -169,8 +171,14 @@ mod tests {
                 .unwrap()
                 .is_localhost()
         );
+        assert!(DomainName::parse("mail.localhost").unwrap().is_localhost());
         assert!(
             !DomainName::parse("notlocalhost.example")
+                .unwrap()
+                .is_localhost()
+        );
+        assert!(
+            !DomainName::parse("localhost-mx.test")
                 .unwrap()
                 .is_localhost()
         );

@@ -90,6 +90,78 @@ pub struct DomainFacts {
     pub owner: Option<String>,
     /// Plesk: the domain is a subscription's main domain.
     pub subscription: bool,
+    /// Plesk: the domain has a hosting directory (`var/www/vhosts/system/<domain>/`),
+    /// so it is a site, subdomain or subscription that `plesk bin site` and
+    /// `plesk bin subscription` know.
+    pub hosted: bool,
+    /// Plesk: a domain alias of this domain (`plesk bin domalias`, not `site`).
+    pub alias_of: Option<DomainName>,
+    /// cPanel: the internal subdomain cPanel creates for this addon domain;
+    /// it is never published in DNS.
+    pub addon_of: Option<DomainName>,
+    /// A panel setting that forbids an automatic fix.
+    pub hands_off: Option<HandsOff>,
+}
+
+/// A panel setting that says "leave this domain alone": `fix` leaves the
+/// domain for a human with the reason, and findings show the setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandsOff {
+    /// cPanel's Email Routing is forced to Local: `MXCHECK-<domain>` is `0`
+    /// or `local` in the owner's `var/cpanel/users/<user>`. Often the
+    /// customer's own filtering service sits in front of the server.
+    CpanelForcedLocal {
+        setting: String,
+        file: String,
+        line: u32,
+    },
+    /// Owned by cPanel's `nobody`: a system domain
+    /// (`var/cpanel/users/system`) without a cPanel account to act as.
+    CpanelNoAccount { file: String, line: u32 },
+    /// A list line Exim reads as the domain but cPanel's own tools cannot
+    /// remove (they match the lower-case name followed by a colon or a
+    /// newline: a CR, a trailing blank, capitals or quotes defeat them), so
+    /// the panel command would leave the domain local.
+    CpanelLineNotEditable { file: String, line: u32 },
+}
+
+impl HandsOff {
+    /// The setting, with where it is written, for a finding's evidence.
+    pub fn evidence(&self) -> String {
+        match self {
+            HandsOff::CpanelForcedLocal {
+                setting,
+                file,
+                line,
+            } => format!("cPanel Email Routing is forced to Local ({setting} at {file}:{line})"),
+            HandsOff::CpanelNoAccount { file, line } => {
+                format!(
+                    "owned by nobody, a cPanel system domain without an account ({file}:{line})"
+                )
+            }
+            HandsOff::CpanelLineNotEditable { file, line } => {
+                format!("{file}:{line} is written so that cPanel's own tools cannot remove it")
+            }
+        }
+    }
+
+    /// Why `fix` leaves the domain alone.
+    pub fn reason(&self) -> String {
+        match self {
+            HandsOff::CpanelForcedLocal { .. } => format!(
+                "forced local in cPanel: {}; the admin chose local delivery on purpose (often a filtering service in front of this server), so change the Email Routing by hand if it is really wrong",
+                self.evidence()
+            ),
+            HandsOff::CpanelNoAccount { .. } => format!(
+                "{}: uapi cannot act as nobody; change the domain's mail routing in WHM by hand",
+                self.evidence()
+            ),
+            HandsOff::CpanelLineNotEditable { .. } => format!(
+                "{} (cPanel removes a line only when it is the lower-case name followed by a colon or a newline), so uapi would leave the domain local; write the line as the plain name, then run mxdrift fix again",
+                self.evidence()
+            ),
+        }
+    }
 }
 
 /// What kind of problem a warning reports; lets reports group and count them.
@@ -110,6 +182,8 @@ pub enum WarningKind {
     MissingFile,
     /// A compiled table differs from its text source (`postmap` not run).
     StaleTable,
+    /// An ignore in mxdrift.yaml that matches no finding (a typo, or a fixed problem).
+    UnusedIgnore,
 }
 
 /// A problem found while reading the configuration that does not stop the run.

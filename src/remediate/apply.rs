@@ -62,9 +62,29 @@ pub fn timestamp(now: SystemTime) -> String {
     )
 }
 
+/// Where the backups of the original files go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backups<'a> {
+    /// Beside each file: `FILE.mxdrift-STAMP.bak`.
+    Beside,
+    /// Under this directory, at the file's path relative to the root
+    /// (`DIR/etc/postfix/main.cf.mxdrift-STAMP.bak`), so that backups stay
+    /// out of `/etc/postfix` and out of a configuration repository.
+    In(&'a Path),
+}
+
 /// Write every edit, in order, stopping at the first failure.
 pub fn apply(edits: &[FileEdit], now: SystemTime) -> Result<Vec<Written>, ApplyError> {
-    apply_with(edits, now, &mut |_| {})
+    apply_to(edits, now, Backups::Beside)
+}
+
+/// [`apply`] with the backups where `backups` says.
+pub fn apply_to(
+    edits: &[FileEdit],
+    now: SystemTime,
+    backups: Backups<'_>,
+) -> Result<Vec<Written>, ApplyError> {
+    apply_inner(edits, now, backups, &mut |_| {})
 }
 
 /// [`apply`] with a hook called for each file after its new content is
@@ -75,10 +95,19 @@ pub fn apply_with(
     now: SystemTime,
     before_check: &mut dyn FnMut(&Path),
 ) -> Result<Vec<Written>, ApplyError> {
+    apply_inner(edits, now, Backups::Beside, before_check)
+}
+
+fn apply_inner(
+    edits: &[FileEdit],
+    now: SystemTime,
+    backups: Backups<'_>,
+    before_check: &mut dyn FnMut(&Path),
+) -> Result<Vec<Written>, ApplyError> {
     let stamp = timestamp(now);
     let mut written = Vec::new();
     for edit in edits {
-        match write_one(edit, &stamp, before_check) {
+        match write_one(edit, &stamp, backups, before_check) {
             Ok(backup) => written.push(Written {
                 rel: edit.rel.clone(),
                 backup,
@@ -106,9 +135,68 @@ fn unchanged(edit: &FileEdit) -> Result<(), String> {
     }
 }
 
+/// The backup's path: beside the file, or under the backup directory at
+/// the file's path relative to the root (subdirectories created mode 0700).
+fn backup_path(edit: &FileEdit, stamp: &str, backups: Backups<'_>) -> Result<PathBuf, String> {
+    let mut name = edit
+        .path
+        .file_name()
+        .ok_or_else(|| "not a file path".to_string())?
+        .to_os_string();
+    name.push(format!(".mxdrift-{stamp}.bak"));
+    let dir = match backups {
+        Backups::Beside => return Ok(edit.path.with_file_name(name)),
+        Backups::In(dir) => dir,
+    };
+    if !dir.is_dir() {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
+            .map_err(|e| format!("cannot create the backup directory {}: {e}", dir.display()))?;
+    }
+    let rel = Path::new(&edit.rel);
+    let mut target = dir.to_path_buf();
+    let parents: Vec<_> = rel
+        .parent()
+        .map(|p| p.components().collect())
+        .unwrap_or_default();
+    for part in parents {
+        let std::path::Component::Normal(part) = part else {
+            return Err(format!("{}: not a plain relative path", edit.rel));
+        };
+        target.push(part);
+        match fs::symlink_metadata(&target) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(format!(
+                    "the backup directory {} is not a directory (a symbolic link is refused)",
+                    target.display()
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let mut builder = fs::DirBuilder::new();
+                #[cfg(unix)]
+                std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+                builder.create(&target).map_err(|e| {
+                    format!(
+                        "cannot create the backup directory {}: {e}",
+                        target.display()
+                    )
+                })?;
+            }
+            Err(e) => return Err(format!("{}: {e}", target.display())),
+        }
+    }
+    Ok(target.join(name))
+}
+
 fn write_one(
     edit: &FileEdit,
     stamp: &str,
+    backups: Backups<'_>,
     before_check: &mut dyn FnMut(&Path),
 ) -> Result<PathBuf, String> {
     unchanged(edit)?;
@@ -119,14 +207,12 @@ fn write_one(
     let (mode, owner) = (0o644u32, ());
     let _ = (&meta, owner);
 
-    let mut name = edit
-        .path
-        .file_name()
-        .ok_or_else(|| "not a file path".to_string())?
-        .to_os_string();
-    name.push(format!(".mxdrift-{stamp}.bak"));
-    let backup = edit.path.with_file_name(name);
-    write_backup(&backup, &edit.original, mode)
+    let backup = backup_path(edit, stamp, backups)?;
+    #[cfg(unix)]
+    let keep = (mode, owner);
+    #[cfg(not(unix))]
+    let keep = mode;
+    write_backup(&backup, &edit.original, keep)
         .map_err(|e| format!("cannot write the backup {}: {e}", backup.display()))?;
 
     let result = atomic::write_atomic_with(&edit.path, edit.updated.as_bytes(), mode, |tmp| {
@@ -147,17 +233,39 @@ fn write_one(
     }
 }
 
-fn write_backup(backup: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+/// Write a backup with the original's mode (and, on Unix, owner and
+/// group), set on the open file: `create_new` refuses any existing path,
+/// a symbolic link included, so nothing else is ever chmod-ed or chown-ed.
+#[cfg(unix)]
+type Keep = (u32, (u32, u32));
+#[cfg(not(unix))]
+type Keep = u32;
+
+fn write_backup(backup: &Path, contents: &[u8], keep: Keep) -> io::Result<()> {
     let mut options = fs::OpenOptions::new();
     // Never overwrite an earlier backup.
     options.write(true).create_new(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    let (mode, (uid, gid)) = keep;
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode & 0o777);
     #[cfg(not(unix))]
-    let _ = mode;
+    let _ = keep;
     let result = (|| {
         use std::io::Write;
         let mut file = options.open(backup)?;
+        #[cfg(unix)]
+        {
+            match std::os::unix::fs::fchown(&file, Some(uid), Some(gid)) {
+                Ok(()) => {}
+                // Only root may give a file away; anyone else keeps their own.
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {}
+                Err(e) => return Err(e),
+            }
+            // After the chown, which clears set-id bits; the umask may
+            // have narrowed the mode given at creation.
+            file.set_permissions(fs::Permissions::from_mode(mode))?;
+        }
         file.write_all(contents)?;
         file.sync_all()
     })();

@@ -3,7 +3,7 @@
 //! configuration is always quoted, by [`quote`], the one quoting function),
 //! [`comment`] (text from DNS or the configuration cannot leave its comment
 //! line) and [`validate_user`] (panel account names are checked before they
-//! become arguments).
+//! become arguments; [`is_system_account`] keeps `nobody` and `root` out).
 
 use std::fmt::Write as _;
 
@@ -83,6 +83,13 @@ pub fn validate_user(user: &str) -> Result<&str, String> {
             comment(&format!("{user:?}"))
         ))
     }
+}
+
+/// System accounts that own domains on panels without being panel
+/// accounts (cPanel gives its system domains to `nobody`): a panel command
+/// must never act as them.
+pub fn is_system_account(user: &str) -> bool {
+    matches!(user, "nobody" | "root")
 }
 
 /// One shell line.
@@ -186,6 +193,13 @@ mod tests {
     #[test]
     fn comments_cannot_break_out() {
         assert_eq!(comment("a\nrm -rf /\r\tb"), "a rm -rf /  b");
+    }
+
+    #[test]
+    fn system_accounts_are_no_panel_accounts() {
+        assert!(is_system_account("nobody"));
+        assert!(is_system_account("root"));
+        assert!(!is_system_account("shopuser"));
     }
 
     #[test]

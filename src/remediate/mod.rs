@@ -69,6 +69,10 @@ pub struct Fix {
     pub action: Action,
     /// The finding's message: what is wrong and the DNS evidence.
     pub evidence: String,
+    /// The files this fix edits, relative to the root (none for a panel command).
+    pub files: Vec<String>,
+    /// The panel command that is this fix, as one shell line (none for an edit).
+    pub command: Option<String>,
 }
 
 /// A finding that is not fixed, and why.
@@ -274,20 +278,27 @@ pub fn plan(audit: &Audit, sources: &SourceOptions) -> Result<Remediation, Remed
             continue;
         };
         let known = &audited.domain;
+        // The files edited, or the panel command.
         let outcome = match audit.platform {
             Platform::Postfix => postfix_ops(known, action, &kinds, &compiled, main_cf.as_deref())
-                .and_then(|ops| edit_files(root, &mut files, &kinds, ops)),
+                .and_then(|ops| edit_files(root, &mut files, &kinds, ops))
+                .map(|edited| (edited, None)),
             Platform::Qmail => qmail_ops(known, action)
-                .and_then(|ops| edit_files(root, &mut files, &qmail_kinds(), ops)),
+                .and_then(|ops| edit_files(root, &mut files, &qmail_kinds(), ops))
+                .map(|edited| (edited, None)),
             Platform::List => list_ops(known, action, root)
-                .and_then(|(kinds, ops)| edit_files(root, &mut files, &kinds, ops)),
+                .and_then(|(kinds, ops)| edit_files(root, &mut files, &kinds, ops))
+                .map(|edited| (edited, None)),
             Platform::Plesk | Platform::Cpanel | Platform::Directadmin => {
-                panel_step(audit.platform, known, finding, action, &mut r.rejected)
-                    .map(|step| r.panel.push(step))
+                panel_step(audit.platform, known, finding, action, &mut r.rejected).map(|step| {
+                    let line = step.line();
+                    r.panel.push(step);
+                    (Vec::new(), line)
+                })
             }
         };
         match outcome {
-            Ok(()) => {
+            Ok((edited, command)) => {
                 any_turn_off |= action == Action::TurnOff;
                 any_relay |= action == Action::MakeRelay;
                 any_alias_domain |= action == Action::TurnOff
@@ -301,6 +312,8 @@ pub fn plan(audit: &Audit, sources: &SourceOptions) -> Result<Remediation, Remed
                     severity: finding.severity,
                     action,
                     evidence: finding.message.clone(),
+                    files: edited,
+                    command,
                 });
             }
             Err(reason) => r.left.push(Left {
@@ -372,9 +385,15 @@ fn select<'a>(audited: &'a AuditedDomain, left: &mut Vec<Left>) -> Option<(&'a F
             Some("DNS did not answer conclusively; never remediated".to_string())
         } else if let Some((_, why)) = human {
             blocking = Some(f.rule.clone());
-            Some((*why).to_string())
+            if f.severity == Severity::Info {
+                // A case the rule reports at info (a web-only name): the
+                // finding says why; there is nothing to decide.
+                Some("reported at info level; nothing to fix".to_string())
+            } else {
+                Some((*why).to_string())
+            }
         } else if fixable && f.severity == Severity::Info {
-            Some("the finding is at info level (a severity override); never remediated".into())
+            Some("the finding is at info level; never remediated".into())
         } else if fixable
             && (audited.verdict == Verdict::Inconclusive
                 || audited.domain.delivery != Delivery::Local)
@@ -643,12 +662,13 @@ fn relative_to_root(path: &Path, root: &ConfigRoot) -> Option<String> {
 }
 
 /// Apply one domain's operations to the working copies, all or nothing.
+/// Returns the files edited.
 fn edit_files(
     root: &ConfigRoot,
     files: &mut BTreeMap<String, Working>,
     kinds: &Kinds,
     ops: Vec<(String, EditOp)>,
-) -> Result<(), String> {
+) -> Result<Vec<String>, String> {
     let mut touched: BTreeMap<String, Working> = BTreeMap::new();
     for (rel, op) in ops {
         if !touched.contains_key(&rel) {
@@ -671,8 +691,9 @@ fn edit_files(
             return Err(format!("{rel}: the edited file would not parse: {e}"));
         }
     }
+    let edited = touched.keys().cloned().collect();
     files.extend(touched);
-    Ok(())
+    Ok(edited)
 }
 
 fn load(root: &ConfigRoot, rel: &str, kinds: &Kinds) -> Result<Working, String> {
@@ -696,6 +717,10 @@ fn panel_step(
     action: Action,
     rejected: &mut Vec<String>,
 ) -> Result<Step, String> {
+    // A panel setting that says "leave it" wins over any evidence.
+    if let Some(setting) = &known.facts.hands_off {
+        return Err(setting.reason());
+    }
     let managed: Vec<&Declared> = known
         .declared
         .iter()
@@ -728,6 +753,11 @@ fn panel_step(
         let raw = known.facts.owner.as_deref().ok_or_else(|| {
             "the panel account owning the domain is unknown; the panel command needs it".to_string()
         })?;
+        if commands::is_system_account(raw) {
+            return Err(format!(
+                "owned by {raw}, a system account and no panel account: the panel command cannot act as it; change the domain's mail routing in the panel by hand"
+            ));
+        }
         commands::validate_user(raw)
             .map(str::to_string)
             .map_err(|message| {
@@ -737,19 +767,42 @@ fn panel_step(
             })
     };
     let words = match (platform, action) {
-        (Platform::Plesk, Action::TurnOff) => vec![
-            Word::Fixed("plesk"),
-            Word::Fixed("bin"),
-            Word::Fixed(if known.facts.subscription {
-                "subscription"
-            } else {
-                "site"
-            }),
-            Word::Fixed("--update"),
-            domain,
-            Word::Fixed("-mail_service"),
-            Word::Fixed("false"),
-        ],
+        (Platform::Plesk, Action::TurnOff) => match &known.facts.alias_of {
+            Some(main) => {
+                comments.push(format!(
+                    "{} is a domain alias of {main}: `plesk bin site` fails on an alias, `plesk bin domalias` switches the alias's mail off and leaves {main} as it is",
+                    known.name
+                ));
+                vec![
+                    Word::Fixed("plesk"),
+                    Word::Fixed("bin"),
+                    Word::Fixed("domalias"),
+                    Word::Fixed("--update"),
+                    domain,
+                    Word::Fixed("-mail"),
+                    Word::Fixed("false"),
+                ]
+            }
+            None if !known.facts.hosted => {
+                return Err(format!(
+                    "not a Plesk site or subscription: var/www/vhosts/system/{0}/ does not exist and no web configuration names {0} as an alias, so `plesk bin site` would fail on it; it may be a domain alias with its web service off (then `plesk bin domalias --update {0} -mail false`) or a leftover in the mail server's files; check it in Plesk",
+                    known.name
+                ));
+            }
+            None => vec![
+                Word::Fixed("plesk"),
+                Word::Fixed("bin"),
+                Word::Fixed(if known.facts.subscription {
+                    "subscription"
+                } else {
+                    "site"
+                }),
+                Word::Fixed("--update"),
+                domain,
+                Word::Fixed("-mail_service"),
+                Word::Fixed("false"),
+            ],
+        },
         (Platform::Cpanel, _) => vec![
             Word::Fixed("uapi"),
             Word::Value(format!("--user={}", owner(rejected)?)),

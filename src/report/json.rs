@@ -7,11 +7,12 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::{AuditFormatter, JSON_SCHEMA_VERSION};
-use crate::audit::{Audit, AuditedDomain};
+use super::baseline::{Change, Delta};
+use super::{AuditFormatter, JSON_SCHEMA_VERSION, Report, unicode_form};
+use crate::audit::AuditedDomain;
 use crate::inventory::{Declared, Delivery, DomainName, Inventory, InventoryWarning, KnownDomain};
 use crate::resolve::{DnsStatus, MxEvidence};
-use crate::rules::{Finding, Severity};
+use crate::rules::{Finding, RunFinding, Severity};
 use crate::verdict::Verdict;
 
 #[derive(Serialize)]
@@ -20,10 +21,36 @@ struct Document<'a> {
     tool: Tool,
     server: Server<'a>,
     domains: Domains<'a>,
+    /// Findings about the server or the run as a whole (audits only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run_findings: Option<&'a [RunFinding]>,
     summary: Option<Summary>,
     warnings: &'a [InventoryWarning],
     #[serde(skip_serializing_if = "Vec::is_empty")]
     notes: Vec<&'a str>,
+    /// Under `--baseline`: what changed since the previous report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<BaselineView<'a>>,
+}
+
+#[derive(Serialize)]
+struct BaselineView<'a> {
+    file: &'a str,
+    /// False when the file did not exist yet (every finding is new).
+    existed: bool,
+    new: &'a [Change],
+    resolved: &'a [Change],
+}
+
+impl<'a> From<&'a Delta> for BaselineView<'a> {
+    fn from(d: &'a Delta) -> Self {
+        BaselineView {
+            file: &d.file,
+            existed: d.existed,
+            new: &d.new,
+            resolved: &d.resolved,
+        }
+    }
 }
 
 /// The domains, turned into [`Domain`] views one at a time while they are
@@ -40,6 +67,7 @@ impl Serialize for Domains<'_> {
             Domains::Audit(domains) => serializer.collect_seq(domains.iter().map(audited)),
             Domains::Inventory(domains) => serializer.collect_seq(domains.iter().map(|d| Domain {
                 domain: &d.name,
+                unicode: unicode_form(&d.name),
                 delivery: d.delivery,
                 declared: &d.declared,
                 dns: None,
@@ -71,6 +99,9 @@ struct Server<'a> {
 #[derive(Serialize)]
 struct Domain<'a> {
     domain: &'a DomainName,
+    /// The Unicode form of an internationalised domain (`bücher.test`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unicode: Option<String>,
     delivery: Delivery,
     declared: &'a [Declared],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,6 +178,7 @@ fn dns<'a>(evidence: &'a MxEvidence, this_server: &[bool]) -> Dns<'a> {
 fn audited(d: &AuditedDomain) -> Domain<'_> {
     Domain {
         domain: &d.domain.name,
+        unicode: unicode_form(&d.domain.name),
         delivery: d.domain.delivery,
         declared: &d.domain.declared,
         dns: Some(dns(&d.evidence, &d.mx_this_server)),
@@ -159,7 +191,8 @@ fn audited(d: &AuditedDomain) -> Domain<'_> {
 pub struct Json;
 
 impl AuditFormatter for Json {
-    fn write_audit(&self, audit: &Audit, out: &mut dyn Write) -> io::Result<()> {
+    fn write_report(&self, report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
+        let audit = report.audit;
         let s = audit.summary();
         let doc = Document {
             version: JSON_SCHEMA_VERSION,
@@ -170,6 +203,7 @@ impl AuditFormatter for Json {
                 names: audit.identity.names.iter().map(String::as_str).collect(),
             },
             domains: Domains::Audit(&audit.domains),
+            run_findings: Some(&audit.run_findings),
             summary: Some(Summary {
                 domains: s.domains,
                 findings: Some(
@@ -185,6 +219,7 @@ impl AuditFormatter for Json {
             }),
             warnings: &audit.warnings,
             notes: audit.notes.iter().map(String::as_str).collect(),
+            baseline: report.baseline.map(BaselineView::from),
         };
         serde_json::to_writer_pretty(&mut *out, &doc)?;
         writeln!(out)
@@ -210,6 +245,7 @@ pub fn write_inventory(
                 .collect(),
         },
         domains: Domains::Inventory(&inventory.domains),
+        run_findings: None,
         summary: Some(Summary {
             domains: inventory.domains.len(),
             findings: None,
@@ -220,6 +256,7 @@ pub fn write_inventory(
         }),
         warnings: &inventory.warnings,
         notes: Vec::new(),
+        baseline: None,
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)

@@ -2,13 +2,17 @@
 //! textfile collector. Metrics are per server, never per domain, so a
 //! thousand domains do not become a thousand series; the JSON report holds
 //! the details.
+//!
+//! Every run writes `mxdrift_last_run_success` and
+//! `mxdrift_last_run_timestamp_seconds`: a run that fails writes them too
+//! ([`write_failure`]), with `mxdrift_last_run_error{kind}`, so a broken
+//! audit alerts at once instead of after the staleness window.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::AuditFormatter;
-use crate::audit::Audit;
+use super::{AuditFormatter, Report};
 use crate::inventory::Delivery;
 use crate::rules::Severity;
 use crate::verdict::Verdict;
@@ -28,10 +32,91 @@ fn family(out: &mut String, name: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
 }
 
+/// Why a run failed, as the `kind` label of `mxdrift_last_run_error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunErrorKind {
+    /// A bad option or option value.
+    Usage,
+    /// The mail server's configuration or mxdrift.yaml could not be read.
+    Configuration,
+    /// DNS could not be set up (no resolver, a bad zone file).
+    Dns,
+    /// `--deadline` passed.
+    Deadline,
+    /// Anything else (the system, an internal error).
+    Internal,
+}
+
+impl RunErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunErrorKind::Usage => "usage",
+            RunErrorKind::Configuration => "configuration",
+            RunErrorKind::Dns => "dns",
+            RunErrorKind::Deadline => "deadline",
+            RunErrorKind::Internal => "internal",
+        }
+    }
+}
+
+fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn run_status(text: &mut String, success: bool, started: SystemTime) {
+    family(
+        text,
+        "mxdrift_last_run_success",
+        "1 if the last run completed, 0 if it failed (see mxdrift_last_run_error).",
+    );
+    let _ = writeln!(text, "mxdrift_last_run_success {}", u8::from(success));
+    family(
+        text,
+        "mxdrift_last_run_timestamp_seconds",
+        "Unix time when the last run started, failed runs included.",
+    );
+    let _ = writeln!(
+        text,
+        "mxdrift_last_run_timestamp_seconds {:.3}",
+        unix_seconds(started)
+    );
+}
+
+/// The textfile of a run that failed: success 0, the kind of error, the
+/// time, and the version; no finding counts (there are none to trust).
+pub fn write_failure(
+    kind: RunErrorKind,
+    started: SystemTime,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut text = String::new();
+    run_status(&mut text, false, started);
+    family(
+        &mut text,
+        "mxdrift_last_run_error",
+        "Why the last run failed: 1 for its kind (usage, configuration, dns, deadline, internal).",
+    );
+    let _ = writeln!(
+        text,
+        "mxdrift_last_run_error{{kind=\"{}\"}} 1",
+        kind.as_str()
+    );
+    family(&mut text, "mxdrift_info", "The mxdrift version.");
+    let _ = writeln!(
+        text,
+        "mxdrift_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    out.write_all(text.as_bytes())
+}
+
 impl AuditFormatter for Prometheus {
-    fn write_audit(&self, audit: &Audit, out: &mut dyn Write) -> io::Result<()> {
+    fn write_report(&self, report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
+        let audit = report.audit;
         let mut text = String::new();
         let s = audit.summary();
+        run_status(&mut text, true, audit.stats.started);
 
         family(
             &mut text,
@@ -39,10 +124,7 @@ impl AuditFormatter for Prometheus {
             "Findings of the last audit by rule and severity, ignored findings excluded.",
         );
         for rule in audit.rules.iter() {
-            let n = audit
-                .findings()
-                .filter(|(_, f)| f.rule == rule.id && f.ignored.is_none())
-                .count();
+            let n = audit.count_rule(&rule.id);
             let _ = writeln!(
                 text,
                 "mxdrift_findings{{rule=\"{}\",severity=\"{}\"}} {n}",
@@ -120,17 +202,6 @@ impl AuditFormatter for Prometheus {
             "Warnings about the mail server configuration (not enumerable tables, missing files, invalid names).",
         );
         let _ = writeln!(text, "mxdrift_config_warnings {}", audit.warnings.len());
-        family(
-            &mut text,
-            "mxdrift_last_run_timestamp_seconds",
-            "Unix time when the last audit started.",
-        );
-        let started = audit
-            .stats
-            .started
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        let _ = writeln!(text, "mxdrift_last_run_timestamp_seconds {started:.3}");
         family(
             &mut text,
             "mxdrift_run_duration_seconds",

@@ -2,13 +2,18 @@
 //! GitHub code scanning reads: rules with descriptions and help, results
 //! located at the file and line where the domain is declared, and a stable
 //! `partialFingerprints` value so an alert survives unrelated edits.
+//!
+//! Ignored findings are results with an `external` suppression (the reason
+//! from mxdrift.yaml as its justification), so code scanning shows them as
+//! suppressed rather than not at all. Under `--baseline` every result has a
+//! `baselineState` (`new` or `unchanged`), and each resolved finding is a
+//! result with the state `absent`.
 
 use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::AuditFormatter;
-use crate::audit::Audit;
+use super::{AuditFormatter, Report};
 use crate::rules::{Rule, Severity};
 
 /// The SARIF formatter. `uri_prefix` is the path from the repository root
@@ -118,6 +123,21 @@ struct ResultItem {
     message: Message,
     locations: Vec<Location>,
     partial_fingerprints: Fingerprints,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    suppressions: Vec<Suppression>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline_state: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Suppression {
+    /// `external`: recorded outside the scanned files (in mxdrift.yaml).
+    kind: &'static str,
+    justification: String,
+}
+
+fn baseline_state(new: bool) -> &'static str {
+    if new { "new" } else { "unchanged" }
 }
 
 #[derive(Serialize)]
@@ -222,41 +242,112 @@ fn descriptor(rule: &Rule) -> RuleDescriptor<'_> {
 }
 
 impl AuditFormatter for Sarif {
-    fn write_audit(&self, audit: &Audit, out: &mut dyn Write) -> io::Result<()> {
+    fn write_report(&self, report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
+        let audit = report.audit;
+        let delta = report.baseline;
         let rules: Vec<&Rule> = audit.rules.iter().collect();
-        let results = audit
-            .findings()
-            // An ignored finding is a decision recorded in mxdrift.yaml, not an alert.
-            .filter(|(_, f)| f.ignored.is_none())
-            .map(|(d, f)| ResultItem {
+        let location = |file: &str, line: Option<u32>| Location {
+            physical_location: PhysicalLocation {
+                artifact_location: ArtifactLocation {
+                    uri: format!("{}{file}", self.uri_prefix),
+                    uri_base_id: "%SRCROOT%",
+                },
+                region: line
+                    .filter(|l| *l > 0)
+                    .map(|start_line| Region { start_line }),
+            },
+        };
+        let rule_index = |id: &str| rules.iter().position(|r| r.id == id).unwrap_or(0);
+        // Run-level findings: located at their file when they have one.
+        let mut results: Vec<ResultItem> = audit
+            .run_findings
+            .iter()
+            .map(|f| ResultItem {
                 rule_id: f.rule.clone(),
-                rule_index: rules.iter().position(|r| r.id == f.rule).unwrap_or(0),
+                rule_index: rule_index(&f.rule),
                 level: level(f.severity),
                 message: Message {
-                    text: format!("{}: {}", f.domain, f.message),
+                    text: if f.evidence.is_empty() {
+                        f.message.clone()
+                    } else {
+                        format!("{}\n{}", f.message, f.evidence.join("\n"))
+                    },
                 },
-                locations: d
-                    .domain
-                    .declared
-                    .iter()
-                    .take(1)
-                    .map(|decl| Location {
-                        physical_location: PhysicalLocation {
-                            artifact_location: ArtifactLocation {
-                                uri: format!("{}{}", self.uri_prefix, decl.file),
-                                uri_base_id: "%SRCROOT%",
-                            },
-                            region: (decl.line > 0).then_some(Region {
-                                start_line: decl.line,
-                            }),
-                        },
-                    })
+                locations: f
+                    .file
+                    .as_deref()
+                    .map(|file| location(file, f.line))
+                    .into_iter()
                     .collect(),
                 partial_fingerprints: Fingerprints {
-                    v1: fnv1a(&[&f.rule, f.domain.as_str()]),
+                    v1: fnv1a(&[&f.rule, f.file.as_deref().unwrap_or("")]),
                 },
+                suppressions: Vec::new(),
+                baseline_state: delta
+                    .map(|d| baseline_state(d.is_new_run_finding(&f.rule, f.file.as_deref()))),
             })
             .collect();
+        let per_domain = audit.findings().map(|(d, f)| ResultItem {
+            rule_id: f.rule.clone(),
+            rule_index: rule_index(&f.rule),
+            level: level(f.severity),
+            message: Message {
+                text: format!("{}: {}", f.domain, f.message),
+            },
+            locations: d
+                .domain
+                .declared
+                .iter()
+                .take(1)
+                .map(|decl| location(&decl.file, Some(decl.line)))
+                .collect(),
+            partial_fingerprints: Fingerprints {
+                v1: fnv1a(&[&f.rule, f.domain.as_str()]),
+            },
+            // An ignored finding is a decision recorded in mxdrift.yaml:
+            // a suppressed result, not an alert.
+            suppressions: f
+                .ignored
+                .as_ref()
+                .map(|reason| Suppression {
+                    kind: "external",
+                    justification: match f.ignored_until {
+                        Some(until) => format!("{reason} (ignored until {until})"),
+                        None => reason.clone(),
+                    },
+                })
+                .into_iter()
+                .collect(),
+            baseline_state: delta
+                .filter(|_| f.ignored.is_none())
+                .map(|delta| baseline_state(delta.is_new(d.domain.name.as_str(), &f.rule))),
+        });
+        results.extend(per_domain);
+        // Resolved since the baseline: results that are gone.
+        for r in delta.iter().flat_map(|d| d.resolved.iter()) {
+            results.push(ResultItem {
+                rule_id: r.rule.clone(),
+                rule_index: rule_index(&r.rule),
+                level: level(r.severity),
+                message: Message {
+                    text: format!("{}: {}", r.subject(), r.message),
+                },
+                locations: r
+                    .file
+                    .as_deref()
+                    .map(|file| location(file, None))
+                    .into_iter()
+                    .collect(),
+                partial_fingerprints: Fingerprints {
+                    v1: fnv1a(&[
+                        &r.rule,
+                        r.domain.as_deref().or(r.file.as_deref()).unwrap_or(""),
+                    ]),
+                },
+                suppressions: Vec::new(),
+                baseline_state: Some("absent"),
+            });
+        }
         let log = Log {
             schema: "https://json.schemastore.org/sarif-2.1.0.json",
             version: "2.1.0",

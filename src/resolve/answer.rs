@@ -1,8 +1,32 @@
 //! The one shape in which both resolvers (live and offline) hand back the
 //! result of a single (name, type) query, so that everything after it, the
 //! classification, is the same code for both.
+//!
+//! An [`Answer`] is already checked (see `validate`): `Records` holds only
+//! answer-section records on the CNAME chain from the query name, and a
+//! negative answer names the zone whose SOA vouches for it, if any.
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+/// Longest CNAME chain followed from a query name, in links. Chains in the
+/// wild are one to three links long (CDNs, hosted mail); Postfix follows up
+/// to ten queries' worth and recursive resolvers more than ten links, so an
+/// MX host eight links away must still resolve. Longer chains, and loops,
+/// are inconclusive.
+pub(crate) const MAX_CNAME_LINKS: usize = 16;
+
+/// The SOA record of the authority section of a negative answer (RFC 2308):
+/// the zone that says the name or the data does not exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NegativeSoa {
+    /// The SOA's owner: the zone apex.
+    pub zone: Name,
+    /// The SOA's MNAME (primary name server), to tell a real root zone
+    /// denial from a forged one.
+    pub mname: Name,
+    /// min(SOA TTL, SOA MINIMUM): how long the denial may be cached.
+    pub negative_ttl: u32,
+}
 
 /// Result of one (name, type) query.
 #[derive(Debug, Clone)]
@@ -10,34 +34,34 @@ pub(crate) enum Answer {
     /// The records that answer the query: the CNAME chain from the query
     /// name (if any) and the records of the asked type at its end.
     Records(Vec<Record>),
-    /// A conclusive negative answer.
+    /// A negative answer: NXDOMAIN or NODATA.
     NoRecords {
         /// NXDOMAIN (the name does not exist) rather than NODATA.
         nxdomain: bool,
-        /// Negative-caching TTL from the SOA (RFC 2308), when one was given.
-        negative_ttl: Option<u32>,
+        /// The SOA of the authority section. Without one the answer is no
+        /// evidence (RFC 2308): classification makes it inconclusive.
+        soa: Option<Box<NegativeSoa>>,
         /// The name the negative answer is about: the query name, or the end
         /// of the CNAME chain the query name led to.
         name: Name,
     },
-    /// No conclusive answer: SERVFAIL, REFUSED, timeout, I/O, malformed, or
-    /// (offline) a name outside every loaded zone.
+    /// No conclusive answer: SERVFAIL, REFUSED, timeout, I/O, malformed, a
+    /// referral, or (offline) a name outside every loaded zone.
     Failed(String),
 }
 
 /// The answer records of `wanted` type reached from `qname` through the
 /// CNAME chain in `records`, plus the canonical name when the chain is not
-/// empty. Records of other owners (glue, unrelated additionals) are ignored.
+/// empty. Records of other owners are ignored.
 pub(crate) fn follow_chain<'a>(
     qname: &Name,
     wanted: RecordType,
     records: &'a [Record],
 ) -> (Vec<&'a Record>, Option<Name>) {
-    // A bounded walk: a CNAME loop in a malformed answer must not spin.
-    const MAX_CHAIN: usize = 16;
+    // A bounded walk: a CNAME loop must not spin.
     let mut current = qname.clone();
     let mut moved = false;
-    for _ in 0..MAX_CHAIN {
+    for _ in 0..MAX_CNAME_LINKS {
         let next = records.iter().find_map(|r| match &r.data {
             RData::CNAME(target) if wanted != RecordType::CNAME && r.name == current => {
                 Some(target.0.clone())
@@ -62,10 +86,9 @@ pub(crate) fn follow_chain<'a>(
 /// Minimum TTL along the CNAME chain that leads from `qname` to its end:
 /// an alias is only as fresh as its least fresh link.
 pub(crate) fn chain_ttl(qname: &Name, records: &[Record]) -> Option<u32> {
-    const MAX_CHAIN: usize = 16;
     let mut current = qname.clone();
     let mut ttl: Option<u32> = None;
-    for _ in 0..MAX_CHAIN {
+    for _ in 0..MAX_CNAME_LINKS {
         let link = records.iter().find_map(|r| match &r.data {
             RData::CNAME(target) if r.name == current => Some((target.0.clone(), r.ttl)),
             _ => None,

@@ -31,20 +31,27 @@ pub(crate) fn mx_answer(domain: &Name, answer: &Answer) -> MxAnswer {
     match answer {
         Answer::Failed(problem) => MxAnswer::Failed(problem.clone()),
         Answer::NoRecords {
+            nxdomain,
+            soa: None,
+            ..
+        } => MxAnswer::Failed(unproven_negative(*nxdomain, domain, RecordType::MX)),
+        Answer::NoRecords {
             nxdomain: true,
-            negative_ttl,
+            soa: Some(soa),
             name,
         } => MxAnswer::Nxdomain {
             // The negative answer is about another name than the one asked:
             // the domain is a CNAME (chain) that ends at a missing name.
             dangling_cname: (name != domain).then(|| display_name(name)),
-            ttl: *negative_ttl,
+            ttl: Some(soa.negative_ttl),
         },
         Answer::NoRecords {
             nxdomain: false,
-            negative_ttl,
+            soa: Some(soa),
             ..
-        } => MxAnswer::Nodata { ttl: *negative_ttl },
+        } => MxAnswer::Nodata {
+            ttl: Some(soa.negative_ttl),
+        },
         Answer::Records(records) => {
             let (found, _) = follow_chain(domain, RecordType::MX, records);
             let link_ttl = chain_ttl(domain, records);
@@ -59,9 +66,13 @@ pub(crate) fn mx_answer(domain: &Name, answer: &Answer) -> MxAnswer {
                 })
                 .collect();
             if exchanges.is_empty() {
-                // Records came back, but no MX among them at the end of the
-                // chain: as far as mail is concerned that is NODATA.
-                MxAnswer::Nodata { ttl: None }
+                // Records came back, but no MX at the end of the chain: the
+                // answer is about something else. Never NODATA, which would
+                // make the domain's own address its implicit MX.
+                MxAnswer::Failed(format!(
+                    "the answer to {} MX holds no MX record",
+                    display_name(domain)
+                ))
             } else {
                 let ttl = exchanges.iter().map(|(_, _, t)| *t).min();
                 MxAnswer::Exchanges {
@@ -70,6 +81,56 @@ pub(crate) fn mx_answer(domain: &Name, answer: &Answer) -> MxAnswer {
                 }
             }
         }
+    }
+}
+
+/// RFC 2308: a negative answer without the SOA of an enclosing zone in its
+/// authority section proves nothing; lying and broken resolvers answer so.
+fn unproven_negative(nxdomain: bool, name: &Name, rtype: RecordType) -> String {
+    format!(
+        "{} for {} {rtype} without an SOA record in the authority section (RFC 2308): not evidence",
+        if nxdomain { "NXDOMAIN" } else { "no records" },
+        display_name(name)
+    )
+}
+
+/// `localhost`, a name below `localhost.` (RFC 6761) or `localhost.` in
+/// front of a domain (`localhost.localdomain`, Postfix's
+/// `localhost.$mydomain`): this machine's own names, never asked in DNS.
+pub(crate) fn is_localhost(name: &Name) -> bool {
+    let mut labels = name.iter();
+    let first = labels.next();
+    let last = name.iter().next_back();
+    [first, last]
+        .into_iter()
+        .flatten()
+        .any(|label| label.eq_ignore_ascii_case(b"localhost"))
+}
+
+/// Evidence for one of this machine's own names: no DNS was asked.
+pub(crate) fn this_machine() -> MxEvidence {
+    MxEvidence {
+        status: DnsStatus::Ok,
+        implicit_mx: false,
+        mx: Vec::new(),
+        ttl: None,
+        dangling_cname: None,
+        problem: Some("a name of this machine (localhost, RFC 6761): not asked in DNS".to_string()),
+    }
+}
+
+/// The addresses of an MX host named `localhost`: what any resolver on the
+/// sending machine answers for it (RFC 6761), without asking DNS.
+pub(crate) fn loopback_host() -> HostAddresses {
+    HostAddresses {
+        addresses: vec![
+            IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ],
+        lookup: HostLookup::Complete,
+        cname: None,
+        ttl: None,
+        problem: None,
     }
 }
 
@@ -137,6 +198,17 @@ pub(crate) fn host_addresses(host: &Name, a: &Answer, aaaa: &Answer) -> HostAddr
                 if cname.is_none() {
                     cname = canonical.map(|c| display_name(&c));
                 }
+            }
+            Answer::NoRecords {
+                nxdomain,
+                soa: None,
+                ..
+            } => {
+                both_nxdomain = false;
+                problems.push(format!(
+                    "{family} lookup: {}",
+                    unproven_negative(*nxdomain, host, wanted)
+                ));
             }
             Answer::NoRecords { nxdomain, name, .. } => {
                 both_nxdomain &= *nxdomain;
@@ -275,6 +347,7 @@ fn sort_hosts(mx: &mut [MxHost]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resolve::answer::NegativeSoa;
     use hickory_proto::rr::Record;
     use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX};
     use std::net::{Ipv4Addr, Ipv6Addr};
@@ -287,10 +360,18 @@ mod tests {
         Record::from_rdata(n(owner), 300, RData::A(A(Ipv4Addr::from(ip))))
     }
 
+    fn soa() -> Option<Box<NegativeSoa>> {
+        Some(Box::new(NegativeSoa {
+            zone: n("test."),
+            mname: n("ns.test."),
+            negative_ttl: 60,
+        }))
+    }
+
     fn nodata(name: &str) -> Answer {
         Answer::NoRecords {
             nxdomain: false,
-            negative_ttl: Some(60),
+            soa: soa(),
             name: n(name),
         }
     }
@@ -298,7 +379,7 @@ mod tests {
     fn nx(name: &str) -> Answer {
         Answer::NoRecords {
             nxdomain: true,
-            negative_ttl: Some(60),
+            soa: soa(),
             name: n(name),
         }
     }
@@ -400,5 +481,66 @@ mod tests {
         assert_eq!(evidence.status, DnsStatus::Nodata);
         assert!(evidence.mx.is_empty());
         assert!(!evidence.implicit_mx);
+    }
+}
+
+#[cfg(test)]
+mod negative_answers {
+    use super::*;
+    use hickory_proto::rr::Record;
+
+    fn n(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    #[test]
+    fn negative_answers_without_soa_are_not_evidence() {
+        let domain = n("d.test.");
+        for nxdomain in [true, false] {
+            let bare = Answer::NoRecords {
+                nxdomain,
+                soa: None,
+                name: domain.clone(),
+            };
+            match mx_answer(&domain, &bare) {
+                MxAnswer::Failed(problem) => assert!(problem.contains("RFC 2308"), "{problem}"),
+                other => panic!("{other:?}"),
+            }
+            let host = host_addresses(&domain, &bare, &bare);
+            assert_eq!(host.lookup, HostLookup::Inconclusive);
+        }
+    }
+
+    #[test]
+    fn records_without_mx_are_never_nodata() {
+        let domain = n("d.test.");
+        let a = Record::from_rdata(
+            domain.clone(),
+            60,
+            RData::A(hickory_proto::rr::rdata::A::new(192, 0, 2, 1)),
+        );
+        assert!(matches!(
+            mx_answer(&domain, &Answer::Records(vec![a])),
+            MxAnswer::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn localhost_names() {
+        for name in [
+            "localhost.",
+            "LOCALHOST.localdomain.",
+            "a.localhost.",
+            "localhost.hoster.test.",
+        ] {
+            assert!(is_localhost(&n(name)), "{name}");
+        }
+        for name in [
+            "mylocalhost.test.",
+            "localhost-mx.test.",
+            "localhost2.test.",
+        ] {
+            assert!(!is_localhost(&n(name)), "{name}");
+        }
     }
 }

@@ -1,35 +1,36 @@
-//! The fast path of one query: a plain UDP exchange over the socket pool,
-//! for the answers that need nothing of hickory's resolver machinery.
+//! The fast path of one query: a plain UDP exchange over the socket pool.
 //!
 //! hickory's resolver sends every query through a request channel to a
 //! background task, a connection pool, a caching client (even with the cache
 //! off), a retry scheduler and a CNAME follower: several task wake-ups and
 //! re-parses per query, which at 100,000 domains cost more CPU than the
-//! queries themselves. Most answers are simple, though: records of the type
-//! asked, or no records at all. Those are taken here, with exactly what
-//! hickory would have made of them; everything else (truncation, an error
-//! code, a CNAME to follow, DNSSEC records, an answer that does not parse,
-//! silence) is left to hickory, which asks again and decides as it always
-//! did. So every fault keeps hickory's behaviour and texts; only a failing
+//! queries themselves. Most answers need none of that. Here the query is
+//! sent once and its answer is checked by `validate`, exactly as an answer
+//! that came through hickory's name-server pool is; what needs the pool's
+//! machinery is left to it: truncation (TCP), an error code (hickory asks
+//! again, with its retries), an answer that does not parse, and silence.
+//! So every fault keeps hickory's behaviour and texts; only a failing
 //! server sees one query more.
 
 use std::net::SocketAddr;
 
-use hickory_resolver::MAX_TTL;
 use hickory_resolver::net::runtime::{DnsUdpSocket, RuntimeProvider};
 use hickory_resolver::proto::op::{DEFAULT_MAX_PAYLOAD_LEN, Edns, Message, Query, ResponseCode};
-use hickory_resolver::proto::rr::{DNSClass, Name, RData, RecordType};
+use hickory_resolver::proto::rr::{Name, RecordType};
 
-use super::answer::Answer;
 use super::udp_pool::{PooledUdp, PooledUdpRuntime};
+use super::validate::{self, Checked};
 
 /// What the fast path made of the server's answer.
 pub(crate) enum FastOutcome {
-    /// A final answer, and whether the server set the AA bit.
-    Done { answer: Answer, authoritative: bool },
+    /// The checked answer, and whether the server set the AA bit.
+    Done {
+        checked: Checked,
+        authoritative: bool,
+    },
     /// The answer was truncated: the query must go over TCP.
     Truncated,
-    /// Anything else: hickory's resolver decides.
+    /// Anything else: hickory's name-server pool asks again.
     Hickory,
 }
 
@@ -99,113 +100,41 @@ impl FastQuery {
     }
 }
 
-/// What hickory's resolver (NameServerPool, `DnsError::from_response`,
-/// `CachingClient`) returns for this response, when that is simple.
-fn judge(mut response: Message, query: &Query) -> FastOutcome {
+/// Truncation and error codes are hickory's; everything else is checked here.
+fn judge(response: Message, query: &Query) -> FastOutcome {
     if response.metadata.truncation {
         return FastOutcome::Truncated;
     }
-    let rcode = response.metadata.response_code;
-    if !matches!(rcode, ResponseCode::NoError | ResponseCode::NXDomain) {
+    if !matches!(
+        response.metadata.response_code,
+        ResponseCode::NoError | ResponseCode::NXDomain
+    ) {
         return FastOutcome::Hickory;
     }
-    // hickory strips DNSSEC records (the DO bit is not set) in some paths
-    // and not others; leave such answers to it.
-    if response.all_sections().any(|r| r.record_type().is_dnssec()) {
-        return FastOutcome::Hickory;
-    }
-    let rtype = query.query_type();
-    let name = query.name();
-    let is_the_answer =
-        |r: &&hickory_resolver::proto::rr::Record| r.record_type() == rtype && &r.name == name;
-    // `DnsResponse::contains_answer` for a type other than ANY and SOA.
-    let contains_answer =
-        !response.answers.is_empty() || response.all_sections().any(|r| is_the_answer(&r));
-    if !contains_answer {
-        // `DnsError::from_response`: no records, with the negative TTL of
-        // the SOA in the authority section (the lesser of its TTL and
-        // minimum) and the question as the server repeated it.
-        let negative_ttl = response.authorities.iter().find_map(|r| match &r.data {
-            RData::SOA(soa) => Some(r.ttl.min(soa.minimum)),
-            _ => None,
-        });
-        let Some(asked) = response.queries.first() else {
-            return FastOutcome::Hickory;
-        };
-        return FastOutcome::Done {
-            answer: Answer::NoRecords {
-                nxdomain: rcode == ResponseCode::NXDomain,
-                negative_ttl,
-                name: asked.name().clone(),
-            },
-            authoritative: response.metadata.authoritative,
-        };
-    }
-    // An NXDOMAIN with records, or a CNAME anywhere in the answers: hickory
-    // follows the chain.
-    if rcode != ResponseCode::NoError
-        || response
-            .answers
-            .iter()
-            .any(|r| r.record_type() == RecordType::CNAME)
-    {
-        return FastOutcome::Hickory;
-    }
-    if !response
-        .all_sections()
-        .any(|r| r.dns_class == DNSClass::IN && is_the_answer(&r))
-    {
-        return FastOutcome::Hickory;
-    }
-    // `CachingClient::cache` clamps every TTL to hickory's default bounds.
-    for record in response
-        .answers
-        .iter_mut()
-        .chain(response.authorities.iter_mut())
-        .chain(response.additionals.iter_mut())
-    {
-        record.ttl = record.ttl.min(MAX_TTL);
-    }
-    let authoritative = response.metadata.authoritative;
-    let mut records = std::mem::take(&mut response.answers);
-    records.append(&mut response.additionals);
     FastOutcome::Done {
-        answer: Answer::Records(records),
-        authoritative,
+        checked: validate::check(query, &response),
+        authoritative: response.metadata.authoritative,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_resolver::proto::rr::Record;
-    use hickory_resolver::proto::rr::rdata::{CNAME, MX, SOA};
+    use crate::resolve::answer::Answer;
+    use hickory_resolver::MAX_TTL;
+    use hickory_resolver::proto::op::OpCode;
+    use hickory_resolver::proto::rr::rdata::{A, CNAME, MX};
+    use hickory_resolver::proto::rr::{RData, Record};
 
     fn name(text: &str) -> Name {
         Name::from_ascii(text).unwrap()
     }
 
     fn response(query: &Query, rcode: ResponseCode) -> Message {
-        let mut message = Message::response(7, hickory_resolver::proto::op::OpCode::Query);
+        let mut message = Message::response(7, OpCode::Query);
         message.queries.push(query.clone());
         message.metadata.response_code = rcode;
         message
-    }
-
-    fn soa(ttl: u32, minimum: u32) -> Record {
-        Record::from_rdata(
-            name("test."),
-            ttl,
-            RData::SOA(SOA::new(
-                name("ns.test."),
-                name("h.test."),
-                1,
-                2,
-                3,
-                4,
-                minimum,
-            )),
-        )
     }
 
     #[test]
@@ -220,7 +149,7 @@ mod tests {
         ));
         match judge(message, &query) {
             FastOutcome::Done {
-                answer: Answer::Records(records),
+                checked: Checked::Answer(Answer::Records(records)),
                 authoritative: true,
             } => {
                 assert_eq!(records.len(), 1);
@@ -231,35 +160,43 @@ mod tests {
     }
 
     #[test]
-    fn no_records_carry_the_soa_negative_ttl_and_the_question() {
-        let query = Query::query(name("gone.test."), RecordType::MX);
-        for (rcode, nxdomain) in [
-            (ResponseCode::NXDomain, true),
-            (ResponseCode::NoError, false),
-        ] {
-            let mut message = response(&query, rcode);
-            message.authorities.push(soa(300, 60));
-            match judge(message, &query) {
-                FastOutcome::Done {
-                    answer:
-                        Answer::NoRecords {
-                            nxdomain: got,
-                            negative_ttl,
-                            name: asked,
-                        },
-                    authoritative: false,
-                } => {
-                    assert_eq!(got, nxdomain);
-                    assert_eq!(negative_ttl, Some(60));
-                    assert_eq!(asked, name("gone.test."));
-                }
-                _ => panic!("not no-records for {rcode:?}"),
+    fn cname_chains_and_malformed_answers_are_decided_here() {
+        let query = Query::query(name("a.test."), RecordType::A);
+        let mut chained = response(&query, ResponseCode::NoError);
+        chained.answers.push(Record::from_rdata(
+            name("a.test."),
+            60,
+            RData::CNAME(CNAME(name("b.test."))),
+        ));
+        chained.answers.push(Record::from_rdata(
+            name("b.test."),
+            60,
+            RData::A(A::new(192, 0, 2, 1)),
+        ));
+        assert!(matches!(
+            judge(chained, &query),
+            FastOutcome::Done {
+                checked: Checked::Answer(Answer::Records(_)),
+                ..
             }
-        }
+        ));
+        let mut foreign = response(&query, ResponseCode::NoError);
+        foreign.answers.push(Record::from_rdata(
+            name("evil.test."),
+            60,
+            RData::A(A::new(192, 0, 2, 1)),
+        ));
+        assert!(matches!(
+            judge(foreign, &query),
+            FastOutcome::Done {
+                checked: Checked::Answer(Answer::Failed(_)),
+                ..
+            }
+        ));
     }
 
     #[test]
-    fn everything_else_is_left_to_hickory() {
+    fn truncation_and_error_codes_are_left_to_hickory() {
         let query = Query::query(name("a.test."), RecordType::MX);
         let mut truncated = response(&query, ResponseCode::NoError);
         truncated.metadata.truncation = true;
@@ -274,20 +211,5 @@ mod tests {
                 FastOutcome::Hickory
             ));
         }
-        let mut cname = response(&query, ResponseCode::NoError);
-        cname.answers.push(Record::from_rdata(
-            name("a.test."),
-            60,
-            RData::CNAME(CNAME(name("b.test."))),
-        ));
-        assert!(matches!(judge(cname, &query), FastOutcome::Hickory));
-        // Records, but none of the type asked for the name asked.
-        let mut other = response(&query, ResponseCode::NoError);
-        other.answers.push(Record::from_rdata(
-            name("elsewhere.test."),
-            60,
-            RData::MX(MX::new(10, name("mx.test."))),
-        ));
-        assert!(matches!(judge(other, &query), FastOutcome::Hickory));
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use hickory_proto::rr::{Name, RecordType};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -15,7 +15,8 @@ use super::classify::{self, MxAnswer};
 use super::live::LiveResolver;
 use super::offline::ZoneSet;
 use super::rate::TokenBucket;
-use super::{MxEvidence, ResolveError, ResolveOptions, ResolveReport};
+use super::sanity::{self, Probe};
+use super::{MxEvidence, ResolveError, ResolveOptions, ResolveReport, UntrustworthyResolver};
 use crate::inventory::DomainName;
 
 enum Backend {
@@ -39,6 +40,9 @@ struct Run {
     rate: Option<TokenBucket>,
     queries_sent: AtomicU64,
     lookups_failed: AtomicU64,
+    /// Offline: why the zone files' negative answers are no evidence (they
+    /// denied a name that must exist). Live servers keep their own.
+    distrust: OnceLock<String>,
 }
 
 impl Run {
@@ -55,12 +59,34 @@ impl Run {
         self.queries_sent.fetch_add(1, Ordering::Relaxed);
         let answer = match &self.backend {
             Backend::Live(live) => live.query(name, rtype).await,
-            Backend::Offline(zones) => zones.query(name, rtype),
+            Backend::Offline(zones) => match (zones.query(name, rtype), self.distrust.get()) {
+                (Answer::NoRecords { nxdomain, .. }, Some(reason)) => Answer::Failed(format!(
+                    "{} {rtype}: {} in the zone files, but {reason}",
+                    super::answer::display_name(name),
+                    if nxdomain { "NXDOMAIN" } else { "no records" }
+                )),
+                (answer, _) => answer,
+            },
         };
         if matches!(answer, Answer::Failed(_)) {
             self.lookups_failed.fetch_add(1, Ordering::Relaxed);
         }
         answer
+    }
+
+    /// One sanity probe on one live server, or on the zone files; not
+    /// counted with the audit's queries.
+    async fn probe(&self, server: usize, probe: &Probe) -> Answer {
+        let Ok(_permit) = self.in_flight.acquire().await else {
+            return Answer::Failed("query limiter closed".to_string());
+        };
+        if let Some(bucket) = &self.rate {
+            bucket.take().await;
+        }
+        match &self.backend {
+            Backend::Live(live) => live.query_server(server, &probe.name, probe.rtype).await,
+            Backend::Offline(zones) => zones.query(&probe.name, probe.rtype),
+        }
     }
 
     /// The MX query of a domain. Only that domain's own task asks it (the
@@ -85,6 +111,9 @@ impl Run {
     }
 
     async fn host(&self, host: &Name) -> classify::HostAddresses {
+        if classify::is_localhost(host) {
+            return classify::loopback_host();
+        }
         // Separate A and AAAA queries: a combined lookup would hide the
         // failure of one family behind the success of the other.
         let (a, aaaa) = tokio::join!(
@@ -95,6 +124,9 @@ impl Run {
     }
 
     async fn evidence(&self, domain: &DomainName) -> MxEvidence {
+        if domain.is_localhost() {
+            return classify::this_machine();
+        }
         let name = match Name::from_ascii(domain.fqdn()) {
             Ok(name) => normalize(&name),
             Err(err) => {
@@ -142,6 +174,19 @@ pub async fn gather(
     domains: &[DomainName],
     opts: &ResolveOptions,
 ) -> Result<ResolveReport, ResolveError> {
+    gather_checked(domains, &[], opts).await
+}
+
+/// [`gather`], with this server's names among the names that must exist
+/// (see `sanity`): the resolvers are asked for them, for the root zone's SOA
+/// and for the SOA of every TLD of `domains` before any domain, and a
+/// resolver that denies one of them is not believed when it says "does not
+/// exist".
+pub async fn gather_checked(
+    domains: &[DomainName],
+    server_names: &[String],
+    opts: &ResolveOptions,
+) -> Result<ResolveReport, ResolveError> {
     let backend = if opts.zone_files.is_empty() {
         Backend::Live(LiveResolver::new(opts)?)
     } else {
@@ -154,7 +199,9 @@ pub async fn gather(
         rate: opts.max_qps.map(TokenBucket::new),
         queries_sent: AtomicU64::new(0),
         lookups_failed: AtomicU64::new(0),
+        distrust: OnceLock::new(),
     });
+    let (untrustworthy, sanity_notes) = check_resolvers(&run, domains, server_names).await;
 
     let progress = progress_bar(opts.progress, domains.len());
     let mut tasks = JoinSet::new();
@@ -210,7 +257,76 @@ pub async fn gather(
         queries_sent: run.queries_sent.load(Ordering::Relaxed),
         lookups_failed: run.lookups_failed.load(Ordering::Relaxed),
         authoritative_servers,
+        untrustworthy,
+        sanity_notes,
     })
+}
+
+/// Ask every resolver (each live server on its own, or the zone files) the
+/// sanity probes, and distrust those that deny names that must exist.
+async fn check_resolvers(
+    run: &Arc<Run>,
+    domains: &[DomainName],
+    server_names: &[String],
+) -> (Vec<UntrustworthyResolver>, Vec<String>) {
+    let probes = Arc::new(sanity::probes(domains, server_names));
+    let resolvers: Vec<String> = match &run.backend {
+        Backend::Live(live) => live.server_addrs().iter().map(|a| a.to_string()).collect(),
+        Backend::Offline(_) => vec!["the zone files".to_string()],
+    };
+    let mut tasks = JoinSet::new();
+    for server in 0..resolvers.len() {
+        for index in 0..probes.len() {
+            let run = Arc::clone(run);
+            let probes = Arc::clone(&probes);
+            tasks.spawn(async move {
+                let answer = match probes.get(index) {
+                    Some(probe) => run.probe(server, probe).await,
+                    None => Answer::Failed("no such probe".to_string()),
+                };
+                (server, index, answer)
+            });
+        }
+    }
+    let mut answers: Vec<Vec<Option<Answer>>> = vec![vec![None; probes.len()]; resolvers.len()];
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((server, index, answer)) = joined
+            && let Some(slot) = answers.get_mut(server).and_then(|a| a.get_mut(index))
+        {
+            *slot = Some(answer);
+        }
+    }
+    let mut untrustworthy = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    for (server, (resolver, answers)) in resolvers.into_iter().zip(answers).enumerate() {
+        let results: Vec<(Probe, Answer)> = probes
+            .iter()
+            .cloned()
+            .zip(answers)
+            .filter_map(|(probe, answer)| answer.map(|a| (probe, a)))
+            .collect();
+        let judgement = sanity::judge(&results);
+        for note in judgement.notes {
+            if !notes.contains(&note) {
+                notes.push(note);
+            }
+        }
+        if judgement.evidence.is_empty() {
+            continue;
+        }
+        let reason = sanity::distrust_reason();
+        match &run.backend {
+            Backend::Live(live) => live.distrust(server, reason),
+            Backend::Offline(_) => {
+                let _ = run.distrust.set(reason);
+            }
+        }
+        untrustworthy.push(UntrustworthyResolver {
+            resolver,
+            evidence: judgement.evidence,
+        });
+    }
+    (untrustworthy, notes)
 }
 
 fn progress_bar(enabled: bool, domains: usize) -> ProgressBar {

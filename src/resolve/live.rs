@@ -1,45 +1,67 @@
-//! The live resolver: hickory-resolver on tokio, one resolver per
+//! The live resolver: hickory's name-server pool on tokio, one pool per
 //! configured name server so that a SERVFAIL or REFUSED from one server is
 //! retried on the next (hickory itself does not fail over on SERVFAIL).
+//!
+//! Only hickory's name-server pool is used (UDP with retries, TCP when an
+//! answer is truncated, timeouts), never its resolver front end: that front
+//! end answers `localhost` itself, takes records of the asked type from any
+//! section of a response and follows CNAME chains only eight queries deep.
+//! Here every response goes through `validate`, and CNAME chains are
+//! followed by [`LiveResolver::query`] itself, with loop detection.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use hickory_resolver::Resolver;
-use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::{NameServerConfig, ResolverOpts};
+use hickory_resolver::net::xfer::{DnsHandle, FirstAnswer, RetryDnsHandle};
 use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::{Name, RecordType};
+use hickory_resolver::proto::op::{DnsRequestOptions, Query};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 
-use super::answer::{Answer, display_name};
+use super::answer::{Answer, MAX_CNAME_LINKS, display_name};
 use super::fast::{FastOutcome, FastQuery};
 use super::udp_pool::PooledUdpRuntime;
+use super::validate::{self, Checked};
 use super::{ResolveError, ResolveOptions};
 
-/// How long a fast-path query waits alone before hickory's resolver asks
-/// again beside it: hickory's own resend interval (its retry floor), so a
-/// lost datagram costs what it cost before.
+/// How long a fast-path query waits alone before hickory's pool asks again
+/// beside it: hickory's own resend interval (its retry floor), so a lost
+/// datagram costs what it cost before.
 const FAST_PATH_PATIENCE: Duration = hickory_resolver::proto::op::DEFAULT_RETRY_FLOOR;
+
+/// Queries one lookup may take to follow a CNAME chain that leaves the
+/// responses (an authoritative server answers only from its own zone):
+/// Postfix's `dns_lookup` stops after ten.
+const MAX_QUERIES_PER_LOOKUP: usize = 10;
+
+/// hickory's name-server pool for one server, with its retries.
+type Pool = RetryDnsHandle<NameServerPool<PooledUdpRuntime>>;
 
 struct Server {
     addr: SocketAddr,
     /// UDP, and TCP when an answer is truncated.
-    resolver: Resolver<PooledUdpRuntime>,
+    pool: Pool,
     /// TCP only: for a query whose fast-path answer was truncated.
-    tcp_resolver: Resolver<PooledUdpRuntime>,
+    tcp_pool: Pool,
     /// The server answered at least once with the AA bit set.
     authoritative: AtomicBool,
+    /// Why the negative answers of this server are no evidence: it denied
+    /// names that must exist (see `sanity`). Set before the audit's queries.
+    distrust: OnceLock<String>,
 }
 
 pub(crate) struct LiveResolver {
     servers: Vec<Server>,
     runtime: PooledUdpRuntime,
+    request: DnsRequestOptions,
     /// How long the fast path waits alone: [`FAST_PATH_PATIENCE`], or the
     /// query timeout when that is shorter.
     fast_patience: Duration,
     /// Upper bound for one query on one server, whatever hickory does
-    /// inside (attempts, UDP then TCP, CNAME chasing): no run may hang.
+    /// inside (attempts, UDP then TCP): no run may hang.
     per_server_limit: Duration,
 }
 
@@ -56,47 +78,41 @@ impl LiveResolver {
         let attempts = opts.attempts.max(1);
         // One pool of UDP sockets for every server (see udp_pool).
         let runtime = PooledUdpRuntime::default();
-        let build = |addr: SocketAddr, config: NameServerConfig| {
-            // No domain, no search list: every query is an FQDN anyway,
-            // and a search list could turn a missing name into a hit.
-            let config = ResolverConfig::from_parts(None, vec![], vec![config]);
-            let mut builder = Resolver::builder_with_config(config, runtime.clone());
-            let options: &mut ResolverOpts = builder.options_mut();
-            options.ndots = 0;
-            options.timeout = opts.timeout;
-            options.attempts = attempts;
-            // The system-config path turns EDNS off unless resolv.conf
-            // says `options edns0`; large MX sets need it.
-            options.edns0 = true;
-            // A mail server's /etc/hosts maps its own name locally:
-            // that must never count as DNS evidence.
-            options.use_hosts_file = ResolveHosts::Never;
-            options.preserve_intermediates = true;
-            // `gather` already sends every distinct query once and keeps
-            // the answer; hickory's own response cache would only hold a
-            // second copy of every answer (memory) and cost a cache
-            // insertion per query (time).
-            options.cache_size = 0;
-            builder.build().map_err(|err| ResolveError::ResolverSetup {
+        let mut options = ResolverOpts::default();
+        options.timeout = opts.timeout;
+        options.attempts = attempts;
+        // The system-config path turns EDNS off unless resolv.conf says
+        // `options edns0`; large MX sets need it.
+        options.edns0 = true;
+        let mut request = DnsRequestOptions::default();
+        request.recursion_desired = true;
+        request.use_edns = true;
+        request.edns_payload_len = options.edns_payload_len;
+        request.edns_set_dnssec_ok = false;
+        let build = |addr: SocketAddr, config: NameServerConfig| -> Result<Pool, ResolveError> {
+            let tls = TlsConfig::new().map_err(|err| ResolveError::ResolverSetup {
                 server: addr,
                 message: err.to_string(),
-            })
+            })?;
+            let context = Arc::new(PoolContext::new(options.clone(), tls));
+            let pool = NameServerPool::from_config([config], context, runtime.clone());
+            Ok(RetryDnsHandle::new(pool, attempts))
         };
         let servers = configs
             .into_iter()
             .map(|(addr, config)| {
                 Ok(Server {
                     addr,
-                    resolver: build(addr, config)?,
-                    tcp_resolver: build(addr, tcp_config(addr))?,
+                    pool: build(addr, config)?,
+                    tcp_pool: build(addr, tcp_config(addr))?,
                     authoritative: AtomicBool::new(false),
+                    distrust: OnceLock::new(),
                 })
             })
             .collect::<Result<Vec<_>, ResolveError>>()?;
         let attempts_u32 = u32::try_from(attempts).unwrap_or(u32::MAX);
-        // Each attempt may go over UDP and then TCP (truncation), and a CNAME
-        // chain adds hops; the slack keeps the bound from cutting a slow but
-        // legitimate answer.
+        // Each attempt may go over UDP and then TCP (truncation); the slack
+        // keeps the bound from cutting a slow but legitimate answer.
         let per_server_limit = opts
             .timeout
             .saturating_mul(attempts_u32.saturating_add(1))
@@ -105,73 +121,184 @@ impl LiveResolver {
         Ok(LiveResolver {
             servers,
             runtime,
+            request,
             fast_patience: FAST_PATH_PATIENCE.min(opts.timeout),
             per_server_limit,
         })
     }
 
-    /// One query, failing over to the next configured server when a server
-    /// gives no conclusive answer.
+    /// The configured servers, in the order they are asked.
+    pub(crate) fn server_addrs(&self) -> Vec<SocketAddr> {
+        self.servers.iter().map(|s| s.addr).collect()
+    }
+
+    /// From now on, the negative answers of server `index` are no evidence.
+    pub(crate) fn distrust(&self, index: usize, reason: String) {
+        if let Some(server) = self.servers.get(index) {
+            let _ = server.distrust.set(reason);
+        }
+    }
+
+    /// One lookup, failing over to the next configured server when a server
+    /// gives no conclusive answer, and following the CNAME chain.
     pub(crate) async fn query(&self, name: &Name, rtype: RecordType) -> Answer {
+        self.chase(None, name, rtype).await
+    }
+
+    /// One lookup on server `index` alone, trusted or not (the sanity check).
+    pub(crate) async fn query_server(
+        &self,
+        index: usize,
+        name: &Name,
+        rtype: RecordType,
+    ) -> Answer {
+        self.chase(Some(index), name, rtype).await
+    }
+
+    /// Ask for `name` `rtype`, and again for the target of a CNAME chain
+    /// that leaves a response, until an answer: the chain as a whole is
+    /// bounded and must not loop.
+    async fn chase(&self, only: Option<usize>, name: &Name, rtype: RecordType) -> Answer {
+        let mut chain: Vec<Record> = Vec::new();
+        let mut current = name.clone();
+        for _ in 0..MAX_QUERIES_PER_LOOKUP {
+            match self.hop(only, &current, rtype).await {
+                Checked::Answer(Answer::Records(mut records)) => {
+                    if chain.is_empty() {
+                        return Answer::Records(records);
+                    }
+                    if let Some(problem) = chain_problem(name, &chain, &records) {
+                        return Answer::Failed(problem);
+                    }
+                    chain.append(&mut records);
+                    return Answer::Records(chain);
+                }
+                Checked::Answer(answer) => return answer,
+                Checked::Alias {
+                    chain: mut links,
+                    target,
+                } => {
+                    if let Some(problem) = chain_problem(name, &chain, &links) {
+                        return Answer::Failed(problem);
+                    }
+                    chain.append(&mut links);
+                    current = target;
+                }
+            }
+        }
+        Answer::Failed(format!(
+            "{} {rtype}: the CNAME chain needs more than {MAX_QUERIES_PER_LOOKUP} queries",
+            display_name(name)
+        ))
+    }
+
+    /// One question, asked of the servers in order (or of one server).
+    async fn hop(&self, only: Option<usize>, name: &Name, rtype: RecordType) -> Checked {
         let mut problems = Vec::new();
-        for server in &self.servers {
+        let servers = self
+            .servers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| only.is_none_or(|o| o == *i))
+            .map(|(_, s)| s);
+        for server in servers {
             let outcome =
                 tokio::time::timeout(self.per_server_limit, self.ask(server, name, rtype)).await;
-            let answer = match outcome {
-                Err(_elapsed) => Answer::Failed(format!(
-                    "no answer from {} within {:?}",
-                    server.addr, self.per_server_limit
-                )),
-                Ok(answer) => answer,
+            let checked = match outcome {
+                Err(_elapsed) => {
+                    problems.push(format!(
+                        "{}: no answer within {:?}",
+                        server.addr, self.per_server_limit
+                    ));
+                    continue;
+                }
+                Ok(checked) => checked,
             };
-            match answer {
-                Answer::Failed(problem) => problems.push(problem),
+            match checked {
+                Checked::Answer(Answer::Failed(problem)) => {
+                    problems.push(format!("{}: {problem}", server.addr));
+                }
+                Checked::Answer(Answer::NoRecords { nxdomain, .. })
+                    if only.is_none() && server.distrust.get().is_some() =>
+                {
+                    let reason = server.distrust.get().map_or("", String::as_str);
+                    problems.push(format!(
+                        "{}: {}, but {reason}",
+                        server.addr,
+                        if nxdomain { "NXDOMAIN" } else { "no records" }
+                    ));
+                }
                 conclusive => return conclusive,
             }
         }
         if problems.is_empty() {
             problems.push("no name server configured".to_string());
         }
-        Answer::Failed(format!(
+        Checked::Answer(Answer::Failed(format!(
             "{} {}: {}",
             display_name(name),
             rtype,
             problems.join("; ")
-        ))
+        )))
     }
 
-    /// One query to one server: the fast path first (see `fast`); when its
-    /// answer is not simple, or none came within hickory's resend interval,
-    /// hickory's resolver asks, while the fast path keeps listening.
-    async fn ask(&self, server: &Server, name: &Name, rtype: RecordType) -> Answer {
+    /// One question to one server: the fast path first (see `fast`); when
+    /// its answer needs hickory, or none came within hickory's resend
+    /// interval, hickory's pool asks, while the fast path keeps listening.
+    async fn ask(&self, server: &Server, name: &Name, rtype: RecordType) -> Checked {
         let mut fast = FastQuery::send(&self.runtime, server.addr, name, rtype)
             .await
             .ok();
         if let Some(query) = fast.as_mut() {
             match tokio::time::timeout(self.fast_patience, query.answer()).await {
                 Ok(FastOutcome::Done {
-                    answer,
+                    checked,
                     authoritative,
-                }) => return server.note(answer, authoritative),
+                }) => return server.note(checked, authoritative),
                 Ok(FastOutcome::Truncated) => {
-                    return server.lookup(&server.tcp_resolver, name, rtype).await;
+                    return self.lookup(server, &server.tcp_pool, name, rtype).await;
                 }
                 Ok(FastOutcome::Hickory) => fast = None,
                 Err(_still_waiting) => {}
             }
         }
-        let full = server.lookup(&server.resolver, name, rtype);
+        let full = self.lookup(server, &server.pool, name, rtype);
         let Some(mut query) = fast else {
             return full.await;
         };
         tokio::pin!(full);
         tokio::select! {
-            answer = &mut full => answer,
+            checked = &mut full => checked,
             late = query.answer() => match late {
-                FastOutcome::Done { answer, authoritative } => server.note(answer, authoritative),
+                FastOutcome::Done { checked, authoritative } => server.note(checked, authoritative),
                 // hickory is asking anyway and handles this itself.
                 FastOutcome::Truncated | FastOutcome::Hickory => full.await,
             },
+        }
+    }
+
+    /// One question through hickory's name-server pool, checked.
+    async fn lookup(
+        &self,
+        server: &Server,
+        pool: &Pool,
+        name: &Name,
+        rtype: RecordType,
+    ) -> Checked {
+        let query = Query::query(name.clone(), rtype);
+        match pool
+            .lookup(query.clone(), self.request)
+            .first_answer()
+            .await
+        {
+            Ok(response) => {
+                let authoritative = response.metadata.authoritative;
+                server.note(validate::check(&query, &response), authoritative)
+            }
+            Err(NetError::Dns(DnsError::NoRecordsFound(no_records))) => {
+                validate::check_no_records(&query, &no_records)
+            }
+            Err(err) => Checked::Answer(Answer::Failed(error_text(err))),
         }
     }
 
@@ -184,71 +311,54 @@ impl LiveResolver {
     }
 }
 
+/// Why `more` (the answer for the target of `so_far`) cannot extend the
+/// CNAME chain `so_far` that started at `name`: too many links, or a link
+/// back to a name the chain already passed (a loop across responses; one
+/// response's own loops are caught by `validate`).
+fn chain_problem(name: &Name, so_far: &[Record], more: &[Record]) -> Option<String> {
+    let links = || {
+        so_far
+            .iter()
+            .chain(more)
+            .filter(|r| r.record_type() == RecordType::CNAME)
+    };
+    if links().count() > MAX_CNAME_LINKS {
+        return Some(format!(
+            "CNAME chain from {} is longer than {MAX_CNAME_LINKS} links",
+            display_name(name)
+        ));
+    }
+    let passed: Vec<&Name> = std::iter::once(name)
+        .chain(so_far.iter().map(|r| &r.name))
+        .collect();
+    more.iter()
+        .find_map(|r| match &r.data {
+            RData::CNAME(target) if passed.contains(&&target.0) => Some(&target.0),
+            _ => None,
+        })
+        .map(|target| {
+            format!(
+                "CNAME loop: the chain from {} comes back to {}",
+                display_name(name),
+                display_name(target)
+            )
+        })
+}
+
 impl Server {
-    /// Remember the AA bit of a final answer.
-    fn note(&self, answer: Answer, authoritative: bool) -> Answer {
-        if authoritative {
+    /// Remember the AA bit of an answer.
+    fn note(&self, checked: Checked, authoritative: bool) -> Checked {
+        if authoritative && !matches!(checked, Checked::Answer(Answer::Failed(_))) {
             self.authoritative.store(true, Ordering::Relaxed);
         }
-        answer
-    }
-
-    /// One query through hickory's resolver.
-    async fn lookup(
-        &self,
-        resolver: &Resolver<PooledUdpRuntime>,
-        name: &Name,
-        rtype: RecordType,
-    ) -> Answer {
-        match resolver.lookup(name.clone(), rtype).await {
-            Ok(lookup) => {
-                // Answers first; some servers put the records a CNAME
-                // leads to in the additional section.
-                let records = lookup
-                    .answers()
-                    .iter()
-                    .chain(lookup.additionals())
-                    .cloned()
-                    .collect();
-                self.note(
-                    Answer::Records(records),
-                    lookup.message().metadata.authoritative,
-                )
-            }
-            Err(err) => classify_error(err, self.addr),
-        }
+        checked
     }
 }
 
-fn classify_error(err: NetError, server: SocketAddr) -> Answer {
+fn error_text(err: NetError) -> String {
     match err {
-        NetError::Dns(DnsError::NoRecordsFound(no_records)) => match no_records.response_code {
-            ResponseCode::NXDomain => Answer::NoRecords {
-                nxdomain: true,
-                negative_ttl: no_records.negative_ttl,
-                name: no_records.query.name().clone(),
-            },
-            ResponseCode::NoError => Answer::NoRecords {
-                nxdomain: false,
-                negative_ttl: no_records.negative_ttl,
-                name: no_records.query.name().clone(),
-            },
-            other => Answer::Failed(format!("{other} from {server}")),
-        },
-        NetError::Dns(DnsError::ResponseCode(code)) => {
-            Answer::Failed(format!("{} from {server}", rcode_name(code)))
-        }
-        NetError::Timeout => Answer::Failed(format!("timeout waiting for {server}")),
-        other => Answer::Failed(format!("{other} ({server})")),
-    }
-}
-
-fn rcode_name(code: ResponseCode) -> String {
-    match code {
-        ResponseCode::ServFail => "SERVFAIL".to_string(),
-        ResponseCode::Refused => "REFUSED".to_string(),
-        ResponseCode::FormErr => "FORMERR".to_string(),
-        ResponseCode::NotImp => "NOTIMP".to_string(),
+        NetError::Dns(DnsError::ResponseCode(code)) => validate::rcode_text(code),
+        NetError::Timeout => "timeout".to_string(),
         other => other.to_string(),
     }
 }

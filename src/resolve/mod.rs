@@ -18,9 +18,11 @@ mod gather;
 mod live;
 mod offline;
 mod rate;
+mod sanity;
 mod udp_pool;
+mod validate;
 
-pub use gather::gather;
+pub use gather::{gather, gather_checked};
 
 /// How to ask DNS. `main` fills it from the command line.
 #[derive(Debug, Clone)]
@@ -101,6 +103,22 @@ pub struct ResolveReport {
     /// Configured servers that answered with the AA bit: they answer from
     /// their own zones, which on a hosting server may be the stale local view.
     pub authoritative_servers: Vec<SocketAddr>,
+    /// Resolvers that denied names that must exist when asked before the
+    /// audit (the root zone's SOA, the inventory's TLDs, this server's
+    /// names): none of their negative answers was used as evidence.
+    pub untrustworthy: Vec<UntrustworthyResolver>,
+    /// What that check noticed without condemning a resolver: a TLD or a
+    /// name of this server that really does not exist.
+    pub sanity_notes: Vec<String>,
+}
+
+/// A resolver that denied names that must exist, with what it said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UntrustworthyResolver {
+    /// The server (`127.0.0.53:53`), or `the zone files`.
+    pub resolver: String,
+    /// One line per denied name.
+    pub evidence: Vec<String>,
 }
 
 /// Parse a `--nameserver` value: `IP` (port 53), `IPv4:PORT` or `[IPv6]:PORT`.
@@ -211,7 +229,8 @@ pub struct MxEvidence {
     /// NXDOMAIN came through a CNAME whose target does not exist.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dangling_cname: Option<String>,
-    /// Why the lookup was inconclusive (SERVFAIL from 127.0.0.1:53, timeout, ...).
+    /// Why the lookup was inconclusive (SERVFAIL from 127.0.0.1:53, timeout,
+    /// a malformed answer, ...), or why DNS was not asked (`localhost`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
 }

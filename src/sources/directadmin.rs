@@ -3,7 +3,8 @@
 //! - `etc/virtual/domains`: one domain per line (an Exim lsearch file),
 //!   the domains whose mail this server handles: `local`. DirectAdmin's
 //!   per-domain switch "Use this server to handle my e-mails" removes a
-//!   domain from this file.
+//!   domain from this file. Exim compares its keys byte for byte (ASCII
+//!   case aside): `domain.test.` or a UTF-8 name never matches any mail.
 //! - `etc/virtual/domainowners` (`domain: user`): the owner of each domain;
 //!   an owned domain missing from `domains` is hosted with mail off:
 //!   `not-local`.
@@ -83,11 +84,12 @@ fn servername(text: &str) -> Option<(u32, &str)> {
 }
 
 fn read_domainowners(reading: &mut Reading<'_>) -> Result<(), SourceError> {
-    let Some(text) = reading.read_expected(DOMAINOWNERS, "domain owners are unknown")? else {
+    let Some(bytes) = reading.read_expected_bytes(DOMAINOWNERS, "domain owners are unknown")?
+    else {
         return Ok(());
     };
     let file = reading.root.display(DOMAINOWNERS);
-    reading.owners(&text, &file, "domainowners");
+    reading.owners(&bytes, &file, "domainowners");
     Ok(())
 }
 

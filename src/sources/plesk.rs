@@ -13,17 +13,25 @@
 //!   `var/www/vhosts/<domain>/`; additional domains live inside the
 //!   subscription's home. Remediation needs the difference (`plesk bin
 //!   subscription` vs `plesk bin site`), so it is `facts.subscription`.
+//! - A domain alias has no hosting directory of its own: Plesk writes it
+//!   into its domain's web server configuration
+//!   (`var/www/vhosts/system/<domain>/conf/{last_,}nginx.conf` as
+//!   `server_name <alias>;`, `{last_,}httpd.conf` as `ServerAlias
+//!   "<alias>"`), which is where mxdrift finds it (`facts.alias_of`).
+//!   `plesk bin site --update` fails on an alias; `plesk bin domalias`
+//!   is its command. An alias whose web service is off appears in no web
+//!   configuration: a mail domain without a hosting directory that no
+//!   configuration names is left for a human.
 //!
 //! Plesk on qmail is recognised by `var/qmail/control/` when neither
 //! `var/spool/postfix/plesk/` nor `etc/postfix/main.cf` exists: Plesk keeps
 //! `/var/qmail/` (mailboxes live in `/var/qmail/mailnames`) after a switch
 //! to Postfix, so Postfix evidence wins.
 
-use std::collections::BTreeSet;
-use std::io::ErrorKind;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::inventory::{Delivery, DomainName, Inventory, Platform, WarningKind};
-use crate::sources::reading::Reading;
+use crate::sources::reading::{EntryKind, Reading, list_dir};
 use crate::sources::{ConfigRoot, Marker, Source, SourceError, SourceOptions, postfix, qmail};
 
 const PSA_DIR: &str = "usr/local/psa/";
@@ -31,6 +39,7 @@ const POSTFIX_MAPS_DIR: &str = "var/spool/postfix/plesk/";
 const MAIN_CF: &str = "etc/postfix/main.cf";
 const VHOSTS: &str = "var/www/vhosts";
 const VHOSTS_SYSTEM: &str = "var/www/vhosts/system";
+const QMAIL_VIRTUALDOMAINS: &str = "var/qmail/control/virtualdomains";
 
 /// How declarations of hosted domains are labelled.
 pub const HOSTING_VIA: &str = "plesk hosting";
@@ -82,50 +91,21 @@ impl Source for Plesk {
                 reading
             }
         };
-        add_hosted_domains(&mut reading)?;
+        let hosted = add_hosted_domains(&mut reading)?;
         mark_subscriptions(&mut reading)?;
+        find_aliases(&mut reading, &hosted)?;
         Ok(reading.finish(Platform::Plesk))
     }
 }
 
-/// The entries of a directory under the root that are directories
-/// themselves, sorted by name; `None` when the directory does not exist.
-fn subdirectories(
-    root: &ConfigRoot,
-    server_path: &str,
-) -> Result<Option<Vec<std::ffi::OsString>>, SourceError> {
-    let io_error = |source| SourceError::Io {
-        file: root.display(server_path),
-        source,
-    };
-    let entries = match std::fs::read_dir(root.path(server_path)) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(io_error(error)),
-    };
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(io_error)?;
-        // The entry's type comes with the directory listing (no stat per
-        // entry, which is most of the time on 100,000 domains); only a
-        // symbolic link needs `Path::is_dir`, which follows it, as Plesk's
-        // own tools do.
-        let is_dir = match entry.file_type() {
-            Ok(kind) if kind.is_symlink() => entry.path().is_dir(),
-            Ok(kind) => kind.is_dir(),
-            Err(_) => entry.path().is_dir(),
-        };
-        if is_dir {
-            names.push(entry.file_name());
-        }
-    }
-    names.sort();
-    Ok(Some(names))
-}
-
-/// Add every hosted domain the mail server does not know as `not-local`.
-fn add_hosted_domains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
-    let Some(hosted) = subdirectories(reading.root, VHOSTS_SYSTEM)? else {
+/// Add every hosted domain the mail server does not know as `not-local`,
+/// and mark every hosted domain (`facts.hosted`). Returns the hosted
+/// domains with their directory names.
+fn add_hosted_domains(
+    reading: &mut Reading<'_>,
+) -> Result<BTreeMap<DomainName, String>, SourceError> {
+    let mut hosted = BTreeMap::new();
+    let Some(dirs) = list_dir(reading.root, VHOSTS_SYSTEM, EntryKind::Dirs)? else {
         let file = reading.root.display(VHOSTS_SYSTEM);
         reading.warn(
             WarningKind::MissingFile,
@@ -133,9 +113,9 @@ fn add_hosted_domains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
             None,
             format!("{file}/ not found under the root: hosted domains whose mail service is off are unknown"),
         );
-        return Ok(());
+        return Ok(hosted);
     };
-    for dir_name in hosted {
+    for dir_name in dirs {
         let shown = dir_name.to_string_lossy();
         let file = format!("{}/{shown}", reading.root.display(VHOSTS_SYSTEM));
         let name = match dir_name.to_str().map(DomainName::parse) {
@@ -164,14 +144,101 @@ fn add_hosted_domains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
         if reading.get(&name).is_none() {
             reading.declare(&name, Delivery::NotLocal, &file, 0, HOSTING_VIA);
         }
+        if let Some(known) = reading.get_mut(&name) {
+            known.facts.hosted = true;
+        }
+        hosted.insert(name, shown.into_owned());
+    }
+    Ok(hosted)
+}
+
+/// The web server configurations Plesk generates for a hosted domain, in
+/// `var/www/vhosts/system/<domain>/conf/`: the one in use and the last one
+/// generated (they differ only while a new one is being tried).
+const WEB_CONFIGS: [&str; 4] = [
+    "last_nginx.conf",
+    "nginx.conf",
+    "last_httpd.conf",
+    "httpd.conf",
+];
+
+/// Find the domain of every alias: a local domain without a hosting
+/// directory that a hosted domain's web configuration names. Only read
+/// when there is such a domain (aliases are rare; configurations are a
+/// file per domain).
+fn find_aliases(
+    reading: &mut Reading<'_>,
+    hosted: &BTreeMap<DomainName, String>,
+) -> Result<(), SourceError> {
+    // Only names Plesk put into the mail server's files: the server's own
+    // names (main.cf's mydestination, qmail's `me`) are no aliases.
+    let candidates: BTreeSet<DomainName> = reading
+        .local_domains()
+        .filter(|known| {
+            !known.facts.hosted
+                && !reading.server_names.contains(&known.name)
+                && known.declared.iter().any(|place| {
+                    place.file.starts_with(POSTFIX_MAPS_DIR) || place.file == QMAIL_VIRTUALDOMAINS
+                })
+        })
+        .map(|known| known.name.clone())
+        .collect();
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    for (domain, dir_name) in hosted {
+        for config in WEB_CONFIGS {
+            let path = format!("{VHOSTS_SYSTEM}/{dir_name}/conf/{config}");
+            let Some(text) = reading.read_optional(&path)? else {
+                continue;
+            };
+            for name in web_server_names(&text) {
+                if &name == domain || !candidates.contains(&name) {
+                    continue;
+                }
+                if let Some(known) = reading.get_mut(&name)
+                    && known.facts.alias_of.is_none()
+                {
+                    known.facts.alias_of = Some(domain.clone());
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// The host names a Plesk-generated web configuration answers to: nginx
+/// `server_name NAME;` and Apache `ServerName`/`ServerAlias "NAME"`
+/// (a `:port` suffix dropped). Regular expressions and wildcards are no
+/// domain names and are skipped.
+fn web_server_names(text: &str) -> Vec<DomainName> {
+    let mut names = Vec::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let Some(directive) = words.next() else {
+            continue;
+        };
+        if !matches!(directive, "server_name" | "ServerName" | "ServerAlias") {
+            continue;
+        }
+        for word in words {
+            let word = word.trim_end_matches(';').trim_matches('"');
+            let host = word.rsplit_once(':').map_or(word, |(host, _port)| host);
+            if host.starts_with('~') || host.contains('*') {
+                continue;
+            }
+            if let Ok(name) = DomainName::parse(host) {
+                names.push(name);
+            }
+        }
+    }
+    names
 }
 
 /// Set `facts.subscription` on every known domain with a home directory
 /// `var/www/vhosts/<domain>/`.
 fn mark_subscriptions(reading: &mut Reading<'_>) -> Result<(), SourceError> {
-    let Some(homes) = subdirectories(reading.root, VHOSTS)? else {
+    let Some(homes) = list_dir(reading.root, VHOSTS, EntryKind::Dirs)? else {
         return Ok(());
     };
     // Other directories there (`system`, `default`, `chroot`, `fs`, ...)
@@ -247,6 +314,85 @@ mod tests {
         assert_eq!(off.via, HOSTING_VIA);
         assert_eq!(inventory.warnings.len(), 1);
         assert_eq!(inventory.warnings[0].kind, WarningKind::InvalidDomain);
+    }
+
+    #[test]
+    fn aliases_are_found_in_their_domains_web_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("var/www/vhosts/system/main.test/conf");
+        std::fs::create_dir_all(&conf).unwrap();
+        std::fs::write(
+            conf.join("last_nginx.conf"),
+            "server {\n    listen 203.0.113.10:443 ssl;\n\n    server_name main.test;\n    server_name www.main.test;\n    server_name ipv4.main.test;\n    server_name alias.test;\n    server_name www.alias.test;\n    server_name web.hoster.test;\n}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            conf.join("last_httpd.conf"),
+            "<VirtualHost 203.0.113.10:7080 >\n    ServerName \"main.test:443\"\n    ServerAlias \"apache-alias.test\"\n</VirtualHost>\n",
+        )
+        .unwrap();
+        let root = ConfigRoot::new(dir.path());
+        let mut reading = Reading::new(&root);
+        let maps = "var/spool/postfix/plesk/virtual_domains";
+        for (line, name) in [
+            (1, "main.test"),
+            (2, "alias.test"),
+            (3, "apache-alias.test"),
+            (4, "orphan.test"),
+        ] {
+            let name = DomainName::parse(name).unwrap();
+            reading.declare(
+                &name,
+                Delivery::Local,
+                maps,
+                line,
+                "virtual_mailbox_domains",
+            );
+        }
+        // The server's own name, declared in main.cf, is never an alias.
+        let own = DomainName::parse("web.hoster.test").unwrap();
+        reading.add_server_name(own.clone());
+        reading.declare(
+            &own,
+            Delivery::Local,
+            "etc/postfix/main.cf",
+            9,
+            "mydestination",
+        );
+        let hosted = add_hosted_domains(&mut reading).unwrap();
+        find_aliases(&mut reading, &hosted).unwrap();
+        let inventory = reading.finish(Platform::Plesk);
+        let facts: Vec<_> = inventory
+            .domains
+            .iter()
+            .map(|d| {
+                (
+                    d.name.as_str(),
+                    d.facts.hosted,
+                    d.facts.alias_of.as_ref().map(DomainName::as_str),
+                )
+            })
+            .collect();
+        assert_eq!(
+            facts,
+            vec![
+                ("alias.test", false, Some("main.test")),
+                ("apache-alias.test", false, Some("main.test")),
+                ("main.test", true, None),
+                ("orphan.test", false, None),
+                ("web.hoster.test", false, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn web_server_names_skip_patterns_and_ports() {
+        let text = "server_name ~^(?<sub>.+)\\.wild\\.test$;\nserver_name *.star.test;\nServerName \"a.test:443\"\nserver_name b.test;\nlisten 80;\n";
+        let names: Vec<String> = web_server_names(text)
+            .into_iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(names, vec!["a.test", "b.test"]);
     }
 
     #[test]

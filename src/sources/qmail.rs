@@ -6,18 +6,25 @@
 //! - `virtualdomains`: `domain:prepend` lines, delivered locally after a
 //!   rewrite; checked after `locals`. `user@domain:prepend` concerns one
 //!   address, `.domain:prepend` every subdomain, `:prepend` everything, and
-//!   an empty prepend is an exception (the domain is *not* virtual).
-//! - `rcpthosts` (and its overflow `morercpthosts`): domains qmail-smtpd
-//!   accepts from outside. A domain accepted but neither in `locals` nor in
-//!   `virtualdomains` is sent on to its MX: `relay`.
+//!   an empty prepend is an exception (the domain is *not* virtual). Of two
+//!   lines with the same domain the *last* one counts (qmail's `constmap`
+//!   puts later entries in front).
+//! - `rcpthosts` (and its overflow `morercpthosts`, compiled by
+//!   `qmail-newmrh`): domains qmail-smtpd accepts from outside. A domain
+//!   accepted but neither in `locals` nor in `virtualdomains` is sent on to
+//!   its MX: `relay`.
 //!
-//! Control files are read one entry per line; blank lines and `#` lines are
-//! skipped, surrounding white space is ignored.
+//! qmail reads control files byte for byte (`control.c`): it removes only
+//! trailing blanks, tabs and the newline, skips empty lines and lines
+//! starting with `#`, and compares the rest with a domain ASCII
+//! case-insensitively. A carriage return at the end of a line or a blank
+//! at its start is part of the name, so the entry never matches; a NUL
+//! byte splits a line into two entries.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::inventory::{Delivery, DomainName, Inventory, Platform, WarningKind};
-use crate::sources::reading::{Reading, entry_lines};
+use crate::sources::reading::{ListReader, Reading, line_number};
 use crate::sources::{Marker, Source, SourceError, SourceOptions};
 
 pub const CONTROL_DIR: &str = "var/qmail/control/";
@@ -55,31 +62,107 @@ pub(crate) fn read_control(reading: &mut Reading<'_>) -> Result<(), SourceError>
     read_rcpthosts(reading)
 }
 
-/// `me`: the host's own name; also the default of `locals`.
-fn read_me(reading: &mut Reading<'_>) -> Result<Option<(DomainName, u32)>, SourceError> {
-    let Some(text) = reading.read_expected(ME, "the server's own name is unknown")? else {
+/// One entry of a control file as qmail stores it: its physical line and
+/// its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ControlEntry<'b> {
+    line: u32,
+    bytes: &'b [u8],
+}
+
+/// The physical lines of a file without their newlines, numbered; a last
+/// line without a newline counts, an empty one does not.
+fn physical_lines(bytes: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
+    let ends_with_newline = bytes.last() == Some(&b'\n');
+    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    if ends_with_newline || bytes.is_empty() {
+        lines.pop();
+    }
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(index, line)| (line_number(index), line))
+}
+
+/// qmail's `striptrailingwhitespace()`: blanks, tabs and newlines only.
+fn strip_trailing_blanks(mut line: &[u8]) -> &[u8] {
+    while let [rest @ .., b' ' | b'\t' | b'\n'] = line {
+        line = rest;
+    }
+    line
+}
+
+/// The entries of a control file as `control_readfile()` reads it: empty
+/// lines and lines starting with `#` are skipped; every entry ends at a NUL
+/// byte (qmail stores entries NUL-terminated, so a NUL in a line splits it).
+fn control_entries(bytes: &[u8]) -> Vec<ControlEntry<'_>> {
+    let mut entries = Vec::new();
+    for (line, raw) in physical_lines(bytes) {
+        let text = strip_trailing_blanks(raw);
+        match text.first() {
+            None | Some(b'#') | Some(0) => continue,
+            Some(_) => {}
+        }
+        for piece in text.split(|&b| b == 0).filter(|piece| !piece.is_empty()) {
+            entries.push(ControlEntry { line, bytes: piece });
+        }
+    }
+    entries
+}
+
+/// The entries of `morercpthosts` as `qmail-newmrh` compiles them: the same
+/// trailing blanks go, but a NUL stays part of the key.
+fn newmrh_entries(bytes: &[u8]) -> Vec<ControlEntry<'_>> {
+    physical_lines(bytes)
+        .filter_map(|(line, raw)| {
+            let text = strip_trailing_blanks(raw);
+            (!text.is_empty() && text[0] != b'#').then_some(ControlEntry { line, bytes: text })
+        })
+        .collect()
+}
+
+/// The first line of `me`, kept for the default of `locals`.
+struct MeLine {
+    line: u32,
+    bytes: Vec<u8>,
+}
+
+/// `me`: the host's own name (its first line, as `control_readline()`
+/// reads it); also the default of `locals`. Returns the name's bytes and
+/// line for that default.
+fn read_me(reading: &mut Reading<'_>) -> Result<Option<MeLine>, SourceError> {
+    let Some(bytes) = reading.read_expected_bytes(ME, "the server's own name is unknown")? else {
         return Ok(None);
     };
     let file = reading.root.display(ME);
-    let Some((line, raw)) = entry_lines(&text).next() else {
+    let first = physical_lines(&bytes).next().map(|(line, raw)| MeLine {
+        line,
+        bytes: strip_trailing_blanks(raw).to_vec(),
+    });
+    let Some(me) = first.filter(|me| !me.bytes.is_empty()) else {
+        reading.warn(
+            WarningKind::Suspicious,
+            &file,
+            Some(1),
+            "the first line of `me` is empty: qmail has no name for this host".to_string(),
+        );
         return Ok(None);
     };
-    let Some(name) = reading.domain(raw, &file, line) else {
-        return Ok(None);
-    };
-    reading.add_server_name(name.clone());
-    Ok(Some((name, line)))
+    if let Some(name) = reading.list_domain(&me.bytes, &file, me.line, ListReader::Qmail) {
+        reading.add_server_name(name);
+    }
+    Ok(Some(me))
 }
 
-fn read_locals(
-    reading: &mut Reading<'_>,
-    me: Option<(DomainName, u32)>,
-) -> Result<(), SourceError> {
-    let Some(text) = reading.read_optional(LOCALS)? else {
+fn read_locals(reading: &mut Reading<'_>, me: Option<MeLine>) -> Result<(), SourceError> {
+    let Some(bytes) = reading.read_optional_bytes(LOCALS)? else {
         // qmail-send's documented default: `locals` is `me`.
         let file = reading.root.display(LOCALS);
         let consequence = match &me {
-            Some((name, _)) => format!("qmail delivers only {name} (from `me`) locally"),
+            Some(me) => format!(
+                "qmail delivers only {} (from `me`) locally",
+                String::from_utf8_lossy(&me.bytes).escape_debug()
+            ),
             None => "and `me` is missing too: qmail-send refuses to run".to_string(),
         };
         reading.warn(
@@ -88,29 +171,43 @@ fn read_locals(
             None,
             format!("{file} not found under the root: {consequence}"),
         );
-        if let Some((name, line)) = me {
+        if let Some(me) = me {
             let me_file = reading.root.display(ME);
-            reading.declare_listed(
-                &name,
-                Delivery::Local,
-                &me_file,
-                line,
-                "locals (default: me)",
-            );
+            // The server name was already checked (and warned about).
+            if let Ok(text) = std::str::from_utf8(&me.bytes)
+                && let Ok(name) = DomainName::parse(text)
+                && name.as_str() == text.to_ascii_lowercase()
+            {
+                reading.declare_listed(
+                    &name,
+                    Delivery::Local,
+                    &me_file,
+                    me.line,
+                    "locals (default: me)",
+                );
+            }
         }
         return Ok(());
     };
     let file = reading.root.display(LOCALS);
-    for (line, raw) in entry_lines(&text) {
-        if let Some(name) = reading.domain(raw, &file, line) {
-            reading.declare_listed(&name, Delivery::Local, &file, line, "locals");
+    for entry in control_entries(&bytes) {
+        if let Some(name) = reading.list_domain(entry.bytes, &file, entry.line, ListReader::Qmail) {
+            reading.declare_listed(&name, Delivery::Local, &file, entry.line, "locals");
         }
     }
     Ok(())
 }
 
+/// A `virtualdomains` line for one whole domain.
+struct VirtualDomain {
+    name: DomainName,
+    line: u32,
+    /// An empty prepend: the domain is an exception, not virtual.
+    exception: bool,
+}
+
 fn read_virtualdomains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
-    let Some(text) = reading.read_expected(
+    let Some(bytes) = reading.read_expected_bytes(
         VIRTUALDOMAINS,
         "no virtual domains are known (qmail delivers only `locals`)",
     )?
@@ -118,78 +215,131 @@ fn read_virtualdomains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
         return Ok(());
     };
     let file = reading.root.display(VIRTUALDOMAINS);
-    for (line, entry) in entry_lines(&text) {
-        let Some((target, prepend)) = entry.split_once(':') else {
+    let mut domains: Vec<VirtualDomain> = Vec::new();
+    for entry in control_entries(&bytes) {
+        let line = entry.line;
+        let shown = String::from_utf8_lossy(entry.bytes)
+            .escape_debug()
+            .to_string();
+        // constmap's key ends at the first colon; an entry without one is
+        // not in the map at all.
+        let Some(colon) = entry.bytes.iter().position(|&b| b == b':') else {
             reading.warn(
                 WarningKind::Suspicious,
                 &file,
                 Some(line),
-                format!("`{entry}` has no `:prepend`; qmail-send ignores the line"),
+                format!("`{shown}` has no `:prepend`; qmail-send ignores the line"),
             );
             continue;
         };
-        if prepend.is_empty() {
-            // An exception: the domain is explicitly not virtual.
+        let (key, prepend) = (&entry.bytes[..colon], &entry.bytes[colon + 1..]);
+        let exception = prepend.is_empty();
+        if key.is_empty() {
+            if !exception {
+                reading.warn(
+                    WarningKind::NotEnumerable,
+                    &file,
+                    Some(line),
+                    format!("`{shown}` makes every domain not listed elsewhere a virtual domain delivered here; those names cannot be listed"),
+                );
+            }
             continue;
         }
-        if target.is_empty() {
-            reading.warn(
-                WarningKind::NotEnumerable,
-                &file,
-                Some(line),
-                format!("`{entry}` makes every domain not listed elsewhere a virtual domain delivered here; those names cannot be listed"),
-            );
+        if let Some(parent) = key.strip_prefix(b".") {
+            if !exception {
+                reading.warn(
+                    WarningKind::NotEnumerable,
+                    &file,
+                    Some(line),
+                    format!(
+                        "`{shown}` delivers every subdomain of {} here; subdomains cannot be listed",
+                        String::from_utf8_lossy(parent)
+                    ),
+                );
+            }
             continue;
         }
-        if let Some(parent) = target.strip_prefix('.') {
-            reading.warn(
-                WarningKind::NotEnumerable,
-                &file,
-                Some(line),
-                format!("`{entry}` delivers every subdomain of {parent} here; subdomains cannot be listed"),
-            );
+        if key.contains(&b'@') {
+            if !exception {
+                reading.warn(
+                    WarningKind::Suspicious,
+                    &file,
+                    Some(line),
+                    format!(
+                        "`{shown}` delivers only the address {} here, not its whole domain; not audited",
+                        String::from_utf8_lossy(key)
+                    ),
+                );
+            }
             continue;
         }
-        if target.contains('@') {
-            reading.warn(
-                WarningKind::Suspicious,
-                &file,
-                Some(line),
-                format!("`{entry}` delivers only the address {target} here, not its whole domain; not audited"),
-            );
+        if let Some(name) = reading.list_domain(key, &file, line, ListReader::Qmail) {
+            domains.push(VirtualDomain {
+                name,
+                line,
+                exception,
+            });
+        }
+    }
+    // The last line of a domain decides (qmail's constmap finds the entry
+    // added last); every line that delivers it is declared, so that a fix
+    // removes them all.
+    let last_is_exception: BTreeMap<&DomainName, bool> = domains
+        .iter()
+        .map(|domain| (&domain.name, domain.exception))
+        .collect();
+    let mut delivered: Vec<(DomainName, u32)> = Vec::new();
+    for domain in &domains {
+        if domain.exception || last_is_exception.get(&domain.name) == Some(&true) {
             continue;
         }
-        if let Some(name) = reading.domain(target, &file, line) {
-            reading.declare_listed(&name, Delivery::Local, &file, line, "virtualdomains");
-        }
+        delivered.push((domain.name.clone(), domain.line));
+    }
+    for (name, line) in delivered {
+        reading.declare_listed(&name, Delivery::Local, &file, line, "virtualdomains");
     }
     Ok(())
 }
 
 fn read_rcpthosts(reading: &mut Reading<'_>) -> Result<(), SourceError> {
-    let rcpthosts = reading.read_expected(
+    let rcpthosts = reading.read_expected_bytes(
         RCPTHOSTS,
         "qmail-smtpd then accepts mail for every domain (an open relay)",
     )?;
-    let more = reading.read_optional(MORERCPTHOSTS)?;
+    let more = reading.read_optional_bytes(MORERCPTHOSTS)?;
     let mut accepted: BTreeSet<DomainName> = BTreeSet::new();
-    for (path, via, text) in [
-        (RCPTHOSTS, "rcpthosts", &rcpthosts),
-        (MORERCPTHOSTS, "morercpthosts", &more),
-    ] {
-        let Some(text) = text else { continue };
+    let files = [
+        (
+            RCPTHOSTS,
+            "rcpthosts",
+            rcpthosts.as_deref().map(control_entries),
+        ),
+        (
+            MORERCPTHOSTS,
+            "morercpthosts",
+            more.as_deref().map(newmrh_entries),
+        ),
+    ];
+    for (path, via, entries) in files {
+        let Some(entries) = entries else { continue };
         let file = reading.root.display(path);
-        for (line, raw) in entry_lines(text) {
-            if let Some(parent) = raw.strip_prefix('.') {
+        for entry in entries {
+            let line = entry.line;
+            if let Some(parent) = entry.bytes.strip_prefix(b".") {
                 reading.warn(
                     WarningKind::NotEnumerable,
                     &file,
                     Some(line),
-                    format!("`{raw}` accepts mail for every subdomain of {parent}; subdomains cannot be listed"),
+                    format!(
+                        "`{}` accepts mail for every subdomain of {}; subdomains cannot be listed",
+                        String::from_utf8_lossy(entry.bytes),
+                        String::from_utf8_lossy(parent)
+                    ),
                 );
                 continue;
             }
-            let Some(name) = reading.domain(raw, &file, line) else {
+            let Some(name) = reading.list_domain(entry.bytes, &file, line, ListReader::Qmail)
+            else {
                 continue;
             };
             if accepted.contains(&name) {
@@ -308,6 +458,101 @@ mod tests {
                 (WarningKind::Suspicious, Some(4)),
                 (WarningKind::NotEnumerable, Some(5)),
                 (WarningKind::Suspicious, Some(6)),
+            ]
+        );
+    }
+
+    #[test]
+    fn control_entries_strip_only_trailing_blanks_tabs_and_newlines() {
+        let text = b"# comment\n\nplain.test \t\n crlf-lead.test\ncr.test\r\nsplit.test\0two.test\n\0hidden.test\nlast.test";
+        let entries: Vec<(u32, Vec<u8>)> = control_entries(text)
+            .into_iter()
+            .map(|e| (e.line, e.bytes.to_vec()))
+            .collect();
+        assert_eq!(
+            entries,
+            vec![
+                (3, b"plain.test".to_vec()),
+                (4, b" crlf-lead.test".to_vec()),
+                (5, b"cr.test\r".to_vec()),
+                (6, b"split.test".to_vec()),
+                (6, b"two.test".to_vec()),
+                (8, b"last.test".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cr_in_locals_and_a_blank_in_virtualdomains_never_match() {
+        let dir = tree(&[
+            (ME, "mail.hoster.test\n"),
+            (LOCALS, "mail.hoster.test\r\ncr.test\r\n"),
+            (VIRTUALDOMAINS, " lead.test:lead\ngood.test:good\n"),
+            (RCPTHOSTS, "cr.test\nlead.test\ngood.test\n"),
+        ]);
+        let inventory = read(&dir);
+        let domains: Vec<_> = inventory
+            .domains
+            .iter()
+            .map(|d| (d.name.as_str(), d.delivery))
+            .collect();
+        assert_eq!(
+            domains,
+            vec![
+                ("cr.test", Delivery::Relay),
+                ("good.test", Delivery::Local),
+                ("lead.test", Delivery::Relay),
+            ]
+        );
+        let never: Vec<_> = inventory
+            .warnings
+            .iter()
+            .filter(|w| w.message.contains("never matches"))
+            .map(|w| (w.file.as_deref().unwrap_or_default(), w.line))
+            .collect();
+        assert_eq!(
+            never,
+            vec![
+                (LOCALS, Some(1)),
+                (LOCALS, Some(2)),
+                (VIRTUALDOMAINS, Some(1))
+            ]
+        );
+    }
+
+    #[test]
+    fn the_last_virtualdomains_line_of_a_domain_counts() {
+        let dir = tree(&[
+            (ME, "mail.hoster.test\n"),
+            (LOCALS, "mail.hoster.test\n"),
+            (
+                VIRTUALDOMAINS,
+                "on-then-off.test:a\nOn-Then-Off.TEST:\noff-then-on.test:\noff-then-on.test:b\ntwice.test:c\ntwice.test:d\n",
+            ),
+            (
+                RCPTHOSTS,
+                "mail.hoster.test\non-then-off.test\noff-then-on.test\ntwice.test\n",
+            ),
+        ]);
+        let inventory = read(&dir);
+        let domains: Vec<_> = inventory
+            .domains
+            .iter()
+            .map(|d| {
+                (
+                    d.name.as_str(),
+                    d.delivery,
+                    d.declared.iter().map(|p| p.line).collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            domains,
+            vec![
+                ("mail.hoster.test", Delivery::Local, vec![1, 1]),
+                ("off-then-on.test", Delivery::Local, vec![4, 3]),
+                ("on-then-off.test", Delivery::Relay, vec![2]),
+                ("twice.test", Delivery::Local, vec![5, 6, 4]),
             ]
         );
     }

@@ -64,6 +64,32 @@ pub fn domain_rows(inventory: &Inventory) -> Vec<String> {
         .collect()
 }
 
+/// `name key=value ...` for every domain with a panel fact beyond the
+/// owner: `hosted`, `alias_of=`, `addon_of=`, `hands_off=` (the evidence).
+pub fn fact_rows(inventory: &Inventory) -> Vec<String> {
+    inventory
+        .domains
+        .iter()
+        .filter_map(|d| {
+            let f = &d.facts;
+            let mut parts = Vec::new();
+            if f.hosted {
+                parts.push("hosted".to_string());
+            }
+            if let Some(main) = &f.alias_of {
+                parts.push(format!("alias_of={main}"));
+            }
+            if let Some(addon) = &f.addon_of {
+                parts.push(format!("addon_of={addon}"));
+            }
+            if let Some(setting) = &f.hands_off {
+                parts.push(format!("hands_off=[{}]", setting.evidence()));
+            }
+            (!parts.is_empty()).then(|| format!("{} {}", d.name, parts.join(" ")))
+        })
+        .collect()
+}
+
 /// `Kind file:line` (line `-` when there is none).
 pub fn warning_rows(inventory: &Inventory) -> Vec<String> {
     inventory

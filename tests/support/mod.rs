@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this
 
 pub mod dns_server;
+pub mod raw_dns;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -89,7 +90,7 @@ pub fn missing_tool(tool: &str) {
 }
 
 /// Domains of the test zones covering every status and every host outcome.
-pub const ALL_CASES: [&str; 19] = [
+pub const ALL_CASES: [&str; 21] = [
     "drift.test",
     "ok.drift.test",
     "equal.drift.test",
@@ -109,6 +110,8 @@ pub const ALL_CASES: [&str; 19] = [
     "outside.drift.test",
     "hoster.test",
     "not-served.example",
+    "delegated.drift.test",
+    "x.delegated.drift.test",
 ];
 
 /// Evidence with problem texts reduced to their presence: the texts name

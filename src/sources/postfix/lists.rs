@@ -263,15 +263,8 @@ impl<'a> ListReader<'a> {
         let (load, problems) = (read.load, read.problems);
         // The same file read for the other use has reported its problems.
         let read_before = self.tables.keys().any(|(raw, _)| *raw == spec.raw);
+        // The audit turns each into a `table-not-compiled` finding.
         if let Some(mismatch) = read.mismatch.filter(|_| !read_before) {
-            // Until run-level findings exist, the mismatch is also a warning.
-            self.warnings.push(InventoryWarning {
-                kind: WarningKind::StaleTable,
-                file: Some(mismatch.source.clone()),
-                line: mismatch.only_in_source.first().map(|(_, line)| *line),
-                parameter: None,
-                message: tables::describe_mismatch(&mismatch),
-            });
             self.mismatches.push(mismatch);
         }
         for p in problems.into_iter().filter(|_| !read_before) {

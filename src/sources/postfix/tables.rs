@@ -720,54 +720,6 @@ impl Unmatchable {
     }
 }
 
-/// The words of a [`TableMismatch`] for a warning or a finding: which keys
-/// differ and what to run.
-pub fn describe_mismatch(m: &TableMismatch) -> String {
-    let mut parts = Vec::new();
-    if m.only_in_source_count > 0 {
-        let keys: Vec<String> = m
-            .only_in_source
-            .iter()
-            .map(|(key, line)| format!("{key} ({}:{line})", m.source))
-            .collect();
-        let more = m.only_in_source_count - m.only_in_source.len();
-        parts.push(format!(
-            "{} key(s) in {} are missing from {}, so Postfix does not know them: {}{}",
-            m.only_in_source_count,
-            m.source,
-            m.compiled,
-            keys.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
-        ));
-    }
-    if m.only_in_compiled_count > 0 {
-        let more = m.only_in_compiled_count - m.only_in_compiled.len();
-        parts.push(format!(
-            "{} key(s) in {} are no longer in {}, but Postfix still uses them: {}{}",
-            m.only_in_compiled_count,
-            m.compiled,
-            m.source,
-            m.only_in_compiled.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
-        ));
-    }
-    format!(
-        "{}: the text source and the compiled file Postfix opens differ; delivery follows {}. {}. Run `{}` once the source is right",
-        m.table,
-        m.compiled,
-        parts.join("; "),
-        m.postmap
-    )
-}
-
 /// Relative table names are relative to the queue directory, where Postfix
 /// daemons run.
 fn server_path(name: &str, queue_dir: &str) -> String {
@@ -1295,7 +1247,6 @@ mod tests {
         assert_eq!((d7.file, d7.line), ("etc/postfix/t", 7));
         assert_eq!(t.get("d6.test").unwrap().value, "value6");
         assert!(!t.is_compiled_only());
-        assert!(describe_mismatch(&m).contains("new.test (etc/postfix/t:304)"));
 
         // The same keys in another order and with comments: no mismatch.
         let mut same = String::from("# comment\n");

@@ -37,3 +37,4 @@ uapi '--user=shopuser' Email set_always_accept 'domain=nomail.test' alwaysaccept
 #   - legacy.invalid (lookup-inconclusive): DNS did not answer conclusively; never remediated
 #   - split.test (split-delivery): this server shares the best MX preference with foreign hosts; some setups split delivery on purpose, so decide which server should receive the mail
 #   - stale-remote.test (mx-points-here-not-local): the MX points here but this server does not accept the domain's mail; turn mail on in the panel or change the MX (mxdrift never turns delivery on)
+#   - xn--bcher-kva.test (mx-points-here-not-local): the MX points here but this server does not accept the domain's mail; turn mail on in the panel or change the MX (mxdrift never turns delivery on)

@@ -6,6 +6,12 @@ set -eu
 #   - turning local delivery off loses nothing, but the mail already delivered stays in the local mailboxes: tell the customers, or move it to their new provider
 #   - aliases and forwarders of those domains on this server stop working (mail sent on this server goes to the domain's real MX instead)
 
+# alias.test: mail-switch-on (critical)
+# evidence: delivered locally, but mail goes elsewhere: MX 0 mx1.elsewhere.test [198.51.100.7] (TTL 3600); declared at var/spool/postfix/plesk/virtual_domains:15
+# declared: var/spool/postfix/plesk/virtual_domains:15 (virtual_mailbox_domains)
+# alias.test is a domain alias of shop.test: `plesk bin site` fails on an alias, `plesk bin domalias` switches the alias's mail off and leaves shop.test as it is
+plesk bin domalias --update 'alias.test' -mail false
+
 # expired.test: domain-not-found (critical)
 # evidence: delivered locally, but the domain does not exist: NXDOMAIN (TTL 300); declared at var/spool/postfix/plesk/virtual_domains:8
 # declared: var/spool/postfix/plesk/virtual_domains:8 (virtual_mailbox_domains)
@@ -23,7 +29,9 @@ plesk bin site --update 'nomail.test' -mail_service false
 
 # Left for a human (not changed):
 #   - backup.test (backup-mx-delivers-locally): plesk has no per-domain backup-MX (relay) mode mxdrift can switch; make this server a relay for the domain by hand, or remove it from the domain's MX records
+#   - blog.shop.test (mx-points-here-not-local): reported at info level; nothing to fix
 #   - brokenmx.test (mx-host-unresolvable): an MX host of the domain has no address: the DNS is broken, not this server; fix the DNS first
 #   - legacy.invalid (lookup-inconclusive): DNS did not answer conclusively; never remediated
+#   - mailonly-alias.test (mail-switch-on): not a Plesk site or subscription: var/www/vhosts/system/mailonly-alias.test/ does not exist and no web configuration names mailonly-alias.test as an alias, so `plesk bin site` would fail on it; it may be a domain alias with its web service off (then `plesk bin domalias --update mailonly-alias.test -mail false`) or a leftover in the mail server's files; check it in Plesk
 #   - split.test (split-delivery): this server shares the best MX preference with foreign hosts; some setups split delivery on purpose, so decide which server should receive the mail
 #   - webonly.test (mx-points-here-not-local): the MX points here but this server does not accept the domain's mail; turn mail on in the panel or change the MX (mxdrift never turns delivery on)
