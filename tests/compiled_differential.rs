@@ -257,8 +257,12 @@ fn parse_pairs(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A table's entries, and the counts of keys only in its source and only in
+/// its compiled file when they differ.
+type Read = (BTreeMap<String, String>, Option<(usize, usize)>);
+
 /// What mxdrift reads from `TYPE:/abs/path`.
-fn mxdrift_read(table: &str) -> Result<(BTreeMap<String, String>, Option<(usize, usize)>), String> {
+fn mxdrift_read(table: &str) -> Result<Read, String> {
     let spec = TableSpec::parse(table).unwrap();
     let origin = Location {
         file: "etc/postfix/main.cf".into(),

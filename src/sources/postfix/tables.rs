@@ -319,6 +319,9 @@ impl Hasher for IdentityHasher {
 }
 
 /// What reading a table gave.
+// A handful of these exist per run, each behind an `Rc`: the size of the
+// loaded variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TableLoad {
     /// Every key is known.
