@@ -335,3 +335,55 @@ fn keys_and_values_as_postfix_looks_them_up() {
     assert_eq!(lookup_value(b"ok\0"), b"ok");
     assert_eq!(lookup_value(b"ok\0junk"), b"ok");
 }
+
+#[test]
+fn huge_counts_in_headers_fail_fast_without_allocating() {
+    // A hash file claiming two billion buckets.
+    let mut hash = fixture("hash-le.db");
+    hash[72..76].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    assert!(matches!(
+        entries(&hash, CompiledFormat::BerkeleyHash),
+        Err(ReadError::Truncated { .. })
+    ));
+    // An overflow item claiming 4 GiB.
+    let mut btree = fixture("btree-le.db");
+    let at = rfind(&btree, &[0, 0, 3, 0]);
+    btree[at + 8..at + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(entries(&btree, CompiledFormat::BerkeleyBtree).is_err());
+    // A CDB header whose first table claims four billion slots.
+    let mut cdb = fixture("table.cdb");
+    cdb[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(matches!(
+        entries(&cdb, CompiledFormat::Cdb),
+        Err(ReadError::Corrupt { .. } | ReadError::Truncated { .. })
+    ));
+    // A CDB record claiming a 4 GiB key.
+    let mut cdb = fixture("table.cdb");
+    cdb[2048..2052].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(entries(&cdb, CompiledFormat::Cdb).is_err());
+    // An LMDB main tree claiming depth 1000.
+    let mut lmdb = fixture("table.lmdb");
+    for page in [0, 4096] {
+        let at = page + 16 + 24 + 48 + 6;
+        lmdb[at..at + 2].copy_from_slice(&1000u16.to_le_bytes());
+    }
+    assert!(matches!(
+        entries(&lmdb, CompiledFormat::Lmdb),
+        Err(ReadError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn a_record_outside_the_cdb_hash_tables_is_corrupt() {
+    // Point every slot of every table away from the records: a lookup
+    // finds nothing, so the records are not what Postfix sees.
+    let mut cdb = fixture("table.cdb");
+    let records_end = u32::from_le_bytes(cdb[0..4].try_into().unwrap()) as usize;
+    for slot in (records_end..cdb.len()).step_by(8) {
+        cdb[slot + 4..slot + 8].fill(0);
+    }
+    assert!(matches!(
+        entries(&cdb, CompiledFormat::Cdb),
+        Err(ReadError::Corrupt { .. })
+    ));
+}
