@@ -260,6 +260,37 @@ impl Table {
         true
     }
 
+    /// Put the entries in key order. A hash file holds its keys in hash
+    /// order: later stages insert them into ordered maps, which is several
+    /// times faster in order than at random (a million keys on Plesk).
+    fn sort_by_key(&mut self) {
+        let text = &self.text;
+        let key = |slot: &Slot| {
+            let start = slot.key.start as usize;
+            text.get(start..start + slot.key.len as usize)
+                .unwrap_or_default()
+        };
+        self.slots.sort_unstable_by(|a, b| key(a).cmp(key(b)));
+        self.index.clear();
+        self.collisions.clear();
+        for (i, slot) in self.slots.iter().enumerate() {
+            let (Ok(i), Some(k)) = (
+                u32::try_from(i),
+                text.get(slot.key.start as usize..(slot.key.start + slot.key.len) as usize),
+            ) else {
+                continue;
+            };
+            match self.index.entry(key_hash(k)) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {
+                    self.collisions.insert(k.to_string(), i);
+                }
+            }
+        }
+    }
+
     /// Look a key up as Postfix does after case folding.
     pub fn get(&self, key: &str) -> Option<TableEntry<'_>> {
         let i = if key.bytes().any(|b| b.is_ascii_uppercase()) || !key.is_ascii() {
@@ -660,6 +691,9 @@ impl CompiledRead<'_> {
                     unmatchable.example.as_deref().unwrap_or("")
                 ),
             });
+        }
+        if self.format == CompiledFormat::BerkeleyHash {
+            table.sort_by_key();
         }
         table.text.shrink_to_fit();
         table.slots.shrink_to_fit();
