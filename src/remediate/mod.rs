@@ -19,6 +19,7 @@ use crate::audit::{Audit, AuditedDomain};
 use crate::inventory::{Declared, Delivery, DomainName, KnownDomain, Platform};
 use crate::rules::{Finding, Severity};
 use crate::sources::postfix::compiled::{self, CompiledFormat, FileSource};
+use crate::safe_fs;
 use crate::sources::postfix::lists::Pattern;
 use crate::sources::postfix::{self, TableLoad};
 use crate::sources::{ConfigRoot, SourceError, SourceOptions};
@@ -92,9 +93,13 @@ impl Left {
 /// The new content of one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEdit {
-    /// Relative to the root, `/`-separated (the diff's `a/REL`).
+    /// Relative to the root, `/`-separated, as declared.
     pub rel: String,
-    /// The file to write.
+    /// Where the file really is, relative to the root: symbolic links
+    /// followed inside the root, no `..` (the diff's `a/TARGET`). The same
+    /// as `rel` unless the configured path goes through a link.
+    pub target: String,
+    /// The file to write (the root joined with `target`; for messages).
     pub path: PathBuf,
     /// The bytes the plan was computed from; apply refuses the file when
     /// they changed.
@@ -106,7 +111,7 @@ impl FileEdit {
     /// The unified diff of this edit.
     pub fn diff(&self) -> String {
         diff::unified(
-            &self.rel,
+            &self.target,
             &String::from_utf8_lossy(&self.original),
             &self.updated,
         )
@@ -224,6 +229,7 @@ pub enum RemediateError {
 /// One file being edited: its text so far.
 #[derive(Debug, Clone)]
 struct Working {
+    target: String,
     path: PathBuf,
     original: Vec<u8>,
     text: FileText,
@@ -359,6 +365,7 @@ pub fn plan(audit: &Audit, sources: &SourceOptions) -> Result<Remediation, Remed
         }
         r.edits.push(FileEdit {
             rel: rel.clone(),
+            target: work.target.clone(),
             path: work.path.clone(),
             original: work.original.clone(),
             updated,
@@ -697,12 +704,16 @@ fn edit_files(
 }
 
 fn load(root: &ConfigRoot, rel: &str, kinds: &Kinds) -> Result<Working, String> {
-    let path = root.path(rel);
-    let original = std::fs::read(&path).map_err(|e| format!("{rel}: {e}"))?;
+    let limit = match kinds.get(rel) {
+        Some((PlaceKind::MainCf, _)) => safe_fs::MAIN_CF_LIMIT,
+        _ => safe_fs::TABLE_LIMIT,
+    };
+    let (target, original) = root.read_resolved(rel, limit).map_err(|e| e.to_string())?;
     let text = String::from_utf8(original.clone())
         .map_err(|_| format!("{rel} is not UTF-8 text; mxdrift does not rewrite it"))?;
     Ok(Working {
-        path,
+        path: root.dir().join(&target),
+        target,
         original,
         text: FileText::new(&text),
         table_type: kinds.get(rel).and_then(|(_, t)| t.clone()),
@@ -946,9 +957,9 @@ mod tests {
     #[test]
     fn berkeley_magic_decides_hash_or_btree() {
         let dir = tempfile::tempdir().unwrap();
+        let root = ConfigRoot::new(dir.path());
         let mut page = vec![0u8; 64];
         page[12..16].copy_from_slice(&0x0005_3162u32.to_le_bytes());
-        let root = ConfigRoot::new(dir.path());
         std::fs::write(dir.path().join("t.db"), &page).unwrap();
         assert_eq!(compiled_type(&root, "t", "hash").as_deref(), Some("btree"));
         page[12..16].copy_from_slice(&0x0006_1561u32.to_be_bytes());

@@ -12,6 +12,7 @@ use super::Location;
 use super::maincf::Expanded;
 use super::tables::{self, KeptKeys, TableLoad, TableSpec, fold_case, split_tokens};
 use crate::inventory::{DomainName, InventoryWarning, TableMismatch, WarningKind};
+use crate::safe_fs;
 use crate::sources::ConfigRoot;
 
 /// Nested `/file` lists deeper than this are treated as a loop.
@@ -417,17 +418,19 @@ impl<'a> ListReader<'a> {
             );
             return;
         }
-        let Ok(bytes) = std::fs::read(self.root.path(path)) else {
-            self.warn(
-                WarningKind::LookupFailure,
-                param,
-                location,
-                format!(
-                    "cannot read list file {}: Postfix defers mail that needs this lookup",
-                    self.root.display(path)
-                ),
-            );
-            return;
+        let bytes = match self.root.read_bytes(path, safe_fs::TABLE_LIMIT) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                self.warn(
+                    WarningKind::LookupFailure,
+                    param,
+                    location,
+                    format!(
+                        "cannot read list file {error}: Postfix defers mail that needs this lookup"
+                    ),
+                );
+                return;
+            }
         };
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let file = self.root.display(path);

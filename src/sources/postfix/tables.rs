@@ -21,7 +21,8 @@ use super::Location;
 use super::compiled::{self, CompiledFormat, CompiledTableError, FileSource};
 use super::maincf::is_postfix_space;
 use crate::inventory::{MISMATCH_KEYS_SHOWN, TableMismatch, WarningKind};
-use crate::sources::ConfigRoot;
+use crate::safe_fs;
+use crate::sources::{ConfigRoot, SourceError};
 
 /// Table types `postmap` compiles into files mxdrift does not read, with
 /// the suffixes of those files.
@@ -445,9 +446,9 @@ pub fn load_keys(
     } else if t == "texthash" {
         let path = server_path(&spec.name, queue_dir);
         match read_source(root, spec, &path, kept, &mut problems) {
-            Some(table) => TableLoad::Loaded(table),
-            None => TableLoad::Failed {
-                reason: format!("{}: cannot read {}", spec.raw, root.display(&path)),
+            Ok(table) => TableLoad::Loaded(table),
+            Err(error) => TableLoad::Failed {
+                reason: format!("{}: cannot read {error}", spec.raw),
             },
         }
     } else if let Some((format, suffix)) = CompiledFormat::for_table_type(t) {
@@ -472,9 +473,9 @@ pub fn load_keys(
         } else if root.exists(&path) {
             // A configuration repository keeps sources only.
             match read_source(root, spec, &path, kept, &mut problems) {
-                Some(table) => TableLoad::Loaded(table),
-                None => TableLoad::Failed {
-                    reason: format!("{}: cannot read {}", spec.raw, root.display(&path)),
+                Ok(table) => TableLoad::Loaded(table),
+                Err(error) => TableLoad::Failed {
+                    reason: format!("{}: cannot read {error}", spec.raw),
                 },
             }
         } else {
@@ -504,9 +505,9 @@ pub fn load_keys(
             }
         } else if root.exists(&path) {
             match read_source(root, spec, &path, kept, &mut problems) {
-                Some(table) => TableLoad::Loaded(table),
-                None => TableLoad::Failed {
-                    reason: format!("{}: cannot read {}", spec.raw, root.display(&path)),
+                Ok(table) => TableLoad::Loaded(table),
+                Err(error) => TableLoad::Failed {
+                    reason: format!("{}: cannot read {error}", spec.raw),
                 },
             }
         } else {
@@ -592,10 +593,22 @@ impl CompiledRead<'_> {
             .map_err(|e| format!("{}: {e}", self.spec.raw))?;
         let src = FileSource::new(file).map_err(|e| fail(e.into()))?;
         // The source, with every key, to compare with.
-        let text = match source {
-            Some(path) => read_source(self.root, self.spec, path, KeptKeys::All, problems),
-            None => None,
-        };
+        // Postfix never reads it: a source that cannot be read only means
+        // there is nothing to compare with.
+        let text = source.and_then(|path| {
+            read_source(self.root, self.spec, path, KeptKeys::All, problems)
+                .map_err(|error| {
+                    problems.push(TableProblem {
+                        kind: WarningKind::Suspicious,
+                        file: Some(self.root.display(path)),
+                        line: None,
+                        message: format!(
+                            "cannot read {error}; {shown} is read without comparing it with its source"
+                        ),
+                    });
+                })
+                .ok()
+        });
         let mut table = Table::new(
             self.spec.clone(),
             text.as_ref()
@@ -777,9 +790,8 @@ fn read_source(
     path: &str,
     kept: KeptKeys,
     problems: &mut Vec<TableProblem>,
-) -> Option<Table> {
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut root.open(path).ok()?, &mut bytes).ok()?;
+) -> Result<Table, SourceError> {
+    let bytes = root.read_bytes(path, safe_fs::TABLE_LIMIT)?;
     // Valid UTF-8 (the norm) is used in place, without a lossy copy.
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
@@ -826,7 +838,7 @@ fn read_source(
     // have skipped comments and duplicates.
     table.text.shrink_to_fit();
     table.slots.shrink_to_fit();
-    Some(table)
+    Ok(table)
 }
 
 /// The logical lines of a table source, one at a time, each with the number
