@@ -19,6 +19,7 @@ use crate::audit::{Audit, AuditedDomain};
 use crate::inventory::{Declared, Delivery, DomainName, KnownDomain, Platform};
 use crate::rules::{Finding, Severity};
 use crate::safe_fs;
+use crate::sources::postfix::compiled::{self, CompiledFormat, FileSource};
 use crate::sources::postfix::lists::Pattern;
 use crate::sources::postfix::{self, TableLoad};
 use crate::sources::{ConfigRoot, SourceError, SourceOptions};
@@ -239,6 +240,19 @@ struct Working {
 /// How the platform reads each file (Postfix), by path relative to the root.
 type Kinds = BTreeMap<String, (PlaceKind, Option<String>)>;
 
+/// Postfix: the compiled tables keys were read from, by compiled file
+/// relative to the root. mxdrift never writes a binary file: a domain
+/// declared only there is left for a human, with the command to use.
+type CompiledPlaces = BTreeMap<String, CompiledPlace>;
+
+#[derive(Debug, Clone)]
+struct CompiledPlace {
+    /// `TYPE:/server/path`, as postmap takes it.
+    postmap_table: String,
+    /// The text source, when it exists (relative to the root).
+    source: Option<String>,
+}
+
 /// Plan the remediation of `audit`, reading the files under `sources.root`.
 pub fn plan(audit: &Audit, sources: &SourceOptions) -> Result<Remediation, RemediateError> {
     let root = &sources.root;
@@ -252,15 +266,13 @@ pub fn plan(audit: &Audit, sources: &SourceOptions) -> Result<Remediation, Remed
         cautions: Vec::new(),
         rejected: Vec::new(),
     };
-    let (kinds, main_cf) = match audit.platform {
+    let (kinds, compiled, main_cf) = match audit.platform {
         Platform::Postfix => {
             let config = postfix::read_config(root, &postfix::PostfixOptions::from(sources))?;
-            (
-                postfix_kinds(&config),
-                Some(config.main_cf.file().to_string()),
-            )
+            let (kinds, compiled) = postfix_kinds(&config);
+            (kinds, compiled, Some(config.main_cf.file().to_string()))
         }
-        _ => (Kinds::new(), None),
+        _ => (Kinds::new(), CompiledPlaces::new(), None),
     };
     let mut files: BTreeMap<String, Working> = BTreeMap::new();
     let mut any_turn_off = false;
@@ -274,7 +286,7 @@ pub fn plan(audit: &Audit, sources: &SourceOptions) -> Result<Remediation, Remed
         let known = &audited.domain;
         // The files edited, or the panel command.
         let outcome = match audit.platform {
-            Platform::Postfix => postfix_ops(known, action, &kinds, main_cf.as_deref())
+            Platform::Postfix => postfix_ops(known, action, &kinds, &compiled, main_cf.as_deref())
                 .and_then(|ops| edit_files(root, &mut files, &kinds, ops))
                 .map(|edited| (edited, None)),
             Platform::Qmail => qmail_ops(known, action)
@@ -430,10 +442,12 @@ fn select<'a>(audited: &'a AuditedDomain, left: &mut Vec<Left>) -> Option<(&'a F
     Some((finding, action))
 }
 
-/// Postfix: how each file named by the class lists is read.
-fn postfix_kinds(config: &postfix::PostfixConfig) -> Kinds {
+/// Postfix: how each file named by the class lists is read, and the
+/// compiled tables among them.
+fn postfix_kinds(config: &postfix::PostfixConfig) -> (Kinds, CompiledPlaces) {
     let main = config.main_cf.file().to_string();
     let mut kinds = Kinds::new();
+    let mut compiled = CompiledPlaces::new();
     kinds.insert(main.clone(), (PlaceKind::MainCf, None));
     for list in &config.classes {
         for item in &list.items {
@@ -444,9 +458,23 @@ fn postfix_kinds(config: &postfix::PostfixConfig) -> Kinds {
                         .or_insert((PlaceKind::ListFile, None));
                 }
                 Pattern::Table { spec, load } => {
-                    if let TableLoad::Loaded(table) = load.as_ref()
-                        && table.file != main
-                    {
+                    let TableLoad::Loaded(table) = load.as_ref() else {
+                        continue;
+                    };
+                    if let Some(file) = &table.compiled {
+                        let source = (!table.is_compiled_only()).then(|| table.file.clone());
+                        let path = file
+                            .strip_suffix(compiled_suffix(&spec.table_type))
+                            .unwrap_or(file);
+                        compiled.insert(
+                            file.clone(),
+                            CompiledPlace {
+                                postmap_table: format!("{}:/{path}", spec.table_type),
+                                source,
+                            },
+                        );
+                    }
+                    if table.file != main && !table.is_compiled_only() {
                         kinds.insert(
                             table.file.clone(),
                             (PlaceKind::TableSource, Some(spec.table_type.clone())),
@@ -457,7 +485,26 @@ fn postfix_kinds(config: &postfix::PostfixConfig) -> Kinds {
             }
         }
     }
-    kinds
+    (kinds, compiled)
+}
+
+/// The suffix `postmap` gives the compiled file of a table type.
+fn compiled_suffix(table_type: &str) -> &'static str {
+    CompiledFormat::for_table_type(table_type).map_or("", |(_, suffix)| suffix)
+}
+
+/// Why a domain declared in a compiled file is left for a human.
+fn compiled_reason(file: &str, place: &CompiledPlace, domain: &DomainName) -> String {
+    match &place.source {
+        None => format!(
+            "declared only in the compiled table {file}, which has no text source: mxdrift never writes binary files. Find out what builds this table (a script or a panel would add the domain again), then remove the key there, or with `postmap -d '{domain}' {}` and `postfix reload`",
+            place.postmap_table
+        ),
+        Some(source) => format!(
+            "declared in the compiled table {file} but no longer in its source {source} (see table-not-compiled): review the source, then run `postmap {}` and `postfix reload`",
+            place.postmap_table
+        ),
+    }
 }
 
 const LOCAL_CLASSES: &[&str] = &[
@@ -470,11 +517,15 @@ fn postfix_ops(
     known: &KnownDomain,
     action: Action,
     kinds: &Kinds,
+    compiled: &CompiledPlaces,
     main_cf: Option<&str>,
 ) -> Result<Vec<(String, EditOp)>, String> {
     let mut ops = Vec::new();
     let mut in_relay = false;
     for place in &known.declared {
+        if let Some(table) = compiled.get(&place.file) {
+            return Err(compiled_reason(&place.file, table, &known.name));
+        }
         let relay = place.via == "relay_domains";
         in_relay |= relay;
         // Transport entries route mail; they do not make it local.
@@ -868,41 +919,35 @@ fn follow_ups(
 }
 
 /// The table type to give postmap, from the compiled file that exists
-/// (`hash:` may have been redirected to lmdb, a `.db` may be a btree);
-/// `None` for types read directly from text (texthash).
+/// (`hash:` may have been redirected to lmdb, a `.db` may be a btree: the
+/// compiled readers' format detection says which); `None` for types read
+/// directly from text (texthash).
 fn compiled_type(root: &ConfigRoot, rel: &str, configured: &str) -> Option<String> {
     if configured == "texthash" || configured == "inline" {
         return None;
     }
-    let with = |suffix: &str| format!("{rel}{suffix}");
-    let db = with(".db");
+    let db = format!("{rel}.db");
     if root.exists(&db) {
-        return Some(berkeley_db_type(root, &db).unwrap_or("hash").to_string());
+        let detected = root
+            .open(&db)
+            .ok()
+            .and_then(|file| FileSource::new(file).ok())
+            .and_then(|src| compiled::detect(&src).ok().flatten());
+        let table_type = match detected {
+            Some(format @ (CompiledFormat::BerkeleyHash | CompiledFormat::BerkeleyBtree)) => {
+                format.table_type()
+            }
+            _ => "hash",
+        };
+        return Some(table_type.to_string());
     }
-    if root.exists(&with(".lmdb")) {
+    if root.exists(&format!("{rel}.lmdb")) {
         return Some("lmdb".into());
     }
-    if root.exists(&with(".cdb")) {
+    if root.exists(&format!("{rel}.cdb")) {
         return Some("cdb".into());
     }
     Some(configured.to_string())
-}
-
-/// `hash` or `btree` from a Berkeley DB file's metadata page (the magic
-/// number at byte 12, in either byte order).
-fn berkeley_db_type(root: &ConfigRoot, rel: &str) -> Option<&'static str> {
-    use std::io::Read;
-    let mut head = [0u8; 16];
-    root.open(rel).ok()?.read_exact(&mut head).ok()?;
-    let magic: [u8; 4] = head.get(12..16)?.try_into().ok()?;
-    let values = [u32::from_le_bytes(magic), u32::from_be_bytes(magic)];
-    if values.contains(&0x0005_3162) {
-        Some("btree")
-    } else if values.contains(&0x0006_1561) {
-        Some("hash")
-    } else {
-        None
-    }
 }
 
 #[cfg(test)]
@@ -916,10 +961,9 @@ mod tests {
         let mut page = vec![0u8; 64];
         page[12..16].copy_from_slice(&0x0005_3162u32.to_le_bytes());
         std::fs::write(dir.path().join("t.db"), &page).unwrap();
-        assert_eq!(berkeley_db_type(&root, "t.db"), Some("btree"));
+        assert_eq!(compiled_type(&root, "t", "hash").as_deref(), Some("btree"));
         page[12..16].copy_from_slice(&0x0006_1561u32.to_be_bytes());
         std::fs::write(dir.path().join("t.db"), &page).unwrap();
-        assert_eq!(berkeley_db_type(&root, "t.db"), Some("hash"));
         assert_eq!(compiled_type(&root, "t", "btree").as_deref(), Some("hash"));
         std::fs::write(dir.path().join("u.lmdb"), b"").unwrap();
         assert_eq!(compiled_type(&root, "u", "hash").as_deref(), Some("lmdb"));
