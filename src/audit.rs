@@ -468,6 +468,12 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
             )
         })
         .collect();
+    run_findings.extend(
+        inventory
+            .table_mismatches
+            .iter()
+            .filter_map(|m| rules::table_not_compiled(&rules, m)),
+    );
     let mut notes = std::mem::take(&mut dns.sanity_notes);
     notes.extend(identity.learn_from_dns(&dns.server_names));
     for server in &dns.authoritative_servers {

@@ -29,6 +29,7 @@ use crate::audit::{Audit, AuditedDomain, Reconfirmed};
 use crate::inventory::{Declared, Delivery, DomainName, KnownDomain, Platform};
 use crate::rules::{Finding, Severity, evidence_summary};
 use crate::safe_fs;
+use crate::sources::postfix::compiled::{self, CompiledFormat, FileSource};
 use crate::sources::postfix::lists::Pattern;
 use crate::sources::postfix::{self, TableLoad};
 use crate::sources::{ConfigRoot, FileKey, FilesRead, ReadCheck, SourceError, SourceOptions};
@@ -142,7 +143,7 @@ impl Fix {
     }
 }
 
-/// A table source newer than the compiled file Postfix reads.
+/// A table source whose keys differ from the compiled file Postfix reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaleTable {
     /// The text source, relative to the root.
@@ -266,10 +267,11 @@ pub struct Remediation {
     pub rejected: Vec<String>,
     /// Changes refused because their evidence or files changed during the run.
     pub refused: Vec<Refused>,
-    /// Postfix table sources newer than their compiled file that this plan
-    /// does not edit: a change never compiled (an earlier `--apply` that
-    /// stopped before its postmap, an edit without postmap). Their postmap
-    /// is among the follow-ups.
+    /// Postfix table sources whose keys differ from their compiled file
+    /// (`table-not-compiled`) and that this plan does not edit: a change
+    /// never compiled (an earlier `--apply` that stopped before its
+    /// postmap, an edit without postmap). Their postmap is among the
+    /// follow-ups.
     pub stale_tables: Vec<StaleTable>,
     /// How the evidence of the changes was confirmed.
     pub confirmed_by: ConfirmedBy,
@@ -538,6 +540,19 @@ struct Working {
 /// How the platform reads each file (Postfix), by path relative to the root.
 type Kinds = BTreeMap<String, (PlaceKind, Option<String>)>;
 
+/// Postfix: the compiled tables keys were read from, by compiled file
+/// relative to the root. mxdrift never writes a binary file: a domain
+/// declared only there is left for a human, with the command to use.
+type CompiledPlaces = BTreeMap<String, CompiledPlace>;
+
+#[derive(Debug, Clone)]
+struct CompiledPlace {
+    /// `TYPE:/server/path`, as postmap takes it.
+    postmap_table: String,
+    /// The text source, when it exists (relative to the root).
+    source: Option<String>,
+}
+
 /// The domains `plan` would change, from the audit's evidence alone: the
 /// domains whose evidence must be confirmed (see [`crate::audit::reconfirm`])
 /// before [`plan`] runs.
@@ -576,15 +591,13 @@ pub fn plan(
             Reconfirmed::OverTcp(_) => ConfirmedBy::Tcp,
         },
     };
-    let (kinds, main_cf) = match audit.platform {
+    let (kinds, compiled, main_cf) = match audit.platform {
         Platform::Postfix => {
             let config = postfix::read_config(root, &postfix::PostfixOptions::from(sources))?;
-            (
-                postfix_kinds(&config),
-                Some(config.main_cf.file().to_string()),
-            )
+            let (kinds, compiled) = postfix_kinds(&config);
+            (kinds, compiled, Some(config.main_cf.file().to_string()))
         }
-        _ => (Kinds::new(), None),
+        _ => (Kinds::new(), CompiledPlaces::new(), None),
     };
     // After read_config: what planning re-read must be what the audit read.
     let trust = Trust::new(root, &audit.files_read, audit.platform);
@@ -609,7 +622,8 @@ pub fn plan(
                 // The files edited, or the panel command.
                 let (edited, command) = match audit.platform {
                     Platform::Postfix => {
-                        let ops = postfix_ops(known, action, &kinds, main_cf.as_deref())?;
+                        let ops =
+                            postfix_ops(known, action, &kinds, &compiled, main_cf.as_deref())?;
                         let edited =
                             edit_files(root, &trust, &mut files, &kinds, ops, &Given::new())?;
                         (edited, None)
@@ -727,33 +741,38 @@ pub fn plan(
             postmap,
         });
     }
-    r.stale_tables = stale_tables(root, &kinds, &r.edits);
+    r.stale_tables = stale_tables(audit, root, &kinds, &r.edits);
     let edits: Vec<&FileEdit> = r.edits.iter().collect();
     r.follow_ups = follow_ups(audit.platform, &edits, &r.stale_tables);
     Ok(r)
 }
 
-/// Postfix table sources, not edited now, whose compiled file is older
-/// than the source (the audit's `StaleTable` warning): Postfix still answers
-/// from keys the source no longer has, or lacks keys it has.
-fn stale_tables(root: &ConfigRoot, kinds: &Kinds, edits: &[FileEdit]) -> Vec<StaleTable> {
+/// Postfix table sources, not edited now, whose keys differ from the
+/// compiled file Postfix reads (the audit's `table-not-compiled`): a change
+/// never compiled, so Postfix still answers from other keys.
+fn stale_tables(
+    audit: &Audit,
+    root: &ConfigRoot,
+    kinds: &Kinds,
+    edits: &[FileEdit],
+) -> Vec<StaleTable> {
+    let differing: Vec<&str> = audit
+        .run_findings
+        .iter()
+        .filter(|f| f.rule == crate::rules::ids::TABLE_NOT_COMPILED)
+        .filter_map(|f| f.file.as_deref())
+        .collect();
     kinds
         .iter()
+        .filter(|(rel, _)| differing.contains(&rel.as_str()))
         .filter(|(rel, _)| !edits.iter().any(|e| &e.rel == *rel))
         .filter_map(|(rel, (kind, table_type))| {
             let table_type = table_type
                 .as_deref()
                 .filter(|_| *kind == PlaceKind::TableSource)?;
-            let postmap = compiled_type(root, rel, table_type)?;
-            let compiled = [".db", ".lmdb", ".cdb"]
-                .iter()
-                .map(|suffix| format!("{rel}{suffix}"))
-                .find(|file| root.exists(file))?;
-            let source_time = root.modified(rel)?;
-            let compiled_time = root.modified(&compiled)?;
-            (compiled_time < source_time).then(|| StaleTable {
+            Some(StaleTable {
                 source: rel.clone(),
-                postmap,
+                postmap: compiled_type(root, rel, table_type)?,
             })
         })
         .collect()
@@ -970,10 +989,12 @@ fn select<'a>(audited: &'a AuditedDomain, left: &mut Vec<Left>) -> Option<(&'a F
     Some((finding, action))
 }
 
-/// Postfix: how each file named by the class lists is read.
-fn postfix_kinds(config: &postfix::PostfixConfig) -> Kinds {
+/// Postfix: how each file named by the class lists is read, and the
+/// compiled tables among them.
+fn postfix_kinds(config: &postfix::PostfixConfig) -> (Kinds, CompiledPlaces) {
     let main = config.main_cf.file().to_string();
     let mut kinds = Kinds::new();
+    let mut compiled = CompiledPlaces::new();
     kinds.insert(main.clone(), (PlaceKind::MainCf, None));
     for list in &config.classes {
         for item in &list.items {
@@ -984,9 +1005,23 @@ fn postfix_kinds(config: &postfix::PostfixConfig) -> Kinds {
                         .or_insert((PlaceKind::ListFile, None));
                 }
                 Pattern::Table { spec, load } => {
-                    if let TableLoad::Loaded(table) = load.as_ref()
-                        && table.file != main
-                    {
+                    let TableLoad::Loaded(table) = load.as_ref() else {
+                        continue;
+                    };
+                    if let Some(file) = &table.compiled {
+                        let source = (!table.is_compiled_only()).then(|| table.file.clone());
+                        let path = file
+                            .strip_suffix(compiled_suffix(&spec.table_type))
+                            .unwrap_or(file);
+                        compiled.insert(
+                            file.clone(),
+                            CompiledPlace {
+                                postmap_table: format!("{}:/{path}", spec.table_type),
+                                source,
+                            },
+                        );
+                    }
+                    if table.file != main && !table.is_compiled_only() {
                         kinds.insert(
                             table.file.clone(),
                             (PlaceKind::TableSource, Some(spec.table_type.clone())),
@@ -997,7 +1032,26 @@ fn postfix_kinds(config: &postfix::PostfixConfig) -> Kinds {
             }
         }
     }
-    kinds
+    (kinds, compiled)
+}
+
+/// The suffix `postmap` gives the compiled file of a table type.
+fn compiled_suffix(table_type: &str) -> &'static str {
+    CompiledFormat::for_table_type(table_type).map_or("", |(_, suffix)| suffix)
+}
+
+/// Why a domain declared in a compiled file is left for a human.
+fn compiled_reason(file: &str, place: &CompiledPlace, domain: &DomainName) -> String {
+    match &place.source {
+        None => format!(
+            "declared only in the compiled table {file}, which has no text source: mxdrift never writes binary files. Find out what builds this table (a script or a panel would add the domain again), then remove the key there, or with `postmap -d '{domain}' {}` and `postfix reload`",
+            place.postmap_table
+        ),
+        Some(source) => format!(
+            "declared in the compiled table {file} but no longer in its source {source} (see table-not-compiled): review the source, then run `postmap {}` and `postfix reload`",
+            place.postmap_table
+        ),
+    }
 }
 
 const LOCAL_CLASSES: &[&str] = &[
@@ -1010,11 +1064,15 @@ fn postfix_ops(
     known: &KnownDomain,
     action: Action,
     kinds: &Kinds,
+    compiled: &CompiledPlaces,
     main_cf: Option<&str>,
 ) -> Result<Vec<(String, EditOp)>, String> {
     let mut ops = Vec::new();
     let mut in_relay = false;
     for place in &known.declared {
+        if let Some(table) = compiled.get(&place.file) {
+            return Err(compiled_reason(&place.file, table, &known.name));
+        }
         let relay = place.via == "relay_domains";
         in_relay |= relay;
         // Transport entries route mail; they do not make it local.
@@ -1380,7 +1438,7 @@ fn follow_ups(platform: Platform, edits: &[&FileEdit], stale: &[StaleTable]) -> 
             for table in stale {
                 steps.push(Step::command(
                     vec![format!(
-                        "{} is newer than the table Postfix reads, compiled from it: a change that was never compiled (an earlier `mxdrift fix --apply` that stopped, or an edit without postmap); review it, then rebuild",
+                        "{} holds other keys than the table Postfix reads, compiled from it (table-not-compiled): a change that was never compiled (an earlier `mxdrift fix --apply` that stopped, or an edit without postmap); review it, then rebuild",
                         table.source
                     )],
                     vec![
@@ -1430,41 +1488,35 @@ fn follow_ups(platform: Platform, edits: &[&FileEdit], stale: &[StaleTable]) -> 
 }
 
 /// The table type to give postmap, from the compiled file that exists
-/// (`hash:` may have been redirected to lmdb, a `.db` may be a btree);
-/// `None` for types read directly from text (texthash).
+/// (`hash:` may have been redirected to lmdb, a `.db` may be a btree: the
+/// compiled readers' format detection says which); `None` for types read
+/// directly from text (texthash).
 fn compiled_type(root: &ConfigRoot, rel: &str, configured: &str) -> Option<String> {
     if configured == "texthash" || configured == "inline" {
         return None;
     }
-    let with = |suffix: &str| format!("{rel}{suffix}");
-    let db = with(".db");
+    let db = format!("{rel}.db");
     if root.exists(&db) {
-        return Some(berkeley_db_type(root, &db).unwrap_or("hash").to_string());
+        let detected = root
+            .open(&db)
+            .ok()
+            .and_then(|file| FileSource::new(file).ok())
+            .and_then(|src| compiled::detect(&src).ok().flatten());
+        let table_type = match detected {
+            Some(format @ (CompiledFormat::BerkeleyHash | CompiledFormat::BerkeleyBtree)) => {
+                format.table_type()
+            }
+            _ => "hash",
+        };
+        return Some(table_type.to_string());
     }
-    if root.exists(&with(".lmdb")) {
+    if root.exists(&format!("{rel}.lmdb")) {
         return Some("lmdb".into());
     }
-    if root.exists(&with(".cdb")) {
+    if root.exists(&format!("{rel}.cdb")) {
         return Some("cdb".into());
     }
     Some(configured.to_string())
-}
-
-/// `hash` or `btree` from a Berkeley DB file's metadata page (the magic
-/// number at byte 12, in either byte order).
-fn berkeley_db_type(root: &ConfigRoot, rel: &str) -> Option<&'static str> {
-    use std::io::Read;
-    let mut head = [0u8; 16];
-    root.open(rel).ok()?.read_exact(&mut head).ok()?;
-    let magic: [u8; 4] = head.get(12..16)?.try_into().ok()?;
-    let values = [u32::from_le_bytes(magic), u32::from_be_bytes(magic)];
-    if values.contains(&0x0005_3162) {
-        Some("btree")
-    } else if values.contains(&0x0006_1561) {
-        Some("hash")
-    } else {
-        None
-    }
 }
 
 #[cfg(test)]
@@ -1478,10 +1530,9 @@ mod tests {
         let mut page = vec![0u8; 64];
         page[12..16].copy_from_slice(&0x0005_3162u32.to_le_bytes());
         std::fs::write(dir.path().join("t.db"), &page).unwrap();
-        assert_eq!(berkeley_db_type(&root, "t.db"), Some("btree"));
+        assert_eq!(compiled_type(&root, "t", "hash").as_deref(), Some("btree"));
         page[12..16].copy_from_slice(&0x0006_1561u32.to_be_bytes());
         std::fs::write(dir.path().join("t.db"), &page).unwrap();
-        assert_eq!(berkeley_db_type(&root, "t.db"), Some("hash"));
         assert_eq!(compiled_type(&root, "t", "btree").as_deref(), Some("hash"));
         std::fs::write(dir.path().join("u.lmdb"), b"").unwrap();
         assert_eq!(compiled_type(&root, "u", "hash").as_deref(), Some("lmdb"));
