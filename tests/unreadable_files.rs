@@ -47,9 +47,18 @@ impl SharedCopy {
             };
             fs::set_permissions(entry.path(), fs::Permissions::from_mode(mode)).unwrap();
         }
+        // Copied by a separate `install` process, not fs::copy: a test
+        // thread that forks while this process holds the copy open for
+        // writing hands the write descriptor to its child until that child
+        // execs, and executing the copy then fails with "Text file busy".
         let bin = dir.path().join("mxdrift");
-        fs::copy(env!("CARGO_BIN_EXE_mxdrift"), &bin).unwrap();
-        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+        let status = Command::new("install")
+            .args(["-m", "0755"])
+            .arg(env!("CARGO_BIN_EXE_mxdrift"))
+            .arg(&bin)
+            .status()
+            .unwrap();
+        assert!(status.success(), "install the binary copy: {status}");
         Some(SharedCopy { dir, setpriv })
     }
 
