@@ -3,15 +3,14 @@
 //! as the offline zone-file run, and a dead server that ends within its
 //! timeouts with every domain inconclusive.
 
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hickory_proto::rr::RecordType;
 use crate::common::dns::{DnsServer, Fault};
+use hickory_proto::rr::RecordType;
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/demo");
 const DEMO_ZONE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/demo/zones/test.zone");

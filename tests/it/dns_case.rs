@@ -4,17 +4,16 @@
 //! asked again over TCP); a server that never repeats the case is, after a
 //! few answers, asked without it.
 
-
 use std::net::Ipv4Addr;
 
+use crate::common::dns::{Transport, domain, live_options, run_bound};
+use crate::common::mini_zone::MiniZone;
+use crate::common::raw_dns::{RawDns, mx, question, reply_to};
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 use mxdrift::identity::ServerIdentity;
 use mxdrift::resolve::gather_checked;
 use mxdrift::verdict::{Verdict, verdict};
-use crate::common::mini_zone::MiniZone;
-use crate::common::raw_dns::{RawDns, mx, question, reply_to};
-use crate::common::dns::{Transport, domain, live_options, run_bound};
 
 const US: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 const THEM: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);

@@ -1,12 +1,11 @@
 //! Classification of every DNS outcome against the in-process server.
 
-
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use crate::common::dns::{domain, live_options, run_bound, start_test_server};
 use mxdrift::inventory::DomainName;
 use mxdrift::resolve::{DnsStatus, HostLookup, MxEvidence, gather};
-use crate::common::dns::{domain, live_options, run_bound, start_test_server};
 
 const DOMAINS: [&str; 16] = [
     "drift.test",

@@ -1,13 +1,12 @@
 //! Thousands of domains share a few MX hosts: each distinct (name, type)
 //! query goes to the server once per run, counted at the server.
 
-
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use crate::common::dns::{DnsServer, domain, live_options, run_bound, zone_text};
 use hickory_proto::rr::RecordType;
 use mxdrift::resolve::{DnsStatus, HostLookup, gather};
-use crate::common::dns::{DnsServer, domain, live_options, run_bound, zone_text};
 
 const DOMAINS: usize = 200;
 const HOSTS: [&str; 3] = ["mx2.hoster.test.", "mx3.hoster.test.", "mx4.hoster.test."];

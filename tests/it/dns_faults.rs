@@ -1,9 +1,8 @@
 //! Faults never produce anything but inconclusive evidence, and never hang.
 
-
+use crate::common::dns::{Fault, Transport, domain, live_options, run_bound, start_test_server};
 use hickory_proto::rr::RecordType;
 use mxdrift::resolve::{DnsStatus, HostLookup, ResolveOptions, ResolveReport, gather};
-use crate::common::dns::{Fault, Transport, domain, live_options, run_bound, start_test_server};
 
 const FAILING: [Fault; 4] = [
     Fault::ServFail,

@@ -14,13 +14,15 @@
 //! test asserts that invariant either way, so its outcome does not depend
 //! on timing; it prints which case happened.
 
-
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::dns::{domain, live_options};
+use crate::common::mini_zone::MiniZone;
+use crate::common::raw_dns::{RawDns, mx, question};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::RecordType;
 use mxdrift::audit::{self, AuditOptions, IdentityOptions};
@@ -29,9 +31,6 @@ use mxdrift::remediate::{self, Confirmation, RefusalCause};
 use mxdrift::rules::RuleSet;
 use mxdrift::sources::{ConfigRoot, PlatformChoice, SourceOptions};
 use mxdrift::verdict::Verdict;
-use crate::common::mini_zone::MiniZone;
-use crate::common::raw_dns::{RawDns, mx, question};
-use crate::common::dns::{domain, live_options};
 use tokio::net::UdpSocket;
 
 const US: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);

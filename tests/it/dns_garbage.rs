@@ -7,20 +7,19 @@
 //! CNAME chains of eight links to this server must resolve ("here"), where
 //! they used to end as "no address" and let a foreign backup MX win.
 
-
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path as FsPath;
 use std::process::Command;
 
+use crate::common::dns::{Transport, domain, live_options, run_bound};
+use crate::common::raw_dns::{
+    Path, RawDns, a, aaaa, cname, mx, name, ns, question, reply_to, soa, with_rcode,
+};
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::RecordType;
 use mxdrift::identity::ServerIdentity;
 use mxdrift::resolve::{MxEvidence, ResolveReport, gather};
 use mxdrift::verdict::{Verdict, verdict};
-use crate::common::raw_dns::{
-    Path, RawDns, a, aaaa, cname, mx, name, ns, question, reply_to, soa, with_rcode,
-};
-use crate::common::dns::{Transport, domain, live_options, run_bound};
 
 const US: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 const THEM: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);

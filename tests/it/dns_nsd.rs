@@ -5,20 +5,19 @@
 //! answer (inconclusive), as the offline resolver says too. It also serves
 //! `idn.test`, whose MX host labels are valid DNS but not valid IDNA.
 
-
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hickory_proto::op::{Message, Query};
-use hickory_proto::rr::{Name, RecordType};
-use mxdrift::inventory::DomainName;
-use mxdrift::resolve::{DnsStatus, HostLookup, gather};
 use crate::common::dns::{
     ALL_CASES, ZONE_FILES, comparable, domain, find_tool, live_options, missing_tool,
     offline_options, run_bound, zone_path,
 };
+use hickory_proto::op::{Message, Query};
+use hickory_proto::rr::{Name, RecordType};
+use mxdrift::inventory::DomainName;
+use mxdrift::resolve::{DnsStatus, HostLookup, gather};
 
 /// The shared test zones, and one that hickory's own zone parser (and so
 /// the in-process test server) cannot read.

@@ -1,13 +1,12 @@
 //! The offline resolver (zone files) gives the same evidence as the live
 //! resolver asking a server that serves the same zones.
 
-
-use mxdrift::inventory::DomainName;
-use mxdrift::resolve::{DnsStatus, ResolveError, gather};
 use crate::common::dns::{
     ALL_CASES, ZONE_FILES, comparable, domain, live_options, offline_options, run_bound,
     start_test_server,
 };
+use mxdrift::inventory::DomainName;
+use mxdrift::resolve::{DnsStatus, ResolveError, gather};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_equals_live() {

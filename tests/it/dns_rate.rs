@@ -1,12 +1,11 @@
 //! `--max-qps`: the token bucket limits the rate of queries the server
 //! receives. Counted at the server over a short window, with a loose bound.
 
-
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use mxdrift::resolve::gather;
 use crate::common::dns::{DnsServer, domain, live_options};
+use mxdrift::resolve::gather;
 
 const DOMAINS: usize = 400;
 const MAX_QPS: u32 = 50;

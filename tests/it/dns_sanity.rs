@@ -6,13 +6,12 @@
 //! honest server that looks like a mass exodus gets the
 //! `unusual-verdict-share` warning instead.
 
-
 use std::process::{Command, Output};
 
+use crate::common::dns::{DnsServer, Transport};
+use crate::common::raw_dns::{Path, RawDns, question, reply_to, soa, with_rcode};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
-use crate::common::raw_dns::{Path, RawDns, question, reply_to, soa, with_rcode};
-use crate::common::dns::{DnsServer, Transport};
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/demo");
 const DEMO_ZONE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/demo/zones/test.zone");

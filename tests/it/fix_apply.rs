@@ -2,7 +2,6 @@
 //! nothing: a file changed between planning and writing (or at the last
 //! moment before the rename), a directory that cannot be written.
 
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

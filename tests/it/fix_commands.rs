@@ -4,7 +4,6 @@
 //! stub `plesk`, `uapi`, `curl`, `postmap` and `postfix` programs that
 //! record their argv, one line per argument.
 
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;

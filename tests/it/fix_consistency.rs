@@ -12,7 +12,6 @@
 //!   follow-ups (postmap, reload) of the table it wrote; a rerun knows the
 //!   compiled table is older than its source and plans the postmap.
 
-
 use std::fs;
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;

@@ -3,7 +3,6 @@
 //! limit: by default 10, or 20 % of the local domains, whichever is larger.
 //! Switching a domain off and making it a relay both count.
 
-
 use std::fs;
 use std::path::Path;
 

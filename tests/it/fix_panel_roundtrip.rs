@@ -6,7 +6,6 @@
 //! A new audit then shows every fixed domain as no longer local, nothing
 //! else changed, and only the deliberately left findings remain.
 
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

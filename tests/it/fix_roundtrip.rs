@@ -4,7 +4,6 @@
 //! backup MX); every other domain keeps its delivery and declarations; the
 //! comment lines of the configuration are all still there.
 
-
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -6,18 +6,17 @@
 //! changes nothing, names the disagreement and exits 1. A domain that
 //! really moved is still fixed, with its TCP confirmation shown.
 
-
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::common::fix::assert_schema;
-use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::RecordType;
 use crate::common::dns::Transport;
+use crate::common::fix::assert_schema;
 use crate::common::mini_zone::MiniZone;
 use crate::common::raw_dns::{RawDns, mx, question, reply_to, soa, with_rcode};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
 
 const US: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 const THEM: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);

@@ -8,14 +8,13 @@
 //!   what it tried, and `fix` refuses: exit 2, nothing printed, nothing
 //!   written, until the server is named.
 
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use hickory_proto::rr::RecordType;
 use crate::common::dns::DnsServer;
+use hickory_proto::rr::RecordType;
 
 fn mxdrift(args: &[String]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mxdrift"))
@@ -112,7 +111,8 @@ fn verdict<'a>(t: &'a Table, domain: &str) -> &'a str {
 }
 
 fn expected(fixture_rel: &str) -> Table {
-    let text = fs::read_to_string(crate::common::fix::fixture(fixture_rel).join("expected.txt")).unwrap();
+    let text =
+        fs::read_to_string(crate::common::fix::fixture(fixture_rel).join("expected.txt")).unwrap();
     text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(|l| {

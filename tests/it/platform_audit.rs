@@ -3,7 +3,6 @@
 //! delivery, verdict and rule its `expected.txt` states, and
 //! `server.platform` names the platform.
 
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,11 +1,10 @@
 //! cPanel: inventory of the fixtures in testdata/cpanel/.
 
-
 use std::net::IpAddr;
 
+use crate::common::platform::*;
 use mxdrift::inventory::Platform;
 use mxdrift::sources::{PlatformChoice, SourceError};
-use crate::common::platform::*;
 
 #[test]
 fn basic_inventory() {

@@ -1,11 +1,10 @@
 //! `--platform auto`: which platform the files under the root say.
 
-
 use std::path::Path;
 
+use crate::common::platform::*;
 use mxdrift::inventory::Platform;
 use mxdrift::sources::{PlatformChoice, SourceError, detect};
-use crate::common::platform::*;
 
 fn detect_at(root: &Path) -> Result<Platform, SourceError> {
     detect(&options(root, PlatformChoice::Auto))

@@ -1,9 +1,8 @@
 //! DirectAdmin: inventory of the fixtures in testdata/directadmin/.
 
-
+use crate::common::platform::*;
 use mxdrift::inventory::Platform;
 use mxdrift::sources::PlatformChoice;
-use crate::common::platform::*;
 
 #[test]
 fn basic_inventory() {

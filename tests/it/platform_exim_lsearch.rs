@@ -11,7 +11,6 @@
 //! with `MXDRIFT_EXIM_SEED=<seed> cargo test --test platform_exim_lsearch`;
 //! the failing tree is kept and printed.
 
-
 use std::collections::BTreeSet;
 use std::path::Path;
 

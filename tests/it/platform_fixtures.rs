@@ -2,7 +2,6 @@
 //! consistent with the contract's rule table and with its zone, and each
 //! main fixture covers every verdict.
 
-
 use std::collections::BTreeSet;
 use std::process::Command;
 

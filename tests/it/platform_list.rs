@@ -1,11 +1,10 @@
 //! Plain domain list (`--domains FILE`): inventory of testdata/list/.
 
-
 use std::path::PathBuf;
 
+use crate::common::platform::*;
 use mxdrift::inventory::Platform;
 use mxdrift::sources::{PlatformChoice, SourceError, SourceOptions, read_inventory};
-use crate::common::platform::*;
 
 /// The list as a user would pass it: a relative path (tests run in the
 /// package directory), with a root that holds nothing.

@@ -1,10 +1,9 @@
 //! Plesk: inventory of the fixtures in testdata/plesk/ (on qmail and on
 //! Postfix).
 
-
+use crate::common::platform::*;
 use mxdrift::inventory::{Delivery, Platform};
 use mxdrift::sources::PlatformChoice;
-use crate::common::platform::*;
 
 const C: &str = "var/qmail/control";
 

@@ -1,9 +1,8 @@
 //! qmail: inventory of the fixture in testdata/qmail/.
 
-
+use crate::common::platform::*;
 use mxdrift::inventory::Platform;
 use mxdrift::sources::PlatformChoice;
-use crate::common::platform::*;
 
 const C: &str = "var/qmail/control";
 

@@ -3,14 +3,13 @@
 //! list the same domains in mxdrift; templates that postconf rejects for a
 //! line without '=' must be a Syntax error in mxdrift on the same line.
 
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::postfix_oracle::{Oracle, Tools, split, tool};
 use mxdrift::sources::postfix::{self, PostfixOptions};
 use mxdrift::sources::{ConfigRoot, SourceError};
-use crate::common::postfix_oracle::{Oracle, Tools, split, tool};
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/postfix");
 const CLASSES: [&str; 4] = [

@@ -11,11 +11,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-
+use crate::common::postfix_oracle::{Oracle, Tools, split, tool};
 use mxdrift::inventory::Delivery;
 use mxdrift::sources::ConfigRoot;
 use mxdrift::sources::postfix::{self, PostfixOptions};
-use crate::common::postfix_oracle::{Oracle, Tools, split, tool};
 
 const CONFIGS: usize = 220;
 const DEFAULT_SEED: u64 = 0x6d78_6472_6966_7431;

@@ -4,7 +4,6 @@
 //! configuration included; every input has a size limit, and a file over it
 //! is an error naming the file and the limit.
 
-
 use std::fs;
 use std::path::Path;
 use std::time::Duration;

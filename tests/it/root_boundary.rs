@@ -3,7 +3,6 @@
 //! the root), nothing outside it is read or written, and anything but a
 //! regular file is refused with a warning naming the parameter.
 
-
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,6 @@
 //! binary really runs as an unprivileged user (uid 65534, with `setpriv`)
 //! over fixture copies where one file is root's and mode 0600.
 
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,6 @@
 //! file that is a link is edited at its target; backups keep owner, group
 //! and mode.
 
-
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
