@@ -1,61 +1,23 @@
 //! `mxdrift audit` end to end against a live DNS server on loopback (the
-//! in-process hickory-server of tests/support): the same verdicts and rules
+//! in-process hickory-server of common/dns_server.rs): the same verdicts and rules
 //! as the offline zone-file run, and a dead server that ends within its
 //! timeouts with every domain inconclusive.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::dns::{DnsServer, Fault};
+use crate::common::dns::dead_address;
+use crate::common::dns_server::{DnsServer, Fault};
+use crate::common::report::{Rows, rows};
+use crate::common::{DEMO, DEMO_ZONE, run_mxdrift_blocking, stdout_json, write};
 use hickory_proto::rr::RecordType;
 
-const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/demo");
-const DEMO_ZONE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/demo/zones/test.zone");
-
-/// domain -> (delivery, verdict, rules)
-type Outcome = BTreeMap<String, (String, String, Vec<String>)>;
-
-fn run(args: &[&str]) -> (i32, serde_json::Value, Duration) {
+/// The exit code, the JSON report and the time `mxdrift ARGS` took (on a
+/// blocking thread: the test's DNS server runs on its runtime).
+async fn run(args: &[&str]) -> (i32, serde_json::Value, Duration) {
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_mxdrift"))
-        .args(args)
-        .output()
-        .expect("run mxdrift");
+    let out = run_mxdrift_blocking(args.iter().copied()).await;
     let elapsed = started.elapsed();
-    let doc = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: stderr: {}", String::from_utf8_lossy(&out.stderr)));
-    (out.status.code().unwrap_or(-1), doc, elapsed)
-}
-
-fn outcome(doc: &serde_json::Value) -> Outcome {
-    doc["domains"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            let rules = d["findings"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| f["rule"].as_str().unwrap().to_string())
-                .collect();
-            (
-                d["domain"].as_str().unwrap().to_string(),
-                (
-                    d["delivery"].as_str().unwrap().to_string(),
-                    d["verdict"].as_str().unwrap().to_string(),
-                    rules,
-                ),
-            )
-        })
-        .collect()
-}
-
-async fn in_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("blocking task")
+    (out.status.code().unwrap_or(-1), stdout_json(&out), elapsed)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,35 +25,31 @@ async fn live_audit_matches_the_contract_and_the_offline_run() {
     let zone = std::fs::read_to_string(DEMO_ZONE).unwrap();
     let server = DnsServer::start(&zone).await;
     let ns = server.addr().to_string();
-    let (live_code, live, _) = in_blocking(move || {
-        run(&[
-            "audit",
-            "--root",
-            DEMO,
-            "--nameserver",
-            &ns,
-            "--server-ip",
-            "203.0.113.10",
-            "--format",
-            "json",
-            "--timeout",
-            "2",
-        ])
-    })
+    let (live_code, live, _) = run(&[
+        "audit",
+        "--root",
+        DEMO,
+        "--nameserver",
+        &ns,
+        "--server-ip",
+        "203.0.113.10",
+        "--format",
+        "json",
+        "--timeout",
+        "2",
+    ])
     .await;
-    let (offline_code, offline, _) = in_blocking(|| {
-        run(&[
-            "audit",
-            "--root",
-            DEMO,
-            "--zone-file",
-            DEMO_ZONE,
-            "--server-ip",
-            "203.0.113.10",
-            "--format",
-            "json",
-        ])
-    })
+    let (offline_code, offline, _) = run(&[
+        "audit",
+        "--root",
+        DEMO,
+        "--zone-file",
+        DEMO_ZONE,
+        "--server-ip",
+        "203.0.113.10",
+        "--format",
+        "json",
+    ])
     .await;
     assert_eq!(live_code, 1);
     assert_eq!(offline_code, 1);
@@ -112,23 +70,24 @@ async fn live_audit_matches_the_contract_and_the_offline_run() {
             assert_eq!(server.count(name, rtype), 0, "{name} {rtype} was asked");
         }
     }
-    let live = outcome(&live);
-    let offline = outcome(&offline);
+    let live = rows(&live);
+    let offline = rows(&offline);
     // The localhost names are this machine, live and offline alike, and
     // nothing answers for `.invalid` itself: the server is asked.
     assert_eq!(live, offline, "live and offline runs disagree");
 
     let want = |d: &str, delivery: &str, verdict: &str, rules: &[&str]| {
+        let rules = if rules.is_empty() {
+            "-".to_string()
+        } else {
+            rules.join(",")
+        };
         (
             d.to_string(),
-            (
-                delivery.to_string(),
-                verdict.to_string(),
-                rules.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
-            ),
+            (delivery.to_string(), verdict.to_string(), rules),
         )
     };
-    let expected: Outcome = [
+    let expected: Rows = [
         want("backup-for-customer.test", "relay", "backup", &[]),
         want(
             "backup.test",
@@ -178,12 +137,6 @@ async fn live_audit_matches_the_contract_and_the_offline_run() {
     assert_eq!(live, expected);
 }
 
-fn write(root: &Path, rel: &str, text: &str) {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_name_server_ends_within_timeouts_all_inconclusive() {
     let root = tempfile::tempdir().unwrap();
@@ -197,29 +150,22 @@ async fn dead_name_server_ends_within_timeouts_all_inconclusive() {
         .await
         .with_fault_everywhere(Fault::Silent);
     // A second configured server that does not exist at all.
-    let unused: SocketAddr = {
-        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.local_addr().unwrap()
-    };
-    let (ns1, ns2) = (server.addr().to_string(), unused.to_string());
-    let root_path = root.path().to_path_buf();
-    let (code, doc, elapsed) = in_blocking(move || {
-        run(&[
-            "audit",
-            "--root",
-            root_path.to_str().unwrap(),
-            "--nameserver",
-            &ns1,
-            "--nameserver",
-            &ns2,
-            "--timeout",
-            "0.5",
-            "--attempts",
-            "2",
-            "--format",
-            "json",
-        ])
-    })
+    let (ns1, ns2) = (server.addr().to_string(), dead_address().to_string());
+    let (code, doc, elapsed) = run(&[
+        "audit",
+        "--root",
+        root.path().to_str().unwrap(),
+        "--nameserver",
+        &ns1,
+        "--nameserver",
+        &ns2,
+        "--timeout",
+        "0.5",
+        "--attempts",
+        "2",
+        "--format",
+        "json",
+    ])
     .await;
     // 0.5 s × 2 attempts × 2 servers per query, queries in parallel: a few
     // seconds at most; 30 s means something waited without a bound.

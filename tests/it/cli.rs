@@ -4,26 +4,9 @@
 use std::fs;
 use std::path::Path;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 
-fn mxdrift() -> Command {
-    Command::cargo_bin("mxdrift").expect("binary built")
-}
-
-fn demo() -> &'static str {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/demo")
-}
-
-fn demo_zone() -> &'static str {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/demo/zones/test.zone")
-}
-
-fn write(root: &Path, rel: &str, text: &str) {
-    let path = root.join(rel);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
-}
+use crate::common::{DEMO, DEMO_ZONE, copy_fixture, mxdrift, mxdrift_path, text, write};
 
 #[test]
 fn empty_root_is_a_configuration_error() {
@@ -62,17 +45,17 @@ fn bad_options_are_exit_2() {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--server-ip",
             "not-an-ip",
             "--zone-file",
-            demo_zone(),
+            DEMO_ZONE,
         ])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--server-ip"));
     mxdrift()
-        .args(["audit", "--root", demo(), "--nameserver", "nonsense:xx"])
+        .args(["audit", "--root", DEMO, "--nameserver", "nonsense:xx"])
         .assert()
         .code(2);
     mxdrift()
@@ -129,9 +112,9 @@ fn demo_json(extra: &[&str]) -> (i32, serde_json::Value) {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--zone-file",
-            demo_zone(),
+            DEMO_ZONE,
             "--format",
             "json",
         ])
@@ -288,7 +271,7 @@ fn fail_on_threshold_ignores_lesser_findings() {
                 "--server-ip",
                 "203.0.113.10",
                 "--zone-file",
-                demo_zone(),
+                DEMO_ZONE,
                 "--fail-on",
                 fail_on,
                 "--root",
@@ -306,7 +289,7 @@ fn fail_on_threshold_ignores_lesser_findings() {
 #[test]
 fn demo_table_groups_by_severity_with_a_summary() {
     mxdrift()
-        .args(["--root", demo(), "--zone-file", demo_zone()])
+        .args(["--root", DEMO, "--zone-file", DEMO_ZONE])
         .assert()
         .code(1)
         .stdout(predicate::str::contains("CRITICAL (3)"))
@@ -318,7 +301,7 @@ fn demo_table_groups_by_severity_with_a_summary() {
 #[test]
 fn inventory_json_has_no_dns() {
     let out = mxdrift()
-        .args(["inventory", "--format", "json", "--root", demo()])
+        .args(["inventory", "--format", "json", "--root", DEMO])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
@@ -345,9 +328,9 @@ fn config_file_errors_name_file_and_line() {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--zone-file",
-            demo_zone(),
+            DEMO_ZONE,
             "--config",
         ])
         .arg(&config)
@@ -360,9 +343,9 @@ fn config_file_errors_name_file_and_line() {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--zone-file",
-            demo_zone(),
+            DEMO_ZONE,
             "--config",
         ])
         .arg(&config)
@@ -399,9 +382,9 @@ fn config_ignores_count_expire_and_override_severity() {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--zone-file",
-            demo_zone(),
+            DEMO_ZONE,
             "--format",
             "json",
             "--config",
@@ -446,9 +429,9 @@ fn output_file_is_written_atomically_with_mode_0644() {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--zone-file",
-            demo_zone(),
+            DEMO_ZONE,
             "--format",
             "prometheus",
             "--fail-on",
@@ -485,9 +468,9 @@ fn nagios_exit_codes_and_unknown() {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--zone-file",
-            demo_zone(),
+            DEMO_ZONE,
             "--format",
             "nagios",
         ])
@@ -498,9 +481,9 @@ fn nagios_exit_codes_and_unknown() {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--zone-file",
-            demo_zone(),
+            DEMO_ZONE,
             "--format",
             "nagios",
             "-c",
@@ -517,9 +500,9 @@ fn nagios_exit_codes_and_unknown() {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--zone-file",
-            demo_zone(),
+            DEMO_ZONE,
             "--format",
             "nagios",
             "-c",
@@ -545,9 +528,9 @@ fn nagios_exit_codes_and_unknown() {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--zone-file",
-            demo_zone(),
+            DEMO_ZONE,
             "--format",
             "nagios",
             "-w",
@@ -571,7 +554,7 @@ fn nagios_deadline_exceeded_is_unknown() {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--format",
             "nagios",
             "--nameserver",
@@ -597,7 +580,7 @@ fn nagios_deadline_exceeded_is_unknown() {
 #[test]
 fn a_closed_stdout_is_not_an_error() {
     // `mxdrift rules | grep -q x`: the reader goes away before mxdrift writes.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mxdrift"))
+    let mut child = std::process::Command::new(mxdrift_path())
         .args(["rules", "mail-switch-on"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -633,10 +616,6 @@ fn postfix_root(domains: &[&str], extra_main_cf: &str) -> tempfile::TempDir {
     dir
 }
 
-fn stdout_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn nagios_with_a_dead_resolver_is_warning_naming_the_domains() {
     // A resolver that never answers: every lookup is inconclusive, and the
@@ -651,7 +630,7 @@ fn nagios_with_a_dead_resolver_is_warning_naming_the_domains() {
         .arg(root.path())
         .output()
         .unwrap();
-    let stdout = stdout_of(&out);
+    let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
         stdout.starts_with("MXDRIFT WARNING - 2 domains inconclusive: a.test, b.test"),
@@ -666,7 +645,7 @@ fn nagios_with_a_dead_resolver_is_warning_naming_the_domains() {
             .arg(root.path())
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{limit}: {}", stdout_of(&out));
+        assert_eq!(out.status.code(), Some(0), "{limit}: {}", text(&out.stdout));
     }
     drop(silent);
 }
@@ -674,7 +653,7 @@ fn nagios_with_a_dead_resolver_is_warning_naming_the_domains() {
 #[test]
 fn nagios_wrong_platform_is_unknown() {
     mxdrift()
-        .args(["audit", "--root", demo(), "--zone-file", demo_zone()])
+        .args(["audit", "--root", DEMO, "--zone-file", DEMO_ZONE])
         .args(["--platform", "cpanel", "--format", "nagios"])
         .assert()
         .code(3)
@@ -689,11 +668,11 @@ fn nagios_configuration_warnings_reach_the_status_line() {
     let root = postfix_root(&["stays.test"], "relay_domains = /etc/postfix/relays\n");
     let out = mxdrift()
         .args(["audit", "--format", "nagios", "--server-ip", "203.0.113.10"])
-        .args(["--zone-file", demo_zone(), "--root"])
+        .args(["--zone-file", DEMO_ZONE, "--root"])
         .arg(root.path())
         .output()
         .unwrap();
-    let stdout = stdout_of(&out);
+    let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let first = stdout.lines().next().unwrap();
     assert!(
@@ -710,11 +689,11 @@ fn nagios_configuration_warnings_reach_the_status_line() {
 #[test]
 fn nagios_perfdata_carries_w_and_c() {
     let out = mxdrift()
-        .args(["audit", "--root", demo(), "--zone-file", demo_zone()])
+        .args(["audit", "--root", DEMO, "--zone-file", DEMO_ZONE])
         .args(["--format", "nagios", "-w", "5", "-c", "5"])
         .output()
         .unwrap();
-    let stdout = stdout_of(&out);
+    let stdout = text(&out.stdout);
     assert!(stdout.contains("| 'critical'=3;5;5;0; "), "{stdout}");
     assert!(stdout.contains(" 'warning_or_worse'=7;5;;0; "), "{stdout}");
 }
@@ -735,16 +714,16 @@ fn nagios_usage_errors_are_unknown_on_stdout() {
             .args([
                 "audit",
                 "--root",
-                demo(),
+                DEMO,
                 "--zone-file",
-                demo_zone(),
+                DEMO_ZONE,
                 "--format",
                 "nagios",
             ])
             .args(bad)
             .output()
             .unwrap();
-        let stdout = stdout_of(&out);
+        let stdout = text(&out.stdout);
         assert_eq!(out.status.code(), Some(3), "{bad:?}: {stdout}");
         assert!(
             stdout.starts_with("MXDRIFT UNKNOWN - "),
@@ -757,7 +736,7 @@ fn nagios_usage_errors_are_unknown_on_stdout() {
     }
     // `--format=nagios` as one word, and nagios given before the error.
     mxdrift()
-        .args(["--format=nagios", "--root", demo(), "--no-such-thing"])
+        .args(["--format=nagios", "--root", DEMO, "--no-such-thing"])
         .assert()
         .code(3)
         .stdout(predicate::str::starts_with(
@@ -776,13 +755,13 @@ fn huge_timeouts_and_deadlines_are_usage_errors_not_panics() {
         // `--timeout=-1`: a value, not an option.
         let bad = [format!("{}={}", bad[0], bad[1])];
         mxdrift()
-            .args(["audit", "--root", demo(), "--zone-file", demo_zone()])
+            .args(["audit", "--root", DEMO, "--zone-file", DEMO_ZONE])
             .args(&bad)
             .assert()
             .code(2)
             .stderr(predicate::str::contains(bad[0].split('=').next().unwrap()));
         mxdrift()
-            .args(["fix", "--root", demo(), "--zone-file", demo_zone()])
+            .args(["fix", "--root", DEMO, "--zone-file", DEMO_ZONE])
             .args(&bad)
             .assert()
             .code(2);
@@ -840,7 +819,7 @@ fn prometheus_failed_run_still_writes_its_textfile() {
     );
     // A run that succeeds says so.
     mxdrift()
-        .args(["audit", "--root", demo(), "--zone-file", demo_zone()])
+        .args(["audit", "--root", DEMO, "--zone-file", DEMO_ZONE])
         .args(["--format", "prometheus", "--fail-on", "never", "--output"])
         .arg(&prom)
         .assert()
@@ -860,9 +839,9 @@ fn output_to_a_directory_says_what_is_wrong() {
             .args([
                 "audit",
                 "--root",
-                demo(),
+                DEMO,
                 "--zone-file",
-                demo_zone(),
+                DEMO_ZONE,
                 "--format",
                 "prometheus",
                 "--output",
@@ -879,9 +858,9 @@ fn output_to_a_directory_says_what_is_wrong() {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--zone-file",
-            demo_zone(),
+            DEMO_ZONE,
             "--output",
         ])
         .arg(dir.path().join("missing/report.txt"))
@@ -910,10 +889,10 @@ fn a_positional_directory_suggests_root() {
 fn table_fits_columns_and_text_is_ascii() {
     let out = mxdrift()
         .env("COLUMNS", "100")
-        .args(["audit", "--root", demo(), "--zone-file", demo_zone()])
+        .args(["audit", "--root", DEMO, "--zone-file", DEMO_ZONE])
         .output()
         .unwrap();
-    let table = stdout_of(&out);
+    let table = text(&out.stdout);
     let widest = table.lines().map(|l| l.chars().count()).max().unwrap();
     assert!(widest <= 100, "{widest} columns:\n{table}");
     assert!(table.contains("(bücher.test)"), "{table}");
@@ -926,16 +905,16 @@ fn table_fits_columns_and_text_is_ascii() {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--zone-file",
-            demo_zone(),
+            DEMO_ZONE,
             "--format",
             "text",
         ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let text = stdout_of(&out);
+    let text = text(&out.stdout);
     assert!(text.is_ascii(), "{text}");
     assert_eq!(
         text.lines().filter(|l| l.starts_with("CRITICAL ")).count(),
@@ -962,7 +941,7 @@ fn baseline_reports_changes_only_and_mails_only_on_change() {
                 "--server-ip",
                 "203.0.113.10",
                 "--zone-file",
-                demo_zone(),
+                DEMO_ZONE,
             ])
             .args(["--format", "text", "--baseline"])
             .arg(&last)
@@ -981,14 +960,14 @@ fn baseline_reports_changes_only_and_mails_only_on_change() {
     );
     // The first run creates it: everything is new.
     let out = run(root.path(), &["--update-baseline"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stdout_of(&out));
-    assert!(stdout_of(&out).starts_with("NEW CRITICAL mail-switch-on moved.test: "));
-    assert!(stdout_of(&out).contains("no baseline yet"));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).starts_with("NEW CRITICAL mail-switch-on moved.test: "));
+    assert!(text(&out.stdout).contains("no baseline yet"));
     assert!(last.is_file());
     // Nothing changed: no output at all, exit 0 (cron sends no mail).
     let out = run(root.path(), &["--update-baseline"]);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(stdout_of(&out), "");
+    assert_eq!(text(&out.stdout), "");
     // A new finding: exit 1 and only it is shown.
     write(
         root.path(),
@@ -997,12 +976,12 @@ fn baseline_reports_changes_only_and_mails_only_on_change() {
     );
     let out = run(root.path(), &["--update-baseline"]);
     assert_eq!(out.status.code(), Some(1));
-    let text = stdout_of(&out);
+    let shown = text(&out.stdout);
     assert!(
-        text.starts_with("NEW CRITICAL domain-not-found expired.test: "),
-        "{text}"
+        shown.starts_with("NEW CRITICAL domain-not-found expired.test: "),
+        "{shown}"
     );
-    assert!(!text.contains("moved.test"), "{text}");
+    assert!(!shown.contains("moved.test"), "{shown}");
     // Resolved only: shown, exit 0 (nothing new at or above --fail-on).
     write(
         root.path(),
@@ -1011,11 +990,11 @@ fn baseline_reports_changes_only_and_mails_only_on_change() {
     );
     let out = run(root.path(), &["--update-baseline"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(stdout_of(&out).starts_with("RESOLVED CRITICAL mail-switch-on moved.test: "));
+    assert!(text(&out.stdout).starts_with("RESOLVED CRITICAL mail-switch-on moved.test: "));
     // An inventory report is not a baseline.
     let inventory = dir.path().join("inventory.json");
     let out = mxdrift()
-        .args(["inventory", "--format", "json", "--root", demo()])
+        .args(["inventory", "--format", "json", "--root", DEMO])
         .output()
         .unwrap();
     fs::write(&inventory, out.stdout).unwrap();
@@ -1023,9 +1002,9 @@ fn baseline_reports_changes_only_and_mails_only_on_change() {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--zone-file",
-            demo_zone(),
+            DEMO_ZONE,
             "--baseline",
         ])
         .arg(&inventory)
@@ -1039,9 +1018,9 @@ fn baseline_reports_changes_only_and_mails_only_on_change() {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--zone-file",
-            demo_zone(),
+            DEMO_ZONE,
             "--format",
             "prometheus",
             "--baseline",
@@ -1065,9 +1044,9 @@ fn an_ignore_that_matches_nothing_is_a_warning() {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--zone-file",
-            demo_zone(),
+            DEMO_ZONE,
             "--format",
             "json",
             "--config",
@@ -1101,15 +1080,15 @@ fn an_ignore_that_matches_nothing_is_a_warning() {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--zone-file",
-            demo_zone(),
+            DEMO_ZONE,
             "--config",
         ])
         .arg(&config)
         .output()
         .unwrap();
-    let table = stdout_of(&out);
+    let table = text(&out.stdout);
     assert!(table.contains("matches no finding"), "{table}");
     assert!(
         table.contains("split.test split-delivery (until 2999-01-31): on purpose"),
@@ -1120,9 +1099,9 @@ fn an_ignore_that_matches_nothing_is_a_warning() {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--zone-file",
-            demo_zone(),
+            DEMO_ZONE,
             "--format",
             "nagios",
             "--config",
@@ -1130,7 +1109,7 @@ fn an_ignore_that_matches_nothing_is_a_warning() {
         .arg(&config)
         .output()
         .unwrap();
-    let plugin = stdout_of(&out);
+    let plugin = text(&out.stdout);
     assert!(
         plugin.contains("IGNORED: split.test split-delivery: ")
             && plugin.contains("[ignored until 2999-01-31: on purpose]"),
@@ -1158,9 +1137,9 @@ fn yaml_errors_name_the_file_and_explain_the_star() {
             .args([
                 "audit",
                 "--root",
-                demo(),
+                DEMO,
                 "--zone-file",
-                demo_zone(),
+                DEMO_ZONE,
                 "--config",
             ])
             .arg(&config)
@@ -1184,7 +1163,7 @@ fn rules_explain_confidence_wrap_and_suggest() {
         .args(["rules", "split-delivery"])
         .output()
         .unwrap();
-    let text = stdout_of(&out);
+    let text = text(&out.stdout);
     assert!(text.contains("Confidence: medium"), "{text}");
     assert!(
         text.contains("Confidence is how sure the rule is"),
@@ -1206,7 +1185,7 @@ fn rules_explain_confidence_wrap_and_suggest() {
 #[test]
 fn fix_help_lists_only_what_fix_accepts() {
     let help = mxdrift().args(["fix", "--help"]).output().unwrap();
-    let help = stdout_of(&help);
+    let help = text(&help.stdout);
     for absent in [
         "--output",
         "--fail-on",
@@ -1243,37 +1222,16 @@ fn fix_help_lists_only_what_fix_accepts() {
         &["--format", "sarif"],
     ] {
         mxdrift()
-            .args(["fix", "--root", demo(), "--zone-file", demo_zone()])
+            .args(["fix", "--root", DEMO, "--zone-file", DEMO_ZONE])
             .args(refused)
             .assert()
             .code(2);
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            fs::create_dir_all(&target).unwrap();
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-fn fix_fixture() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/fix/postfix"),
-        dir.path(),
-    );
-    dir
-}
-
 #[test]
 fn fix_json_is_the_plan_as_data() {
-    let root = fix_fixture();
+    let root = copy_fixture("fix/postfix");
     let zone = root.path().join("zones/test.zone");
     let out = mxdrift()
         .args(["fix", "--format", "json", "--root"])
@@ -1321,7 +1279,7 @@ fn fix_json_is_the_plan_as_data() {
         .collect();
     // The diff says first, in comment lines `patch` skips, how the
     // evidence was confirmed.
-    let printed = stdout_of(&diff);
+    let printed = text(&diff.stdout);
     let body = printed
         .split_inclusive('\n')
         .skip_while(|line| line.starts_with("# "))
@@ -1347,7 +1305,7 @@ fn fix_json_is_the_plan_as_data() {
 
 #[test]
 fn fix_apply_backup_dir_keeps_backups_out_of_the_config() {
-    let root = fix_fixture();
+    let root = copy_fixture("fix/postfix");
     let backups = tempfile::tempdir().unwrap();
     let backup_dir = backups.path().join("mxdrift-backups");
     let vdomains = root.path().join("etc/postfix/vdomains");
@@ -1427,7 +1385,7 @@ fn fix_honours_the_deadline() {
         .args([
             "fix",
             "--root",
-            demo(),
+            DEMO,
             "--nameserver",
             &ns,
             "--timeout",
@@ -1455,9 +1413,9 @@ fn errors_quoting_a_config_file_escape_its_control_characters() {
         .args([
             "audit",
             "--root",
-            demo(),
+            DEMO,
             "--zone-file",
-            demo_zone(),
+            DEMO_ZONE,
             "--config",
         ])
         .arg(&config)

@@ -14,7 +14,7 @@
 //!
 //! Every Postfix tool runs with `-c DIR` (a scratch main.cf with
 //! `smtputf8_enable = yes`, so postmap folds keys fully, as mxdrift does).
-//! Reproduce a failure with `MXDRIFT_COMPILED_SEED=<seed> cargo test --test
+//! Reproduce a failure with `MXDRIFT_COMPILED_SEED=<seed> cargo test
 //! compiled_differential`; failing cases are kept on disk and printed.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,55 +26,14 @@ use mxdrift::sources::ConfigRoot;
 use mxdrift::sources::postfix::tables::{self, TableLoad, TableSpec};
 use mxdrift::sources::postfix::{self as postfix_reader, Location, PostfixOptions};
 
+use crate::common::postfix_oracle::compile_table;
+use crate::common::rng::{Rng, seed};
+use crate::common::{mxdrift, require_tool};
+
 const TABLES: usize = 210;
 const DEFAULT_SEED: u64 = 0x6d78_6472_6966_7433;
 /// LMDB refuses keys over 511 bytes (with postmap's NUL).
 const LMDB_MAX_KEY: usize = 500;
-
-/// Find a tool; skip visibly without it, except under CI=true.
-fn tool(name: &str, package: &str) -> Option<PathBuf> {
-    let found = [
-        "/usr/sbin",
-        "/usr/bin",
-        "/sbin",
-        "/bin",
-        "/usr/local/sbin",
-        "/usr/local/bin",
-    ]
-    .iter()
-    .map(|d| Path::new(d).join(name))
-    .find(|p| p.is_file());
-    if found.is_none() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{name} ({package}) is required under CI=true but was not found");
-        }
-        eprintln!(
-            "SKIPPED: {name} ({package}) is not installed; the compiled-table differential needs it"
-        );
-    }
-    found
-}
-
-/// xorshift64*: small, seeded, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 /// One generated table source: its lines, in order.
 struct Source {
@@ -293,16 +252,12 @@ fn short(map: &BTreeMap<String, String>, other: &BTreeMap<String, String>) -> St
 
 #[test]
 fn compiled_readers_agree_with_postmap() {
-    let Some(postmap) = tool("postmap", "postfix") else {
+    let Some(postmap) = require_tool("postmap") else {
         return;
     };
-    let dump = tool("db5.3_dump", "db5.3-util");
-    let load = tool("db5.3_load", "db5.3-util");
-    let seed = std::env::var("MXDRIFT_COMPILED_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_SEED);
-    eprintln!("compiled differential seed: {seed} (set MXDRIFT_COMPILED_SEED to reproduce)");
+    let dump = require_tool("db5.3_dump");
+    let load = require_tool("db5.3_load");
+    let seed = seed("MXDRIFT_COMPILED_SEED", DEFAULT_SEED);
     let scratch = tempfile::tempdir().unwrap();
     let config = scratch.path().join("config");
     std::fs::create_dir_all(&config).unwrap();
@@ -501,7 +456,7 @@ fn table_findings(root: &Path) -> Vec<String> {
     )
     .unwrap();
     let run = |format: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_mxdrift"))
+        let out = mxdrift()
             .args(["audit", "--format", format, "--fail-on", "never", "--root"])
             .arg(root)
             .arg("--zone-file")
@@ -535,7 +490,7 @@ fn table_findings(root: &Path) -> Vec<String> {
 /// inventory carries the mismatch and the compiled keys decide delivery.
 #[test]
 fn an_uncompiled_source_is_a_mismatch_in_the_inventory() {
-    let Some(postmap) = tool("postmap", "postfix") else {
+    let Some(postmap) = require_tool("postmap") else {
         return;
     };
     let root = tempfile::tempdir().unwrap();
@@ -547,13 +502,11 @@ fn an_uncompiled_source_is_a_mismatch_in_the_inventory() {
     )
     .unwrap();
     std::fs::write(etc.join("vdomains"), "a.test ok\nb.test ok\n").unwrap();
-    let status = Command::new(&postmap)
-        .arg("-c")
-        .arg(&etc)
-        .arg(format!("hash:{}", etc.join("vdomains").display()))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    compile_table(
+        &postmap,
+        &etc,
+        &format!("hash:{}", etc.join("vdomains").display()),
+    );
     let read = |root: &Path| {
         postfix_reader::read(&ConfigRoot::new(root), &PostfixOptions::default()).unwrap()
     };

@@ -6,7 +6,8 @@
 
 use std::net::Ipv4Addr;
 
-use crate::common::dns::{Transport, domain, live_options, run_bound};
+use crate::common::dns::{domain, live_options, run_bound};
+use crate::common::dns_server::Transport;
 use crate::common::mini_zone::MiniZone;
 use crate::common::raw_dns::{RawDns, mx, question, reply_to};
 use hickory_proto::op::Message;

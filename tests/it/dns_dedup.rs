@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::common::dns::{DnsServer, domain, live_options, run_bound, zone_text};
+use crate::common::dns::{domain, live_options, run_bound, zone_text};
+use crate::common::dns_server::DnsServer;
 use hickory_proto::rr::RecordType;
 use mxdrift::resolve::{DnsStatus, HostLookup, gather};
 

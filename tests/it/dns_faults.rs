@@ -1,6 +1,7 @@
 //! Faults never produce anything but inconclusive evidence, and never hang.
 
-use crate::common::dns::{Fault, Transport, domain, live_options, run_bound, start_test_server};
+use crate::common::dns::{dead_address, domain, live_options, run_bound, start_test_server};
+use crate::common::dns_server::{Fault, Transport};
 use hickory_proto::rr::RecordType;
 use mxdrift::resolve::{DnsStatus, HostLookup, ResolveOptions, ResolveReport, gather};
 
@@ -141,10 +142,7 @@ async fn all_servers_failing_names_each_problem() {
 async fn unreachable_server_is_inconclusive() {
     // A port nobody listens on: the ICMP error or the timeout must end as
     // inconclusive evidence, not as an error or a hang.
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = socket.local_addr().unwrap();
-    drop(socket);
-    let opts = live_options(&[addr]);
+    let opts = live_options(&[dead_address()]);
     let report = gather_bounded(&["ok.drift.test"], &opts).await;
     assert_eq!(
         report.evidence[&domain("ok.drift.test")].status,

@@ -8,13 +8,13 @@
 //! they used to end as "no address" and let a foreign backup MX win.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::path::Path as FsPath;
-use std::process::Command;
 
-use crate::common::dns::{Transport, domain, live_options, run_bound};
+use crate::common::dns::{domain, live_options, run_bound};
+use crate::common::dns_server::Transport;
 use crate::common::raw_dns::{
     Path, RawDns, a, aaaa, cname, mx, name, ns, question, reply_to, soa, with_rcode,
 };
+use crate::common::{run_mxdrift_blocking, write};
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::RecordType;
 use mxdrift::identity::ServerIdentity;
@@ -296,19 +296,6 @@ async fn garbage_is_inconclusive_through_the_fast_path_and_through_hickory() {
     }
 }
 
-fn write(root: &FsPath, rel: &str, text: &str) {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
-
-fn mxdrift(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_mxdrift"))
-        .args(args)
-        .output()
-        .expect("run mxdrift")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fix_plans_nothing_for_garbage_on_either_path() {
     let root = tempfile::tempdir().unwrap();
@@ -328,30 +315,26 @@ async fn fix_plans_nothing_for_garbage_on_either_path() {
         let server = RawDns::start(path, garbage_zone).await;
         let ns = server.addr().to_string();
         let root_path = root.path().to_str().unwrap().to_string();
-        let common = move |command: &'static str| {
-            let ns = ns.clone();
-            let root_path = root_path.clone();
-            move || {
-                let mut args = vec![command];
-                if command == "audit" {
-                    args.extend(["--format", "json", "--fail-on", "never"]);
-                }
-                args.extend([
-                    "--root",
-                    &root_path,
-                    "--nameserver",
-                    &ns,
-                    "--server-ip",
-                    "203.0.113.10",
-                    "--timeout",
-                    "0.5",
-                    "--attempts",
-                    "1",
-                ]);
-                mxdrift(&args)
+        let args = |command: &str| {
+            let mut args = vec![command];
+            if command == "audit" {
+                args.extend(["--format", "json", "--fail-on", "never"]);
             }
+            args.extend([
+                "--root",
+                &root_path,
+                "--nameserver",
+                &ns,
+                "--server-ip",
+                "203.0.113.10",
+                "--timeout",
+                "0.5",
+                "--attempts",
+                "1",
+            ]);
+            args.into_iter().map(String::from).collect::<Vec<_>>()
         };
-        let audit = tokio::task::spawn_blocking(common("audit")).await.unwrap();
+        let audit = run_mxdrift_blocking(args("audit")).await;
         let doc: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap_or_else(|e| {
             panic!("{path:?}: {e}: {}", String::from_utf8_lossy(&audit.stderr))
         });
@@ -372,7 +355,7 @@ async fn fix_plans_nothing_for_garbage_on_either_path() {
                 );
             }
         }
-        let fix = tokio::task::spawn_blocking(common("fix")).await.unwrap();
+        let fix = run_mxdrift_blocking(args("fix")).await;
         assert_eq!(
             fix.status.code(),
             Some(0),

@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::common::dns::{DnsServer, domain, live_options};
+use crate::common::dns::{domain, live_options};
+use crate::common::dns_server::DnsServer;
 use mxdrift::resolve::gather;
 
 const DOMAINS: usize = 400;

@@ -6,22 +6,13 @@
 //! honest server that looks like a mass exodus gets the
 //! `unusual-verdict-share` warning instead.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::common::dns::{DnsServer, Transport};
+use crate::common::dns_server::{DnsServer, Transport};
 use crate::common::raw_dns::{Path, RawDns, question, reply_to, soa, with_rcode};
+use crate::common::{DEMO, DEMO_ZONE, run_mxdrift_blocking, stdout_json as json};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
-
-const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/demo");
-const DEMO_ZONE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/demo/zones/test.zone");
-
-fn mxdrift(args: Vec<String>) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mxdrift"))
-        .args(args)
-        .output()
-        .expect("run mxdrift")
-}
 
 /// `mxdrift COMMAND --root demo --nameserver NS ...` on a blocking thread
 /// (the responders run on this test's runtime).
@@ -45,17 +36,10 @@ async fn run(command: &str, ns: &RawDnsAddr) -> Output {
         ]
         .map(String::from),
     );
-    tokio::task::spawn_blocking(move || mxdrift(args))
-        .await
-        .expect("blocking task")
+    run_mxdrift_blocking(args).await
 }
 
 struct RawDnsAddr(String);
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
-}
 
 /// NXDOMAIN for every name, with an empty authority section: this
 /// machine's own resolver without Internet access does exactly this.

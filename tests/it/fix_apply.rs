@@ -4,62 +4,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use crate::common::fix::*;
-use mxdrift::audit::{self, AuditOptions, IdentityOptions};
-use mxdrift::config::CivilDate;
-use mxdrift::remediate::{self, Remediation, apply};
-use mxdrift::resolve::ResolveOptions;
-use mxdrift::rules::RuleSet;
-use mxdrift::sources::{ConfigRoot, PlatformChoice, SourceOptions};
+use mxdrift::remediate::apply;
+use mxdrift::sources::ConfigRoot;
 
-fn plan_for(root: &Path) -> Remediation {
-    let opts = AuditOptions {
-        sources: SourceOptions {
-            root: ConfigRoot::new(root),
-            platform: PlatformChoice::Auto,
-            domains_file: None,
-            hostname: None,
-        },
-        identity: IdentityOptions::default(),
-        resolve: ResolveOptions {
-            nameservers: Vec::new(),
-            zone_files: vec![root.join("zones/test.zone")],
-            timeout: Duration::from_millis(500),
-            attempts: 1,
-            concurrency: 4,
-            progress: false,
-            max_qps: None,
-        },
-        ignores: Vec::new(),
-        today: CivilDate::today(),
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let audit = runtime
-        .block_on(audit::run(&opts, RuleSet::embedded().unwrap()))
-        .unwrap();
-    let wanted = remediate::candidates(&audit);
-    let reconfirmed = runtime
-        .block_on(audit::reconfirm(&audit, &opts, &wanted))
-        .unwrap();
-    remediate::plan(&audit, &opts.sources, &reconfirmed).unwrap()
-}
-
-/// Every file under the root with its content.
-fn snapshot(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut files: Vec<_> = walkdir::WalkDir::new(root)
-        .into_iter()
-        .map(Result::unwrap)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| (e.path().to_path_buf(), fs::read(e.path()).unwrap()))
-        .collect();
-    files.sort();
-    files
-}
+use crate::common::fix::plan_offline as plan_for;
+use crate::common::{copy_fixture, fixture, mxdrift, snapshot};
 
 fn backups_of(file: &Path) -> Vec<PathBuf> {
     let name = file.file_name().unwrap().to_string_lossy().into_owned();
@@ -222,12 +172,6 @@ fn change_at_the_last_moment_before_the_rename_is_refused() {
     assert!(names.iter().all(|n| !n.contains("mxdrift")), "{names:?}");
 }
 
-fn effective_uid() -> Option<u32> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
-}
-
 #[test]
 fn unwritable_directory_loses_nothing() {
     let dir = copy_fixture("demo");
@@ -236,7 +180,7 @@ fn unwritable_directory_loses_nothing() {
     let before = snapshot(root);
     let config_dir = root.join("etc/postfix");
     use std::os::unix::fs::PermissionsExt;
-    let root_user = effective_uid() == Some(0);
+    let root_user = rustix::process::geteuid().is_root();
     if root_user {
         // chmod does not stop root: give the directory to another user
         // instead, which apply refuses before it writes anything (that user

@@ -5,10 +5,12 @@
 //! record their argv, one line per argument.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use crate::common::fix::*;
+use crate::common::fix::install_program;
+use crate::common::golden::assert_golden;
+use crate::common::{fixture, mxdrift, require_tool};
 
 fn commands_for(root: &Path, extra: &[&str]) -> String {
     let out = mxdrift()
@@ -29,24 +31,8 @@ fn commands_for(root: &Path, extra: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn golden(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden/fix")
-        .join(name)
-}
-
-/// Compare with the golden file; `MXDRIFT_BLESS=1` rewrites it.
-fn assert_golden(name: &str, actual: &str) {
-    let path = golden(name);
-    if std::env::var("MXDRIFT_BLESS").as_deref() == Ok("1") {
-        fs::write(&path, actual).unwrap();
-    }
-    let expected = fs::read_to_string(&path).unwrap();
-    assert_eq!(actual, expected, "{name} differs from the golden file");
-}
-
 fn sh_syntax_ok(test: &str, script: &str) -> bool {
-    let Some(sh) = need_tool("sh", test) else {
+    let Some(sh) = require_tool("sh") else {
         return false;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -78,13 +64,7 @@ fn run_with_stubs(script: &str, env: &[(&str, &str)]) -> String {
         "postfix",
         "qmail-newmrh",
     ] {
-        let path = bin.join(tool);
-        fs::write(&path, STUB).unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-        }
+        install_program(&bin.join(tool), STUB);
     }
     let log = dir.path().join("calls.log");
     fs::write(&log, "").unwrap();
@@ -122,7 +102,7 @@ fn calls(lines: &[&[&str]]) -> String {
 #[test]
 fn plesk_script_is_exact_and_runs_the_panel_commands() {
     let script = commands_for(&fixture("plesk/postfix"), &[]);
-    assert_golden("plesk-postfix.sh", &script);
+    assert_golden("fix/plesk-postfix.sh", &script);
     if !sh_syntax_ok("plesk_script", &script) {
         return;
     }
@@ -175,7 +155,7 @@ fn plesk_script_is_exact_and_runs_the_panel_commands() {
 #[test]
 fn plesk_on_qmail_script_is_exact() {
     let script = commands_for(&fixture("plesk/qmail"), &[]);
-    assert_golden("plesk-qmail.sh", &script);
+    assert_golden("fix/plesk-qmail.sh", &script);
     // Plesk manages the qmail control files: the fix is the panel command,
     // never a diff.
     let out = mxdrift()
@@ -194,7 +174,7 @@ fn plesk_on_qmail_script_is_exact() {
 #[test]
 fn cpanel_script_is_exact_and_runs_uapi() {
     let script = commands_for(&fixture("cpanel/basic"), &[]);
-    assert_golden("cpanel-basic.sh", &script);
+    assert_golden("fix/cpanel-basic.sh", &script);
     if !sh_syntax_ok("cpanel_script", &script) {
         return;
     }
@@ -229,7 +209,7 @@ fn cpanel_script_is_exact_and_runs_uapi() {
 #[test]
 fn cpanel_routing_script_leaves_what_cpanel_says_to_leave() {
     let script = commands_for(&fixture("cpanel/routing"), &[]);
-    assert_golden("cpanel-routing.sh", &script);
+    assert_golden("fix/cpanel-routing.sh", &script);
     assert!(!script.contains("--user=nobody"), "{script}");
     for (domain, reason) in [
         (
@@ -319,7 +299,7 @@ fn domains_owned_by_nobody_or_root_get_no_uapi() {
 #[test]
 fn directadmin_script_keeps_credentials_out_of_argv() {
     let script = commands_for(&fixture("directadmin/basic"), &[]);
-    assert_golden("directadmin-basic.sh", &script);
+    assert_golden("fix/directadmin-basic.sh", &script);
     if !sh_syntax_ok("directadmin_script", &script) {
         return;
     }

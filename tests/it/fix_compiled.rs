@@ -4,24 +4,12 @@
 //! reason and the `postmap -d` command. With the text source beside it,
 //! the source is edited and `postmap` follows, as before.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+
+use crate::common::postfix_oracle::compile_table;
+use crate::common::{mxdrift, require_tool};
 
 const ZONE: &str = "$ORIGIN test.\n$TTL 300\n@ IN SOA ns.test. h.test. 1 3600 900 604800 300\n@ IN NS ns.test.\nns IN A 192.0.2.53\nmx1.elsewhere IN A 198.51.100.7\nmail IN A 203.0.113.10\nmoved IN MX 10 mx1.elsewhere.test.\nstays IN MX 10 mail.test.\n";
-
-fn postmap() -> Option<PathBuf> {
-    let found = ["/usr/sbin/postmap", "/usr/bin/postmap"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file());
-    if found.is_none() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("postmap (postfix) is required under CI=true but was not found");
-        }
-        eprintln!("SKIPPED: postmap (postfix) is not installed");
-    }
-    found
-}
 
 /// A plain Postfix root whose `vdomains` table is compiled into `vdomains.db`.
 fn root(postmap: &Path) -> tempfile::TempDir {
@@ -34,19 +22,17 @@ fn root(postmap: &Path) -> tempfile::TempDir {
     )
     .unwrap();
     std::fs::write(etc.join("vdomains"), "moved.test ok\nstays.test ok\n").unwrap();
-    let status = Command::new(postmap)
-        .arg("-c")
-        .arg(&etc)
-        .arg(format!("hash:{}", etc.join("vdomains").display()))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    compile_table(
+        postmap,
+        &etc,
+        &format!("hash:{}", etc.join("vdomains").display()),
+    );
     std::fs::write(dir.path().join("test.zone"), ZONE).unwrap();
     dir
 }
 
 fn fix(root: &Path, extra: &[&str]) -> (String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mxdrift"))
+    let out = mxdrift()
         .args(["fix", "--root"])
         .arg(root)
         .arg("--zone-file")
@@ -69,7 +55,7 @@ fn fix(root: &Path, extra: &[&str]) -> (String, String) {
 
 #[test]
 fn a_domain_only_in_a_compiled_table_is_left_for_a_human() {
-    let Some(postmap) = postmap() else {
+    let Some(postmap) = require_tool("postmap") else {
         return;
     };
     let dir = root(&postmap);
@@ -109,7 +95,7 @@ fn a_domain_only_in_a_compiled_table_is_left_for_a_human() {
 
 #[test]
 fn with_its_source_the_source_is_edited_and_postmap_follows() {
-    let Some(postmap) = postmap() else {
+    let Some(postmap) = require_tool("postmap") else {
         return;
     };
     let dir = root(&postmap);

@@ -16,38 +16,18 @@ use std::fs;
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::common::fix::need_tool;
+use crate::common::fix::offline_audit_options;
 use crate::common::mini_zone::MiniZone;
+use crate::common::postfix_oracle::compile_table;
 use crate::common::raw_dns::{Path as DnsPath, RawDns};
+use crate::common::report::assert_schema;
+use crate::common::{copy_fixture, require_tool, run_mxdrift, run_mxdrift_blocking, write};
 
 const US: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 const THEM: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
-
-fn write(root: &Path, rel: &str, text: &str) {
-    let path = root.join(rel);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
-}
-
-fn mxdrift(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mxdrift"))
-        .args(args)
-        .output()
-        .expect("run mxdrift")
-}
-
-async fn mxdrift_async(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        mxdrift(&args)
-    })
-    .await
-    .expect("blocking task")
-}
 
 const MAIN_CF_AUDITED: &str = "myhostname = mail.hoster.test\n\
 mydestination =\n\
@@ -109,7 +89,7 @@ async fn main_cf_edited_while_dns_is_pending_is_refused_not_edited() {
             .map(|s| s.to_string()),
         );
         args.extend(extra.iter().map(|s| s.to_string()));
-        mxdrift_async(args)
+        run_mxdrift_blocking(args)
     };
 
     // The diff: nothing, and the refusal names main.cf.
@@ -156,7 +136,7 @@ async fn main_cf_edited_while_dns_is_pending_is_refused_not_edited() {
     assert_eq!(action["refusal"], "file-changed");
     assert!(plan["edits"].as_array().unwrap().is_empty());
     assert_eq!(plan["summary"]["refused"], 1);
-    crate::common::fix::assert_schema(&plan);
+    assert_schema(&plan);
 
     // Unchanged, the same configuration is fixed (over TCP-confirmed DNS).
     write(root.path(), "etc/postfix/main.cf", MAIN_CF_AUDITED);
@@ -172,7 +152,7 @@ async fn main_cf_edited_while_dns_is_pending_is_refused_not_edited() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let out = mxdrift_async(args).await;
+    let out = run_mxdrift_blocking(args).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -225,16 +205,10 @@ fn partial_root(postmap: &Path) -> tempfile::TempDir {
             .unwrap()
             .set_modified(past)
             .unwrap();
-        let st = Command::new(postmap)
-            .arg("-c")
-            .arg(root.join("postmap-etc"))
-            .arg(format!("hash:{}", root.join(rel).display()))
-            .output()
-            .unwrap();
-        assert!(
-            st.status.success(),
-            "postmap: {}",
-            String::from_utf8_lossy(&st.stderr)
+        compile_table(
+            postmap,
+            &root.join("postmap-etc"),
+            &format!("hash:{}", root.join(rel).display()),
         );
     }
     for name in ["mailbox_domains", "mailbox_domains.db"] {
@@ -250,8 +224,7 @@ fn partial_root(postmap: &Path) -> tempfile::TempDir {
 
 #[test]
 fn partial_apply_prints_the_follow_ups_of_what_it_wrote_and_a_rerun_plans_the_postmap() {
-    let test = "partial_apply_prints_the_follow_ups_of_what_it_wrote";
-    let Some(postmap) = need_tool("postmap", test) else {
+    let Some(postmap) = require_tool("postmap") else {
         return;
     };
     let dir = partial_root(&postmap);
@@ -270,10 +243,7 @@ fn partial_apply_prints_the_follow_ups_of_what_it_wrote_and_a_rerun_plans_the_po
         args.extend(extra);
         args.iter().map(|s| s.to_string()).collect()
     };
-    let run = |args: Vec<String>| {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        mxdrift(&args)
-    };
+    let run = |args: Vec<String>| run_mxdrift(args);
 
     let mut apply = vec!["fix".to_string(), "--apply".to_string()];
     apply.extend(args(&[]));
@@ -384,26 +354,9 @@ fn audit_copy(
     root: &Path,
     domains_file: Option<&str>,
 ) -> (mxdrift::audit::Audit, mxdrift::audit::AuditOptions) {
-    use mxdrift::audit::{AuditOptions, IdentityOptions};
-    use mxdrift::sources::{ConfigRoot, PlatformChoice, SourceOptions};
-    let opts = AuditOptions {
-        sources: SourceOptions {
-            root: ConfigRoot::new(root),
-            platform: PlatformChoice::Auto,
-            domains_file: domains_file.map(|f| root.join(f)),
-            hostname: None,
-        },
-        identity: IdentityOptions {
-            server_ips: vec![US.into()],
-            ..IdentityOptions::default()
-        },
-        resolve: mxdrift::resolve::ResolveOptions {
-            zone_files: vec![root.join("zones/test.zone")],
-            ..mxdrift::resolve::ResolveOptions::default()
-        },
-        ignores: Vec::new(),
-        today: mxdrift::config::CivilDate::today(),
-    };
+    let mut opts = offline_audit_options(root);
+    opts.sources.domains_file = domains_file.map(|f| root.join(f));
+    opts.identity.server_ips = vec![US.into()];
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -430,7 +383,7 @@ fn a_declaring_file_changed_after_the_audit_refuses_its_domains_on_every_platfor
         ("qmail/basic", None),
         ("list/basic", Some("domains.txt")),
     ] {
-        let dir = crate::common::fix::copy_fixture(fixture);
+        let dir = copy_fixture(fixture);
         let root = dir.path();
         let (audit, opts) = audit_copy(root, domains_file);
         let before = remediate::plan(&audit, &opts.sources, &Reconfirmed::ZoneFiles).unwrap();

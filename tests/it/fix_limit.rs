@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::common::fix::mxdrift;
+use crate::common::{mxdrift, text, write};
 
 /// A Postfix root with `staying` local domains whose MX is this server,
 /// `moved` local domains whose MX is elsewhere and `backups` local domains
@@ -33,17 +33,17 @@ fn root(staying: usize, moved: usize, backups: usize) -> tempfile::TempDir {
             "backup{i:03} IN MX 10 mx1.elsewhere.test.\nbackup{i:03} IN MX 20 mail.hoster.test.\n"
         ));
     }
-    let write = |rel: &str, text: &str| {
-        let path = dir.path().join(rel);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    };
     write(
+        dir.path(),
         "etc/postfix/main.cf",
         "myhostname = mail.hoster.test\nmydestination =\nvirtual_mailbox_domains = /etc/postfix/vdomains\n",
     );
-    write("etc/postfix/vdomains", &(domains.join("\n") + "\n"));
-    write("zones/test.zone", &zone);
+    write(
+        dir.path(),
+        "etc/postfix/vdomains",
+        domains.join("\n") + "\n",
+    );
+    write(dir.path(), "zones/test.zone", &zone);
     dir
 }
 
@@ -58,10 +58,6 @@ fn fix(root: &Path, extra: &[&str]) -> std::process::Output {
         .args(extra)
         .output()
         .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

@@ -7,11 +7,12 @@
 //! else changed, and only the deliberately left findings remain.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::fix::{audit_json, copy_fixture, mxdrift, states};
+use crate::common::fix::install_program;
+use crate::common::report::{audit_json, states};
+use crate::common::{copy_fixture, mxdrift};
 
 /// Rules whose findings `fix` remediates when the evidence is conclusive.
 const FIXABLE: [&str; 4] = [
@@ -71,9 +72,7 @@ if [ "$mode" = secondary ]; then echo "$d" >> "$etc/secondarymx"; fi
 const NOOP_STUB: &str = "#!/bin/sh\nexit 0\n";
 
 fn stub(dir: &Path, name: &str, text: &str) {
-    let path = dir.join(name);
-    fs::write(&path, text).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    install_program(&dir.join(name), text);
 }
 
 fn dns_args(root: &Path) -> Vec<String> {

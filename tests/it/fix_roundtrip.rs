@@ -5,16 +5,18 @@
 //! comment lines of the configuration are all still there.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::common::fix::*;
+use crate::common::fix::comment_lines;
+use crate::common::golden::assert_golden;
+use crate::common::report::{audit_json, states};
+use crate::common::{copy_fixture, fixture, mxdrift, require_tool};
 
 /// Fixed domains and how they must end up: `None` gone, `Some("relay")`.
 type Expected<'a> = &'a [(&'a str, Option<&'a str>)];
 
 fn round_trip(test: &str, fixture_rel: &str, extra: &[&str], expected: Expected<'_>) {
-    let Some(patch) = need_tool("patch", test) else {
+    let Some(patch) = require_tool("patch") else {
         return;
     };
     let dir = copy_fixture(fixture_rel);
@@ -183,11 +185,7 @@ fn demo_diff_is_exact_and_names_follow_ups() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let diff = String::from_utf8(out.stdout).unwrap();
-    let expected = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/fix/demo.diff"),
-    )
-    .unwrap();
-    assert_eq!(diff, expected);
+    assert_golden("fix/demo.diff", &diff);
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("  postmap 'hash:/etc/postfix/vdomains'\n  postfix reload\n"));
     assert!(stderr.contains("old mail") || stderr.contains("already delivered stays"));

@@ -9,12 +9,13 @@
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::common::dns::Transport;
-use crate::common::fix::assert_schema;
+use crate::common::dns_server::Transport;
 use crate::common::mini_zone::MiniZone;
 use crate::common::raw_dns::{RawDns, mx, question, reply_to, soa, with_rcode};
+use crate::common::report::assert_schema;
+use crate::common::{run_mxdrift_blocking, snapshot, text, write};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
@@ -51,12 +52,6 @@ fn lies(request: &hickory_proto::op::Message) -> Option<hickory_proto::op::Messa
     }
 }
 
-fn write(root: &Path, rel: &str, text: &str) {
-    let path = root.join(rel);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
-}
-
 async fn mxdrift(root: &Path, ns: &str, extra: &[&str]) -> Output {
     let mut args: Vec<String> = vec![
         extra[0].to_string(),
@@ -70,30 +65,7 @@ async fn mxdrift(root: &Path, ns: &str, extra: &[&str]) -> Output {
         "1".into(),
     ];
     args.extend(extra[1..].iter().map(|s| s.to_string()));
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_mxdrift"))
-            .args(&args)
-            .output()
-            .expect("run mxdrift")
-    })
-    .await
-    .expect("blocking task")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Every file under the root with its content.
-fn snapshot(root: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut files: Vec<_> = walkdir::WalkDir::new(root)
-        .into_iter()
-        .map(Result::unwrap)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| (e.path().to_path_buf(), fs::read(e.path()).unwrap()))
-        .collect();
-    files.sort();
-    files
+    run_mxdrift_blocking(args).await
 }
 
 const DISAGREEMENT: &str =
@@ -319,14 +291,7 @@ async fn this_servers_own_addresses_are_asked_again_over_tcp() {
                 ns,
             ];
             args.extend(extra[1..].iter().map(|s| s.to_string()));
-            tokio::task::spawn_blocking(move || {
-                Command::new(env!("CARGO_BIN_EXE_mxdrift"))
-                    .args(&args)
-                    .output()
-                    .expect("run mxdrift")
-            })
-            .await
-            .expect("blocking task")
+            run_mxdrift_blocking(args).await
         }
     };
     let audit = run(&["audit", "--format", "json", "--fail-on", "never"]).await;

@@ -8,20 +8,14 @@
 //!   what it tried, and `fix` refuses: exit 2, nothing printed, nothing
 //!   written, until the server is named.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::common::dns::DnsServer;
+use crate::common::dns_server::DnsServer;
+use crate::common::report::{Rows, expected_rows, rows};
+use crate::common::{copy_fixture, fixture, run_mxdrift, run_mxdrift_blocking, snapshot};
 use hickory_proto::rr::RecordType;
-
-fn mxdrift(args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mxdrift"))
-        .args(args)
-        .output()
-        .expect("run mxdrift")
-}
 
 fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|a| a.to_string()).collect()
@@ -43,19 +37,12 @@ impl Dns {
     }
 }
 
-/// Run `mxdrift` on a blocking thread (a live server runs on this runtime).
-async fn run(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || mxdrift(&args))
-        .await
-        .expect("blocking task")
-}
-
 async fn audit(root: &Path, dns: &Dns, extra: &[&str]) -> serde_json::Value {
     let mut args = strings(&["audit", "--format", "json", "--fail-on", "never", "--root"]);
     args.push(root.to_str().unwrap().to_string());
     args.extend(dns.args());
     args.extend(strings(extra));
-    let out = run(args).await;
+    let out = run_mxdrift_blocking(args).await;
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -70,59 +57,13 @@ async fn fix(root: &Path, dns: &Dns, extra: &[&str]) -> Output {
     args.push(root.to_str().unwrap().to_string());
     args.extend(dns.args());
     args.extend(strings(extra));
-    run(args).await
+    run_mxdrift_blocking(args).await
 }
 
-/// domain -> (delivery, verdict, rules)
-type Table = BTreeMap<String, (String, String, String)>;
-
-fn table(doc: &serde_json::Value) -> Table {
-    doc["domains"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            let rules: Vec<&str> = d["findings"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| f["rule"].as_str().unwrap())
-                .collect();
-            (
-                d["domain"].as_str().unwrap().to_string(),
-                (
-                    d["delivery"].as_str().unwrap().to_string(),
-                    d["verdict"].as_str().unwrap().to_string(),
-                    if rules.is_empty() {
-                        "-".to_string()
-                    } else {
-                        rules.join(",")
-                    },
-                ),
-            )
-        })
-        .collect()
-}
-
-fn verdict<'a>(t: &'a Table, domain: &str) -> &'a str {
+fn verdict<'a>(t: &'a Rows, domain: &str) -> &'a str {
     &t.get(domain)
         .unwrap_or_else(|| panic!("{domain} missing: {t:?}"))
         .1
-}
-
-fn expected(fixture_rel: &str) -> Table {
-    let text =
-        fs::read_to_string(crate::common::fix::fixture(fixture_rel).join("expected.txt")).unwrap();
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (
-                f[0].to_string(),
-                (f[1].to_string(), f[2].to_string(), f[3].to_string()),
-            )
-        })
-        .collect()
 }
 
 fn run_findings<'a>(doc: &'a serde_json::Value, rule: &str) -> Vec<&'a serde_json::Value> {
@@ -157,16 +98,6 @@ fn without_lines(text: &str, starting: &str) -> String {
         .collect()
 }
 
-/// Every file under `root` with its bytes: a refused fix must leave it as it was.
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    walkdir::WalkDir::new(root)
-        .into_iter()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_type().is_file())
-        .map(|e| (e.path().to_path_buf(), fs::read(e.path()).unwrap()))
-        .collect()
-}
-
 /// Each test runs its scenario offline and then live.
 async fn both_ways<F, Fut>(zone: &Path, scenario: F)
 where
@@ -181,7 +112,7 @@ where
 /// The fix fixture as a server behind NAT holds it: no `proxy_interfaces`
 /// (commented out, so that the lines keep their numbers).
 fn fix_fixture_behind_nat() -> tempfile::TempDir {
-    let dir = crate::common::fix::copy_fixture("fix/postfix");
+    let dir = copy_fixture("fix/postfix");
     edit(dir.path(), "etc/postfix/main.cf", |t| {
         t.replace(
             "proxy_interfaces = 203.0.113.10",
@@ -205,7 +136,7 @@ fn fix_fixture_unknown() -> tempfile::TempDir {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fix_fixture_without_proxy_interfaces_is_here_by_its_own_name() {
-    let original = crate::common::fix::fixture("fix/postfix");
+    let original = fixture("fix/postfix");
     let nat = fix_fixture_behind_nat();
     let zone = original.join("zones/test.zone");
     both_ways(&zone, |dns| {
@@ -213,7 +144,7 @@ async fn fix_fixture_without_proxy_interfaces_is_here_by_its_own_name() {
         let nat = nat.path().to_path_buf();
         async move {
             let doc = audit(&nat, &dns, &[]).await;
-            let got = table(&doc);
+            let got = rows(&doc);
             for here in [
                 "shop.test",
                 "stays.test",
@@ -227,7 +158,7 @@ async fn fix_fixture_without_proxy_interfaces_is_here_by_its_own_name() {
             assert_eq!(verdict(&got, "moved.test"), "elsewhere");
             assert!(run_findings(&doc, "identity-unconfirmed").is_empty());
             // Exactly what the audit with proxy_interfaces says.
-            let with_proxy = table(&audit(&original, &dns, &[]).await);
+            let with_proxy = rows(&audit(&original, &dns, &[]).await);
             assert_eq!(got, with_proxy);
             // And the same fix, shop.test and its like untouched.
             let fixed = fix(&nat, &dns, &[]).await;
@@ -260,7 +191,7 @@ async fn the_own_name_wins_over_a_contradicting_address() {
     // The configuration states another public address (192.0.2.99): the
     // DNS address of mail.hoster.test contradicts it and is not counted,
     // but an MX host named mail.hoster.test is this server by its name.
-    let dir = crate::common::fix::copy_fixture("fix/postfix");
+    let dir = copy_fixture("fix/postfix");
     edit(dir.path(), "etc/postfix/main.cf", |t| {
         t.replace(
             "proxy_interfaces = 203.0.113.10",
@@ -272,7 +203,7 @@ async fn the_own_name_wins_over_a_contradicting_address() {
         let root = dir.path().to_path_buf();
         async move {
             let doc = audit(&root, &dns, &[]).await;
-            let got = table(&doc);
+            let got = rows(&doc);
             assert_eq!(verdict(&got, "shop.test"), "here");
             assert_eq!(verdict(&got, "backup.test"), "backup");
             assert_eq!(addresses(&doc), ["192.0.2.99"]);
@@ -295,14 +226,14 @@ async fn the_own_name_wins_over_a_contradicting_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directadmin_fixture_without_server_ip_matches_expected() {
-    let root = crate::common::fix::fixture("directadmin/basic");
+    let root = fixture("directadmin/basic");
     let zone = root.join("zones/test.zone");
     both_ways(&zone, |dns| {
         let root = root.clone();
         async move {
             let doc = audit(&root, &dns, &[]).await;
-            let mut got = table(&doc);
-            let mut want = expected("directadmin/basic");
+            let mut got = rows(&doc);
+            let mut want = expected_rows("directadmin/basic");
             if matches!(dns, Dns::Live(_)) {
                 // hickory answers `.invalid` itself (RFC 6761).
                 got.retain(|d, _| !d.ends_with(".invalid"));
@@ -319,23 +250,23 @@ async fn directadmin_fixture_without_server_ip_matches_expected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cpanel_behind_nat_is_known_by_its_cpnat() {
-    let root = crate::common::fix::fixture("cpanel/nat");
+    let root = fixture("cpanel/nat");
     let zone = root.join("zones/test.zone");
-    let without_cpnat = crate::common::fix::copy_fixture("cpanel/nat");
+    let without_cpnat = copy_fixture("cpanel/nat");
     fs::remove_file(without_cpnat.path().join("var/cpanel/cpnat")).unwrap();
     both_ways(&zone, |dns| {
         let root = root.clone();
         let without_cpnat = without_cpnat.path().to_path_buf();
         async move {
             let doc = audit(&root, &dns, &[]).await;
-            assert_eq!(table(&doc), expected("cpanel/nat"));
+            assert_eq!(rows(&doc), expected_rows("cpanel/nat"));
             // 203.0.113.21 has no name: only cpnat knows it.
             assert_eq!(addresses(&doc), ["203.0.113.20", "203.0.113.21"]);
             // Without the NAT map the host name's DNS address still
             // confirms the identity, but the second public address is
             // unknown and blog.test looks moved.
             let doc = audit(&without_cpnat, &dns, &[]).await;
-            let got = table(&doc);
+            let got = rows(&doc);
             assert_eq!(verdict(&got, "shop.test"), "here");
             assert_eq!(verdict(&got, "blog.test"), "elsewhere");
             assert_eq!(addresses(&doc), ["203.0.113.20"]);
@@ -456,7 +387,7 @@ async fn a_wrong_name_given_by_the_admin_is_reported_but_not_refused() {
 async fn directadmin_with_nothing_known_refuses_its_panel_commands() {
     // The host name da1.hoster.test is not published: nothing names the
     // server's public address, and every local domain looks moved.
-    let dir = crate::common::fix::copy_fixture("directadmin/basic");
+    let dir = copy_fixture("directadmin/basic");
     edit(dir.path(), "zones/test.zone", |t| {
         without_lines(t, "da1.hoster")
     });
@@ -466,7 +397,7 @@ async fn directadmin_with_nothing_known_refuses_its_panel_commands() {
         async move {
             let doc = audit(&root, &dns, &[]).await;
             assert_eq!(run_findings(&doc, "identity-unconfirmed").len(), 1);
-            let got = table(&doc);
+            let got = rows(&doc);
             assert_eq!(verdict(&got, "shop.test"), "elsewhere");
             let before = snapshot(&root);
             assert_refused(&fix(&root, &dns, &["--commands"]).await, "commands");
@@ -489,15 +420,15 @@ async fn the_server_names_are_asked_once_each() {
     let server = DnsServer::start(&zone).await;
     let dns = Dns::Live(server.addr().to_string());
     let doc = audit(root.path(), &dns, &[]).await;
-    assert_eq!(verdict(&table(&doc), "shop.test"), "here");
+    assert_eq!(verdict(&rows(&doc), "shop.test"), "here");
     assert_eq!(server.count("mail.hoster.test.", RecordType::A), 1);
     assert_eq!(server.count("mail.hoster.test.", RecordType::AAAA), 1);
 }
 
 #[test]
 fn inventory_shows_the_identity_the_admin_gives() {
-    let root = crate::common::fix::fixture("fix/postfix");
-    let out = mxdrift(&strings(&[
+    let root = fixture("fix/postfix");
+    let out = run_mxdrift(strings(&[
         "inventory",
         "--format",
         "json",
@@ -515,7 +446,7 @@ fn inventory_shows_the_identity_the_admin_gives() {
         doc["server"]["names"],
         serde_json::json!(["mail.hoster.test", "mx.hoster.test"])
     );
-    let out = mxdrift(&strings(&[
+    let out = run_mxdrift(strings(&[
         "inventory",
         "--root",
         root.to_str().unwrap(),
@@ -543,7 +474,7 @@ fn inventory_shows_the_identity_the_admin_gives() {
     ] {
         let mut args = strings(&["inventory", "--root", root.to_str().unwrap()]);
         args.extend(strings(&bad));
-        let out = mxdrift(&args);
+        let out = run_mxdrift(&args);
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains(says),

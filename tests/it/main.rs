@@ -12,6 +12,10 @@
 
 mod common;
 
+// `crate::inventory` and `crate::resolve` as in the library: the builders
+// shared with its unit tests (common/mod.rs) name its types that way.
+use mxdrift::{inventory, resolve};
+
 mod audit_e2e;
 mod cli;
 mod compiled_differential;

@@ -3,11 +3,9 @@
 //! delivery, verdict and rule its `expected.txt` states, and
 //! `server.platform` names the platform.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use crate::common::dns::DnsServer;
+use crate::common::dns_server::DnsServer;
+use crate::common::fixture;
+use crate::common::report::{Rows, audit_json, expected_rows as expected, rows};
 
 /// (fixture dir, platform, extra args)
 const FIXTURES: &[(&str, &str)] = &[
@@ -21,29 +19,6 @@ const FIXTURES: &[(&str, &str)] = &[
     ("qmail/basic", "qmail"),
     ("list/basic", "list"),
 ];
-
-type Table = BTreeMap<String, (String, String, String)>;
-
-fn fixture(dir: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(dir)
-}
-
-fn expected(dir: &str) -> Table {
-    let text = std::fs::read_to_string(fixture(dir).join("expected.txt")).unwrap();
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            assert_eq!(f.len(), 4, "{dir}/expected.txt: {l}");
-            (
-                f[0].to_string(),
-                (f[1].to_string(), f[2].to_string(), f[3].to_string()),
-            )
-        })
-        .collect()
-}
 
 fn root_args(dir: &str) -> Vec<String> {
     let root = fixture(dir);
@@ -60,56 +35,15 @@ fn root_args(dir: &str) -> Vec<String> {
     }
 }
 
-fn audit(dir: &str, dns: &[String]) -> (String, Table) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mxdrift"))
-        .arg("audit")
-        .args(root_args(dir))
-        .args(dns)
-        .args([
-            "--server-ip",
-            "203.0.113.10",
-            "--format",
-            "json",
-            "--fail-on",
-            "never",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{dir}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let table = doc["domains"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            let rules: Vec<&str> = d["findings"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| f["rule"].as_str().unwrap())
-                .collect();
-            (
-                d["domain"].as_str().unwrap().to_string(),
-                (
-                    d["delivery"].as_str().unwrap().to_string(),
-                    d["verdict"].as_str().unwrap().to_string(),
-                    if rules.is_empty() {
-                        "-".to_string()
-                    } else {
-                        rules.join(",")
-                    },
-                ),
-            )
-        })
-        .collect();
+fn audit(dir: &str, dns: &[String]) -> (String, Rows) {
+    let mut args = root_args(dir);
+    args.extend_from_slice(dns);
+    args.extend(["--server-ip".into(), "203.0.113.10".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let doc = audit_json(&args);
     (
         doc["server"]["platform"].as_str().unwrap().to_string(),
-        table,
+        rows(&doc),
     )
 }
 

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::common::fixture;
 use crate::common::platform::*;
 use mxdrift::inventory::Platform;
 use mxdrift::sources::{PlatformChoice, SourceError, detect};

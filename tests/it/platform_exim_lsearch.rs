@@ -7,37 +7,21 @@
 //! `${if match_domain{D}{+local_domains}{yes}{no}}`). For every candidate
 //! domain, mxdrift's `local` must be exactly Exim's `yes`.
 //!
-//! Needs `scripts/fetch-exim` (see tests/exim_oracle). Reproduce a failure
-//! with `MXDRIFT_EXIM_SEED=<seed> cargo test --test platform_exim_lsearch`;
+//! Needs `scripts/fetch-exim` (see tests/it/common/exim_oracle.rs).
+//! Reproduce a failure with `MXDRIFT_EXIM_SEED=<seed> cargo test
+//! platform_exim_lsearch`;
 //! the failing tree is kept and printed.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::common::exim_oracle::Exim;
+use crate::common::rng::{Rng, seed};
 use mxdrift::inventory::{Delivery, DomainName, Platform};
 use mxdrift::sources::{ConfigRoot, PlatformChoice, SourceOptions, read_inventory};
 
 const CONFIGS: usize = 200;
 const DEFAULT_SEED: u64 = 0x6578_696d_6c73_6561;
-
-/// xorshift64*: small, seeded, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
 
 /// The names the generated lists are made of: as written (ASCII or
 /// UTF-8), and the A-label mail is addressed to.
@@ -248,13 +232,10 @@ fn shown(bytes: &[u8]) -> String {
 
 #[test]
 fn exim_list_files_are_read_exactly_as_exim_reads_them() {
-    let Some(exim) = Exim::find("exim_list_files_are_read_exactly_as_exim_reads_them") else {
+    let Some(exim) = Exim::find() else {
         return;
     };
-    let seed = std::env::var("MXDRIFT_EXIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_SEED);
+    let seed = seed("MXDRIFT_EXIM_SEED", DEFAULT_SEED);
     let mut rng = Rng(seed);
     let candidates: Vec<String> = POOL.iter().map(|n| a_label(n)).collect();
     let mut yes_seen = 0;

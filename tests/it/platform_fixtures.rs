@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use crate::common::platform::*;
+use crate::common::{fixture, require_tool};
 
 const FIXTURES: [&str; 10] = [
     "plesk/postfix",
@@ -124,26 +125,14 @@ fn expected_verdicts_agree_with_the_zone() {
     }
 }
 
-/// A missing outside tool skips the test, except under CI where it fails.
-fn tool_available(tool: &str, probe: &[&str]) -> bool {
-    let found = Command::new(tool).args(probe).output().is_ok();
-    if !found {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{tool} is required under CI=true but was not found");
-        }
-        eprintln!("SKIPPED: {tool} not found; cannot validate the fixture zone files");
-    }
-    found
-}
-
 #[test]
 fn zone_files_pass_nsd_checkzone() {
-    if !tool_available("nsd-checkzone", &["-h"]) {
+    let Some(checkzone) = require_tool("nsd-checkzone") else {
         return;
-    }
+    };
     for fixture_dir in FIXTURES {
         let zone = fixture(fixture_dir).join("zones/test.zone");
-        let output = Command::new("nsd-checkzone")
+        let output = Command::new(&checkzone)
             .arg("test")
             .arg(&zone)
             .output()

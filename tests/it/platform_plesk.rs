@@ -1,6 +1,7 @@
 //! Plesk: inventory of the fixtures in testdata/plesk/ (on qmail and on
 //! Postfix).
 
+use crate::common::fixture;
 use crate::common::platform::*;
 use mxdrift::inventory::{Delivery, Platform};
 use mxdrift::sources::PlatformChoice;

@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::postfix_oracle::{Oracle, Tools, split, tool};
+use crate::common::postfix_oracle::{Oracle, Tools, compile_table, split};
+use crate::common::{require_tool, skipped};
 use mxdrift::sources::postfix::{self, PostfixOptions};
 use mxdrift::sources::{ConfigRoot, SourceError};
 
@@ -106,10 +107,12 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn corpus_configs_agree_with_postconf() {
     if !Path::new(CORPUS).is_dir() {
-        eprintln!("SKIPPED: corpus {CORPUS} is absent");
+        skipped(&format!("the corpus {CORPUS} is absent"));
         return;
     }
-    let (Some(postconf_bin), Some(postmap_bin)) = (tool("postconf"), tool("postmap")) else {
+    let (Some(postconf_bin), Some(postmap_bin)) =
+        (require_tool("postconf"), require_tool("postmap"))
+    else {
         return;
     };
     let tools = Tools {
@@ -223,16 +226,10 @@ fn corpus_configs_agree_with_postconf() {
                         && root.join(token.trim_start_matches('/')).exists()
                     {
                         let real = root.join(token.trim_start_matches('/'));
-                        let st = Command::new(&tools.postmap)
-                            .arg("-c")
-                            .arg(&postmap_etc)
-                            .arg(format!("{ty}:{}", real.display()))
-                            .output()
-                            .unwrap();
-                        assert!(
-                            st.status.success(),
-                            "{label}: postmap {ty}:{token}: {}",
-                            String::from_utf8_lossy(&st.stderr)
+                        compile_table(
+                            &tools.postmap,
+                            &postmap_etc,
+                            &format!("{ty}:{}", real.display()),
                         );
                     }
                 }

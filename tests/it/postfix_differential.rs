@@ -3,7 +3,7 @@
 //! `postmap -s` for table keys). The oracle side splits and matches lists
 //! itself, following Postfix's documented rules, without mxdrift's parser.
 //!
-//! Reproduce a failure with `MXDRIFT_DIFF_SEED=<seed> cargo test --test
+//! Reproduce a failure with `MXDRIFT_DIFF_SEED=<seed> cargo test
 //! postfix_differential`; the failing configuration directory is kept and
 //! printed.
 
@@ -11,7 +11,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::postfix_oracle::{Oracle, Tools, split, tool};
+use crate::common::postfix_oracle::{Oracle, Tools, compile_table, split};
+use crate::common::require_tool;
+use crate::common::rng::{Rng, seed};
 use mxdrift::inventory::Delivery;
 use mxdrift::sources::ConfigRoot;
 use mxdrift::sources::postfix::{self, PostfixOptions};
@@ -24,27 +26,6 @@ const CLASSES: [&str; 4] = [
     "virtual_mailbox_domains",
     "relay_domains",
 ];
-
-/// xorshift64*: small, seeded, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 /// One generated configuration under a temporary root.
 struct Gen<'a> {
@@ -362,18 +343,16 @@ fn postconf(tools: &Tools, dir: &Path, params: &[&str]) -> Option<Vec<String>> {
 
 #[test]
 fn postfix_reader_agrees_with_postconf_and_postmap() {
-    let (Some(postconf_bin), Some(postmap_bin)) = (tool("postconf"), tool("postmap")) else {
+    let (Some(postconf_bin), Some(postmap_bin)) =
+        (require_tool("postconf"), require_tool("postmap"))
+    else {
         return;
     };
     let tools = Tools {
         postconf: postconf_bin,
         postmap: postmap_bin,
     };
-    let seed = std::env::var("MXDRIFT_DIFF_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_SEED);
-    eprintln!("differential seed: {seed} (set MXDRIFT_DIFF_SEED to reproduce)");
+    let seed = seed("MXDRIFT_DIFF_SEED", DEFAULT_SEED);
     let hostname_default = {
         // An empty configuration directory: `postconf -d` must not depend on
         // this machine's /etc/postfix.
@@ -422,18 +401,7 @@ fn postfix_reader_agrees_with_postconf_and_postmap() {
                 .unwrap();
         }
         for (ty, path) in &compile {
-            // `-c`: a fresh Postfix install has no /etc/postfix/main.cf.
-            let st = Command::new(&tools.postmap)
-                .arg("-c")
-                .arg(&etc)
-                .arg(format!("{ty}:{}", path.display()))
-                .output()
-                .unwrap();
-            assert!(
-                st.status.success(),
-                "postmap failed: {}",
-                String::from_utf8_lossy(&st.stderr)
-            );
+            compile_table(&tools.postmap, &etc, &format!("{ty}:{}", path.display()));
         }
         let mut params: Vec<&str> = CLASSES.to_vec();
         params.push("parent_domain_matches_subdomains");

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::common::fix::{copy_fixture, fixture, mxdrift};
+use crate::common::{copy_fixture, fixture, mxdrift, text};
 
 /// Every run here must end long before this: a hang is a failure.
 const HANG: Duration = Duration::from_secs(30);
@@ -22,10 +22,6 @@ fn fifo(path: &Path) {
         0,
     )
     .unwrap();
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

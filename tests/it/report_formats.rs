@@ -1,52 +1,30 @@
 //! Golden-output tests for every report format, on one hand-built audit that
 //! has every verdict, an ignored finding and a configuration warning.
-//! Regenerate with `UPDATE_GOLDEN=1 cargo test --test report_formats` and
-//! review the diff.
+//! Regenerate with `UPDATE_GOLDEN=1 cargo test report_formats` and review
+//! the diff (see common/golden.rs).
 
-use std::net::IpAddr;
 use std::time::{Duration, UNIX_EPOCH};
 
 use mxdrift::audit::{self, Audit, RunStats};
 use mxdrift::config::CivilDate;
 use mxdrift::identity::ServerIdentity;
 use mxdrift::inventory::{
-    Declared, Delivery, DomainFacts, DomainName, InventoryWarning, KnownDomain, Platform,
-    WarningKind,
+    Delivery, DomainFacts, DomainName, InventoryWarning, KnownDomain, Platform, WarningKind,
 };
 use mxdrift::report::baseline::Baseline;
 use mxdrift::report::nagios::{InconclusiveLimit, Nagios, Range, State};
 use mxdrift::report::{AuditFormatter, Report, json, prometheus, sarif, table, text};
-use mxdrift::resolve::{DnsStatus, HostLookup, MxEvidence, MxHost};
+use mxdrift::resolve::{DnsStatus, MxEvidence, MxHost};
 use mxdrift::rules::{IgnoreRule, RuleSet};
+
+use crate::common::golden::assert_golden;
+use crate::common::{self, declared, host, known_domain, with_ttl};
 
 const US: &str = "203.0.113.10";
 
-fn host(pref: u16, name: &str, addrs: &[&str]) -> MxHost {
-    MxHost {
-        preference: pref,
-        host: name.to_string(),
-        addresses: addrs.iter().map(|a| a.parse::<IpAddr>().unwrap()).collect(),
-        lookup: if addrs.is_empty() {
-            HostLookup::NoAddress
-        } else {
-            HostLookup::Complete
-        },
-        cname: None,
-        ip_literal: false,
-        ttl: Some(3600),
-        problem: None,
-    }
-}
-
+/// The shared builders' evidence at the TTL the golden files show.
 fn evidence(status: DnsStatus, mx: Vec<MxHost>) -> MxEvidence {
-    MxEvidence {
-        status,
-        implicit_mx: false,
-        mx,
-        ttl: Some(3600),
-        dangling_cname: None,
-        problem: None,
-    }
+    with_ttl(common::evidence(status, mx), 3600)
 }
 
 fn sample_audit() -> Audit {
@@ -141,20 +119,16 @@ fn sample_audit() -> Audit {
     let domains = cases
         .into_iter()
         .map(|(name, delivery, line, evidence)| {
-            let domain = KnownDomain {
-                name: DomainName::parse(name).unwrap(),
-                delivery,
-                declared: vec![Declared {
-                    file: if line == 0 {
-                        format!("var/www/vhosts/system/{name}")
-                    } else {
-                        "etc/postfix/vdomains".into()
-                    },
-                    line,
-                    via: "virtual_mailbox_domains".into(),
-                }],
-                facts: DomainFacts::default(),
+            let file = if line == 0 {
+                format!("var/www/vhosts/system/{name}")
+            } else {
+                "etc/postfix/vdomains".into()
             };
+            let domain = known_domain(
+                name,
+                delivery,
+                declared(&file, line, "virtual_mailbox_domains"),
+            );
             audit::judge(
                 domain,
                 evidence,
@@ -196,18 +170,6 @@ fn render(formatter: &dyn AuditFormatter) -> String {
     String::from_utf8(out).unwrap()
 }
 
-fn golden(name: &str, actual: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", path.display()));
-    assert_eq!(actual, expected, "output differs from {}", path.display());
-}
-
 fn nagios() -> Nagios {
     plugin("0", "0")
 }
@@ -222,32 +184,32 @@ fn plugin(warning: &str, critical: &str) -> Nagios {
 
 #[test]
 fn table_golden() {
-    golden("audit.table.txt", &render(&table::Table::default()));
+    assert_golden("audit.table.txt", &render(&table::Table::default()));
 }
 
 #[test]
 fn text_golden() {
-    golden("audit.text.txt", &render(&text::Text));
+    assert_golden("audit.text.txt", &render(&text::Text));
 }
 
 #[test]
 fn json_golden() {
-    golden("audit.json", &render(&json::Json));
+    assert_golden("audit.json", &render(&json::Json));
 }
 
 #[test]
 fn sarif_golden() {
-    golden("audit.sarif", &render(&sarif::Sarif::default()));
+    assert_golden("audit.sarif", &render(&sarif::Sarif::default()));
 }
 
 #[test]
 fn nagios_golden() {
-    golden("audit.nagios.txt", &render(&nagios()));
+    assert_golden("audit.nagios.txt", &render(&nagios()));
 }
 
 #[test]
 fn prometheus_golden() {
-    golden("audit.prom", &render(&prometheus::Prometheus));
+    assert_golden("audit.prom", &render(&prometheus::Prometheus));
 }
 
 #[test]
@@ -1047,7 +1009,7 @@ fn prometheus_failed_run_says_so() {
 
 #[test]
 fn table_golden_at_100_columns() {
-    golden(
+    assert_golden(
         "audit.table-100.txt",
         &render(&table::Table { width: Some(100) }),
     );

@@ -8,7 +8,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::common::fix::{fixture, mxdrift};
+use crate::common::{fixture, mxdrift};
 use mxdrift::inventory::WarningKind;
 use mxdrift::sources::ConfigRoot;
 use mxdrift::sources::postfix::{self, PostfixOptions};

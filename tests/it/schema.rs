@@ -6,40 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-
-fn mxdrift() -> Command {
-    Command::cargo_bin("mxdrift").expect("binary built")
-}
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
-fn validator() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(repo("docs/mxdrift.schema.json")).unwrap();
-    let schema: serde_json::Value = serde_json::from_str(&text).expect("the schema is JSON");
-    assert_eq!(
-        schema["$schema"],
-        "https://json-schema.org/draft/2020-12/schema"
-    );
-    jsonschema::draft202012::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .expect("the schema is a valid 2020-12 schema")
-}
-
-fn assert_valid(validator: &jsonschema::Validator, what: &str, doc: &serde_json::Value) {
-    let errors: Vec<String> = validator
-        .iter_errors(doc)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{what} does not match docs/mxdrift.schema.json (document new fields there):\n{}",
-        errors.join("\n")
-    );
-}
+use crate::common::report::{assert_valid, validator};
+use crate::common::{fixture, mxdrift, repo};
 
 fn json_of(args: &[&std::ffi::OsStr]) -> serde_json::Value {
     let out = mxdrift().args(args).output().unwrap();
@@ -57,7 +25,7 @@ fn fixtures() -> Vec<(PathBuf, Vec<String>)> {
     let zone = |root: &str| {
         vec![
             "--zone-file".to_string(),
-            repo(&format!("testdata/{root}/zones/test.zone"))
+            fixture(&format!("{root}/zones/test.zone"))
                 .display()
                 .to_string(),
         ]
@@ -67,22 +35,17 @@ fn fixtures() -> Vec<(PathBuf, Vec<String>)> {
         "--platform".into(),
         "list".into(),
         "--domains".into(),
-        repo("testdata/list/basic/domains.txt")
-            .display()
-            .to_string(),
+        fixture("list/basic/domains.txt").display().to_string(),
     ]);
     vec![
-        (repo("testdata/demo"), zone("demo")),
-        (repo("testdata/fix/postfix"), zone("fix/postfix")),
-        (repo("testdata/plesk/postfix"), zone("plesk/postfix")),
-        (repo("testdata/plesk/qmail"), zone("plesk/qmail")),
-        (repo("testdata/cpanel/basic"), zone("cpanel/basic")),
-        (
-            repo("testdata/directadmin/basic"),
-            zone("directadmin/basic"),
-        ),
-        (repo("testdata/qmail/basic"), zone("qmail/basic")),
-        (repo("testdata/list/basic"), list),
+        (fixture("demo"), zone("demo")),
+        (fixture("fix/postfix"), zone("fix/postfix")),
+        (fixture("plesk/postfix"), zone("plesk/postfix")),
+        (fixture("plesk/qmail"), zone("plesk/qmail")),
+        (fixture("cpanel/basic"), zone("cpanel/basic")),
+        (fixture("directadmin/basic"), zone("directadmin/basic")),
+        (fixture("qmail/basic"), zone("qmail/basic")),
+        (fixture("list/basic"), list),
     ]
 }
 
@@ -134,8 +97,8 @@ fn audit_with_ignores_warnings_and_a_baseline_matches_the_schema() {
     )
     .unwrap();
     let baseline = dir.path().join("last.json");
-    let demo = repo("testdata/demo");
-    let zone = repo("testdata/demo/zones/test.zone");
+    let demo = fixture("demo");
+    let zone = fixture("demo/zones/test.zone");
     let base: Vec<&std::ffi::OsStr> = vec![
         "audit".as_ref(),
         "--format".as_ref(),

@@ -9,7 +9,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::common::fix::{copy_tree, fixture, need_tool};
+use crate::common::{
+    copy_fixture, copy_tree, fixture, mxdrift, mxdrift_path, require_root, require_tool, text,
+};
 
 const NOBODY: u32 = 65534;
 const PERMISSION: &str = "permission denied: run as root or grant read access";
@@ -22,15 +24,11 @@ struct SharedCopy {
 }
 
 impl SharedCopy {
-    fn new(fixture_rel: &str, test: &str) -> Option<SharedCopy> {
-        if !rustix::process::geteuid().is_root() {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{test}: must run as root under CI=true, to run mxdrift as another user");
-            }
-            eprintln!("SKIPPED: {test}: needs root to run mxdrift as another user");
+    fn new(fixture_rel: &str) -> Option<SharedCopy> {
+        if !require_root() {
             return None;
         }
-        let setpriv = need_tool("setpriv", test)?;
+        let setpriv = require_tool("setpriv")?;
         let dir = tempfile::Builder::new()
             .prefix("mxdrift-unreadable")
             .tempdir_in("/tmp")
@@ -52,7 +50,7 @@ impl SharedCopy {
         let bin = dir.path().join("mxdrift");
         let status = Command::new("install")
             .args(["-m", "0755"])
-            .arg(env!("CARGO_BIN_EXE_mxdrift"))
+            .arg(mxdrift_path())
             .arg(&bin)
             .status()
             .unwrap();
@@ -90,14 +88,10 @@ impl SharedCopy {
     }
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// The unprivileged run works on the readable copy (so a failure below is
 /// the private file's), then fails loudly once `private` is mode 0600.
 fn unreadable_file_fails_the_run(fixture_rel: &str, private: &str, test: &str) {
-    let Some(copy) = SharedCopy::new(fixture_rel, test) else {
+    let Some(copy) = SharedCopy::new(fixture_rel) else {
         return;
     };
     let readable = copy.audit_as_nobody(&["--format", "nagios"]);
@@ -165,8 +159,7 @@ fn cpanel_list_unreadable_by_the_user_fails_the_run() {
 
 #[test]
 fn unsearchable_directory_fails_the_run_naming_the_file() {
-    let test = "unsearchable_directory_fails_the_run_naming_the_file";
-    let Some(copy) = SharedCopy::new("plesk/postfix", test) else {
+    let Some(copy) = SharedCopy::new("plesk/postfix") else {
         return;
     };
     copy.make_private("var/spool/postfix/plesk");
@@ -181,7 +174,7 @@ fn unsearchable_directory_fails_the_run_naming_the_file() {
 fn a_missing_table_is_still_a_lookup_failure_warning() {
     // Only permission errors became fatal: Postfix defers mail when a table
     // is missing, and mxdrift keeps reporting that as before.
-    let dir = crate::common::fix::copy_fixture("demo");
+    let dir = copy_fixture("demo");
     fs::remove_file(dir.path().join("etc/postfix/vdomains")).unwrap();
     let out = run(dir.path(), &["inventory", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -197,7 +190,7 @@ fn a_missing_table_is_still_a_lookup_failure_warning() {
 }
 
 fn run(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mxdrift"))
+    mxdrift()
         .args(args)
         .arg("--root")
         .arg(root)

@@ -14,61 +14,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, SystemTime};
 
-use crate::common::fix::{copy_fixture, mxdrift};
-use mxdrift::audit::{self, AuditOptions, IdentityOptions};
-use mxdrift::config::CivilDate;
-use mxdrift::remediate::{self, Remediation, apply};
-use mxdrift::resolve::ResolveOptions;
-use mxdrift::rules::RuleSet;
-use mxdrift::sources::{ConfigRoot, PlatformChoice, SourceOptions};
+use mxdrift::remediate::apply;
+use mxdrift::sources::ConfigRoot;
+
+use crate::common::fix::plan_offline as plan_for;
+use crate::common::{copy_fixture, fixture, mxdrift, require_root};
 
 const USER: u32 = 65534;
-
-fn is_root(test: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: must run as root under CI=true (it creates files of another user)");
-    }
-    eprintln!("SKIPPED: {test}: needs root to create files of another user");
-    false
-}
-
-fn plan_for(root: &Path) -> Remediation {
-    let opts = AuditOptions {
-        sources: SourceOptions {
-            root: ConfigRoot::new(root),
-            platform: PlatformChoice::Auto,
-            domains_file: None,
-            hostname: None,
-        },
-        identity: IdentityOptions::default(),
-        resolve: ResolveOptions {
-            nameservers: Vec::new(),
-            zone_files: vec![root.join("zones/test.zone")],
-            timeout: Duration::from_millis(500),
-            attempts: 1,
-            concurrency: 4,
-            progress: false,
-            max_qps: None,
-        },
-        ignores: Vec::new(),
-        today: CivilDate::today(),
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let audit = runtime
-        .block_on(audit::run(&opts, RuleSet::embedded().unwrap()))
-        .unwrap();
-    let wanted = remediate::candidates(&audit);
-    let reconfirmed = runtime
-        .block_on(audit::reconfirm(&audit, &opts, &wanted))
-        .unwrap();
-    remediate::plan(&audit, &opts.sources, &reconfirmed).unwrap()
-}
 
 fn chown(path: &Path, uid: u32) {
     std::os::unix::fs::chown(path, Some(uid), Some(uid)).unwrap();
@@ -203,7 +155,7 @@ fn under_attack(
 #[test]
 fn racing_attacker_cannot_redirect_fix_apply() {
     let test = "racing_attacker_cannot_redirect_fix_apply";
-    if !is_root(test) {
+    if !require_root() {
         return;
     }
     let dir = copy_fixture("demo");
@@ -251,7 +203,7 @@ fn racing_attacker_cannot_redirect_fix_apply() {
 #[test]
 fn racing_attacker_cannot_redirect_audit_output() {
     let test = "racing_attacker_cannot_redirect_audit_output";
-    if !is_root(test) {
+    if !require_root() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -313,7 +265,6 @@ fn fix_apply(root: &Path) -> (Option<i32>, String) {
 
 #[test]
 fn directories_other_users_can_write_are_refused() {
-    let test = "directories_other_users_can_write_are_refused";
     for (setup, expected) in [
         ("every user", "is writable by every user"),
         ("group", "is writable by group"),
@@ -327,7 +278,7 @@ fn directories_other_users_can_write_are_refused() {
             }
             "group" => fs::set_permissions(&config_dir, fs::Permissions::from_mode(0o775)).unwrap(),
             _ => {
-                if !is_root(test) {
+                if !require_root() {
                     continue;
                 }
                 // The directory is the user's, main.cf is root's.
@@ -387,8 +338,7 @@ fn a_configuration_file_that_is_a_link_is_edited_at_its_target() {
 
 #[test]
 fn backups_and_rewritten_files_keep_owner_group_and_mode() {
-    let test = "backups_and_rewritten_files_keep_owner_group_and_mode";
-    if !is_root(test) {
+    if !require_root() {
         return;
     }
     let dir = copy_fixture("demo");
@@ -427,9 +377,9 @@ fn audit_output_refuses_a_link_and_a_directory_others_can_write() {
         mxdrift()
             .args(["audit", "--format", "prometheus", "--fail-on", "never"])
             .arg("--root")
-            .arg(crate::common::fix::fixture("demo"))
+            .arg(fixture("demo"))
             .arg("--zone-file")
-            .arg(crate::common::fix::fixture("demo/zones/test.zone"))
+            .arg(fixture("demo/zones/test.zone"))
             .arg("--output")
             .arg(output)
             .output()

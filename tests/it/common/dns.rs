@@ -1,11 +1,13 @@
-//! Helpers shared by the DNS integration tests (`mod support;`).
+//! Helpers shared by the DNS tests: the test zones, resolver options, and
+//! evidence made comparable between resolvers.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use super::dns_server::{DnsServer, Fault, Transport};
 use mxdrift::inventory::DomainName;
+
+use super::dns_server::DnsServer;
 use mxdrift::resolve::{MxEvidence, ResolveOptions};
 
 /// A file under testdata/zones/.
@@ -65,22 +67,12 @@ pub fn run_bound(opts: &ResolveOptions) -> Duration {
     opts.timeout * (attempts + 1) * 3 * servers * 4 + Duration::from_secs(10)
 }
 
-/// Where an outside tool lives, if installed (PATH, then the sbin dirs
-/// that a non-root PATH may lack).
-pub fn find_tool(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(tool))
-        .find(|candidate| candidate.is_file())
-}
-
-/// A missing outside tool: visible skip locally, failure in CI.
-pub fn missing_tool(tool: &str) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("`{tool}` is required when CI=true but is not installed");
-    }
-    eprintln!("SKIPPED: `{tool}` is not installed");
+/// A name server address where nothing answers: a port of 127.0.0.2,
+/// free when asked. No test binds 127.0.0.2 (every test server binds
+/// 127.0.0.1), so no other test's server can take the port meanwhile.
+pub fn dead_address() -> SocketAddr {
+    let socket = std::net::UdpSocket::bind("127.0.0.2:0").expect("bind UDP on 127.0.0.2");
+    socket.local_addr().expect("bound socket has an address")
 }
 
 /// Domains of the test zones covering every status and every host outcome.

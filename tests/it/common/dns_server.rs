@@ -9,15 +9,13 @@
 //! hickory-server's handler API gives no way to send garbage bytes or stay
 //! silent per name, hence the relay.
 
-#![allow(dead_code)] // each test binary uses a different part of this
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, OpCode, ResponseCode};
-use hickory_proto::rr::{LowerName, Name, RecordType};
+use hickory_proto::rr::{LowerName, RecordType};
 use hickory_proto::serialize::txt::Parser;
 use hickory_server::Server;
 use hickory_server::net::runtime::TokioRuntimeProvider;
@@ -333,9 +331,4 @@ async fn relay_tcp(query: &[u8], backend: SocketAddr) -> Option<Vec<u8>> {
     tokio::time::timeout(Duration::from_secs(5), read_frame(&mut upstream))
         .await
         .ok()?
-}
-
-/// Parse a name for assertions.
-pub fn name(s: &str) -> Name {
-    Name::from_ascii(s).expect("test name")
 }

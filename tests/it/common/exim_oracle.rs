@@ -6,11 +6,12 @@
 //! checkout (where `scripts/fetch-exim` unpacks it). Without it the test
 //! is skipped with a visible `SKIPPED:` line, except under CI=true, where
 //! it fails: `.ci/run` runs the script before the tests.
-#![allow(dead_code)]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use super::{repo, require};
 
 /// A runnable Exim and the library path its unpacked libraries need.
 pub struct Exim {
@@ -20,24 +21,18 @@ pub struct Exim {
 
 impl Exim {
     /// The unpacked Exim, or `None` after a visible SKIPPED message (a
-    /// failure under CI=true). `test` names the caller in the message.
-    pub fn find(test: &str) -> Option<Exim> {
+    /// failure under CI=true).
+    pub fn find() -> Option<Exim> {
         let dir = std::env::var_os("MXDRIFT_EXIM_DIR")
             .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/exim"));
+            .unwrap_or_else(|| repo("target/exim"));
         let root = dir.join("root");
         let binary = root.join("usr/sbin/exim4");
-        if !binary.is_file() {
-            let why = format!(
-                "{test}: no Exim at {} (run scripts/fetch-exim)",
-                binary.display()
-            );
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{why}; CI=true requires it");
-            }
-            eprintln!("SKIPPED: {why}");
-            return None;
-        }
+        let found = binary.is_file().then_some(());
+        require(
+            found,
+            &format!("no Exim at {} (run scripts/fetch-exim)", binary.display()),
+        )?;
         let library_path = ["usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu"]
             .iter()
             .map(|sub| root.join(sub).display().to_string())

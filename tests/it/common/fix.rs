@@ -1,101 +1,56 @@
-//! Helpers of the `fix` tests: fixture copies, the binary, outside tools.
-#![allow(dead_code)]
+//! Helpers of the `fix` tests: the plan made in process, the comments a fix
+//! must keep, and panel programs stubbed out.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
-use assert_cmd::Command;
+use mxdrift::audit::{self, AuditOptions, IdentityOptions};
+use mxdrift::config::CivilDate;
+use mxdrift::remediate::{self, Remediation};
+use mxdrift::resolve::ResolveOptions;
+use mxdrift::rules::RuleSet;
+use mxdrift::sources::PlatformChoice;
 
-pub fn mxdrift() -> Command {
-    Command::cargo_bin("mxdrift").expect("binary built")
-}
+use super::platform;
 
-pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(rel)
-}
-
-/// Copy a directory tree (files and directories only).
-pub fn copy_tree(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let rel = entry.path().strip_prefix(from).unwrap();
-        let target = to.join(rel);
-        if entry.file_type().is_dir() {
-            fs::create_dir_all(&target).unwrap();
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
+/// Options to audit a fixture copy in process, answered by its own zone
+/// file (`zones/test.zone`), with no identity given.
+pub fn offline_audit_options(root: &Path) -> AuditOptions {
+    AuditOptions {
+        sources: platform::options(root, PlatformChoice::Auto),
+        identity: IdentityOptions::default(),
+        resolve: ResolveOptions {
+            nameservers: Vec::new(),
+            zone_files: vec![root.join("zones/test.zone")],
+            timeout: Duration::from_millis(500),
+            attempts: 1,
+            concurrency: 4,
+            progress: false,
+            max_qps: None,
+        },
+        ignores: Vec::new(),
+        today: CivilDate::today(),
     }
 }
 
-/// A copy of a fixture in a temporary directory.
-pub fn copy_fixture(rel: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&fixture(rel), dir.path());
-    dir
-}
-
-/// A tool the test needs: its path, or `None` after a visible SKIPPED
-/// message. Under CI=true a missing tool fails the test.
-pub fn need_tool(tool: &str, test: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(tool))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{test}: `{tool}` is not installed, and CI=true requires it");
-        }
-        eprintln!("SKIPPED: {test}: `{tool}` is not installed");
-    }
-    found
-}
-
-/// (delivery, declared places without line numbers) of every domain, from `audit --format json`.
-pub type DomainState = BTreeMap<String, (String, serde_json::Value)>;
-
-pub fn audit_json(extra: &[&str]) -> serde_json::Value {
-    let out = mxdrift()
-        .args(["audit", "--format", "json", "--fail-on", "never"])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "audit failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-pub fn states(audit: &serde_json::Value) -> DomainState {
-    audit["domains"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["domain"].as_str().unwrap().to_string(),
-                (
-                    d["delivery"].as_str().unwrap().to_string(),
-                    // Lines move when lines above them go: compare
-                    // file and parameter only.
-                    serde_json::Value::Array(
-                        d["declared"]
-                            .as_array()
-                            .unwrap()
-                            .iter()
-                            .map(|p| serde_json::json!([p["file"], p["via"]]))
-                            .collect(),
-                    ),
-                ),
-            )
-        })
-        .collect()
+/// The plan `mxdrift fix` makes for a fixture copy, audited offline.
+pub fn plan_offline(root: &Path) -> Remediation {
+    let opts = offline_audit_options(root);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let audit = runtime
+        .block_on(audit::run(&opts, RuleSet::embedded().expect("rules")))
+        .expect("the audit runs");
+    let wanted = remediate::candidates(&audit);
+    let reconfirmed = runtime
+        .block_on(audit::reconfirm(&audit, &opts, &wanted))
+        .expect("the reconfirmation runs");
+    remediate::plan(&audit, &opts.sources, &reconfirmed).expect("a plan")
 }
 
 /// Comment lines (`#` first non-blank) of every file under a directory.
@@ -125,16 +80,21 @@ pub fn comment_lines(dir: &Path) -> BTreeMap<String, Vec<String>> {
     all
 }
 
-/// The plan validates against the schema mxdrift ships (strict: refused
-/// actions and confirmations must be documented there).
-pub fn assert_schema(plan: &serde_json::Value) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/mxdrift.schema.json");
-    let schema: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
-    let validator = jsonschema::draft202012::options().build(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(plan)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{}\n{plan}", errors.join("\n"));
+/// An executable program at `path` with `script` as its text.
+///
+/// Written by a separate `install` process: a test thread that forks
+/// while this process holds a new file open for writing hands the write
+/// descriptor to its child until that child execs, and executing the file
+/// then fails with "Text file busy". The text goes through a file that
+/// nobody executes.
+pub fn install_program(path: &Path, script: &str) {
+    let source = tempfile::NamedTempFile::new().expect("a temporary file");
+    fs::write(source.path(), script).expect("write the program text");
+    let status = Command::new("install")
+        .args(["-m", "0755"])
+        .arg(source.path())
+        .arg(path)
+        .status()
+        .expect("run install");
+    assert!(status.success(), "install {}: {status}", path.display());
 }

@@ -3,8 +3,6 @@
 //! SOA of `test.`) for other types of known names and NXDOMAIN (with it)
 //! for everything else. Tests that need a server to lie build on it.
 
-#![allow(dead_code)] // each test binary uses a different part of this
-
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 

@@ -1,18 +1,13 @@
 //! Helpers shared by the platform tests: fixture paths, reading an
 //! inventory, and compact one-line renderings that make exact comparisons
 //! readable.
-#![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mxdrift::inventory::{Inventory, Platform};
 use mxdrift::sources::{ConfigRoot, PlatformChoice, SourceError, SourceOptions, read_inventory};
 
-pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(rel)
-}
+use super::fixture;
 
 pub fn options(root: &Path, platform: PlatformChoice) -> SourceOptions {
     SourceOptions {

@@ -10,8 +10,6 @@
 //! over TCP, through hickory's name-server pool. [`RawDns::received`]
 //! shows which transports a query really used.
 
-#![allow(dead_code)] // each test binary uses a different part of this
-
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
