@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::postfix_oracle::{Oracle, Tools, compile_table, split};
-use crate::common::{require_tool, skipped};
+use crate::common::skipped;
 use mxdrift::sources::postfix::{self, PostfixOptions};
 use mxdrift::sources::{ConfigRoot, SourceError};
 
@@ -110,14 +110,8 @@ fn corpus_configs_agree_with_postconf() {
         skipped(&format!("the corpus {CORPUS} is absent"));
         return;
     }
-    let (Some(postconf_bin), Some(postmap_bin)) =
-        (require_tool("postconf"), require_tool("postmap"))
-    else {
+    let Some(tools) = Tools::find() else {
         return;
-    };
-    let tools = Tools {
-        postconf: postconf_bin,
-        postmap: postmap_bin,
     };
     let mut cases: Vec<PathBuf> = std::fs::read_dir(CORPUS)
         .unwrap()

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::postfix_oracle::{Oracle, Tools, compile_table, split};
-use crate::common::require_tool;
 use crate::common::rng::{Rng, seed};
 use mxdrift::inventory::Delivery;
 use mxdrift::sources::ConfigRoot;
@@ -343,14 +342,8 @@ fn postconf(tools: &Tools, dir: &Path, params: &[&str]) -> Option<Vec<String>> {
 
 #[test]
 fn postfix_reader_agrees_with_postconf_and_postmap() {
-    let (Some(postconf_bin), Some(postmap_bin)) =
-        (require_tool("postconf"), require_tool("postmap"))
-    else {
+    let Some(tools) = Tools::find() else {
         return;
-    };
-    let tools = Tools {
-        postconf: postconf_bin,
-        postmap: postmap_bin,
     };
     let seed = seed("MXDRIFT_DIFF_SEED", DEFAULT_SEED);
     let hostname_default = {

@@ -166,7 +166,8 @@ impl Drop for DnsServer {
     }
 }
 
-fn fqdn_lower(name: &str) -> String {
+/// Lower case, with the trailing dot.
+pub(super) fn fqdn_lower(name: &str) -> String {
     let lower = name.to_ascii_lowercase();
     if lower.ends_with('.') {
         lower
@@ -175,14 +176,14 @@ fn fqdn_lower(name: &str) -> String {
     }
 }
 
-fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// The lock, also after a test thread panicked while holding it.
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A UDP socket and a TCP listener on the same loopback port.
-async fn bind_pair() -> (UdpSocket, TcpListener) {
+/// A UDP socket and a TCP listener on the same loopback port, chosen by
+/// the system (port 0): never a port another test holds.
+pub(super) async fn bind_pair() -> (UdpSocket, TcpListener) {
     for _ in 0..50 {
         let udp = UdpSocket::bind("127.0.0.1:0")
             .await

@@ -9,21 +9,13 @@ use std::net::Ipv4Addr;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
+use super::dns_server::fqdn_lower;
 use super::raw_dns::{a, mx, question, reply_to, soa, with_rcode};
 
 #[derive(Debug, Clone, Default)]
 pub struct MiniZone {
     mx: HashMap<String, Vec<(u16, String)>>,
     a: HashMap<String, Ipv4Addr>,
-}
-
-fn fqdn(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
-    if lower.ends_with('.') {
-        lower
-    } else {
-        format!("{lower}.")
-    }
 }
 
 impl MiniZone {
@@ -34,22 +26,22 @@ impl MiniZone {
     /// `domain MX preference host`.
     pub fn mx(mut self, domain: &str, preference: u16, host: &str) -> Self {
         self.mx
-            .entry(fqdn(domain))
+            .entry(fqdn_lower(domain))
             .or_default()
-            .push((preference, fqdn(host)));
+            .push((preference, fqdn_lower(host)));
         self
     }
 
     /// `host A ip`.
     pub fn a(mut self, host: &str, ip: Ipv4Addr) -> Self {
-        self.a.insert(fqdn(host), ip);
+        self.a.insert(fqdn_lower(host), ip);
         self
     }
 
     /// The answer to `request`, repeating its question exactly (case too).
     pub fn answer(&self, request: &Message) -> Option<Message> {
         let (qname, qtype) = question(request)?;
-        let name = fqdn(&qname.to_ascii());
+        let name = fqdn_lower(&qname.to_ascii());
         let mut m = reply_to(request);
         match (name.as_str(), qtype) {
             (".", RecordType::SOA) => m.answers.push(soa(".", "a.root-servers.net.")),

@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
 
-use super::dns_server::{Received, Transport};
+use super::dns_server::{Received, Transport, bind_pair, fqdn_lower, lock};
 
 /// Which live path of mxdrift gets the crafted answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,30 +110,6 @@ impl Drop for RawDns {
             task.abort();
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn fqdn_lower(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
-    if lower.ends_with('.') {
-        lower
-    } else {
-        format!("{lower}.")
-    }
-}
-
-async fn bind_pair() -> (UdpSocket, TcpListener) {
-    for _ in 0..50 {
-        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind UDP");
-        let addr = udp.local_addr().expect("bound socket has an address");
-        if let Ok(tcp) = TcpListener::bind(addr).await {
-            return (udp, tcp);
-        }
-    }
-    panic!("no free loopback port for both UDP and TCP");
 }
 
 fn record(received: &Mutex<Vec<Received>>, request: &Message, transport: Transport) {
