@@ -4,7 +4,7 @@
 
 mod domain_name;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -59,7 +59,7 @@ impl Delivery {
 }
 
 /// One place in the configuration where a domain is named.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Declared {
     /// Path relative to `--root`, with `/` separators.
     pub file: String,
@@ -165,7 +165,7 @@ impl HandsOff {
 }
 
 /// What kind of problem a warning reports; lets reports group and count them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WarningKind {
     /// A table whose keys cannot be listed (regexp, pcre, cidr, SQL, LDAP, ...).
@@ -187,7 +187,7 @@ pub enum WarningKind {
 }
 
 /// A problem found while reading the configuration that does not stop the run.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct InventoryWarning {
     pub kind: WarningKind,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -241,7 +241,14 @@ impl Inventory {
 #[derive(Debug, Default)]
 pub struct InventoryBuilder {
     domains: BTreeMap<DomainName, KnownDomain>,
+    /// The declarations of domains declared more than
+    /// [`FEW_DECLARATIONS`] times, for the duplicate check: a name
+    /// repeated 400,000 times in a list must not cost 400,000² comparisons.
+    many: HashMap<DomainName, HashSet<Declared>>,
 }
+
+/// Up to this many declarations a domain's list is searched directly.
+const FEW_DECLARATIONS: usize = 16;
 
 impl InventoryBuilder {
     pub fn new() -> Self {
@@ -252,6 +259,7 @@ impl InventoryBuilder {
     pub fn from_domains(domains: Vec<KnownDomain>) -> Self {
         InventoryBuilder {
             domains: domains.into_iter().map(|d| (d.name.clone(), d)).collect(),
+            many: HashMap::new(),
         }
     }
 
@@ -271,7 +279,16 @@ impl InventoryBuilder {
                     .first()
                     .cloned()
                     .unwrap_or_else(|| declared.clone());
-                if !existing.declared.contains(&declared) {
+                let known = if existing.declared.len() < FEW_DECLARATIONS {
+                    existing.declared.contains(&declared)
+                } else {
+                    !self
+                        .many
+                        .entry(name)
+                        .or_insert_with(|| existing.declared.iter().cloned().collect())
+                        .insert(declared.clone())
+                };
+                if !known {
                     existing.declared.push(declared);
                 }
                 Some((existing.delivery, first))

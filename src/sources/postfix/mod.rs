@@ -19,7 +19,7 @@ pub mod maincf;
 pub mod tables;
 pub mod transport;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
 pub use lists::{ListReader, MatchList, Member};
@@ -129,25 +129,29 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
     }
     set_hostname_default(root, opts, &mut main_cf, &mut warnings);
 
-    let queue_dir = main_cf.expanded("queue_directory");
-    let parent_matching = |param: &str| {
-        let pdms = main_cf.expanded("parent_domain_matches_subdomains");
-        tables::split_tokens(&pdms).iter().any(|(_, t)| *t == param)
-    };
+    // Postfix fails on a value it cannot expand (nesting, a loop); mxdrift
+    // fails too, and on values beyond its own limits (expansion bombs).
+    let queue_dir = main_cf.expand_checked("queue_directory")?.text;
+    let pdms = main_cf
+        .expand_checked("parent_domain_matches_subdomains")?
+        .text;
+    let parent_matching =
+        |param: &str| tables::split_tokens(&pdms).iter().any(|(_, t)| *t == param);
     let mut reader = ListReader::new(root, &queue_dir);
     let mut builder = InventoryBuilder::new();
     // Every place each domain was declared, with its class, to report
     // duplicates.
     let mut places: BTreeMap<DomainName, Vec<(&str, Location)>> = BTreeMap::new();
+    let mut in_mydestination: HashSet<DomainName> = HashSet::new();
     let mut classes = Vec::new();
     let mut relay_includes_mydestination = false;
     for (param, delivery) in CLASSES {
-        let value = main_cf.expand_param(param);
+        let value = main_cf.expand_checked(param)?;
         report_expansion_problems(param, &value, &main_file, &mut warnings);
         if *param == "relay_domains" {
             relay_includes_mydestination = value.referenced.contains("mydestination");
         }
-        let list = reader.read_list(param, &value, parent_matching(param));
+        let list = reader.read_list(param, &value, parent_matching(param))?;
         let (members, member_warnings) = list.members();
         warnings.extend(member_warnings);
         for member in members {
@@ -156,11 +160,12 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
             // wins, so they add nothing and are not a mistake.
             let repeats_mydestination = relay_includes_mydestination
                 && *param == "relay_domains"
-                && places
-                    .get(&member.name)
-                    .is_some_and(|p| p.iter().any(|(c, _)| *c == "mydestination"));
+                && in_mydestination.contains(&member.name);
             if repeats_mydestination {
                 continue;
+            }
+            if *param == "mydestination" {
+                in_mydestination.insert(member.name.clone());
             }
             let declared = declared_at(&member.location, param);
             builder.declare(member.name.clone(), *delivery, declared);
@@ -173,7 +178,7 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
     }
     warnings.extend(duplicate_warnings(&places));
 
-    let transport_value = main_cf.expand_param("transport_maps");
+    let transport_value = main_cf.expand_checked("transport_maps")?;
     report_expansion_problems(
         "transport_maps",
         &transport_value,
@@ -191,7 +196,7 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
     );
     warnings.extend(reader.take_warnings());
 
-    let myhostname = main_cf.expanded("myhostname");
+    let myhostname = main_cf.expand_checked("myhostname")?.text;
     let this_host = vec![myhostname.clone()];
     // Transport overrides apply to the local and virtual mailbox classes;
     // virtual alias domains are rewritten before any transport is chosen.
@@ -226,7 +231,8 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
         )),
         Err(_) => {}
     }
-    let proxy = main_cf.expand_param("proxy_interfaces");
+    let proxy = main_cf.expand_checked("proxy_interfaces")?;
+    let mut proxy_seen = HashSet::new();
     for (_, token) in tables::split_tokens(&proxy.text) {
         let literal = token
             .strip_prefix('[')
@@ -234,7 +240,7 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
             .unwrap_or(token);
         match literal.parse::<IpAddr>() {
             Ok(ip) => {
-                if !inventory.server_addresses.contains(&ip) {
+                if proxy_seen.insert(ip) {
                     inventory.server_addresses.push(ip);
                 }
             }
@@ -249,13 +255,9 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
         }
     }
     inventory.domains = builder.into_domains();
-    let mut seen = Vec::new();
-    for w in warnings {
-        if !seen.contains(&w) {
-            seen.push(w);
-        }
-    }
-    inventory.warnings = seen;
+    let mut seen = HashSet::new();
+    warnings.retain(|w| seen.insert(w.clone()));
+    inventory.warnings = warnings;
     Ok(PostfixConfig {
         inventory,
         main_cf,
