@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::inventory::{InventoryWarning, WarningKind};
 use crate::rules::{Finding, IgnoreRule, RuleError, RuleSet, Severity};
+use crate::safe_fs;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -111,12 +112,40 @@ impl Ignore {
 
 impl Config {
     /// Read and validate a config file. `shown` is the name used in messages.
+    /// The file is read like every other (a regular file, at most
+    /// [`safe_fs::SETTINGS_LIMIT`]): a FIFO or `/dev/zero` given as
+    /// `--config` is refused, never waited for.
     pub fn load(path: &Path, shown: &str) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let bytes =
+            safe_fs::read_path(path, safe_fs::SETTINGS_LIMIT).map_err(|error| ConfigError::Io {
+                file: shown.to_string(),
+                source: error.into(),
+            })?;
+        Self::parse_bytes(&bytes, shown)
+    }
+
+    /// `<root>/etc/mxdrift.yaml`, read inside the root like the server's
+    /// own files; `None` when there is none.
+    pub fn load_under_root(root: &Path) -> Result<Option<Config>, ConfigError> {
+        const PATH: &str = "/etc/mxdrift.yaml";
+        let shown = PATH.trim_start_matches('/');
+        let read = safe_fs::Root::open(root).and_then(|r| r.read(PATH, safe_fs::SETTINGS_LIMIT));
+        match read {
+            Ok((bytes, _)) => Self::parse_bytes(&bytes, shown).map(Some),
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(ConfigError::Io {
+                file: shown.to_string(),
+                source: error.into(),
+            }),
+        }
+    }
+
+    fn parse_bytes(bytes: &[u8], shown: &str) -> Result<Config, ConfigError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| ConfigError::Invalid {
             file: shown.to_string(),
-            source,
+            message: format!("not UTF-8 text ({e})"),
         })?;
-        Self::parse(&text, shown)
+        Self::parse(text, shown)
     }
 
     pub fn parse(text: &str, shown: &str) -> Result<Config, ConfigError> {

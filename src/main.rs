@@ -24,6 +24,7 @@ use mxdrift::cli::{
     InventoryArgs, InventoryFormat, PlatformArg, RulesArgs, SourceArgs,
 };
 use mxdrift::config::{CivilDate, Config, ConfigError};
+use mxdrift::deadline;
 use mxdrift::inventory::Platform;
 use mxdrift::remediate::{self, RemediateError};
 use mxdrift::report::baseline::{Baseline, BaselineError};
@@ -324,15 +325,10 @@ fn load_config(args: &PipelineArgs<'_>) -> Result<(Config, String), Failure> {
             let shown = path.display().to_string();
             Ok((Config::load(path, &shown)?, shown))
         }
-        None => {
-            let path = args.source.root.join("etc/mxdrift.yaml");
-            let shown = "etc/mxdrift.yaml".to_string();
-            if path.exists() {
-                Ok((Config::load(&path, &shown)?, shown))
-            } else {
-                Ok((Config::default(), shown))
-            }
-        }
+        None => Ok((
+            Config::load_under_root(&args.source.root)?.unwrap_or_default(),
+            "etc/mxdrift.yaml".to_string(),
+        )),
     }
 }
 
@@ -418,12 +414,11 @@ struct Pipeline {
 
 /// Config, options, rules, runtime, audit: what `audit` and `fix` share.
 /// Ignores in the config file that match no finding become configuration
-/// warnings of the audit.
+/// warnings of the audit. `--deadline` bounds all of it, reading the
+/// configuration included: the run happens on a thread of its own, which is
+/// abandoned when the time is up (a read can hang where nothing can
+/// interrupt it).
 fn run_pipeline(args: &PipelineArgs<'_>) -> Result<Pipeline, Failure> {
-    let (config, config_shown) = load_config(args)?;
-    let opts = audit_options(args, &config)?;
-    let mut rules = RuleSet::embedded()?;
-    config.apply_severities(&mut rules)?;
     let deadline = args
         .deadline
         .map(|secs| {
@@ -431,25 +426,43 @@ fn run_pipeline(args: &PipelineArgs<'_>) -> Result<Pipeline, Failure> {
                 .map_err(|_| Failure::usage("--deadline must be a positive number of seconds"))
         })
         .transpose()?;
+    let Some(limit) = deadline else {
+        return pipeline(args);
+    };
+    let (source, identity, dns) = (args.source.clone(), args.identity.clone(), args.dns.clone());
+    let config = args.config.cloned();
+    deadline::run_within(limit, move || {
+        pipeline(&PipelineArgs {
+            source: &source,
+            identity: &identity,
+            dns: &dns,
+            config: config.as_ref(),
+            deadline: None,
+        })
+    })
+    .unwrap_or_else(|_| {
+        Err(Failure {
+            kind: FailureKind::Deadline,
+            message: format!(
+                "the audit did not finish within its --deadline of {} s",
+                limit.as_secs_f64()
+            ),
+        })
+    })
+}
+
+fn pipeline(args: &PipelineArgs<'_>) -> Result<Pipeline, Failure> {
+    let (config, config_shown) = load_config(args)?;
+    let opts = audit_options(args, &config)?;
+    let mut rules = RuleSet::embedded()?;
+    config.apply_severities(&mut rules)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let mut audit = runtime.block_on(async {
-        match deadline {
-            Some(limit) => tokio::time::timeout(limit, run_on_workers(&opts, rules))
-                .await
-                .map_err(|_| Failure {
-                    kind: FailureKind::Deadline,
-                    message: format!(
-                        "the audit did not finish within its --deadline of {} s",
-                        limit.as_secs_f64()
-                    ),
-                })?,
-            None => run_on_workers(&opts, rules).await,
-        }
-    })?;
-    // Do not wait for DNS tasks that the deadline abandoned.
+    let audit = runtime.block_on(run_on_workers(&opts, rules));
+    // Never wait for tasks left behind.
     runtime.shutdown_background();
+    let mut audit = audit?;
     let unused = config.unused_ignores(audit.findings().map(|(_, f)| f), &config_shown);
     audit.warnings.extend(unused);
     Ok(Pipeline { audit, opts })
@@ -582,8 +595,11 @@ fn audit_and_report(args: &AuditArgs) -> Result<Outcome, Failure> {
         Some(path) => {
             let mut buffer = Vec::new();
             formatter.write_report(&report, &mut buffer)?;
-            atomic::write_atomic(path, &buffer, 0o644)
+            let written = atomic::write_atomic(path, &buffer, 0o644)
                 .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
+            if let Some(note) = written.note {
+                eprintln!("mxdrift: {note}");
+            }
         }
         None => {
             let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout().lock());
@@ -671,10 +687,14 @@ fn run_fix(args: &FixArgs) -> Result<Outcome, Failure> {
             Some(dir) => remediate::apply::Backups::In(dir),
             None => remediate::apply::Backups::Beside,
         };
-        let written = remediate::apply::apply_to(&plan.edits, SystemTime::now(), backups)
-            .map_err(|e| Failure::internal(format!("fix --apply stopped at {e}")))?;
+        let written =
+            remediate::apply::apply_to(&opts.sources.root, &plan.edits, SystemTime::now(), backups)
+                .map_err(|e| Failure::internal(format!("fix --apply stopped at {e}")))?;
         for w in &written {
             eprintln!("wrote {} (backup {})", w.rel, w.backup.display());
+            if let Some(note) = &w.note {
+                eprintln!("  note: {note}");
+            }
         }
         // Standard output stays a runnable script of what mxdrift did not run.
         if !plan.panel.is_empty() || !plan.follow_ups.is_empty() {

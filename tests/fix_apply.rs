@@ -158,7 +158,12 @@ fn file_changed_after_planning_is_refused_and_earlier_files_stay_written() {
     changed.push_str("new-customer.test  OK\n");
     fs::write(&vdomains, &changed).unwrap();
 
-    let error = apply::apply(&plan.edits, std::time::SystemTime::now()).unwrap_err();
+    let error = apply::apply(
+        &ConfigRoot::new(root),
+        &plan.edits,
+        std::time::SystemTime::now(),
+    )
+    .unwrap_err();
     assert_eq!(error.rel, "etc/postfix/vdomains");
     assert_eq!(error.written.len(), 1);
     assert_eq!(error.written[0].rel, "etc/postfix/main.cf");
@@ -196,8 +201,13 @@ fn change_at_the_last_moment_before_the_rename_is_refused() {
             fs::write(path, &admin).unwrap();
         }
     };
-    let error =
-        apply::apply_with(&plan.edits, std::time::SystemTime::now(), &mut hook).unwrap_err();
+    let error = apply::apply_with(
+        &ConfigRoot::new(root),
+        &plan.edits,
+        std::time::SystemTime::now(),
+        &mut hook,
+    )
+    .unwrap_err();
     assert_eq!(error.rel, "etc/postfix/main.cf");
     assert!(error.written.is_empty());
     assert!(error.to_string().contains("no file was written"));
@@ -223,31 +233,24 @@ fn unwritable_directory_loses_nothing() {
     let plan = plan_for(root);
     let before = snapshot(root);
     let config_dir = root.join("etc/postfix");
-    #[cfg(unix)]
     use std::os::unix::fs::PermissionsExt;
     let root_user = effective_uid() == Some(0);
-    let mut blockers = Vec::new();
     if root_user {
-        // chmod does not stop root: make every temporary name apply would
-        // use in the directory already taken instead.
-        eprintln!(
-            "SKIPPED: unwritable_directory_loses_nothing: running as root, chmod 0555 does not stop root; simulating a directory where no temporary file can be created"
-        );
-        let pid = std::process::id();
-        for attempt in 0..100 {
-            let blocker = config_dir.join(format!(".main.cf.mxdrift-{pid}-{attempt}.tmp"));
-            fs::create_dir(&blocker).unwrap();
-            blockers.push(blocker);
-        }
+        // chmod does not stop root: give the directory to another user
+        // instead, which apply refuses before it writes anything (that user
+        // could swap the files root writes; see tests/write_safety.rs).
+        std::os::unix::fs::chown(&config_dir, Some(65534), Some(65534)).unwrap();
     } else {
-        #[cfg(unix)]
         fs::set_permissions(&config_dir, fs::Permissions::from_mode(0o555)).unwrap();
     }
-    let result = apply::apply(&plan.edits, std::time::SystemTime::now());
-    #[cfg(unix)]
+    let result = apply::apply(
+        &ConfigRoot::new(root),
+        &plan.edits,
+        std::time::SystemTime::now(),
+    );
     fs::set_permissions(&config_dir, fs::Permissions::from_mode(0o755)).unwrap();
-    for blocker in &blockers {
-        fs::remove_dir(blocker).unwrap();
+    if root_user {
+        std::os::unix::fs::chown(&config_dir, Some(0), Some(0)).unwrap();
     }
     let error = result.unwrap_err();
     assert_eq!(error.rel, "etc/postfix/main.cf");
@@ -271,7 +274,12 @@ fn apply_failure_is_exit_2_naming_what_was_written() {
     let main_cf = root.join("etc/postfix/main.cf");
     fs::remove_file(&main_cf).unwrap();
     fs::create_dir(&main_cf).unwrap();
-    let error = apply::apply(&plan.edits, std::time::SystemTime::now()).unwrap_err();
+    let error = apply::apply(
+        &ConfigRoot::new(root),
+        &plan.edits,
+        std::time::SystemTime::now(),
+    )
+    .unwrap_err();
     assert!(error.written.is_empty());
     assert!(error.to_string().starts_with("etc/postfix/main.cf: "));
     assert!(error.to_string().contains("no file was written"));

@@ -153,8 +153,8 @@ fn unreadable_localdomains_is_an_error_naming_the_file() {
     // A directory where the file should be: reading it fails even as root.
     std::fs::create_dir_all(dir.path().join("etc/localdomains")).unwrap();
     match read(dir.path(), PlatformChoice::Auto) {
-        Err(SourceError::Io { file, .. }) => assert_eq!(file, "etc/localdomains"),
-        other => panic!("expected an Io error for etc/localdomains, got {other:?}"),
+        Err(SourceError::File { file, .. }) => assert_eq!(file, "etc/localdomains"),
+        other => panic!("expected a refused file for etc/localdomains, got {other:?}"),
     }
 }
 

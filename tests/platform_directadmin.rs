@@ -107,9 +107,9 @@ fn unreadable_domainowners_is_an_error_naming_the_file() {
     std::fs::create_dir_all(root.join("etc/virtual/domainowners")).unwrap();
     std::fs::write(root.join("etc/virtual/domains"), "a.test\n").unwrap();
     match read(root, PlatformChoice::Auto) {
-        Err(mxdrift::sources::SourceError::Io { file, .. }) => {
+        Err(mxdrift::sources::SourceError::File { file, .. }) => {
             assert_eq!(file, "etc/virtual/domainowners")
         }
-        other => panic!("expected an Io error, got {other:?}"),
+        other => panic!("expected a refused file, got {other:?}"),
     }
 }

@@ -116,9 +116,9 @@ fn unreadable_locals_is_an_error_naming_the_file() {
     // A directory where the file should be: reading it fails even as root.
     std::fs::create_dir_all(dir.path().join(C).join("locals")).unwrap();
     match read(dir.path(), PlatformChoice::Auto) {
-        Err(mxdrift::sources::SourceError::Io { file, .. }) => {
+        Err(mxdrift::sources::SourceError::File { file, .. }) => {
             assert_eq!(file, format!("{C}/locals"))
         }
-        other => panic!("expected an Io error, got {other:?}"),
+        other => panic!("expected a refused file, got {other:?}"),
     }
 }

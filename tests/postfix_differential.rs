@@ -397,10 +397,14 @@ fn postfix_reader_agrees_with_postconf_and_postmap() {
         let tmp = tempfile::tempdir().unwrap();
         let base = tmp.path().canonicalize().unwrap();
         // Make absolute paths (as Postfix reads them) also resolve under
-        // the root (as mxdrift reads them): <root>/<root> -> <root>.
-        let mirror = base.join(base.strip_prefix("/").unwrap());
+        // the root (as mxdrift reads them): <root>/<root> -> <root>. The
+        // link is relative: mxdrift resolves an absolute target inside the
+        // root, like a chroot, where it would point at itself.
+        let inside = base.strip_prefix("/").unwrap();
+        let mirror = base.join(inside);
         std::fs::create_dir_all(mirror.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(&base, &mirror).unwrap();
+        let up = vec![".."; inside.components().count() - 1].join("/");
+        std::os::unix::fs::symlink(&up, &mirror).unwrap();
         let etc = base.join("etc/postfix");
         std::fs::create_dir_all(&etc).unwrap();
         std::fs::write(etc.join("master.cf"), "").unwrap();

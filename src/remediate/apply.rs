@@ -1,20 +1,26 @@
 //! `fix --apply`: write the planned file changes. Each file is replaced
 //! atomically (a temporary file in its directory, renamed over it), a
-//! timestamped backup of the original is kept beside it, and a file whose
+//! timestamped backup of the original is kept beside it (or under
+//! `--backup-dir`), and a file whose
 //! content is no longer what the plan was computed from is refused: the
 //! admin (or the panel) changed it meanwhile, and writing would lose that.
+//!
+//! Every file is found again inside the root the way it was read (links
+//! followed inside the root, `..` stopping at it): a configuration file
+//! that is a symbolic link is edited at its target, and the link stays. All
+//! writing goes through [`atomic::Directory`], which never follows a link
+//! and never changes a mode or owner by path.
 
-use std::fs;
-use std::io;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-#[cfg(unix)]
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-
 use super::FileEdit;
-use crate::atomic;
+use crate::atomic::{self, Owner, WriteError};
 use crate::config::CivilDate;
+use crate::safe_fs::{self, FileKind};
+use crate::sources::ConfigRoot;
 
 /// One file written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +28,9 @@ pub struct Written {
     /// Relative to the root.
     pub rel: String,
     pub backup: PathBuf,
+    /// What the admin should know about how it was written (a directory
+    /// that belongs to another user).
+    pub note: Option<String>,
 }
 
 /// Why applying stopped. Files in `written` were replaced completely (each
@@ -74,31 +83,38 @@ pub enum Backups<'a> {
 }
 
 /// Write every edit, in order, stopping at the first failure.
-pub fn apply(edits: &[FileEdit], now: SystemTime) -> Result<Vec<Written>, ApplyError> {
-    apply_to(edits, now, Backups::Beside)
+pub fn apply(
+    root: &ConfigRoot,
+    edits: &[FileEdit],
+    now: SystemTime,
+) -> Result<Vec<Written>, ApplyError> {
+    apply_to(root, edits, now, Backups::Beside)
 }
 
 /// [`apply`] with the backups where `backups` says.
 pub fn apply_to(
+    root: &ConfigRoot,
     edits: &[FileEdit],
     now: SystemTime,
     backups: Backups<'_>,
 ) -> Result<Vec<Written>, ApplyError> {
-    apply_inner(edits, now, backups, &mut |_| {})
+    apply_inner(root, edits, now, backups, &mut |_| {})
 }
 
 /// [`apply`] with a hook called for each file after its new content is
 /// complete in the temporary file and before the last check that the file
 /// is unchanged: tests change the file there to prove the check holds.
 pub fn apply_with(
+    root: &ConfigRoot,
     edits: &[FileEdit],
     now: SystemTime,
     before_check: &mut dyn FnMut(&Path),
 ) -> Result<Vec<Written>, ApplyError> {
-    apply_inner(edits, now, Backups::Beside, before_check)
+    apply_inner(root, edits, now, Backups::Beside, before_check)
 }
 
 fn apply_inner(
+    root: &ConfigRoot,
     edits: &[FileEdit],
     now: SystemTime,
     backups: Backups<'_>,
@@ -107,10 +123,11 @@ fn apply_inner(
     let stamp = timestamp(now);
     let mut written = Vec::new();
     for edit in edits {
-        match write_one(edit, &stamp, backups, before_check) {
-            Ok(backup) => written.push(Written {
+        match write_one(root, edit, &stamp, backups, before_check) {
+            Ok((backup, note)) => written.push(Written {
                 rel: edit.rel.clone(),
                 backup,
+                note,
             }),
             Err(reason) => {
                 return Err(ApplyError {
@@ -124,8 +141,8 @@ fn apply_inner(
     Ok(written)
 }
 
-fn unchanged(edit: &FileEdit) -> Result<(), String> {
-    match fs::read(&edit.path) {
+fn unchanged(dir: &atomic::Directory, name: &OsString, edit: &FileEdit) -> Result<(), String> {
+    match dir.read(name, safe_fs::TABLE_LIMIT) {
         Ok(now) if now == edit.original => Ok(()),
         Ok(_) => Err(
             "changed since mxdrift read it; refused, nothing written for it (run `mxdrift fix` again)"
@@ -135,162 +152,107 @@ fn unchanged(edit: &FileEdit) -> Result<(), String> {
     }
 }
 
-/// The backup's path: beside the file, or under the backup directory at
-/// the file's path relative to the root (subdirectories created mode 0700).
-fn backup_path(edit: &FileEdit, stamp: &str, backups: Backups<'_>) -> Result<PathBuf, String> {
-    let mut name = edit
-        .path
-        .file_name()
-        .ok_or_else(|| "not a file path".to_string())?
-        .to_os_string();
-    name.push(format!(".mxdrift-{stamp}.bak"));
+/// The directory a backup goes to, and the backup's path for messages:
+/// beside the file, or under the backup directory at the file's path
+/// relative to the root. Directories made there are mode 0700 and entered
+/// without following links; one that other users can write is refused.
+fn backup_directory(
+    target: &str,
+    backups: Backups<'_>,
+) -> Result<Option<(atomic::Directory, PathBuf)>, String> {
     let dir = match backups {
-        Backups::Beside => return Ok(edit.path.with_file_name(name)),
+        Backups::Beside => return Ok(None),
         Backups::In(dir) => dir,
     };
-    if !dir.is_dir() {
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(dir)
-            .map_err(|e| format!("cannot create the backup directory {}: {e}", dir.display()))?;
-    }
-    let rel = Path::new(&edit.rel);
-    let mut target = dir.to_path_buf();
-    let parents: Vec<_> = rel
-        .parent()
-        .map(|p| p.components().collect())
-        .unwrap_or_default();
-    for part in parents {
+    let cannot = |e: &dyn std::fmt::Display| {
+        format!("cannot use the backup directory {}: {e}", dir.display())
+    };
+    // The directory itself is the admin's path: made as given.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| cannot(&e))?;
+    let mut current = atomic::Directory::open_path(dir).map_err(|e| cannot(&e))?;
+    let mut shown = dir.to_path_buf();
+    let parents = Path::new(target).parent().map(Path::components);
+    for part in parents.into_iter().flatten() {
         let std::path::Component::Normal(part) = part else {
-            return Err(format!("{}: not a plain relative path", edit.rel));
+            return Err(format!("{target}: not a plain relative path"));
         };
-        target.push(part);
-        match fs::symlink_metadata(&target) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => {
-                return Err(format!(
-                    "the backup directory {} is not a directory (a symbolic link is refused)",
-                    target.display()
-                ));
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let mut builder = fs::DirBuilder::new();
-                #[cfg(unix)]
-                std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-                builder.create(&target).map_err(|e| {
-                    format!(
-                        "cannot create the backup directory {}: {e}",
-                        target.display()
-                    )
-                })?;
-            }
-            Err(e) => return Err(format!("{}: {e}", target.display())),
-        }
+        shown.push(part);
+        current = current
+            .subdirectory(part)
+            .map_err(|e| format!("cannot use the backup directory {}: {e}", shown.display()))?;
     }
-    Ok(target.join(name))
+    Ok(Some((current, shown)))
 }
 
 fn write_one(
+    root: &ConfigRoot,
     edit: &FileEdit,
     stamp: &str,
     backups: Backups<'_>,
     before_check: &mut dyn FnMut(&Path),
-) -> Result<PathBuf, String> {
-    unchanged(edit)?;
-    let meta = fs::metadata(&edit.path).map_err(|e| format!("cannot stat it: {e}"))?;
-    #[cfg(unix)]
-    let (mode, owner) = (meta.permissions().mode() & 0o7777, (meta.uid(), meta.gid()));
-    #[cfg(not(unix))]
-    let (mode, owner) = (0o644u32, ());
-    let _ = (&meta, owner);
+) -> Result<(PathBuf, Option<String>), String> {
+    let place = safe_fs::Root::open(root.dir())
+        .and_then(|r| r.place_for_write(&edit.rel))
+        .map_err(|e| format!("cannot open it: {e}"))?;
+    if place.rel != edit.target {
+        return Err(format!(
+            "now leads to {} instead of {}, which mxdrift read (a link changed); refused, nothing written for it",
+            place.rel, edit.target
+        ));
+    }
+    let Some(stat) = place.existing else {
+        return Err("no longer exists; refused, nothing written for it".to_string());
+    };
+    match FileKind::of_stat(&stat) {
+        FileKind::Regular => {}
+        other => {
+            return Err(format!(
+                "is {}, not a regular file: refused",
+                other.describe()
+            ));
+        }
+    }
+    let dir_shown = root.dir().join(&place.dir_rel);
+    let dir = atomic::Directory::from_fd(place.dir, dir_shown.clone());
+    let name = place.name;
+    unchanged(&dir, &name, edit)?;
+    let permit = dir.permit(&name, Some(&stat)).map_err(|e| e.to_string())?;
+    // The new file and the backup keep the original's owner, group and
+    // mode (set-id bits never).
+    let owner = Owner::of(&stat);
+    let mode = stat.st_mode & 0o777;
 
-    let backup = backup_path(edit, stamp, backups)?;
-    #[cfg(unix)]
-    let keep = (mode, owner);
-    #[cfg(not(unix))]
-    let keep = mode;
-    write_backup(&backup, &edit.original, keep)
+    let mut backup_name = name.clone();
+    backup_name.push(format!(".mxdrift-{stamp}.bak"));
+    let elsewhere = backup_directory(&place.rel, backups)?;
+    let (backup_dir, backup) = match &elsewhere {
+        Some((other, shown)) => {
+            other
+                .permit(&backup_name, None)
+                .map_err(|e| format!("cannot write the backup there: {e}"))?;
+            (other, shown.join(&backup_name))
+        }
+        None => (&dir, dir_shown.join(&backup_name)),
+    };
+    backup_dir
+        .create_new(&backup_name, &edit.original, mode, Some(owner))
         .map_err(|e| format!("cannot write the backup {}: {e}", backup.display()))?;
 
-    let result = atomic::write_atomic_with(&edit.path, edit.updated.as_bytes(), mode, |tmp| {
-        #[cfg(unix)]
-        keep_owner(tmp, owner)?;
-        #[cfg(not(unix))]
-        let _ = tmp;
+    let result = dir.replace(&name, edit.updated.as_bytes(), mode, Some(owner), || {
         before_check(&edit.path);
-        unchanged(edit).map_err(io::Error::other)
+        unchanged(&dir, &name, edit).map_err(WriteError::Refused)
     });
     match result {
-        Ok(()) => Ok(backup),
+        Ok(()) => Ok((backup, permit.note)),
         Err(e) => {
             // Nothing was written: a backup of it would only mislead.
-            let _ = fs::remove_file(&backup);
+            let _ = backup_dir.remove(OsStr::new(&backup_name));
             Err(e.to_string())
         }
-    }
-}
-
-/// Write a backup with the original's mode (and, on Unix, owner and
-/// group), set on the open file: `create_new` refuses any existing path,
-/// a symbolic link included, so nothing else is ever chmod-ed or chown-ed.
-#[cfg(unix)]
-type Keep = (u32, (u32, u32));
-#[cfg(not(unix))]
-type Keep = u32;
-
-fn write_backup(backup: &Path, contents: &[u8], keep: Keep) -> io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    // Never overwrite an earlier backup.
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    let (mode, (uid, gid)) = keep;
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode & 0o777);
-    #[cfg(not(unix))]
-    let _ = keep;
-    let result = (|| {
-        use std::io::Write;
-        let mut file = options.open(backup)?;
-        #[cfg(unix)]
-        {
-            match std::os::unix::fs::fchown(&file, Some(uid), Some(gid)) {
-                Ok(()) => {}
-                // Only root may give a file away; anyone else keeps their own.
-                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {}
-                Err(e) => return Err(e),
-            }
-            // After the chown, which clears set-id bits; the umask may
-            // have narrowed the mode given at creation.
-            file.set_permissions(fs::Permissions::from_mode(mode))?;
-        }
-        file.write_all(contents)?;
-        file.sync_all()
-    })();
-    if let Err(e) = result {
-        if e.kind() != io::ErrorKind::AlreadyExists {
-            let _ = fs::remove_file(backup);
-        }
-        return Err(e);
-    }
-    Ok(())
-}
-
-/// Give the new file the original's owner. Only root may; anyone else can
-/// only have written into the directory as the owner anyway, so a refusal
-/// that leaves the owner unchanged is fine.
-#[cfg(unix)]
-fn keep_owner(tmp: &Path, (uid, gid): (u32, u32)) -> io::Result<()> {
-    let meta = fs::metadata(tmp)?;
-    if meta.uid() == uid && meta.gid() == gid {
-        return Ok(());
-    }
-    match std::os::unix::fs::chown(tmp, Some(uid), Some(gid)) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(()),
-        Err(e) => Err(e),
     }
 }
 

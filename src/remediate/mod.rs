@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::audit::{Audit, AuditedDomain};
 use crate::inventory::{Declared, Delivery, DomainName, KnownDomain, Platform};
 use crate::rules::{Finding, Severity};
+use crate::safe_fs;
 use crate::sources::postfix::lists::Pattern;
 use crate::sources::postfix::{self, TableLoad};
 use crate::sources::{ConfigRoot, SourceError, SourceOptions};
@@ -91,9 +92,13 @@ impl Left {
 /// The new content of one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEdit {
-    /// Relative to the root, `/`-separated (the diff's `a/REL`).
+    /// Relative to the root, `/`-separated, as declared.
     pub rel: String,
-    /// The file to write.
+    /// Where the file really is, relative to the root: symbolic links
+    /// followed inside the root, no `..` (the diff's `a/TARGET`). The same
+    /// as `rel` unless the configured path goes through a link.
+    pub target: String,
+    /// The file to write (the root joined with `target`; for messages).
     pub path: PathBuf,
     /// The bytes the plan was computed from; apply refuses the file when
     /// they changed.
@@ -105,7 +110,7 @@ impl FileEdit {
     /// The unified diff of this edit.
     pub fn diff(&self) -> String {
         diff::unified(
-            &self.rel,
+            &self.target,
             &String::from_utf8_lossy(&self.original),
             &self.updated,
         )
@@ -223,6 +228,7 @@ pub enum RemediateError {
 /// One file being edited: its text so far.
 #[derive(Debug, Clone)]
 struct Working {
+    target: String,
     path: PathBuf,
     original: Vec<u8>,
     text: FileText,
@@ -347,6 +353,7 @@ pub fn plan(audit: &Audit, sources: &SourceOptions) -> Result<Remediation, Remed
         }
         r.edits.push(FileEdit {
             rel: rel.clone(),
+            target: work.target.clone(),
             path: work.path.clone(),
             original: work.original.clone(),
             updated,
@@ -646,12 +653,16 @@ fn edit_files(
 }
 
 fn load(root: &ConfigRoot, rel: &str, kinds: &Kinds) -> Result<Working, String> {
-    let path = root.path(rel);
-    let original = std::fs::read(&path).map_err(|e| format!("{rel}: {e}"))?;
+    let limit = match kinds.get(rel) {
+        Some((PlaceKind::MainCf, _)) => safe_fs::MAIN_CF_LIMIT,
+        _ => safe_fs::TABLE_LIMIT,
+    };
+    let (target, original) = root.read_resolved(rel, limit).map_err(|e| e.to_string())?;
     let text = String::from_utf8(original.clone())
         .map_err(|_| format!("{rel} is not UTF-8 text; mxdrift does not rewrite it"))?;
     Ok(Working {
-        path,
+        path: root.dir().join(&target),
+        target,
         original,
         text: FileText::new(&text),
         table_type: kinds.get(rel).and_then(|(_, t)| t.clone()),
@@ -863,20 +874,15 @@ fn compiled_type(root: &ConfigRoot, rel: &str, configured: &str) -> Option<Strin
     if configured == "texthash" || configured == "inline" {
         return None;
     }
-    let base = root.path(rel);
-    let with = |suffix: &str| {
-        let mut p = base.clone().into_os_string();
-        p.push(suffix);
-        PathBuf::from(p)
-    };
+    let with = |suffix: &str| format!("{rel}{suffix}");
     let db = with(".db");
-    if db.exists() {
-        return Some(berkeley_db_type(&db).unwrap_or("hash").to_string());
+    if root.exists(&db) {
+        return Some(berkeley_db_type(root, &db).unwrap_or("hash").to_string());
     }
-    if with(".lmdb").exists() {
+    if root.exists(&with(".lmdb")) {
         return Some("lmdb".into());
     }
-    if with(".cdb").exists() {
+    if root.exists(&with(".cdb")) {
         return Some("cdb".into());
     }
     Some(configured.to_string())
@@ -884,9 +890,11 @@ fn compiled_type(root: &ConfigRoot, rel: &str, configured: &str) -> Option<Strin
 
 /// `hash` or `btree` from a Berkeley DB file's metadata page (the magic
 /// number at byte 12, in either byte order).
-fn berkeley_db_type(path: &Path) -> Option<&'static str> {
-    let bytes = std::fs::read(path).ok()?;
-    let magic: [u8; 4] = bytes.get(12..16)?.try_into().ok()?;
+fn berkeley_db_type(root: &ConfigRoot, rel: &str) -> Option<&'static str> {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    root.open(rel).ok()?.read_exact(&mut head).ok()?;
+    let magic: [u8; 4] = head.get(12..16)?.try_into().ok()?;
     let values = [u32::from_le_bytes(magic), u32::from_be_bytes(magic)];
     if values.contains(&0x0005_3162) {
         Some("btree")
@@ -904,14 +912,14 @@ mod tests {
     #[test]
     fn berkeley_magic_decides_hash_or_btree() {
         let dir = tempfile::tempdir().unwrap();
+        let root = ConfigRoot::new(dir.path());
         let mut page = vec![0u8; 64];
         page[12..16].copy_from_slice(&0x0005_3162u32.to_le_bytes());
         std::fs::write(dir.path().join("t.db"), &page).unwrap();
-        assert_eq!(berkeley_db_type(&dir.path().join("t.db")), Some("btree"));
+        assert_eq!(berkeley_db_type(&root, "t.db"), Some("btree"));
         page[12..16].copy_from_slice(&0x0006_1561u32.to_be_bytes());
         std::fs::write(dir.path().join("t.db"), &page).unwrap();
-        assert_eq!(berkeley_db_type(&dir.path().join("t.db")), Some("hash"));
-        let root = ConfigRoot::new(dir.path());
+        assert_eq!(berkeley_db_type(&root, "t.db"), Some("hash"));
         assert_eq!(compiled_type(&root, "t", "btree").as_deref(), Some("hash"));
         std::fs::write(dir.path().join("u.lmdb"), b"").unwrap();
         assert_eq!(compiled_type(&root, "u", "hash").as_deref(), Some("lmdb"));

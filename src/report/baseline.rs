@@ -228,20 +228,18 @@ impl Baseline {
             file: file.clone(),
             source,
         };
-        let handle = match std::fs::File::open(path) {
-            Ok(h) => h,
-            Err(e) if missing_ok && e.kind() == std::io::ErrorKind::NotFound => {
+        // A regular file only, opened without blocking (a FIFO is refused).
+        let handle = match crate::safe_fs::open_path(path) {
+            Ok((h, _)) => h,
+            Err(e) if missing_ok && e.is_not_found() => {
                 return Ok(Baseline {
                     file,
                     existed: false,
                     ..Baseline::default()
                 });
             }
-            Err(e) => return Err(io(e)),
+            Err(e) => return Err(io(e.into())),
         };
-        if !handle.metadata().map_err(io)?.is_file() {
-            return Err(io(std::io::Error::other("not a regular file")));
-        }
         let mut bytes = Vec::new();
         handle
             .take(MAX_BASELINE_BYTES + 1)

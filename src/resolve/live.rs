@@ -387,8 +387,11 @@ const RESOLV_CONF: &str = "/etc/resolv.conf";
 /// The servers of resolv.conf, each on its own (see the module comment).
 /// Its search list, ndots, timeout and attempts are deliberately ignored.
 fn system_nameservers() -> Result<Vec<(SocketAddr, NameServerConfig)>, ResolveError> {
-    let text = std::fs::read(RESOLV_CONF)
-        .map_err(|err| ResolveError::SystemConfig(format!("cannot read {RESOLV_CONF}: {err}")))?;
+    let text = crate::safe_fs::read_path(
+        std::path::Path::new(RESOLV_CONF),
+        crate::safe_fs::SMALL_FILE_LIMIT,
+    )
+    .map_err(|err| ResolveError::SystemConfig(format!("cannot read {RESOLV_CONF}: {err}")))?;
     nameservers_from_resolv_conf(&text)
 }
 

@@ -47,11 +47,19 @@ impl ZoneSet {
     pub(crate) fn load(files: &[PathBuf]) -> Result<Self, ResolveError> {
         let mut set = ZoneSet::default();
         for file in files {
-            let text = std::fs::read_to_string(file).map_err(|source| {
-                ResolveError::ZoneFileUnreadable {
-                    file: file.clone(),
-                    source,
-                }
+            let bytes =
+                crate::safe_fs::read_path(file, crate::safe_fs::ZONE_LIMIT).map_err(|error| {
+                    ResolveError::ZoneFileUnreadable {
+                        file: file.clone(),
+                        source: error.into(),
+                    }
+                })?;
+            let text = String::from_utf8(bytes).map_err(|_| ResolveError::ZoneFileUnreadable {
+                file: file.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "stream did not contain valid UTF-8",
+                ),
             })?;
             set.add_text(&text, file)?;
         }

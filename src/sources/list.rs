@@ -7,6 +7,7 @@
 //! the file as given on the command line (it is not under `--root`).
 
 use crate::inventory::{Delivery, Inventory, Platform};
+use crate::safe_fs;
 use crate::sources::reading::{Reading, line_number};
 use crate::sources::{Marker, Source, SourceError, SourceOptions};
 
@@ -34,9 +35,18 @@ impl Source for DomainList {
             ));
         };
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| SourceError::Io {
-            file: shown.clone(),
-            source,
+        let bytes = safe_fs::read_path(path, safe_fs::TABLE_LIMIT).map_err(|error| {
+            if error.is_not_found() {
+                SourceError::Io {
+                    file: shown.clone(),
+                    source: error.into(),
+                }
+            } else {
+                SourceError::File {
+                    file: shown.clone(),
+                    error,
+                }
+            }
         })?;
         let text = String::from_utf8_lossy(&bytes);
         let mut reading = Reading::new(&opts.root);

@@ -12,8 +12,11 @@ pub mod qmail;
 mod reading;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use crate::inventory::{Inventory, Platform};
+use crate::safe_fs::{self, FsError};
 
 /// Errors that stop reading a configuration. Problems Postfix itself would
 /// survive (a missing list file, an invalid name) are inventory warnings
@@ -25,6 +28,23 @@ pub enum SourceError {
         file: String,
         #[source]
         source: std::io::Error,
+    },
+    /// A file refused by the safe-open rules (not a regular file, a
+    /// kernel file, a link loop, too large, permission denied).
+    #[error("{file}: {error}")]
+    File {
+        file: String,
+        #[source]
+        error: FsError,
+    },
+    /// Files the MTA reads that mxdrift could not (see
+    /// [`ConfigRoot::unreadable`]).
+    #[error("{file}: {error}{}", also(.others))]
+    Unreadable {
+        file: String,
+        #[source]
+        error: FsError,
+        others: Vec<String>,
     },
     #[error("{file}:{line}: {message}")]
     Syntax {
@@ -66,14 +86,34 @@ pub struct SourceOptions {
 /// The directory configuration paths are read under (`--root`). Absolute
 /// server paths such as `/etc/postfix/main.cf` are mapped below it, and every
 /// path shown to the user is relative to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Every file under the root is opened through its methods, which resolve
+/// paths like a chroot and read only regular files, boundedly (see
+/// [`safe_fs`]). A file that could not be read for lack of permission, or
+/// that is too large, is also remembered here, whatever the reader made of
+/// the error: [`ConfigRoot::unreadable`] then fails the run. One rule for
+/// every reader: such a file is never taken as empty.
+#[derive(Debug, Clone)]
 pub struct ConfigRoot {
     dir: PathBuf,
+    /// Files that stop the run (shared by clones: one run, one record).
+    unreadable: Arc<Mutex<Vec<(String, FsError)>>>,
 }
+
+impl PartialEq for ConfigRoot {
+    fn eq(&self, other: &Self) -> bool {
+        self.dir == other.dir
+    }
+}
+
+impl Eq for ConfigRoot {}
 
 impl ConfigRoot {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        ConfigRoot { dir: dir.into() }
+        ConfigRoot {
+            dir: dir.into(),
+            unreadable: Arc::default(),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -85,8 +125,9 @@ impl ConfigRoot {
         self.dir == Path::new("/")
     }
 
-    /// Map a server path (`/etc/postfix/main.cf`, or relative to the root)
-    /// to the file to open.
+    /// A server path joined to the root, for messages and tests. Never open
+    /// it: `..` and symbolic links in it may lead outside the root. The
+    /// methods below open files safely.
     pub fn path(&self, server_path: &str) -> PathBuf {
         self.dir.join(server_path.trim_start_matches('/'))
     }
@@ -100,31 +141,151 @@ impl ConfigRoot {
         rel
     }
 
-    /// Read a whole file as text; errors name the file relative to the root.
-    pub fn read_to_string(&self, server_path: &str) -> Result<String, SourceError> {
-        let path = self.path(server_path);
-        let bytes = std::fs::read(&path).map_err(|source| SourceError::Io {
-            file: self.display(server_path),
-            source,
-        })?;
-        // Configuration files are bytes; a stray Latin-1 byte must not stop
-        // the audit, so decode lossily (names with U+FFFD fail validation).
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    fn open_root(&self) -> Result<safe_fs::Root, FsError> {
+        safe_fs::Root::open(&self.dir)
     }
 
-    /// Open a file for reading; errors name the file relative to the root.
-    /// Every reader that needs a file handle (compiled tables are read page
-    /// by page, never whole) opens it here, so the rules for what may be
-    /// opened under the root live in one place.
-    pub fn open(&self, server_path: &str) -> Result<std::fs::File, SourceError> {
-        std::fs::File::open(self.path(server_path)).map_err(|source| SourceError::Io {
-            file: self.display(server_path),
-            source,
+    /// Turn a refusal into the reader's error, remembering it when it
+    /// stops the run. A missing file stays an I/O "not found", which every
+    /// reader already tells apart.
+    fn refused(&self, server_path: &str, error: FsError) -> SourceError {
+        let file = self.display(server_path);
+        if let Some(fatal) = error.stops_the_run()
+            && let Ok(mut unreadable) = self.unreadable.lock()
+            && !unreadable.iter().any(|(f, _)| *f == file)
+        {
+            unreadable.push((file.clone(), fatal));
+        }
+        match error {
+            FsError::NotFound | FsError::Io(_) => SourceError::Io {
+                file,
+                source: error.into(),
+            },
+            error => SourceError::File { file, error },
+        }
+    }
+
+    /// Read a whole file (at most `limit` bytes) and where it really is,
+    /// relative to the root (links resolved).
+    pub fn read_resolved(
+        &self,
+        server_path: &str,
+        limit: safe_fs::Limit,
+    ) -> Result<(String, Vec<u8>), SourceError> {
+        self.open_root()
+            .and_then(|root| root.read(server_path, limit))
+            .map(|(bytes, rel)| (rel, bytes))
+            .map_err(|e| self.refused(server_path, e))
+    }
+
+    /// Read a whole file, at most `limit` bytes.
+    pub fn read_bytes(
+        &self,
+        server_path: &str,
+        limit: safe_fs::Limit,
+    ) -> Result<Vec<u8>, SourceError> {
+        self.read_resolved(server_path, limit)
+            .map(|(_, bytes)| bytes)
+    }
+
+    /// Read a whole file as text, at most `limit` bytes.
+    pub fn read_text(
+        &self,
+        server_path: &str,
+        limit: safe_fs::Limit,
+    ) -> Result<String, SourceError> {
+        let bytes = self.read_bytes(server_path, limit)?;
+        // Configuration files are bytes; a stray Latin-1 byte must not stop
+        // the audit, so decode lossily (names with U+FFFD fail validation).
+        Ok(match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
         })
     }
 
+    /// Read a whole file as text (tables, lists and panel files: at most
+    /// [`safe_fs::TABLE_LIMIT`]); errors name the file relative to the root.
+    pub fn read_to_string(&self, server_path: &str) -> Result<String, SourceError> {
+        self.read_text(server_path, safe_fs::TABLE_LIMIT)
+    }
+
+    /// Open a regular file for reading; errors name the file relative to
+    /// the root. Every reader that needs a file handle (compiled tables are
+    /// read page by page, never whole) opens it here, so the rules for what
+    /// may be opened under the root live in one place.
+    pub fn open(&self, server_path: &str) -> Result<std::fs::File, SourceError> {
+        self.open_root()
+            .and_then(|root| root.open_file(server_path))
+            .map(|opened| opened.file)
+            .map_err(|e| self.refused(server_path, e))
+    }
+
+    /// True when something is at the path (links inside the root
+    /// followed). A path mxdrift may not look into counts as present: the
+    /// read that follows then says why it failed, instead of a guess.
     pub fn exists(&self, server_path: &str) -> bool {
-        self.path(server_path).exists()
+        match self.open_root().and_then(|root| root.stat(server_path)) {
+            Ok(_) | Err(FsError::PermissionDenied) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// True when the path is a directory (links inside the root followed);
+    /// like [`ConfigRoot::exists`], one mxdrift may not look into counts.
+    pub fn is_dir(&self, server_path: &str) -> bool {
+        match self.open_root().and_then(|root| root.stat(server_path)) {
+            Ok(stat) => rustix::fs::FileType::from_raw_mode(stat.st_mode).is_dir(),
+            Err(FsError::PermissionDenied) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// When the file was last modified (links inside the root followed;
+    /// no read permission needed); `None` when it cannot be found.
+    pub fn modified(&self, server_path: &str) -> Option<SystemTime> {
+        let stat = self
+            .open_root()
+            .and_then(|root| root.stat(server_path))
+            .ok()?;
+        safe_fs::modified(&stat)
+    }
+
+    /// The entries of a directory (links inside the root resolved to what
+    /// they lead to); `None` when the directory does not exist.
+    pub fn entries(
+        &self,
+        server_path: &str,
+    ) -> Result<Option<Vec<safe_fs::DirEntry>>, SourceError> {
+        match self.open_root().and_then(|root| root.list_dir(server_path)) {
+            Ok(entries) => Ok(Some(entries)),
+            Err(FsError::NotFound) => Ok(None),
+            Err(error) => Err(self.refused(server_path, error)),
+        }
+    }
+
+    /// Fail when a file could not be read for lack of permission, or was
+    /// too large, anywhere in this run's reading (see the type's comment).
+    pub fn unreadable(&self) -> Result<(), SourceError> {
+        let Ok(unreadable) = self.unreadable.lock() else {
+            return Ok(());
+        };
+        let Some((file, error)) = unreadable.first() else {
+            return Ok(());
+        };
+        let error = error.stops_the_run().unwrap_or(FsError::PermissionDenied);
+        Err(SourceError::Unreadable {
+            file: file.clone(),
+            error,
+            others: unreadable[1..].iter().map(|(f, _)| f.clone()).collect(),
+        })
+    }
+}
+
+fn also(others: &[String]) -> String {
+    if others.is_empty() {
+        String::new()
+    } else {
+        format!(" (also: {})", others.join(", "))
     }
 }
 
@@ -139,11 +300,10 @@ impl Marker {
     /// True when every path of the marker exists under the root.
     pub fn present(&self, root: &ConfigRoot) -> bool {
         self.0.iter().all(|server_path| {
-            let path = root.path(server_path);
             if server_path.ends_with('/') {
-                path.is_dir()
+                root.is_dir(server_path)
             } else {
-                path.exists()
+                root.exists(server_path)
             }
         })
     }
@@ -234,7 +394,9 @@ pub fn read_inventory(opts: &SourceOptions) -> Result<Inventory, SourceError> {
             platform.as_str()
         )));
     }
-    source_for(platform).read(opts)
+    let inventory = source_for(platform).read(opts)?;
+    opts.root.unreadable()?;
+    Ok(inventory)
 }
 
 /// Decide the platform from the files under the root.
@@ -248,10 +410,13 @@ pub fn detect(opts: &SourceOptions) -> Result<Platform, SourceError> {
         return Ok(Platform::List);
     }
     let root = &opts.root;
-    if !root.dir().is_dir() {
+    if let Err(error) = safe_fs::Root::open(root.dir()) {
         return Err(SourceError::Io {
             file: root.dir().display().to_string(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "--root is not a directory"),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("--root is not a directory ({error})"),
+            ),
         });
     }
     for candidates in [&PANELS[..], &MAIL_SERVERS[..]] {

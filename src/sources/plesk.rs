@@ -58,8 +58,8 @@ pub enum PleskMailServer {
 impl PleskMailServer {
     /// Decide from the files under the root (see the module comment).
     pub fn detect(root: &ConfigRoot) -> Self {
-        let postfix = root.path(POSTFIX_MAPS_DIR).is_dir() || root.exists(MAIN_CF);
-        if !postfix && root.path(qmail::CONTROL_DIR).is_dir() {
+        let postfix = root.is_dir(POSTFIX_MAPS_DIR) || root.exists(MAIN_CF);
+        if !postfix && root.is_dir(qmail::CONTROL_DIR) {
             PleskMailServer::Qmail
         } else {
             // Also without any evidence: the Postfix reader's error then

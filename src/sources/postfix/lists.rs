@@ -12,6 +12,7 @@ use super::Location;
 use super::maincf::Expanded;
 use super::tables::{self, KeptKeys, TableLoad, TableSpec, fold_case, split_tokens};
 use crate::inventory::{DomainName, InventoryWarning, WarningKind};
+use crate::safe_fs;
 use crate::sources::{ConfigRoot, SourceError};
 
 /// Nested `/file` lists deeper than this are treated as a loop.
@@ -606,8 +607,8 @@ impl<'a> ListReader<'a> {
         }
         let read = self
             .root
-            .read_to_string(path)
-            .map(Rc::from)
+            .read_bytes(path, safe_fs::TABLE_LIMIT)
+            .map(|bytes| Rc::from(String::from_utf8_lossy(&bytes)))
             .map_err(|e| e.to_string());
         self.files.insert(path.to_string(), read.clone());
         read

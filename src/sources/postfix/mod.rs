@@ -31,6 +31,7 @@ use crate::inventory::{
     Declared, Delivery, DomainName, Inventory, InventoryBuilder, InventoryWarning, Platform,
     WarningKind,
 };
+use crate::safe_fs;
 use crate::sources::{ConfigRoot, SourceError, SourceOptions};
 
 /// A place in a file under the root.
@@ -113,7 +114,7 @@ pub fn read(root: &ConfigRoot, opts: &PostfixOptions) -> Result<Inventory, Sourc
 pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixConfig, SourceError> {
     let config_dir = opts.config_dir.trim_end_matches('/');
     let main_cf_path = format!("{config_dir}/main.cf");
-    let text = root.read_to_string(&main_cf_path)?;
+    let text = root.read_text(&main_cf_path, safe_fs::MAIN_CF_LIMIT)?;
     let mut main_cf = MainCf::parse(&root.display(&main_cf_path), &text)?;
     let mut warnings = Vec::new();
     let main_file = main_cf.file().to_string();
@@ -185,9 +186,9 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
         &main_file,
         &mut warnings,
     );
-    let master_cf = std::fs::read(root.path(&format!("{config_dir}/master.cf")))
-        .ok()
-        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let master_cf = root
+        .read_text(&format!("{config_dir}/master.cf"), safe_fs::MAIN_CF_LIMIT)
+        .ok();
     let transport = TransportMaps::read(
         &mut reader,
         &transport_value,
@@ -258,6 +259,9 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
     let mut seen = HashSet::new();
     warnings.retain(|w| seen.insert(w.clone()));
     inventory.warnings = warnings;
+    // A list or table that could not be read for lack of permission is a
+    // failure, never an empty list (see `ConfigRoot::unreadable`).
+    root.unreadable()?;
     Ok(PostfixConfig {
         inventory,
         main_cf,
@@ -279,7 +283,8 @@ fn set_hostname_default(
     if main_cf.get("myhostname").is_some() {
         return;
     }
-    let mailname = std::fs::read_to_string(root.path("/etc/mailname"))
+    let mailname = root
+        .read_text("/etc/mailname", safe_fs::SMALL_FILE_LIMIT)
         .ok()
         .and_then(|t| t.lines().next().map(|l| l.trim().to_string()))
         .filter(|l| !l.is_empty());
@@ -297,11 +302,15 @@ fn set_hostname_default(
         return;
     }
     if root.is_system_root() {
-        let system = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-            .ok()
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty());
+        // The kernel's host name, as Postfix asks it (gethostname).
+        let system = Some(
+            rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .trim()
+                .to_string(),
+        )
+        .filter(|t| !t.is_empty());
         if let Some(name) = system {
             main_cf.set_hostname(&name, None);
             return;

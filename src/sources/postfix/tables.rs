@@ -6,12 +6,12 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::path::Path;
 
 use super::Location;
 use super::maincf::is_postfix_space;
 use crate::inventory::WarningKind;
-use crate::sources::ConfigRoot;
+use crate::safe_fs;
+use crate::sources::{ConfigRoot, SourceError};
 
 /// Table types whose keys live in a text source that `postmap` compiles,
 /// with the suffix of the compiled file.
@@ -385,9 +385,9 @@ pub fn load_keys(
     } else if t == "texthash" {
         let path = server_path(&spec.name, queue_dir);
         match read_source(root, spec, &path, kept, &mut problems) {
-            Some(table) => TableLoad::Loaded(table),
-            None => TableLoad::Failed {
-                reason: format!("{}: cannot read {}", spec.raw, root.display(&path)),
+            Ok(table) => TableLoad::Loaded(table),
+            Err(error) => TableLoad::Failed {
+                reason: format!("{}: cannot read {error}", spec.raw),
             },
         }
     } else if let Some((_, suffix)) = INDEXED_TYPES.iter().find(|(ty, _)| *ty == t) {
@@ -396,9 +396,9 @@ pub fn load_keys(
         if root.exists(&path) {
             check_stale(root, &path, &compiled, &mut problems);
             match read_source(root, spec, &path, kept, &mut problems) {
-                Some(table) => TableLoad::Loaded(table),
-                None => TableLoad::Failed {
-                    reason: format!("{}: cannot read {}", spec.raw, root.display(&path)),
+                Ok(table) => TableLoad::Loaded(table),
+                Err(error) => TableLoad::Failed {
+                    reason: format!("{}: cannot read {error}", spec.raw),
                 },
             }
         } else if root.exists(&compiled) {
@@ -451,11 +451,7 @@ fn server_path(name: &str, queue_dir: &str) -> String {
 /// A compiled table older than its source means `postmap` was not run after
 /// the last edit: Postfix still answers from the old keys.
 fn check_stale(root: &ConfigRoot, source: &str, compiled: &str, problems: &mut Vec<TableProblem>) {
-    let modified = |p: &str| {
-        std::fs::metadata(root.path(p))
-            .and_then(|m| m.modified())
-            .ok()
-    };
+    let modified = |p: &str| root.modified(p);
     if let (Some(src), Some(db)) = (modified(source), modified(compiled))
         && db < src
     {
@@ -482,8 +478,8 @@ fn read_source(
     path: &str,
     kept: KeptKeys,
     problems: &mut Vec<TableProblem>,
-) -> Option<Table> {
-    let bytes = std::fs::read(root.path(path)).ok()?;
+) -> Result<Table, SourceError> {
+    let bytes = root.read_bytes(path, safe_fs::TABLE_LIMIT)?;
     // Valid UTF-8 (the norm) is used in place, without a lossy copy.
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
@@ -530,7 +526,7 @@ fn read_source(
     // have skipped comments and duplicates.
     table.text.shrink_to_fit();
     table.slots.shrink_to_fit();
-    Some(table)
+    Ok(table)
 }
 
 /// The logical lines of a table source, one at a time, each with the number
@@ -751,9 +747,7 @@ pub fn compiled_exists(root: &ConfigRoot, spec: &TableSpec) -> bool {
     INDEXED_TYPES
         .iter()
         .find(|(ty, _)| *ty == spec.table_type)
-        .is_some_and(|(_, suffix)| {
-            Path::new(&root.path(&format!("{}{suffix}", spec.name))).exists()
-        })
+        .is_some_and(|(_, suffix)| root.exists(&format!("{}{suffix}", spec.name)))
 }
 
 #[cfg(test)]
