@@ -11,16 +11,16 @@ use serde::Serialize;
 
 use crate::inventory::DomainName;
 
-mod answer;
-mod classify;
+pub(crate) mod answer;
+pub(crate) mod classify;
 mod fast;
 mod gather;
 mod live;
-mod offline;
+pub(crate) mod offline;
 mod rate;
 mod sanity;
 mod udp_pool;
-mod validate;
+pub(crate) mod validate;
 
 pub use gather::{gather, gather_checked};
 

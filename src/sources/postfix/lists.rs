@@ -89,6 +89,12 @@ impl MatchList {
             .map(|item| !item.negated)
     }
 
+    /// [`MatchList::first_match`] through the index that
+    /// [`MatchList::members`] uses (for the fuzz target that compares them).
+    pub(crate) fn first_match_indexed(&self, name: &str) -> Option<bool> {
+        FirstMatch::new(self).first_match(self, name)
+    }
+
     fn item_matches(&self, item: &ListItem, name: &str) -> bool {
         match &item.pattern {
             Pattern::Name(pattern) => {
