@@ -155,8 +155,19 @@ pub fn verdict(evidence: &MxEvidence, identity: &ServerIdentity) -> Verdict {
             let backup = hosts
                 .iter()
                 .any(|h| h.preference > pref && is_this_server(h, identity));
+            // A worse host whose addresses are unknown (a failed lookup, or
+            // past the MX host limit) may be this server: then the domain
+            // is a backup, not gone, and "elsewhere" would switch off the
+            // relay it needs.
+            let maybe_backup = hosts.iter().any(|h| {
+                h.preference > pref
+                    && h.lookup == HostLookup::Inconclusive
+                    && !identity.is_trusted_mx(&h.host)
+            });
             if backup {
                 Verdict::Backup
+            } else if maybe_backup {
+                Verdict::Inconclusive
             } else {
                 Verdict::Elsewhere
             }
@@ -272,6 +283,21 @@ mod tests {
     fn backup_mx() {
         let e = ok(vec![host(20, "mx.us", &[US]), host(10, "mx.them", &[THEM])]);
         assert_eq!(verdict(&e, &identity()), Verdict::Backup);
+    }
+
+    #[test]
+    fn a_worse_host_of_unknown_address_may_be_this_server_as_backup() {
+        // Its lookup failed, or it is past the MX host limit: the domain
+        // may be backup-MX'd here, so "elsewhere" would be a guess.
+        let mut unknown = host(20, "mx.maybe-us", &[]);
+        unknown.lookup = HostLookup::Inconclusive;
+        let e = ok(vec![host(10, "mx.them", &[THEM]), unknown.clone()]);
+        assert_eq!(verdict(&e, &identity()), Verdict::Inconclusive);
+        // Known to be foreign, or at a better level than ours: decided.
+        let e = ok(vec![host(10, "mx.them", &[THEM]), host(20, "mx2.them", &[THEM])]);
+        assert_eq!(verdict(&e, &identity()), Verdict::Elsewhere);
+        let e = ok(vec![host(10, "mx.us", &[US]), unknown]);
+        assert_eq!(verdict(&e, &identity()), Verdict::Here);
     }
 
     #[test]

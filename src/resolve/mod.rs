@@ -22,7 +22,7 @@ mod sanity;
 mod udp_pool;
 pub(crate) mod validate;
 
-pub use gather::{gather, gather_checked};
+pub use gather::{MAX_MX_HOSTS_LOOKED_UP, gather, gather_checked};
 
 /// How to ask DNS. `main` fills it from the command line.
 #[derive(Debug, Clone)]
