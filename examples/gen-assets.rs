@@ -38,7 +38,7 @@ const PAGES: &[(&str, Option<&str>)] = &[
     (
         "mxdrift-fix",
         Some(
-            "0: the remediation was printed or applied, or there was nothing to do. 2: usage, configuration or apply error.",
+            "0: the remediation was printed or applied, or there was nothing to do. 2: usage, configuration or apply error, or nothing confirms who this server is (identity-unconfirmed) and neither --server-ip, --server-name nor server: in mxdrift.yaml names it (nothing is printed or written).",
         ),
     ),
     (

@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::CivilDate;
-use crate::identity::{MxPattern, ServerIdentity};
-use crate::inventory::{Inventory, InventoryWarning, KnownDomain, Platform};
+use crate::identity::{Confirmation, MxPattern, Origin, ServerIdentity};
+use crate::inventory::{Delivery, DomainName, Inventory, InventoryWarning, KnownDomain, Platform};
 use crate::resolve::{self, MxEvidence, ResolveError, ResolveOptions};
 use crate::rules::{self, Finding, IgnoreRule, RuleError, RuleSet, RunFinding, Severity, Subject};
 use crate::sources::{self, SourceError, SourceOptions};
@@ -154,6 +154,37 @@ impl Audit {
     }
 }
 
+/// Why `fix` must not change anything.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FixRefusal {
+    #[error(
+        "fix refuses to change anything: nothing confirms who this server is \
+         (identity-unconfirmed). No name or address of this server appears in the MX records of \
+         any local domain, and {elsewhere} local domain(s) look elsewhere: behind NAT the public \
+         address is on no interface, and every domain looks moved. Run `mxdrift audit` to see \
+         what was tried, then name this server with --server-ip PUBLIC_ADDRESS (the address the \
+         MX hosts of its domains resolve to) or --server-name MX_HOST (a host name in their MX \
+         records), on the command line or under `server:` in mxdrift.yaml"
+    )]
+    IdentityUnconfirmed { elsewhere: usize },
+}
+
+impl Audit {
+    /// `Some` when `fix` must refuse: nothing confirms the identity and the
+    /// admin did not name the server.
+    pub fn fix_refusal(&self) -> Option<FixRefusal> {
+        match self.identity.confirmation {
+            Confirmation::Unconfirmed { elsewhere } if !self.identity.named_by_admin() => {
+                Some(FixRefusal::IdentityUnconfirmed { elsewhere })
+            }
+            Confirmation::Unconfirmed { .. }
+            | Confirmation::Confirmed
+            | Confirmation::NothingAtStake
+            | Confirmation::NotJudged => None,
+        }
+    }
+}
+
 /// Build "this server" from the inventory and the options.
 pub fn build_identity(
     inventory: &Inventory,
@@ -165,22 +196,206 @@ pub fn build_identity(
             .add_interface_addresses()
             .map_err(AuditError::Interfaces)?;
     }
-    for ip in inventory.server_addresses.iter().chain(&opts.server_ips) {
-        identity.add_address(*ip);
+    for ip in &inventory.server_addresses {
+        identity.add_stated_address(Origin::Configuration, *ip);
+    }
+    for ip in &opts.server_ips {
+        identity.add_stated_address(Origin::Admin, *ip);
     }
     for name in &inventory.server_names {
-        identity.add_name(name.as_str());
+        identity.add_stated_name(Origin::Configuration, name.as_str());
     }
     for name in &opts.server_names {
-        identity.add_name(name);
+        identity.add_stated_name(Origin::Admin, name);
     }
     identity.trusted_mx = opts.trusted_mx.iter().map(|p| MxPattern::new(p)).collect();
     Ok(identity)
 }
 
+/// Local domains named in the evidence of `identity-unconfirmed`.
+const UNCONFIRMED_LISTED: usize = 10;
+
+/// Does the MX data of the local domains confirm who this server is? The
+/// server's own names and localhost names prove nothing either way (they
+/// are "here" by name). A local domain with an MX host of this server, at
+/// any preference, confirms it. Every other verdict but "elsewhere"
+/// (inconclusive, nxdomain, null MX, no mail host) has no MX address that
+/// could be this server, or none that can be judged: it neither confirms
+/// nor contradicts. Returns the decision and the "elsewhere" domains.
+fn confirm_identity<'a>(
+    identity: &ServerIdentity,
+    domains: &'a [AuditedDomain],
+) -> (Confirmation, Vec<&'a DomainName>, BTreeMap<Verdict, usize>) {
+    let mut elsewhere = Vec::new();
+    let mut neutral: BTreeMap<Verdict, usize> = BTreeMap::new();
+    for d in domains {
+        let name = &d.domain.name;
+        if d.domain.delivery != Delivery::Local
+            || name.is_localhost()
+            || identity.is_our_name(name.as_str())
+        {
+            continue;
+        }
+        if d.mx_this_server.contains(&true) {
+            return (Confirmation::Confirmed, Vec::new(), BTreeMap::new());
+        }
+        match d.verdict {
+            Verdict::Elsewhere => elsewhere.push(name),
+            // Not without an MX host of this server, which returned above.
+            Verdict::Here | Verdict::Backup | Verdict::Mixed => {
+                return (Confirmation::Confirmed, Vec::new(), BTreeMap::new());
+            }
+            Verdict::Inconclusive | Verdict::Nxdomain | Verdict::NullMx | Verdict::NoMailHost => {
+                *neutral.entry(d.verdict).or_default() += 1;
+            }
+        }
+    }
+    let confirmation = if elsewhere.is_empty() {
+        Confirmation::NothingAtStake
+    } else {
+        Confirmation::Unconfirmed {
+            elsewhere: elsewhere.len(),
+        }
+    };
+    (confirmation, elsewhere, neutral)
+}
+
+/// `identity-unconfirmed`: decide the identity's confirmation and, when
+/// nothing confirms it, the run-level finding listing what was tried.
+fn identity_unconfirmed(
+    rules: &RuleSet,
+    identity: &mut ServerIdentity,
+    domains: &[AuditedDomain],
+) -> Option<RunFinding> {
+    let (confirmation, elsewhere, neutral) = confirm_identity(identity, domains);
+    identity.confirmation = confirmation;
+    let Confirmation::Unconfirmed { elsewhere: count } = confirmation else {
+        return None;
+    };
+    let listed = |items: Vec<String>| {
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.join(", ")
+        }
+    };
+    let mut evidence = Vec::new();
+    evidence.push(if identity.interfaces_read {
+        format!(
+            "interfaces: {}",
+            listed(identity.addresses_from(Origin::Interface))
+        )
+    } else {
+        "interfaces: not read (--root is not /: the configuration is not this machine's)"
+            .to_string()
+    });
+    evidence.push(format!(
+        "addresses in the configuration (proxy_interfaces, var/cpanel/cpnat): {}",
+        listed(identity.addresses_from(Origin::Configuration))
+    ));
+    evidence.push(format!(
+        "names in the configuration (myhostname, the panel's host name, qmail's me): {}",
+        listed(identity.names_from(Origin::Configuration))
+    ));
+    let mut admin = identity.addresses_from(Origin::Admin);
+    admin.extend(identity.names_from(Origin::Admin));
+    evidence.push(format!(
+        "given by the admin (--server-ip, --server-name, server: in mxdrift.yaml): {}",
+        listed(admin.clone())
+    ));
+    if identity.dns_evidence.is_empty() {
+        evidence.push("DNS: no name of this server to look up".to_string());
+    }
+    for line in &identity.dns_evidence {
+        evidence.push(format!("DNS: {line}"));
+    }
+    for (ip, names) in &identity.contradicted {
+        evidence.push(format!(
+            "not counted: {ip} ({}), contradicted by the public addresses this server states",
+            names.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let shown: Vec<&str> = elsewhere
+        .iter()
+        .take(UNCONFIRMED_LISTED)
+        .map(|n| n.as_str())
+        .collect();
+    let more = count.saturating_sub(UNCONFIRMED_LISTED);
+    let mut judged = format!("local domains elsewhere ({count}): {}", shown.join(", "));
+    if more > 0 {
+        judged.push_str(&format!(" and {more} more"));
+    }
+    evidence.push(judged);
+    if !neutral.is_empty() {
+        let others: Vec<String> = neutral
+            .iter()
+            .map(|(verdict, n)| format!("{n} {}", verdict.as_str()))
+            .collect();
+        evidence.push(format!(
+            "local domains that neither confirm nor contradict: {}",
+            others.join(", ")
+        ));
+    }
+    let consequence = if identity.named_by_admin() {
+        format!(
+            "although the admin named it ({}): check --server-ip and --server-name before acting \
+             on any finding",
+            admin.join(", ")
+        )
+    } else {
+        "behind NAT its public address is on no interface, so every domain looks moved; name it \
+         with --server-ip PUBLIC_ADDRESS or --server-name MX_HOST (fix refuses to change anything \
+         until then)"
+            .to_string()
+    };
+    let message = format!(
+        "no name or address of this server appears in the MX records of any local domain, and \
+         {count} local domain(s) look elsewhere: nothing confirms who this server is; {consequence}"
+    );
+    Some(
+        rules
+            .run_finding(rules::ids::IDENTITY_UNCONFIRMED, message)?
+            .with_evidence(evidence),
+    )
+}
+
 /// Read the configuration only.
 pub fn inventory(opts: &SourceOptions) -> Result<Inventory, AuditError> {
     Ok(sources::read_inventory(opts)?)
+}
+
+/// `inventory --server-ip/--server-name`: the server as an audit would
+/// start from it, what the configuration states plus what the admin gives.
+pub fn add_admin_identity(
+    inventory: &mut Inventory,
+    addresses: &[IpAddr],
+    names: &[String],
+) -> Result<(), BadServerName> {
+    for ip in addresses {
+        let ip = crate::identity::normalize_ip(*ip);
+        if !inventory.server_addresses.contains(&ip) {
+            inventory.server_addresses.push(ip);
+        }
+    }
+    for raw in names {
+        let name = DomainName::parse(raw).map_err(|source| BadServerName {
+            name: raw.clone(),
+            source,
+        })?;
+        if !inventory.server_names.contains(&name) {
+            inventory.server_names.push(name);
+        }
+    }
+    Ok(())
+}
+
+/// A `--server-name` that is no domain name.
+#[derive(Debug, thiserror::Error)]
+#[error("--server-name {name:?} is not a host name: {source}")]
+pub struct BadServerName {
+    pub name: String,
+    #[source]
+    pub source: crate::inventory::DomainNameError,
 }
 
 /// Judge one domain from its evidence: verdict, which MX hosts are this
@@ -223,7 +438,7 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
     let started = SystemTime::now();
     let clock = Instant::now();
     let inventory = sources::read_inventory(&opts.sources)?;
-    let identity = build_identity(&inventory, &opts.identity)?;
+    let mut identity = build_identity(&inventory, &opts.identity)?;
 
     let names: Vec<_> = inventory.domains.iter().map(|d| d.name.clone()).collect();
     // This server's names are among the names the resolvers must know.
@@ -248,6 +463,7 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
         })
         .collect();
     let mut notes = std::mem::take(&mut dns.sanity_notes);
+    notes.extend(identity.learn_from_dns(&dns.server_names));
     for server in &dns.authoritative_servers {
         if server.ip().is_loopback() || identity.is_our_address(server.ip()) {
             notes.push(format!(
@@ -277,6 +493,7 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
             audited
         })
         .collect::<Vec<AuditedDomain>>();
+    run_findings.extend(identity_unconfirmed(&rules, &mut identity, &domains));
     run_findings.extend(rules::unusual_verdict_share(
         &rules,
         domains
@@ -299,4 +516,195 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
             lookups_failed: dns.lookups_failed,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{Declared, DomainFacts};
+    use crate::resolve::{DnsStatus, HostLookup, MxHost};
+
+    fn judged(name: &str, delivery: Delivery, mx: &[(u16, &str, &str)]) -> AuditedDomain {
+        judged_with(name, delivery, mx, &ServerIdentity::default())
+    }
+
+    fn judged_with(
+        name: &str,
+        delivery: Delivery,
+        mx: &[(u16, &str, &str)],
+        identity: &ServerIdentity,
+    ) -> AuditedDomain {
+        let evidence = MxEvidence {
+            status: if mx.is_empty() {
+                DnsStatus::Nxdomain
+            } else {
+                DnsStatus::Ok
+            },
+            implicit_mx: false,
+            mx: mx
+                .iter()
+                .map(|(preference, host, ip)| MxHost {
+                    preference: *preference,
+                    host: host.to_string(),
+                    addresses: vec![ip.parse().unwrap()],
+                    lookup: HostLookup::Complete,
+                    cname: None,
+                    ip_literal: false,
+                    ttl: Some(300),
+                    problem: None,
+                })
+                .collect(),
+            ttl: Some(300),
+            dangling_cname: None,
+            problem: None,
+        };
+        let domain = KnownDomain {
+            name: DomainName::parse(name).unwrap(),
+            delivery,
+            declared: vec![Declared {
+                file: "etc/postfix/main.cf".into(),
+                line: 3,
+                via: "mydestination".into(),
+            }],
+            facts: DomainFacts::default(),
+        };
+        let rules = RuleSet::embedded().unwrap();
+        let today = CivilDate::parse("2026-11-23").unwrap();
+        judge(domain, evidence, identity, &rules, &[], today).0
+    }
+
+    const THEM: &str = "198.51.100.7";
+    const US: &str = "203.0.113.10";
+
+    fn nat_identity() -> ServerIdentity {
+        let mut id = ServerIdentity::default();
+        id.add_stated_name(Origin::Configuration, "box1.internal.lan");
+        id
+    }
+
+    #[test]
+    fn every_local_domain_elsewhere_and_nothing_of_ours_is_unconfirmed() {
+        let mut id = nat_identity();
+        let domains = vec![
+            judged_with(
+                "moved.test",
+                Delivery::Local,
+                &[(10, "mx1.them.test", THEM)],
+                &id,
+            ),
+            judged_with(
+                "shop.test",
+                Delivery::Local,
+                &[(10, "mail.hoster.test", US)],
+                &id,
+            ),
+            // Neither confirms nor contradicts.
+            judged_with("gone.test", Delivery::Local, &[], &id),
+            // Not local: not counted either way.
+            judged_with(
+                "web.test",
+                Delivery::NotLocal,
+                &[(0, "web.test", THEM)],
+                &id,
+            ),
+            // The server's own name and localhost prove nothing.
+            judged_with("box1.internal.lan", Delivery::Local, &[], &id),
+            judged_with("localhost", Delivery::Local, &[], &id),
+        ];
+        let rules = RuleSet::embedded().unwrap();
+        let finding = identity_unconfirmed(&rules, &mut id, &domains).unwrap();
+        assert_eq!(id.confirmation, Confirmation::Unconfirmed { elsewhere: 2 });
+        assert_eq!(finding.rule, "identity-unconfirmed");
+        assert_eq!(finding.severity, crate::rules::Severity::Critical);
+        assert!(
+            finding.message.starts_with(
+                "no name or address of this server appears in the MX records of any local \
+                 domain, and 2 local domain(s) look elsewhere"
+            ),
+            "{}",
+            finding.message
+        );
+        assert!(
+            finding.message.contains("--server-ip"),
+            "{}",
+            finding.message
+        );
+        let evidence = finding.evidence.join("\n");
+        for line in [
+            "interfaces: not read",
+            "addresses in the configuration (proxy_interfaces, var/cpanel/cpnat): none",
+            "names in the configuration (myhostname, the panel's host name, qmail's me): box1.internal.lan",
+            "given by the admin (--server-ip, --server-name, server: in mxdrift.yaml): none",
+            "DNS: no name of this server to look up",
+            "local domains elsewhere (2): moved.test, shop.test",
+            "local domains that neither confirm nor contradict: 1 nxdomain",
+        ] {
+            assert!(evidence.contains(line), "{line}\n{evidence}");
+        }
+        let audit = Audit {
+            platform: Platform::Postfix,
+            identity: id.clone(),
+            domains,
+            run_findings: vec![finding],
+            warnings: Vec::new(),
+            notes: Vec::new(),
+            rules,
+            stats: RunStats {
+                started: SystemTime::UNIX_EPOCH,
+                duration: Duration::ZERO,
+                queries_sent: 0,
+                lookups_failed: 0,
+            },
+        };
+        assert_eq!(
+            audit.fix_refusal(),
+            Some(FixRefusal::IdentityUnconfirmed { elsewhere: 2 })
+        );
+        // Named by the admin: still reported, but fix may go on.
+        let mut named = audit.clone();
+        named
+            .identity
+            .add_stated_address(Origin::Admin, US.parse().unwrap());
+        assert_eq!(named.fix_refusal(), None);
+    }
+
+    #[test]
+    fn one_mx_host_of_ours_anywhere_confirms_the_identity() {
+        let mut id = nat_identity();
+        id.add_stated_address(Origin::Admin, US.parse().unwrap());
+        let domains = vec![
+            judged_with(
+                "moved.test",
+                Delivery::Local,
+                &[(10, "mx1.them.test", THEM)],
+                &id,
+            ),
+            // Only a backup MX of ours: it still names this server.
+            judged_with(
+                "backup.test",
+                Delivery::Local,
+                &[(10, "mx1.them.test", THEM), (20, "mx.us.test", US)],
+                &id,
+            ),
+        ];
+        let rules = RuleSet::embedded().unwrap();
+        assert!(identity_unconfirmed(&rules, &mut id, &domains).is_none());
+        assert_eq!(id.confirmation, Confirmation::Confirmed);
+    }
+
+    #[test]
+    fn nothing_elsewhere_is_nothing_at_stake() {
+        let mut id = nat_identity();
+        let domains = vec![
+            judged("gone.test", Delivery::Local, &[]),
+            judged(
+                "relayed.test",
+                Delivery::Relay,
+                &[(10, "mx1.them.test", THEM)],
+            ),
+        ];
+        let rules = RuleSet::embedded().unwrap();
+        assert!(identity_unconfirmed(&rules, &mut id, &domains).is_none());
+        assert_eq!(id.confirmation, Confirmation::NothingAtStake);
+    }
 }

@@ -98,7 +98,9 @@ that changed since it was read). Inconclusive and ignored findings are never tou
 
 const FIX_AFTER: &str = "\
 Exit codes: 0 the remediation was printed or applied, or there was nothing to do; 2 usage,
-configuration or apply error (the files already written are named, each complete).";
+configuration or apply error (the files already written are named, each complete), or nothing
+confirms who this server is (identity-unconfirmed) and neither --server-ip, --server-name nor
+`server:` in mxdrift.yaml names it: then nothing is printed or written.";
 
 /// Where the configuration is and how to read it.
 #[derive(Debug, Clone, Args)]
@@ -132,11 +134,13 @@ pub enum PlatformArg {
 #[derive(Debug, Clone, Args)]
 pub struct IdentityArgs {
     /// An address of this server (repeatable); added to the interface addresses and the
-    /// configuration's `proxy_interfaces`. Use it for NAT and for audits of a config checkout.
+    /// configuration's (`proxy_interfaces`, cPanel's cpnat). Use it for NAT and for audits of a
+    /// config checkout.
     #[arg(long = "server-ip", value_name = "IP")]
     pub server_ip: Vec<String>,
 
-    /// A name of this server (repeatable); added to `myhostname`.
+    /// A name of this server (repeatable); added to `myhostname` and the panel's host name. An
+    /// MX host of this name is this server, whatever its addresses.
     #[arg(long = "server-name", value_name = "HOST")]
     pub server_name: Vec<String>,
 

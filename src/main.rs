@@ -25,6 +25,7 @@ use mxdrift::cli::{
 };
 use mxdrift::config::{CivilDate, Config, ConfigError};
 use mxdrift::deadline;
+use mxdrift::identity::Confirmation;
 use mxdrift::inventory::Platform;
 use mxdrift::remediate::{self, RemediateError};
 use mxdrift::report::baseline::{Baseline, BaselineError};
@@ -640,7 +641,17 @@ fn audit_and_report(args: &AuditArgs) -> Result<Outcome, Failure> {
 }
 
 fn run_inventory(args: &InventoryArgs) -> Result<Outcome, Failure> {
-    let inventory = audit::inventory(&source_options(&args.source))?;
+    if !args.identity.trusted_mx.is_empty() {
+        return Err(Failure::usage(
+            "--trusted-mx is used by audit and fix, when MX hosts are judged; inventory reads the configuration only",
+        ));
+    }
+    let server_ips = parse_ips(&args.identity.server_ip)?;
+    let mut inventory = audit::inventory(&source_options(&args.source))?;
+    // The server as the audit would start from it: what the configuration
+    // states, plus what the admin gives.
+    audit::add_admin_identity(&mut inventory, &server_ips, &args.identity.server_name)
+        .map_err(|e| Failure::usage(e.to_string()))?;
     let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout().lock());
     match args.format {
         InventoryFormat::Table => table::write_inventory(&inventory, &mut out)?,
@@ -660,6 +671,21 @@ fn run_fix(args: &FixArgs) -> Result<Outcome, Failure> {
     }
     let started = Instant::now();
     let Pipeline { audit, opts } = run_pipeline(&PipelineArgs::from(args))?;
+    // Before anything is planned or printed: a run that does not know who
+    // "here" is must not switch anything off.
+    if let Some(refusal) = audit.fix_refusal() {
+        return Err(Failure {
+            kind: FailureKind::Configuration,
+            message: refusal.to_string(),
+        });
+    }
+    if let Confirmation::Unconfirmed { elsewhere } = audit.identity.confirmation {
+        eprintln!(
+            "mxdrift: warning: nothing confirms who this server is (identity-unconfirmed: no MX \
+             record of a local domain names it, {elsewhere} look elsewhere); going on because \
+             --server-ip or --server-name names it: check them before applying"
+        );
+    }
     let plan = remediate::plan(&audit, &opts.sources)?;
 
     let mut out = io::stdout().lock();

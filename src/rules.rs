@@ -30,6 +30,8 @@ pub mod ids {
     pub const RESOLVER_UNTRUSTWORTHY: &str = "resolver-untrustworthy";
     /// Run-level: see [`super::unusual_verdict_share`].
     pub const UNUSUAL_VERDICT_SHARE: &str = "unusual-verdict-share";
+    /// Run-level: see `audit` (nothing confirms who this server is).
+    pub const IDENTITY_UNCONFIRMED: &str = "identity-unconfirmed";
 }
 
 /// How bad a finding is; ordered from least to most severe.
@@ -637,6 +639,7 @@ mod tests {
         ("lookup-inconclusive", Severity::Info),
         ("mx-host-loopback", Severity::Warning),
         ("resolver-untrustworthy", Severity::Critical),
+        ("identity-unconfirmed", Severity::Critical),
         // Not (yet) in contract.md's table: the run-level warning of issue
         // 17 for an unusual share of nxdomain or elsewhere verdicts.
         ("unusual-verdict-share", Severity::Warning),

@@ -9,6 +9,11 @@
 //! verdict of "elsewhere"; and a host of the deciding preference whose
 //! address lookup failed might be this server or a foreign one, so the
 //! verdict is inconclusive, never "here" on the other hosts alone.
+//!
+//! Which host is "this server" is the identity's grading (see `identity`):
+//! a name of this server counts whatever its addresses, and a host whose
+//! only link to this server is a contradicted DNS address makes the level
+//! it decides inconclusive.
 
 use std::net::IpAddr;
 
@@ -67,11 +72,49 @@ impl Verdict {
     ];
 }
 
-/// True when `host` delivers to this server: one of its addresses is ours,
-/// or it is a configured filtering gateway in front of us.
-pub fn is_this_server(host: &MxHost, identity: &ServerIdentity) -> bool {
-    identity.is_trusted_mx(&host.host)
+/// Whether an MX host is this server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostIdentity {
+    /// Its name is a name of this server or a configured filtering
+    /// gateway, or one of its addresses counts as this server.
+    Ours,
+    /// Its only link to this server is an address this server's names have
+    /// in DNS that the stated addresses contradict: it may be this server
+    /// or another one.
+    Unsure,
+    Foreign,
+}
+
+/// Whether `host` delivers to this server. A name of this server is this
+/// server whatever its addresses (behind NAT they are none of the
+/// interfaces'), and so is a configured filtering gateway.
+pub fn recognize(host: &MxHost, identity: &ServerIdentity) -> HostIdentity {
+    if identity.is_trusted_mx(&host.host)
+        || identity.is_our_name(&host.host)
         || host.addresses.iter().any(|ip| identity.is_our_address(*ip))
+    {
+        HostIdentity::Ours
+    } else if host
+        .addresses
+        .iter()
+        .any(|ip| identity.is_contradicted_address(*ip))
+    {
+        HostIdentity::Unsure
+    } else {
+        HostIdentity::Foreign
+    }
+}
+
+/// True when `host` delivers to this server (see [`recognize`]).
+pub fn is_this_server(host: &MxHost, identity: &ServerIdentity) -> bool {
+    recognize(host, identity) == HostIdentity::Ours
+}
+
+/// A host whose lookup was partial, but whose name is this server's or a
+/// configured gateway's: which addresses it has changes nothing.
+fn known_by_name(host: &MxHost, identity: &ServerIdentity) -> bool {
+    identity.is_trusted_mx(&host.host)
+        || (identity.is_our_name(&host.host) && !host.addresses.is_empty())
 }
 
 /// An address no other machine can be reached at: loopback (`127.0.0.0/8`,
@@ -122,10 +165,11 @@ pub fn verdict(evidence: &MxEvidence, identity: &ServerIdentity) -> Verdict {
             .copied()
             .filter(|h| !h.addresses.is_empty() || identity.is_trusted_mx(&h.host))
             .collect();
-        // A configured gateway is us by its name, whatever its lookup.
+        // A configured gateway is us by its name, whatever its lookup; so is
+        // a name of this server once it resolves at all.
         let uncertain = level
             .iter()
-            .any(|h| h.lookup == HostLookup::Inconclusive && !identity.is_trusted_mx(&h.host));
+            .any(|h| h.lookup == HostLookup::Inconclusive && !known_by_name(h, identity));
         if resolving.is_empty() {
             if uncertain {
                 return Verdict::Inconclusive;
@@ -142,31 +186,33 @@ pub fn verdict(evidence: &MxEvidence, identity: &ServerIdentity) -> Verdict {
         {
             return Verdict::Inconclusive;
         }
-        let ours = resolving
-            .iter()
-            .filter(|h| is_this_server(h, identity))
-            .count();
+        let seen: Vec<HostIdentity> = resolving.iter().map(|h| recognize(h, identity)).collect();
+        if seen.contains(&HostIdentity::Unsure) {
+            return Verdict::Inconclusive;
+        }
+        let ours = seen.iter().filter(|s| **s == HostIdentity::Ours).count();
         let verdict = if ours == resolving.len() {
             Verdict::Here
         } else if ours > 0 {
             Verdict::Mixed
         } else {
             let pref = level[0].preference;
-            let backup = hosts
+            let worse: Vec<HostIdentity> = hosts
                 .iter()
-                .any(|h| h.preference > pref && is_this_server(h, identity));
+                .filter(|h| h.preference > pref)
+                .map(|h| recognize(h, identity))
+                .collect();
             // A worse host whose addresses are unknown (a failed lookup, or
-            // past the MX host limit) may be this server: then the domain
-            // is a backup, not gone, and "elsewhere" would switch off the
-            // relay it needs.
-            let maybe_backup = hosts.iter().any(|h| {
+            // past the MX host limit) may be this server as a backup MX.
+            let maybe_ours = hosts.iter().any(|h| {
                 h.preference > pref
                     && h.lookup == HostLookup::Inconclusive
-                    && !identity.is_trusted_mx(&h.host)
+                    && recognize(h, identity) != HostIdentity::Ours
             });
-            if backup {
+            if worse.contains(&HostIdentity::Ours) {
                 Verdict::Backup
-            } else if maybe_backup {
+            } else if maybe_ours || worse.contains(&HostIdentity::Unsure) {
+                // Backup or elsewhere: the remedies differ.
                 Verdict::Inconclusive
             } else {
                 Verdict::Elsewhere
@@ -438,6 +484,145 @@ mod tests {
         }
         let other = DomainName::parse("moved.test").unwrap();
         assert_eq!(decide(&other, &elsewhere, &identity()), Verdict::Elsewhere);
+    }
+
+    fn named(name: &str) -> ServerIdentity {
+        let mut id = ServerIdentity::default();
+        id.add_name(name);
+        id
+    }
+
+    #[test]
+    fn a_name_of_this_server_is_here_whatever_its_addresses() {
+        // Behind NAT: no address of ours is known at all.
+        let id = named("Mail.Hoster.test.");
+        let e = ok(vec![host(10, "mail.hoster.test", &["198.51.100.99"])]);
+        assert_eq!(verdict(&e, &id), Verdict::Here);
+        assert!(is_this_server(&e.mx[0], &id));
+        // Beside a foreign host of the same preference: split delivery.
+        let e = ok(vec![
+            host(10, "mail.hoster.test", &["10.0.0.5"]),
+            host(10, "mx.them", &[THEM]),
+        ]);
+        assert_eq!(verdict(&e, &id), Verdict::Mixed);
+        // Only at a worse preference: a backup MX.
+        let e = ok(vec![
+            host(10, "mx.them", &[THEM]),
+            host(20, "mail.hoster.test", &["203.0.113.99"]),
+        ]);
+        assert_eq!(verdict(&e, &id), Verdict::Backup);
+        // Another name is not ours by its name.
+        let e = ok(vec![host(10, "mail2.hoster.test", &["203.0.113.99"])]);
+        assert_eq!(verdict(&e, &id), Verdict::Elsewhere);
+    }
+
+    #[test]
+    fn a_name_of_this_server_without_address_is_skipped_like_any_dead_host() {
+        let id = named("mail.hoster.test");
+        let e = ok(vec![
+            host(10, "mail.hoster.test", &[]),
+            host(20, "mx.them", &[THEM]),
+        ]);
+        assert_eq!(verdict(&e, &id), Verdict::Elsewhere);
+        // Its lookup failed: whether senders can reach it is unknown.
+        let mut unknown = host(10, "mail.hoster.test", &[]);
+        unknown.lookup = HostLookup::Inconclusive;
+        let e = ok(vec![unknown, host(20, "mx.them", &[THEM])]);
+        assert_eq!(verdict(&e, &id), Verdict::Inconclusive);
+        // A partial answer is enough: it resolves, and it is ours by name.
+        let mut partial = host(10, "mail.hoster.test", &["203.0.113.99"]);
+        partial.lookup = HostLookup::Inconclusive;
+        assert_eq!(verdict(&ok(vec![partial]), &id), Verdict::Here);
+    }
+
+    #[test]
+    fn a_name_of_this_server_on_a_loopback_address_is_not_judged() {
+        let id = named("mail.hoster.test");
+        let e = ok(vec![host(10, "mail.hoster.test", &["127.0.0.1"])]);
+        assert_eq!(verdict(&e, &id), Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn own_names_as_domains_are_here_through_their_implicit_mx() {
+        let id = named("da1.hoster.test");
+        let mut e = ok(vec![host(0, "da1.hoster.test", &["203.0.113.99"])]);
+        e.implicit_mx = true;
+        e.status = DnsStatus::Nodata;
+        let domain = DomainName::parse("da1.hoster.test").unwrap();
+        assert_eq!(decide(&domain, &e, &id), Verdict::Here);
+    }
+
+    fn answer(name: &str, addrs: &[&str], trusted: bool) -> crate::resolve::ServerNameAnswer {
+        crate::resolve::ServerNameAnswer {
+            name: name.to_string(),
+            family: crate::resolve::AddressFamily::V4,
+            resolver: "the zone files".to_string(),
+            trusted,
+            found: crate::resolve::NameAddresses::Found(
+                addrs.iter().map(|a| a.parse().unwrap()).collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn an_address_learned_from_our_name_in_dns_is_here() {
+        let mut id = named("web10.hoster.test");
+        // Behind NAT: the interface holds only a private address.
+        id.add_stated_address(
+            crate::identity::Origin::Interface,
+            "10.0.0.12".parse().unwrap(),
+        );
+        let notes = id.learn_from_dns(&[answer("web10.hoster.test", &[US], true)]);
+        assert!(notes.is_empty(), "{notes:?}");
+        let e = ok(vec![host(10, "mx.customer.test", &[US])]);
+        assert_eq!(verdict(&e, &id), Verdict::Here);
+        assert_eq!(
+            verdict(&ok(vec![host(10, "mx.them", &[THEM])]), &id),
+            Verdict::Elsewhere
+        );
+    }
+
+    #[test]
+    fn an_untrustworthy_answer_teaches_nothing() {
+        let mut id = named("web10.hoster.test");
+        id.learn_from_dns(&[answer("web10.hoster.test", &[US], false)]);
+        let e = ok(vec![host(10, "mx.customer.test", &[US])]);
+        assert_eq!(verdict(&e, &id), Verdict::Elsewhere);
+    }
+
+    #[test]
+    fn a_contradicted_dns_address_is_neither_here_nor_elsewhere() {
+        let mut id = named("web10.hoster.test");
+        id.add_stated_address(crate::identity::Origin::Admin, US.parse().unwrap());
+        let notes = id.learn_from_dns(&[answer("web10.hoster.test", &["198.51.100.50"], true)]);
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].contains("pass --server-ip 198.51.100.50"),
+            "{notes:?}"
+        );
+        let stale = host(10, "mx.customer.test", &["198.51.100.50"]);
+        assert_eq!(recognize(&stale, &id), HostIdentity::Unsure);
+        assert_eq!(
+            verdict(&ok(vec![stale.clone()]), &id),
+            Verdict::Inconclusive
+        );
+        // At a worse preference: backup or elsewhere cannot be told apart.
+        let e = ok(vec![host(10, "mx.them", &[THEM]), {
+            let mut h = stale.clone();
+            h.preference = 20;
+            h
+        }]);
+        assert_eq!(verdict(&e, &id), Verdict::Inconclusive);
+        // A stated address of ours at the worse preference still decides.
+        let e = ok(vec![
+            host(10, "mx.them", &[THEM]),
+            host(20, "mx.us", &[US]),
+            host(30, "mx.customer.test", &["198.51.100.50"]),
+        ]);
+        assert_eq!(verdict(&e, &id), Verdict::Backup);
+        // Our own name is ours whatever DNS says about it.
+        let e = ok(vec![host(10, "web10.hoster.test", &["198.51.100.50"])]);
+        assert_eq!(verdict(&e, &id), Verdict::Here);
     }
 
     #[test]

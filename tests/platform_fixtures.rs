@@ -9,12 +9,13 @@ use std::process::Command;
 
 use platform_support::*;
 
-const FIXTURES: [&str; 9] = [
+const FIXTURES: [&str; 10] = [
     "plesk/postfix",
     "plesk/qmail",
     "cpanel/basic",
     "cpanel/partial",
     "cpanel/routing",
+    "cpanel/nat",
     "directadmin/basic",
     "directadmin/partial",
     "qmail/basic",

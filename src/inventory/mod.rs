@@ -338,3 +338,31 @@ impl InventoryBuilder {
         self.domains.into_values().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_declared_many_times_keeps_each_place_once() {
+        let name = DomainName::parse("a.test").unwrap();
+        let mut builder = InventoryBuilder::new();
+        let at = |line: u32| Declared {
+            file: "etc/postfix/local".into(),
+            line,
+            via: "mydestination".into(),
+        };
+        // Past the few declarations searched directly, the set takes over;
+        // repeats on either side of that point are still dropped.
+        for round in 0..2 {
+            for line in 1..=40 {
+                let earlier = builder.declare(name.clone(), Delivery::Local, at(line));
+                assert_eq!(earlier.is_some(), round > 0 || line > 1);
+            }
+        }
+        let domains = builder.into_domains();
+        assert_eq!(domains.len(), 1);
+        let lines: Vec<u32> = domains[0].declared.iter().map(|d| d.line).collect();
+        assert_eq!(lines, (1..=40).collect::<Vec<_>>());
+    }
+}

@@ -477,5 +477,22 @@ pub fn write_inventory(inventory: &Inventory, out: &mut dyn Write) -> io::Result
     if local == 0 {
         writeln!(out, "Warning: {}", super::NO_LOCAL_DOMAINS)?;
     }
+    let none = || "none".to_string();
+    let names: Vec<&str> = inventory.server_names.iter().map(|n| n.as_str()).collect();
+    let addresses: Vec<String> = inventory
+        .server_addresses
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    writeln!(
+        out,
+        "This server: names {}; addresses {}.",
+        Some(names.join(", "))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(none),
+        Some(addresses.join(", "))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(none),
+    )?;
     Ok(())
 }

@@ -16,7 +16,10 @@ use super::live::LiveResolver;
 use super::offline::ZoneSet;
 use super::rate::TokenBucket;
 use super::sanity::{self, Probe};
-use super::{MxEvidence, ResolveError, ResolveOptions, ResolveReport, UntrustworthyResolver};
+use super::{
+    MxEvidence, ResolveError, ResolveOptions, ResolveReport, ServerNameAnswer,
+    UntrustworthyResolver,
+};
 use crate::inventory::DomainName;
 
 enum Backend {
@@ -115,6 +118,26 @@ impl Run {
             answers.entry(key.clone()).or_default().clone()
         };
         cell.get_or_init(|| self.send(&key.0, key.1)).await.clone()
+    }
+
+    /// Keep a conclusive answer the sanity check already got, so that an
+    /// MX host that is one of this server's names is not asked again.
+    fn remember(&self, name: &Name, rtype: RecordType, answer: &Answer) {
+        let conclusive = match answer {
+            Answer::Records(_) => true,
+            Answer::NoRecords { soa, .. } => soa.is_some(),
+            Answer::Failed(_) => false,
+        };
+        if !conclusive {
+            return;
+        }
+        let mut answers = self
+            .answers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        answers
+            .entry((normalize(name), rtype))
+            .or_insert_with(|| Arc::new(OnceCell::new_with(Some(answer.clone()))));
     }
 
     async fn host(&self, host: &Name) -> classify::HostAddresses {
@@ -241,7 +264,8 @@ pub async fn gather_checked(
         lookups_failed: AtomicU64::new(0),
         distrust: OnceLock::new(),
     });
-    let (untrustworthy, sanity_notes) = check_resolvers(&run, domains, server_names).await;
+    let (untrustworthy, sanity_notes, server_name_answers) =
+        check_resolvers(&run, domains, server_names).await;
 
     let progress = progress_bar(opts.progress, domains.len());
     let mut tasks = JoinSet::new();
@@ -299,16 +323,22 @@ pub async fn gather_checked(
         authoritative_servers,
         untrustworthy,
         sanity_notes,
+        server_names: server_name_answers,
     })
 }
 
 /// Ask every resolver (each live server on its own, or the zone files) the
 /// sanity probes, and distrust those that deny names that must exist.
+/// Also returns each resolver's answers for this server's names.
 async fn check_resolvers(
     run: &Arc<Run>,
     domains: &[DomainName],
     server_names: &[String],
-) -> (Vec<UntrustworthyResolver>, Vec<String>) {
+) -> (
+    Vec<UntrustworthyResolver>,
+    Vec<String>,
+    Vec<ServerNameAnswer>,
+) {
     let probes = Arc::new(sanity::probes(domains, server_names));
     let resolvers: Vec<String> = match &run.backend {
         Backend::Live(live) => live.server_addrs().iter().map(|a| a.to_string()).collect(),
@@ -338,6 +368,7 @@ async fn check_resolvers(
     }
     let mut untrustworthy = Vec::new();
     let mut notes: Vec<String> = Vec::new();
+    let mut name_answers = Vec::new();
     for (server, (resolver, answers)) in resolvers.into_iter().zip(answers).enumerate() {
         let results: Vec<(Probe, Answer)> = probes
             .iter()
@@ -351,7 +382,26 @@ async fn check_resolvers(
                 notes.push(note);
             }
         }
-        if judgement.evidence.is_empty() {
+        let trusted = judgement.evidence.is_empty();
+        // The first server is the one the audit asks first: its answers
+        // for this server's names stand for the MX host lookups too.
+        if trusted && server == 0 {
+            for (probe, answer) in &results {
+                if probe.kind == sanity::ProbeKind::ServerName {
+                    run.remember(&probe.name, probe.rtype, answer);
+                }
+            }
+        }
+        for (name, family, found) in sanity::server_name_answers(&results) {
+            name_answers.push(ServerNameAnswer {
+                name,
+                family,
+                resolver: resolver.clone(),
+                trusted,
+                found,
+            });
+        }
+        if trusted {
             continue;
         }
         let reason = sanity::distrust_reason();
@@ -366,7 +416,7 @@ async fn check_resolvers(
             evidence: judgement.evidence,
         });
     }
-    (untrustworthy, notes)
+    (untrustworthy, notes, name_answers)
 }
 
 fn progress_bar(enabled: bool, domains: usize) -> ProgressBar {

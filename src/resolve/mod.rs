@@ -110,6 +110,59 @@ pub struct ResolveReport {
     /// What that check noticed without condemning a resolver: a TLD or a
     /// name of this server that really does not exist.
     pub sanity_notes: Vec<String>,
+    /// The addresses of this server's names, as each resolver gave them to
+    /// that check (asked once per name, address type and resolver): the
+    /// identity's evidence of where "here" is.
+    pub server_names: Vec<ServerNameAnswer>,
+}
+
+/// An address type asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AddressFamily {
+    V4,
+    V6,
+}
+
+impl AddressFamily {
+    /// The record type: `A` or `AAAA`.
+    pub fn record_type(self) -> &'static str {
+        match self {
+            AddressFamily::V4 => "A",
+            AddressFamily::V6 => "AAAA",
+        }
+    }
+
+    pub fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(_) => AddressFamily::V4,
+            IpAddr::V6(_) => AddressFamily::V6,
+        }
+    }
+}
+
+/// What one resolver (or the zone files) answered when asked for the
+/// addresses of one of this server's names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerNameAnswer {
+    /// The name, lower case, without trailing dot.
+    pub name: String,
+    pub family: AddressFamily,
+    /// The server (`127.0.0.53:53`), or `the zone files`.
+    pub resolver: String,
+    /// The resolver passed the sanity check: its answers are evidence.
+    pub trusted: bool,
+    pub found: NameAddresses,
+}
+
+/// The addresses a name has, as one answer said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameAddresses {
+    /// The addresses at the end of the name's CNAME chain, sorted.
+    Found(Vec<IpAddr>),
+    /// NXDOMAIN, or the name has no records of this type.
+    None { nxdomain: bool },
+    /// No conclusive answer (timeout, SERVFAIL, a name outside every zone file).
+    Failed(String),
 }
 
 /// A resolver that denied names that must exist, with what it said.

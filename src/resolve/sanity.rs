@@ -17,10 +17,17 @@
 //! that is not the root's) counts against the resolver. The root zone and
 //! `arpa.` can never be denied: a resolver that forges consistent denials
 //! of everything but the root is caught there.
+//!
+//! The addresses each resolver gives for this server's names are also the
+//! identity's evidence of where "here" is (`server_name_answers`): asked
+//! here once, never again for the identity.
+
+use std::net::IpAddr;
 
 use hickory_proto::rr::{Name, RData, RecordType};
 
-use super::answer::{Answer, display_name};
+use super::answer::{Answer, display_name, follow_chain};
+use super::{AddressFamily, NameAddresses};
 use crate::inventory::DomainName;
 
 /// Top-level domains that are not (and are not expected to be) in the
@@ -112,24 +119,76 @@ pub(crate) fn probes(domains: &[DomainName], server_names: &[String]) -> Vec<Pro
             });
         }
     }
+    // Every name of this server is asked, under a real TLD or not: the
+    // answers are also the identity's evidence of this server's public
+    // addresses (see `server_name_answers`). Only names under a real TLD
+    // are judged (see `judge`).
     let mut names: Vec<DomainName> = server_names
         .iter()
         .filter_map(|n| DomainName::parse(n).ok())
         .filter(|n| !n.is_localhost() && n.as_str().contains('.'))
-        .filter(|n| tld_of(n.as_str()).is_some())
         .collect();
     names.sort();
     names.dedup();
     for server_name in names {
         if let Ok(name) = Name::from_ascii(server_name.fqdn()) {
-            probes.push(Probe {
-                kind: ProbeKind::ServerName,
-                name,
-                rtype: RecordType::A,
-            });
+            for rtype in [RecordType::A, RecordType::AAAA] {
+                probes.push(Probe {
+                    kind: ProbeKind::ServerName,
+                    name: name.clone(),
+                    rtype,
+                });
+            }
         }
     }
     probes
+}
+
+/// What the answers to the probes say about the addresses of this server's
+/// names: one entry per name and address type asked.
+pub(crate) fn server_name_answers(
+    results: &[(Probe, Answer)],
+) -> Vec<(String, AddressFamily, NameAddresses)> {
+    results
+        .iter()
+        .filter(|(probe, _)| probe.kind == ProbeKind::ServerName)
+        .filter_map(|(probe, answer)| {
+            let family = match probe.rtype {
+                RecordType::A => AddressFamily::V4,
+                RecordType::AAAA => AddressFamily::V6,
+                _ => return None,
+            };
+            let found = match answer {
+                Answer::Records(records) => {
+                    let (found, _) = follow_chain(&probe.name, probe.rtype, records);
+                    let mut addresses: Vec<IpAddr> = found
+                        .iter()
+                        .filter_map(|r| match &r.data {
+                            RData::A(v4) => Some(IpAddr::V4(v4.0)),
+                            RData::AAAA(v6) => Some(IpAddr::V6(v6.0)),
+                            _ => None,
+                        })
+                        .collect();
+                    addresses.sort();
+                    addresses.dedup();
+                    if addresses.is_empty() {
+                        NameAddresses::None { nxdomain: false }
+                    } else {
+                        NameAddresses::Found(addresses)
+                    }
+                }
+                // A denial without an SOA is no evidence (RFC 2308).
+                Answer::NoRecords { soa: None, .. } => {
+                    NameAddresses::Failed("a denial without an SOA record".to_string())
+                }
+                Answer::NoRecords { nxdomain, .. } => NameAddresses::None {
+                    nxdomain: *nxdomain,
+                },
+                Answer::Failed(problem) => NameAddresses::Failed(problem.clone()),
+            };
+            Some((display_name(&probe.name), family, found))
+        })
+        .collect()
 }
 
 /// The TLD of a name, unless it is one that is not in the root zone.
@@ -171,6 +230,13 @@ pub(crate) fn judge(results: &[(Probe, Answer)]) -> Judgement {
             // on every domain anyway).
             continue;
         };
+        // A name under a TLD that is not in the root zone (`.test`,
+        // `.lan`) may really not exist: its denial proves nothing.
+        if probe.kind == ProbeKind::ServerName
+            && tld_of(display_name(&probe.name).as_str()).is_none()
+        {
+            continue;
+        }
         let denial = if *nxdomain { "NXDOMAIN" } else { "no records" };
         let from_root = soa.as_ref().is_some_and(|s| {
             s.zone.is_root() && root_mname.as_ref().is_some_and(|m| *m == s.mname)
@@ -283,7 +349,7 @@ mod tests {
     }
 
     #[test]
-    fn probes_cover_root_real_tlds_and_public_server_names() {
+    fn probes_cover_root_real_tlds_and_every_dotted_server_name() {
         let domains = [
             d("shop.example.com"),
             d("b.example.com"),
@@ -299,18 +365,104 @@ mod tests {
             "debian".to_string(),
             "mail.hoster.test".to_string(),
         ];
-        let got: Vec<(ProbeKind, String)> = probes(&domains, &names)
+        let got: Vec<(ProbeKind, String, RecordType)> = probes(&domains, &names)
             .into_iter()
-            .map(|p| (p.kind, p.name.to_ascii()))
+            .map(|p| (p.kind, p.name.to_ascii(), p.rtype))
             .collect();
+        let server = |name: &str, rtype| (ProbeKind::ServerName, name.to_string(), rtype);
         assert_eq!(
             got,
             vec![
-                (ProbeKind::Root, ".".to_string()),
-                (ProbeKind::Arpa, "arpa.".to_string()),
-                (ProbeKind::Tld, "com.".to_string()),
-                (ProbeKind::Tld, "de.".to_string()),
-                (ProbeKind::ServerName, "web10.hoster.com.".to_string()),
+                (ProbeKind::Root, ".".to_string(), RecordType::SOA),
+                (ProbeKind::Arpa, "arpa.".to_string(), RecordType::SOA),
+                (ProbeKind::Tld, "com.".to_string(), RecordType::SOA),
+                (ProbeKind::Tld, "de.".to_string(), RecordType::SOA),
+                server("mail.hoster.test.", RecordType::A),
+                server("mail.hoster.test.", RecordType::AAAA),
+                server("web10.hoster.com.", RecordType::A),
+                server("web10.hoster.com.", RecordType::AAAA),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_server_name_under_a_private_tld_proves_nothing_about_the_resolver() {
+        let results = vec![(
+            probe(ProbeKind::ServerName, "web10.hoster.lan.", RecordType::A),
+            denial(true, None, "web10.hoster.lan."),
+        )];
+        assert_eq!(judge(&results), Judgement::default());
+    }
+
+    #[test]
+    fn server_name_answers_follow_the_chain_and_keep_denials_apart() {
+        use hickory_proto::rr::rdata::{A, AAAA, CNAME};
+        let records = vec![
+            Record::from_rdata(
+                n("web10.hoster.test."),
+                60,
+                RData::CNAME(CNAME(n("nat.hoster.test."))),
+            ),
+            Record::from_rdata(
+                n("nat.hoster.test."),
+                60,
+                RData::A(A("203.0.113.10".parse().unwrap())),
+            ),
+        ];
+        let results = vec![
+            (
+                probe(ProbeKind::ServerName, "web10.hoster.test.", RecordType::A),
+                Answer::Records(records),
+            ),
+            (
+                probe(
+                    ProbeKind::ServerName,
+                    "web10.hoster.test.",
+                    RecordType::AAAA,
+                ),
+                denial(false, Some(("hoster.test.", "ns1.hoster.test.")), "x."),
+            ),
+            (
+                probe(ProbeKind::ServerName, "gone.hoster.test.", RecordType::A),
+                denial(true, None, "gone.hoster.test."),
+            ),
+            (
+                probe(ProbeKind::ServerName, "v6.hoster.test.", RecordType::AAAA),
+                Answer::Records(vec![Record::from_rdata(
+                    n("v6.hoster.test."),
+                    60,
+                    RData::AAAA(AAAA("2001:db8::10".parse().unwrap())),
+                )]),
+            ),
+            (
+                probe(ProbeKind::Root, ".", RecordType::SOA),
+                root_soa("a.root-servers.net."),
+            ),
+        ];
+        let got = server_name_answers(&results);
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "web10.hoster.test".to_string(),
+                    AddressFamily::V4,
+                    NameAddresses::Found(vec!["203.0.113.10".parse().unwrap()])
+                ),
+                (
+                    "web10.hoster.test".to_string(),
+                    AddressFamily::V6,
+                    NameAddresses::None { nxdomain: false }
+                ),
+                (
+                    "gone.hoster.test".to_string(),
+                    AddressFamily::V4,
+                    NameAddresses::Failed("a denial without an SOA record".to_string())
+                ),
+                (
+                    "v6.hoster.test".to_string(),
+                    AddressFamily::V6,
+                    NameAddresses::Found(vec!["2001:db8::10".parse().unwrap()])
+                ),
             ]
         );
     }

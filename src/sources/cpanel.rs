@@ -30,7 +30,7 @@
 //!   domain's Email Routing; `0` or `local` forces local delivery (cPanel
 //!   stores "local" as `0`), and `fix` then leaves the domain alone.
 //! - `var/cpanel/cpnat` (`private_ip public_ip`): the public addresses of a
-//!   server behind NAT, added to the server's addresses.
+//!   server behind NAT, added to the server's addresses (see `read_cpnat`).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -521,6 +521,17 @@ fn mxcheck(
     }
 }
 
+/// `var/cpanel/cpnat`, which cPanel's installer (and
+/// `scripts/build_cpnat`) writes on a server behind 1:1 NAT: one line per
+/// local address, `LOCAL PUBLIC`, the public address as
+/// `myip.cpanel.net` saw the local one connect (cPanel knowledge base,
+/// "1:1 NAT"). cPanel's own reader (`Cpanel::NAT::Object`) splits each line
+/// at white space and takes the second field as the public address; a line
+/// with a local address alone maps nothing, and a public address mapped
+/// twice is kept for the first local one only. Its public addresses, the
+/// values of that map, are this server's addresses as the world sees them.
+/// The local ones are interface addresses, read from the interfaces with
+/// `--root /`, and say nothing about the public identity.
 fn read_cpnat(reading: &mut Reading<'_>) -> Result<(), SourceError> {
     // Only servers behind NAT have the file: its absence says nothing.
     let Some(text) = reading.read_optional(CPNAT)? else {
