@@ -143,7 +143,6 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
     // Every place each domain was declared, with its class, to report
     // duplicates.
     let mut places: BTreeMap<DomainName, Vec<(&str, Location)>> = BTreeMap::new();
-    let mut in_mydestination: HashSet<DomainName> = HashSet::new();
     let mut classes = Vec::new();
     let mut relay_includes_mydestination = false;
     for (param, delivery) in CLASSES {
@@ -159,14 +158,15 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
             // Below compatibility level 2 relay_domains defaults to
             // $mydestination: those entries repeat mydestination, which
             // wins, so they add nothing and are not a mistake.
+            // mydestination is the first class: a name in it has it first.
             let repeats_mydestination = relay_includes_mydestination
                 && *param == "relay_domains"
-                && in_mydestination.contains(&member.name);
+                && places
+                    .get(&member.name)
+                    .and_then(|p| p.first())
+                    .is_some_and(|(c, _)| *c == "mydestination");
             if repeats_mydestination {
                 continue;
-            }
-            if *param == "mydestination" {
-                in_mydestination.insert(member.name.clone());
             }
             let declared = declared_at(&member.location, param);
             builder.declare(member.name.clone(), *delivery, declared);
