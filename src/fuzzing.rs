@@ -55,7 +55,11 @@ pub fn main_cf(data: &[u8]) {
                 .origin_at(offset)
                 .unwrap_or_else(|| panic!("{param}: no origin at {offset}"));
             assert_eq!(origin.file, "etc/postfix/main.cf");
-            assert!(origin.line as usize <= lines, "{param}: line {}", origin.line);
+            assert!(
+                origin.line as usize <= lines,
+                "{param}: line {}",
+                origin.line
+            );
         }
         if let Some(def) = cf.get(param)
             && !def.value.contains('$')
@@ -149,7 +153,10 @@ pub fn zone_file(data: &[u8]) {
         .collect();
     names.push(Name::root());
     for name in &names {
-        let name = name.clone().append_domain(&Name::root()).unwrap_or_else(|_| name.clone());
+        let name = name
+            .clone()
+            .append_domain(&Name::root())
+            .unwrap_or_else(|_| name.clone());
         for rtype in [RecordType::MX, RecordType::A, RecordType::AAAA] {
             let found = zones.query(&name, rtype);
             assert_chain_answer(&name, rtype, &found);
@@ -217,7 +224,10 @@ fn assert_chain_answer(name: &Name, rtype: RecordType, found: &Answer) {
         .filter(|r| r.record_type() == RecordType::CNAME && rtype != RecordType::CNAME)
         .count();
     assert!(links <= MAX_CNAME_LINKS, "{links} CNAME links");
-    assert!(!wanted.is_empty(), "an answer without {rtype} records: {records:?}");
+    assert!(
+        !wanted.is_empty(),
+        "an answer without {rtype} records: {records:?}"
+    );
     assert_eq!(
         wanted.len() + links,
         records.len(),
@@ -234,7 +244,11 @@ fn assert_sound(query: &Query, message: &Message, checked: &validate::Checked) {
     match found {
         Answer::Failed(_) => {}
         Answer::Records(records) => {
-            assert_eq!(rcode, ResponseCode::NoError, "records believed with {rcode:?}");
+            assert_eq!(
+                rcode,
+                ResponseCode::NoError,
+                "records believed with {rcode:?}"
+            );
             for record in records {
                 assert!(
                     message.answers.iter().any(|a| a.name == record.name

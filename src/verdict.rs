@@ -340,7 +340,10 @@ mod tests {
         let e = ok(vec![host(10, "mx.them", &[THEM]), unknown.clone()]);
         assert_eq!(verdict(&e, &identity()), Verdict::Inconclusive);
         // Known to be foreign, or at a better level than ours: decided.
-        let e = ok(vec![host(10, "mx.them", &[THEM]), host(20, "mx2.them", &[THEM])]);
+        let e = ok(vec![
+            host(10, "mx.them", &[THEM]),
+            host(20, "mx2.them", &[THEM]),
+        ]);
         assert_eq!(verdict(&e, &identity()), Verdict::Elsewhere);
         let e = ok(vec![host(10, "mx.us", &[US]), unknown]);
         assert_eq!(verdict(&e, &identity()), Verdict::Here);

@@ -31,24 +31,32 @@ fn respond(request: &Message) -> Option<Message> {
     match (qname.as_str(), rtype) {
         ("silent.test.", RecordType::MX) => {
             for i in 0..20 {
-                reply.answers.push(mx("silent.test.", 10 + i, &format!("s{i}.silent.test.")));
+                reply
+                    .answers
+                    .push(mx("silent.test.", 10 + i, &format!("s{i}.silent.test.")));
             }
         }
         ("wide.test.", RecordType::MX) => {
             for i in 0..40 {
-                reply.answers.push(mx("wide.test.", 10, &format!("w{i:02}.wide.test.")));
+                reply
+                    .answers
+                    .push(mx("wide.test.", 10, &format!("w{i:02}.wide.test.")));
             }
         }
         ("deep.test.", RecordType::MX) => {
             reply.answers.push(mx("deep.test.", 10, "best.deep.test."));
             for i in 0..40 {
-                reply.answers.push(mx("deep.test.", 20, &format!("d{i:02}.deep.test.")));
+                reply
+                    .answers
+                    .push(mx("deep.test.", 20, &format!("d{i:02}.deep.test.")));
             }
         }
         ("ours.test.", RecordType::MX) => {
             reply.answers.push(mx("ours.test.", 10, "here.ours.test."));
             for i in 0..40 {
-                reply.answers.push(mx("ours.test.", 20, &format!("o{i:02}.ours.test.")));
+                reply
+                    .answers
+                    .push(mx("ours.test.", 20, &format!("o{i:02}.ours.test.")));
             }
         }
         (name, _) if name.ends_with(".silent.test.") => return None,

@@ -101,7 +101,14 @@ fn expansion_limits_agree_with_postconf() {
                     failures.push(format!("{label}: postconf {value:?}, mxdrift {ours:?}"));
                 }
             }
-            (Err(_), Err(SourceError::Syntax { file, line, message })) => {
+            (
+                Err(_),
+                Err(SourceError::Syntax {
+                    file,
+                    line,
+                    message,
+                }),
+            ) => {
                 assert_eq!(file, "etc/postfix/main.cf", "{label}");
                 assert!(line > 0, "{label}: {message}");
                 assert!(
@@ -119,9 +126,9 @@ fn expansion_limits_agree_with_postconf() {
                 "{label}: postconf fails ({}), mxdrift does not",
                 stderr.trim()
             )),
-            (Err(_), Err(other)) => {
-                failures.push(format!("{label}: mxdrift fails with another error: {other}"))
-            }
+            (Err(_), Err(other)) => failures.push(format!(
+                "{label}: mxdrift fails with another error: {other}"
+            )),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -194,7 +194,9 @@ impl Run {
                 let mut looked_up = 0usize;
                 for (preference, exchange, record_ttl) in records {
                     if let Some(ip) = classify::ip_literal(&exchange) {
-                        hosts.push(classify::literal_host(preference, &exchange, ip, record_ttl));
+                        hosts.push(classify::literal_host(
+                            preference, &exchange, ip, record_ttl,
+                        ));
                     } else if looked_up < MAX_MX_HOSTS_LOOKED_UP {
                         looked_up += 1;
                         let run = Arc::clone(self);
