@@ -11,7 +11,7 @@ use crate::identity::{Confirmation, MxPattern, Origin, ServerIdentity};
 use crate::inventory::{Delivery, DomainName, Inventory, InventoryWarning, KnownDomain, Platform};
 use crate::resolve::{self, MxEvidence, ResolveError, ResolveOptions};
 use crate::rules::{self, Finding, IgnoreRule, RuleError, RuleSet, RunFinding, Severity, Subject};
-use crate::sources::{self, SourceError, SourceOptions};
+use crate::sources::{self, FilesRead, SourceError, SourceOptions};
 use crate::verdict::{self, Verdict};
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +81,11 @@ pub struct Audit {
     pub notes: Vec<String>,
     pub rules: RuleSet,
     pub stats: RunStats,
+    /// Every configuration file the audit read, with a digest of its bytes:
+    /// remediation edits a file only while it still holds them. Shared with
+    /// the `ConfigRoot` the audit read through, which goes on recording (a
+    /// later read with other bytes marks the file changed).
+    pub files_read: FilesRead,
 }
 
 /// Totals for summaries and exit codes.
@@ -438,6 +443,7 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
     let started = SystemTime::now();
     let clock = Instant::now();
     let inventory = sources::read_inventory(&opts.sources)?;
+    let files_read = opts.sources.root.files_read();
     let mut identity = build_identity(&inventory, &opts.identity)?;
 
     let names: Vec<_> = inventory.domains.iter().map(|d| d.name.clone()).collect();
@@ -462,6 +468,12 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
             )
         })
         .collect();
+    run_findings.extend(
+        inventory
+            .table_mismatches
+            .iter()
+            .filter_map(|m| rules::table_not_compiled(&rules, m)),
+    );
     let mut notes = std::mem::take(&mut dns.sanity_notes);
     notes.extend(identity.learn_from_dns(&dns.server_names));
     for server in &dns.authoritative_servers {
@@ -515,7 +527,76 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
             queries_sent: dns.queries_sent,
             lookups_failed: dns.lookups_failed,
         },
+        files_read,
     })
+}
+
+/// The evidence of the domains `fix` would change, gathered again before
+/// anything is planned (see [`reconfirm`]).
+#[derive(Debug, Clone)]
+pub enum Reconfirmed {
+    /// The evidence came from zone files (`--zone-file`): read from files,
+    /// nothing a spoofer can forge, so nothing was asked again.
+    ZoneFiles,
+    /// Each domain resolved again over TCP only and judged again by the same
+    /// verdict and rules. A domain that was not asked is missing.
+    OverTcp(BTreeMap<DomainName, AuditedDomain>),
+}
+
+/// Resolve `domains` again over TCP only (no UDP fast path, nothing kept
+/// from the audit's resolution) and judge each as the audit did: the same
+/// stated identity (its names' addresses asked again over TCP), rules,
+/// ignores and day. Remediation compares the result with
+/// the audit's verdict and rule (see `resolve::gather_over_tcp`).
+pub async fn reconfirm(
+    audit: &Audit,
+    opts: &AuditOptions,
+    domains: &[DomainName],
+) -> Result<Reconfirmed, AuditError> {
+    if !opts.resolve.zone_files.is_empty() {
+        return Ok(Reconfirmed::ZoneFiles);
+    }
+    if domains.is_empty() {
+        return Ok(Reconfirmed::OverTcp(BTreeMap::new()));
+    }
+    let asked: std::collections::BTreeSet<&DomainName> = domains.iter().collect();
+    let wanted: Vec<&AuditedDomain> = audit
+        .domains
+        .iter()
+        .filter(|d| asked.contains(&d.domain.name))
+        .collect();
+    let names: Vec<DomainName> = wanted.iter().map(|d| d.domain.name.clone()).collect();
+    let server_names: Vec<String> = audit.identity.names.iter().cloned().collect();
+    let mut dns = resolve::gather_over_tcp(&names, &server_names, &opts.resolve).await?;
+    // This server as stated, and what its names resolve to over TCP:
+    // nothing the audit learned from DNS over UDP.
+    let mut identity = ServerIdentity {
+        addresses: audit.identity.stated_addresses.keys().copied().collect(),
+        learned: BTreeMap::new(),
+        contradicted: BTreeMap::new(),
+        dns_evidence: Vec::new(),
+        ..audit.identity.clone()
+    };
+    let _notes = identity.learn_from_dns(&dns.server_names);
+    let judged = wanted
+        .into_iter()
+        .map(|audited| {
+            let evidence = dns
+                .evidence
+                .remove(&audited.domain.name)
+                .unwrap_or_else(|| MxEvidence::inconclusive("not looked up over TCP"));
+            let (again, _expired) = judge(
+                audited.domain.clone(),
+                evidence,
+                &identity,
+                &audit.rules,
+                &opts.ignores,
+                opts.today,
+            );
+            (audited.domain.name.clone(), again)
+        })
+        .collect();
+    Ok(Reconfirmed::OverTcp(judged))
 }
 
 #[cfg(test)]
@@ -655,6 +736,7 @@ mod tests {
                 queries_sent: 0,
                 lookups_failed: 0,
             },
+            files_read: FilesRead::default(),
         };
         assert_eq!(
             audit.fix_refusal(),

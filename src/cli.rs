@@ -97,10 +97,18 @@ data for review, or with --apply the files written (atomically, with a backup, r
 that changed since it was read). Inconclusive and ignored findings are never touched.";
 
 const FIX_AFTER: &str = "\
-Exit codes: 0 the remediation was printed or applied, or there was nothing to do; 2 usage,
-configuration or apply error (the files already written are named, each complete), or nothing
-confirms who this server is (identity-unconfirmed) and neither --server-ip, --server-name nor
-`server:` in mxdrift.yaml names it: then nothing is printed or written.";
+Before anything is planned, every domain to change is resolved again over TCP only; a change
+whose verdict or rule differs over TCP (possible spoofing, or a zone in flux) is refused, and so
+is a change that rests on a file that changed during the run. Evidence from --zone-file needs
+no confirmation.
+
+Exit codes: 0 the remediation was printed or applied, or there was nothing to do; 1 the rest was
+printed or applied, but some changes were refused because their evidence or their files changed
+during the run (run fix again later); 2 usage, configuration or apply error (the files already
+written by a stopped --apply are named, each complete, and their follow-up commands printed),
+more changes than --max-changes allows, or nothing confirms who this server is
+(identity-unconfirmed) and neither --server-ip, --server-name nor `server:` in mxdrift.yaml
+names it: then nothing is printed or written.";
 
 /// Where the configuration is and how to read it.
 #[derive(Debug, Clone, Args)]
@@ -379,6 +387,12 @@ pub struct FixArgs {
     /// beside each file. Created mode 0700 when missing; backups keep owner, group and mode.
     #[arg(long = "backup-dir", value_name = "DIR", requires = "apply")]
     pub backup_dir: Option<PathBuf>,
+
+    /// Refuse (exit 2, changing nothing) to take more than N domains off local delivery in one
+    /// run; switching a domain off and making it a relay both count. Default: 10, or 20 % of
+    /// the local domains, whichever is larger.
+    #[arg(long = "max-changes", value_name = "N")]
+    pub max_changes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Args)]

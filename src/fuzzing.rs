@@ -4,6 +4,7 @@
 //! is what libFuzzer reports). Not part of mxdrift's interface: hidden from
 //! the documentation, and nothing else calls it.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -14,6 +15,7 @@ use crate::config::Config;
 use crate::resolve::answer::{self, Answer, MAX_CNAME_LINKS};
 use crate::resolve::{classify, offline, validate};
 use crate::sources::ConfigRoot;
+use crate::sources::postfix::compiled::{self, CompiledFormat};
 use crate::sources::postfix::lists::ListReader;
 use crate::sources::postfix::maincf::{MAX_EXPANDED_BYTES, MainCf};
 use crate::sources::postfix::tables::{self, KeptKeys, TableLoad, TableSpec};
@@ -117,9 +119,9 @@ pub fn table_text(data: &[u8]) {
         panic!("the spec parses");
     };
     let lines = data.split(|b| *b == b'\n').count();
-    let (all, _) = tables::load_keys(&root, &spec, &here, "/var/spool/postfix", KeptKeys::All);
-    let (domains, _) =
-        tables::load_keys(&root, &spec, &here, "/var/spool/postfix", KeptKeys::Domains);
+    let all = tables::load_keys(&root, &spec, &here, "/var/spool/postfix", KeptKeys::All).load;
+    let domains =
+        tables::load_keys(&root, &spec, &here, "/var/spool/postfix", KeptKeys::Domains).load;
     let (TableLoad::Loaded(all), TableLoad::Loaded(domains)) = (all, domains) else {
         return;
     };
@@ -135,6 +137,70 @@ pub fn table_text(data: &[u8]) {
         assert!(!entry.key.contains('@'));
         assert!(all.get(entry.key).is_some());
     }
+}
+
+/// A compiled table (`FILE.db`, `.lmdb`, `.cdb`) as mxdrift reads the one
+/// Postfix opens: whatever the bytes, `Ok` or an error, never more entries
+/// or more key and value bytes than the file holds (each page is read at
+/// most once), the same entries on a second read, and a walk that stops
+/// when asked to.
+fn compiled_table(data: &[u8], format: CompiledFormat) {
+    let mut entries = 0usize;
+    let mut bytes = 0usize;
+    let mut first: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let read = compiled::read_entries(data, format, |key, value| {
+        entries += 1;
+        bytes += key.len() + value.len();
+        if first.len() < 64 {
+            first.push((key.to_vec(), value.to_vec()));
+        }
+        ControlFlow::Continue(())
+    });
+    // Every stored item has a header of several bytes besides its bytes.
+    assert!(
+        entries.saturating_mul(4) <= data.len(),
+        "{format:?}: {entries} entries from {} bytes",
+        data.len()
+    );
+    assert!(
+        bytes <= data.len(),
+        "{format:?}: {bytes} key and value bytes from {} bytes",
+        data.len()
+    );
+    let mut again = Vec::new();
+    let read_again = compiled::read_entries(data, format, |key, value| {
+        if again.len() < 64 {
+            again.push((key.to_vec(), value.to_vec()));
+        }
+        ControlFlow::Continue(())
+    });
+    assert_eq!(read.is_ok(), read_again.is_ok());
+    assert_eq!(first, again, "{format:?}: a second read differs");
+    let mut visited = 0usize;
+    let _ = compiled::read_entries(data, format, |_, _| {
+        visited += 1;
+        ControlFlow::Break(())
+    });
+    assert!(visited <= 1, "{format:?}: the walk went on after Break");
+    if let Ok(Some(found)) = compiled::detect(data) {
+        assert_ne!(found, CompiledFormat::Cdb, "CDB has no magic number");
+    }
+}
+
+/// Berkeley DB `hash` and `btree` files (`postmap hash:FILE`, `btree:FILE`).
+pub fn compiled_berkeley_db(data: &[u8]) {
+    compiled_table(data, CompiledFormat::BerkeleyHash);
+    compiled_table(data, CompiledFormat::BerkeleyBtree);
+}
+
+/// LMDB files (`postmap lmdb:FILE`).
+pub fn compiled_lmdb(data: &[u8]) {
+    compiled_table(data, CompiledFormat::Lmdb);
+}
+
+/// CDB files (`postmap cdb:FILE`).
+pub fn compiled_cdb(data: &[u8]) {
+    compiled_table(data, CompiledFormat::Cdb);
 }
 
 /// RFC 1035 zone files as `--zone-file` reads them, then queried: an

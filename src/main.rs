@@ -26,8 +26,8 @@ use mxdrift::cli::{
 use mxdrift::config::{CivilDate, Config, ConfigError};
 use mxdrift::deadline;
 use mxdrift::identity::Confirmation;
-use mxdrift::inventory::Platform;
-use mxdrift::remediate::{self, RemediateError};
+use mxdrift::inventory::{Delivery, Platform};
+use mxdrift::remediate::{self, ChangeLimit, RemediateError, TooManyChanges};
 use mxdrift::report::baseline::{Baseline, BaselineError};
 use mxdrift::report::nagios::{self, Nagios, Range, RangeError, State};
 use mxdrift::report::prometheus::{self, RunErrorKind};
@@ -129,7 +129,11 @@ fn kind_of(err: &(dyn std::error::Error + 'static)) -> FailureKind {
             AuditError::Interfaces(_) => FailureKind::Internal,
         };
     }
-    if err.is::<ConfigError>() || err.is::<RuleError>() || err.is::<RemediateError>() {
+    if err.is::<ConfigError>()
+        || err.is::<RuleError>()
+        || err.is::<RemediateError>()
+        || err.is::<TooManyChanges>()
+    {
         FailureKind::Configuration
     } else if err.is::<ResolveError>() {
         FailureKind::Dns
@@ -686,7 +690,17 @@ fn run_fix(args: &FixArgs) -> Result<Outcome, Failure> {
              --server-ip or --server-name names it: check them before applying"
         );
     }
-    let plan = remediate::plan(&audit, &opts.sources)?;
+    let reconfirmed = reconfirm_changes(&audit, &opts, args.deadline, started)?;
+    let plan = remediate::plan(&audit, &opts.sources, &reconfirmed)?;
+    let local = audit
+        .domains
+        .iter()
+        .filter(|d| d.domain.delivery == Delivery::Local)
+        .count();
+    let limit = args
+        .max_changes
+        .map_or_else(|| ChangeLimit::default_for(local), ChangeLimit::given);
+    plan.check_limit(limit)?;
 
     let mut out = io::stdout().lock();
     if args.format == FixFormat::Json {
@@ -713,14 +727,32 @@ fn run_fix(args: &FixArgs) -> Result<Outcome, Failure> {
             Some(dir) => remediate::apply::Backups::In(dir),
             None => remediate::apply::Backups::Beside,
         };
-        let written =
-            remediate::apply::apply_to(&opts.sources.root, &plan.edits, SystemTime::now(), backups)
-                .map_err(|e| Failure::internal(format!("fix --apply stopped at {e}")))?;
-        for w in &written {
+        let applied =
+            remediate::apply::apply_to(&opts.sources.root, &plan.edits, SystemTime::now(), backups);
+        let written = match &applied {
+            Ok(written) => written.as_slice(),
+            Err(stopped) => stopped.written.as_slice(),
+        };
+        for w in written {
             eprintln!("wrote {} (backup {})", w.rel, w.backup.display());
             if let Some(note) = &w.note {
                 eprintln!("  note: {note}");
             }
+        }
+        if let Err(stopped) = applied {
+            // What was written is complete and in place, but not in effect
+            // until its postmap and reload run: say so, as a script.
+            if !stopped.written.is_empty() {
+                let rels: Vec<String> = stopped.written.iter().map(|w| w.rel.clone()).collect();
+                eprintln!(
+                    "fix --apply stopped part way: run the commands printed on standard output for the files already written"
+                );
+                out.write_all(plan.script_after_partial_apply(&rels).as_bytes())?;
+                out.flush()?;
+            }
+            return Err(Failure::internal(format!(
+                "fix --apply stopped at {stopped}"
+            )));
         }
         // Standard output stays a runnable script of what mxdrift did not run.
         if !plan.panel.is_empty() || !plan.follow_ups.is_empty() {
@@ -728,7 +760,11 @@ fn run_fix(args: &FixArgs) -> Result<Outcome, Failure> {
             out.write_all(plan.script_after_apply().as_bytes())?;
         }
     } else {
-        out.write_all(plan.diff().as_bytes())?;
+        let diff = plan.diff();
+        if !diff.is_empty() {
+            out.write_all(plan.diff_preamble().as_bytes())?;
+            out.write_all(diff.as_bytes())?;
+        }
         eprint!("{}", plan.summary());
         // Advice without a command (qmail's HUP) is shown as a comment.
         let commands: Vec<String> = plan
@@ -754,7 +790,49 @@ fn run_fix(args: &FixArgs) -> Result<Outcome, Failure> {
         }
     }
     out.flush()?;
-    Ok(Outcome::Clean)
+    // A change refused because its evidence or files changed is no error,
+    // but the run did not do everything the audit called for.
+    Ok(if plan.refused.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::Findings
+    })
+}
+
+/// Resolve the domains `fix` would change again over TCP (none for zone
+/// files), within what is left of `--deadline`.
+fn reconfirm_changes(
+    audit: &Audit,
+    opts: &AuditOptions,
+    deadline: Option<f64>,
+    started: Instant,
+) -> Result<audit::Reconfirmed, Failure> {
+    let wanted = remediate::candidates(audit);
+    let left = deadline
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .map(|limit| limit.saturating_sub(started.elapsed()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let confirm = audit::reconfirm(audit, opts, &wanted);
+    let result = runtime.block_on(async {
+        match left {
+            Some(left) => tokio::time::timeout(left, confirm).await.ok(),
+            None => Some(confirm.await),
+        }
+    });
+    // Never wait for tasks left behind.
+    runtime.shutdown_background();
+    match result {
+        Some(reconfirmed) => Ok(reconfirmed?),
+        None => Err(Failure {
+            kind: FailureKind::Deadline,
+            message: format!(
+                "the --deadline of {} s passed before the changes were confirmed over TCP; nothing planned",
+                deadline.unwrap_or_default()
+            ),
+        }),
+    }
 }
 
 /// What a rule's confidence says about its findings.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::CivilDate;
 use crate::identity::{ServerIdentity, glob_match};
-use crate::inventory::{Declared, Delivery, DomainName, KnownDomain};
+use crate::inventory::{Declared, Delivery, DomainName, KnownDomain, TableMismatch};
 use crate::resolve::{DnsStatus, HostLookup, MxEvidence};
 use crate::verdict::{self, Verdict};
 
@@ -25,6 +25,7 @@ pub mod ids {
     pub const MX_POINTS_HERE_NOT_LOCAL: &str = "mx-points-here-not-local";
     pub const MX_TARGET_CNAME: &str = "mx-target-cname";
     pub const LOOKUP_INCONCLUSIVE: &str = "lookup-inconclusive";
+    pub const TABLE_NOT_COMPILED: &str = "table-not-compiled";
     pub const MX_HOST_LOOPBACK: &str = "mx-host-loopback";
     /// Run-level: see `audit` (the sanity check of the resolvers).
     pub const RESOLVER_UNTRUSTWORTHY: &str = "resolver-untrustworthy";
@@ -620,6 +621,57 @@ pub fn unusual_verdict_share<'a>(
     )
 }
 
+/// `table-not-compiled`: a table whose text source and compiled file hold
+/// different keys. Located at the source (at the first key Postfix does not
+/// know, when there is one); the evidence lists the keys that differ (the
+/// first [`crate::inventory::MISMATCH_KEYS_SHOWN`] of each kind, and a
+/// count) and the command that compiles the source.
+pub fn table_not_compiled(rules: &RuleSet, m: &TableMismatch) -> Option<RunFinding> {
+    let message = format!(
+        "{}: the text source {} and the compiled file {} that Postfix opens hold different keys ({} only in the source, {} only in the compiled file); delivery follows {}: run `{}` once the source is right",
+        m.table,
+        m.source,
+        m.compiled,
+        m.only_in_source_count,
+        m.only_in_compiled_count,
+        m.compiled,
+        m.postmap
+    );
+    let mut evidence = Vec::new();
+    for (key, line) in &m.only_in_source {
+        evidence.push(format!(
+            "{key} ({}:{line}) is not compiled: Postfix does not know it",
+            m.source
+        ));
+    }
+    let more = m
+        .only_in_source_count
+        .saturating_sub(m.only_in_source.len());
+    if more > 0 {
+        evidence.push(format!("and {more} more key(s) only in {}", m.source));
+    }
+    for key in &m.only_in_compiled {
+        evidence.push(format!(
+            "{key} is in {} but no longer in {}: Postfix still uses it",
+            m.compiled, m.source
+        ));
+    }
+    let more = m
+        .only_in_compiled_count
+        .saturating_sub(m.only_in_compiled.len());
+    if more > 0 {
+        evidence.push(format!("and {more} more key(s) only in {}", m.compiled));
+    }
+    evidence.push(format!("fix: {}, then postfix reload", m.postmap));
+    let line = m.only_in_source.first().map_or(0, |(_, line)| *line);
+    Some(
+        rules
+            .run_finding(ids::TABLE_NOT_COMPILED, message)?
+            .at(m.source.clone(), line)
+            .with_evidence(evidence),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -637,6 +689,7 @@ mod tests {
         ("mx-points-here-not-local", Severity::Critical),
         ("mx-target-cname", Severity::Info),
         ("lookup-inconclusive", Severity::Info),
+        ("table-not-compiled", Severity::Warning),
         ("mx-host-loopback", Severity::Warning),
         ("resolver-untrustworthy", Severity::Critical),
         ("identity-unconfirmed", Severity::Critical),
@@ -1044,6 +1097,42 @@ mod tests {
         assert_eq!(
             f[0].message,
             "delivered locally, but mail goes elsewhere: MX 10 mx1.elsewhere.test [198.51.100.7] (TTL 300); declared at etc/postfix/main.cf:7"
+        );
+    }
+
+    #[test]
+    fn table_not_compiled_names_the_table_the_keys_and_the_command() {
+        let rules = RuleSet::embedded().unwrap();
+        let m = TableMismatch {
+            table: "hash:/etc/postfix/vdomains".into(),
+            postmap: "postmap hash:/etc/postfix/vdomains".into(),
+            source: "etc/postfix/vdomains".into(),
+            compiled: "etc/postfix/vdomains.db".into(),
+            only_in_source: vec![("new.test".into(), 4)],
+            only_in_source_count: 1,
+            only_in_compiled: vec!["old.test".into()],
+            only_in_compiled_count: 23,
+        };
+        let f = table_not_compiled(&rules, &m).unwrap();
+        assert_eq!(
+            (f.rule.as_str(), f.severity),
+            ("table-not-compiled", Severity::Warning)
+        );
+        assert_eq!(f.location().as_deref(), Some("etc/postfix/vdomains:4"));
+        assert!(
+            f.message
+                .contains("run `postmap hash:/etc/postfix/vdomains`"),
+            "{}",
+            f.message
+        );
+        assert_eq!(
+            f.evidence,
+            [
+                "new.test (etc/postfix/vdomains:4) is not compiled: Postfix does not know it",
+                "old.test is in etc/postfix/vdomains.db but no longer in etc/postfix/vdomains: Postfix still uses it",
+                "and 22 more key(s) only in etc/postfix/vdomains.db",
+                "fix: postmap hash:/etc/postfix/vdomains, then postfix reload",
+            ]
         );
     }
 }

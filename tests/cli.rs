@@ -1319,7 +1319,17 @@ fn fix_json_is_the_plan_as_data() {
         .iter()
         .map(|e| e["diff"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(joined, stdout_of(&diff));
+    // The diff says first, in comment lines `patch` skips, how the
+    // evidence was confirmed.
+    let printed = stdout_of(&diff);
+    let body = printed
+        .split_inclusive('\n')
+        .skip_while(|line| line.starts_with("# "))
+        .collect::<String>();
+    assert!(printed.starts_with("# mxdrift fix. The DNS evidence was read from zone files"));
+    assert_eq!(joined, body);
+    assert_eq!(plan["confirmation"]["method"], "zone-files");
+    assert_eq!(moved["confirmed"]["via"], "zone-files");
     assert!(
         plan["follow_ups"]
             .as_array()

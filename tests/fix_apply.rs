@@ -44,7 +44,11 @@ fn plan_for(root: &Path) -> Remediation {
     let audit = runtime
         .block_on(audit::run(&opts, RuleSet::embedded().unwrap()))
         .unwrap();
-    remediate::plan(&audit, &opts.sources).unwrap()
+    let wanted = remediate::candidates(&audit);
+    let reconfirmed = runtime
+        .block_on(audit::reconfirm(&audit, &opts, &wanted))
+        .unwrap();
+    remediate::plan(&audit, &opts.sources, &reconfirmed).unwrap()
 }
 
 /// Every file under the root with its content.

@@ -186,6 +186,7 @@ fn sample_audit() -> Audit {
             queries_sent: 21,
             lookups_failed: 1,
         },
+        files_read: Default::default(),
     }
 }
 

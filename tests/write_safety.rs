@@ -65,7 +65,11 @@ fn plan_for(root: &Path) -> Remediation {
     let audit = runtime
         .block_on(audit::run(&opts, RuleSet::embedded().unwrap()))
         .unwrap();
-    remediate::plan(&audit, &opts.sources).unwrap()
+    let wanted = remediate::candidates(&audit);
+    let reconfirmed = runtime
+        .block_on(audit::reconfirm(&audit, &opts, &wanted))
+        .unwrap();
+    remediate::plan(&audit, &opts.sources, &reconfirmed).unwrap()
 }
 
 fn chown(path: &Path, uid: u32) {

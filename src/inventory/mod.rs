@@ -180,7 +180,7 @@ pub enum WarningKind {
     Suspicious,
     /// A file the platform usually has was not found under the root.
     MissingFile,
-    /// A compiled table is older than its text source.
+    /// A compiled table differs from its text source (`postmap` not run).
     StaleTable,
     /// An ignore in mxdrift.yaml that matches no finding (a typo, or a fixed problem).
     UnusedIgnore,
@@ -200,6 +200,33 @@ pub struct InventoryWarning {
     pub message: String,
 }
 
+/// How many differing keys a [`TableMismatch`] lists; the rest are counted.
+pub const MISMATCH_KEYS_SHOWN: usize = 20;
+
+/// A lookup table whose text source and compiled file (the one Postfix
+/// opens) hold different keys: `postmap` was not run after the last edit,
+/// or the compiled file came from elsewhere. Delivery follows the compiled
+/// keys; this is the evidence of rule `table-not-compiled`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableMismatch {
+    /// The table as written in the configuration (`hash:/etc/postfix/vdomains`).
+    pub table: String,
+    /// The command that compiles the source again (`postmap hash:/etc/postfix/vdomains`).
+    pub postmap: String,
+    /// The text source, relative to the root.
+    pub source: String,
+    /// The compiled file Postfix opens, relative to the root.
+    pub compiled: String,
+    /// Keys of the source the compiled file lacks (Postfix does not know
+    /// them), with their line in the source: the first
+    /// [`MISMATCH_KEYS_SHOWN`].
+    pub only_in_source: Vec<(String, u32)>,
+    pub only_in_source_count: usize,
+    /// Keys of the compiled file the source lacks (Postfix still uses them).
+    pub only_in_compiled: Vec<String>,
+    pub only_in_compiled_count: usize,
+}
+
 /// Everything the configuration says, before DNS is asked anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inventory {
@@ -211,6 +238,8 @@ pub struct Inventory {
     /// Every known domain, sorted by name, one entry per name.
     pub domains: Vec<KnownDomain>,
     pub warnings: Vec<InventoryWarning>,
+    /// Tables whose compiled file and text source hold different keys.
+    pub table_mismatches: Vec<TableMismatch>,
 }
 
 impl Inventory {
@@ -221,6 +250,7 @@ impl Inventory {
             server_addresses: Vec::new(),
             domains: Vec::new(),
             warnings: Vec::new(),
+            table_mismatches: Vec::new(),
         }
     }
 

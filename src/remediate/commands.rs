@@ -139,6 +139,9 @@ pub struct Script<'a> {
     pub follow_ups: &'a [Step],
     /// What was left for a human, one line each.
     pub left: Vec<String>,
+    /// Changes refused because their evidence or files changed during the
+    /// run, one line each.
+    pub refused: Vec<String>,
 }
 
 impl Script<'_> {
@@ -171,6 +174,14 @@ impl Script<'_> {
         if !self.left.is_empty() {
             out.push_str("\n# Left for a human (not changed):\n");
             for line in &self.left {
+                let _ = writeln!(out, "#   - {}", comment(line));
+            }
+        }
+        if !self.refused.is_empty() {
+            out.push_str(
+                "\n# Refused (not changed): the evidence or a file changed during the run; run mxdrift fix again later:\n",
+            );
+            for line in &self.refused {
                 let _ = writeln!(out, "#   - {}", comment(line));
             }
         }

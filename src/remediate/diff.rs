@@ -69,6 +69,7 @@ pub enum EditError {
 
 /// A file's text as physical lines (each with its own line ending), so that
 /// line numbers from the inventory stay valid while lines are removed.
+/// Lines mxdrift adds end as the file's lines do (CRLF in a CRLF file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileText {
     /// `None` marks a removed line.
@@ -77,10 +78,16 @@ pub struct FileText {
     appended: Vec<String>,
     /// The original text, for main.cf definitions (continuation lines).
     original: String,
+    /// The file's line ending: that of its first line (`\n` without one).
+    newline: &'static str,
 }
 
 impl FileText {
     pub fn new(text: &str) -> Self {
+        let newline = match text.split_inclusive('\n').next() {
+            Some(first) if first.ends_with("\r\n") => "\r\n",
+            _ => "\n",
+        };
         FileText {
             lines: text
                 .split_inclusive('\n')
@@ -88,6 +95,7 @@ impl FileText {
                 .collect(),
             appended: Vec::new(),
             original: text.to_string(),
+            newline,
         }
     }
 
@@ -95,7 +103,7 @@ impl FileText {
     pub fn render(&self) -> String {
         let mut out: String = self.lines.iter().flatten().map(String::as_str).collect();
         if !self.appended.is_empty() && !out.is_empty() && !out.ends_with('\n') {
-            out.push('\n');
+            out.push_str(self.newline);
         }
         for line in &self.appended {
             out.push_str(line);
@@ -109,7 +117,7 @@ impl FileText {
             EditOp::Remove { line, kind, domain } => self.remove(file, *line, *kind, domain),
             EditOp::AppendToParam { param, domain } => self.append_to_param(file, param, domain),
             EditOp::AppendLine { domain } => {
-                self.appended.push(format!("{domain}\n"));
+                self.appended.push(format!("{domain}{}", self.newline));
                 Ok(())
             }
         }
@@ -278,7 +286,8 @@ impl FileText {
             message: e.to_string(),
         })?;
         let Some(definition) = parsed.get(param) else {
-            self.appended.push(format!("{param} = {domain}\n"));
+            self.appended
+                .push(format!("{param} = {domain}{}", self.newline));
             return Ok(());
         };
         // The last physical line of the definition that is still there.
@@ -317,7 +326,11 @@ impl FileText {
             ", "
         };
         // A file that lacked its final newline gets one with the new name.
-        let ending = if ending.is_empty() { "\n" } else { ending };
+        let ending = if ending.is_empty() {
+            self.newline
+        } else {
+            ending
+        };
         self.set(index, Some(format!("{body}{joiner}{domain}{ending}")));
         Ok(())
     }
@@ -518,6 +531,54 @@ mod tests {
         );
         assert_eq!(append("relay_domains =\n"), "relay_domains = backup.test\n");
         assert_eq!(append("x = y"), "x = y\nrelay_domains = backup.test\n");
+    }
+
+    #[test]
+    fn crlf_files_get_crlf_lines() {
+        let append = |text: &str, op: EditOp| {
+            let mut file = FileText::new(text);
+            file.apply("f", &op).unwrap();
+            file.render()
+        };
+        let relay = || EditOp::AppendToParam {
+            param: "relay_domains".into(),
+            domain: d("backup.test"),
+        };
+        let line = || EditOp::AppendLine {
+            domain: d("backup.test"),
+        };
+        assert_eq!(
+            append("x = y\r\n", relay()),
+            "x = y\r\nrelay_domains = backup.test\r\n"
+        );
+        assert_eq!(
+            append("x = y\r\nrelay_domains = a.test", relay()),
+            "x = y\r\nrelay_domains = a.test, backup.test\r\n"
+        );
+        assert_eq!(
+            append("relay_domains = a.test\r\nx = y\r\n", relay()),
+            "relay_domains = a.test, backup.test\r\nx = y\r\n"
+        );
+        assert_eq!(
+            append("a.test\r\nb.test", line()),
+            "a.test\r\nb.test\r\nbackup.test\r\n"
+        );
+        assert_eq!(append("a.test\n", line()), "a.test\nbackup.test\n");
+        // Removing keeps each remaining line's own ending.
+        assert_eq!(
+            remove("a.test\r\nb.test\r\n", 1, PlaceKind::LinePerName, "a.test").unwrap(),
+            "b.test\r\n"
+        );
+        assert_eq!(
+            remove(
+                "mydestination = a.test, b.test\r\n",
+                1,
+                PlaceKind::MainCf,
+                "b.test"
+            )
+            .unwrap(),
+            "mydestination = a.test\r\n"
+        );
     }
 
     #[test]

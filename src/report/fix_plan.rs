@@ -3,9 +3,14 @@
 //! `docs/mxdrift.schema.json`, `$defs/fixPlan`).
 //!
 //! Every finding the plan considered is one action: an `edit` (files to
-//! change), a `panel-command` (the command that is the fix), or `left` (not
-//! touched, with the reason). New kinds of action are new values of
-//! [`ActionKind`]; consumers must treat unknown kinds as "not done".
+//! change), a `panel-command` (the command that is the fix), `left` (not
+//! touched, with the reason) or `refused` (not touched because its evidence
+//! or its files changed during the run). New kinds of action are new values
+//! of [`ActionKind`]; consumers must treat unknown kinds as "not done".
+//!
+//! Each change says how its evidence was confirmed (`confirmed`): over TCP
+//! (the domain resolved again without UDP: same verdict, same rule), or not
+//! needed (zone files); `confirmation` says it for the whole plan.
 
 use std::io::{self, Write};
 
@@ -13,8 +18,9 @@ use serde::Serialize;
 
 use super::{JSON_SCHEMA_VERSION, unicode_form};
 use crate::inventory::DomainName;
-use crate::remediate::{Action, Remediation};
+use crate::remediate::{Action, Confirmation, ConfirmedBy, Remediation};
 use crate::rules::Severity;
+use crate::verdict::Verdict;
 
 /// What the plan does about one finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -26,6 +32,19 @@ pub enum ActionKind {
     PanelCommand,
     /// Not touched: left for a human, with the reason.
     Left,
+    /// Not touched: the evidence or a file changed during the run (see
+    /// `refusal`); running `fix` again later may plan it.
+    Refused,
+}
+
+/// How the evidence of the plan's changes was confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Via {
+    /// Resolved again over TCP only.
+    Tcp,
+    /// Evidence from zone files: nothing to confirm.
+    ZoneFiles,
 }
 
 /// The change made to the domain's delivery.
@@ -49,7 +68,25 @@ struct PlanDoc<'a> {
     follow_ups: Vec<StepView>,
     cautions: &'a [String],
     rejected: &'a [String],
+    confirmation: ConfirmationView,
     summary: Summary,
+}
+
+#[derive(Serialize)]
+struct ConfirmationView {
+    method: Via,
+    note: &'static str,
+}
+
+#[derive(Serialize)]
+struct ConfirmedView<'a> {
+    via: Via,
+    /// The verdict over TCP (the same as the audit's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict: Option<Verdict>,
+    /// The evidence over TCP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -72,9 +109,15 @@ struct ActionView<'a> {
     /// The finding's message: what is wrong and the evidence.
     #[serde(skip_serializing_if = "Option::is_none")]
     evidence: Option<&'a str>,
-    /// Why it was left (kind `left`).
+    /// Why it was left or refused (kinds `left`, `refused`).
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
+    /// What changed (kind `refused`): `evidence-changed`, `file-changed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refusal: Option<&'static str>,
+    /// How the evidence was confirmed (kinds `edit`, `panel-command`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmed: Option<ConfirmedView<'a>>,
     files: &'a [String],
     commands: Vec<&'a str>,
 }
@@ -98,6 +141,7 @@ struct StepView {
 struct Summary {
     fixed: usize,
     left: usize,
+    refused: usize,
     files: usize,
     commands: usize,
 }
@@ -123,6 +167,19 @@ pub fn write_plan(plan: &Remediation, out: &mut dyn Write) -> io::Result<()> {
             }),
             evidence: Some(&f.evidence),
             reason: None,
+            refusal: None,
+            confirmed: Some(match &f.confirmation {
+                Confirmation::ZoneFiles => ConfirmedView {
+                    via: Via::ZoneFiles,
+                    verdict: None,
+                    evidence: None,
+                },
+                Confirmation::OverTcp { verdict, evidence } => ConfirmedView {
+                    via: Via::Tcp,
+                    verdict: Some(*verdict),
+                    evidence: Some(evidence),
+                },
+            }),
             files: &f.files,
             commands: f.command.as_deref().into_iter().collect(),
         })
@@ -136,6 +193,22 @@ pub fn write_plan(plan: &Remediation, out: &mut dyn Write) -> io::Result<()> {
         change: None,
         evidence: None,
         reason: Some(&l.reason),
+        refusal: None,
+        confirmed: None,
+        files: &[],
+        commands: Vec::new(),
+    }));
+    actions.extend(plan.refused.iter().map(|r| ActionView {
+        domain: &r.domain,
+        unicode: unicode_form(&r.domain),
+        rule: &r.rule,
+        kind: ActionKind::Refused,
+        severity: None,
+        change: None,
+        evidence: None,
+        reason: Some(&r.reason),
+        refusal: Some(r.cause.as_str()),
+        confirmed: None,
         files: &[],
         commands: Vec::new(),
     }));
@@ -159,6 +232,7 @@ pub fn write_plan(plan: &Remediation, out: &mut dyn Write) -> io::Result<()> {
         summary: Summary {
             fixed: plan.fixes.len(),
             left: plan.left.len(),
+            refused: plan.refused.len(),
             files: plan.edits.len(),
             commands: plan.panel.len() + follow_ups.iter().filter(|s| s.command.is_some()).count(),
         },
@@ -174,6 +248,13 @@ pub fn write_plan(plan: &Remediation, out: &mut dyn Write) -> io::Result<()> {
         follow_ups,
         cautions: &plan.cautions,
         rejected: &plan.rejected,
+        confirmation: ConfirmationView {
+            method: match plan.confirmed_by {
+                ConfirmedBy::Tcp => Via::Tcp,
+                ConfirmedBy::ZoneFiles => Via::ZoneFiles,
+            },
+            note: plan.confirmed_by.note(),
+        },
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)

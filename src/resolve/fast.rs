@@ -11,6 +11,11 @@
 //! again, with its retries), an answer that does not parse, and silence.
 //! So every fault keeps hickory's behaviour and texts; only a failing
 //! server sees one query more.
+//!
+//! The name goes out in random letter case (0x20) unless the server is
+//! known not to repeat it: an answer must repeat the question in exactly
+//! that case, or it is no answer here ([`FastOutcome::CaseMismatch`]: the
+//! caller asks over TCP).
 
 use std::net::SocketAddr;
 
@@ -30,6 +35,10 @@ pub(crate) enum FastOutcome {
     },
     /// The answer was truncated: the query must go over TCP.
     Truncated,
+    /// The answer repeats the question in another letter case than sent:
+    /// forged (a blind spoofer cannot know the case), or the server does
+    /// not keep the case. Either way it is not believed; ask over TCP.
+    CaseMismatch,
     /// Anything else: hickory's name-server pool asks again.
     Hickory,
 }
@@ -38,21 +47,35 @@ pub(crate) enum FastOutcome {
 pub(crate) struct FastQuery {
     socket: PooledUdp,
     query: Query,
+    /// The name as sent in random case, when randomised: the answer must
+    /// repeat it exactly. (Without randomisation the case carries no
+    /// secret, and a server's habit of changing it means nothing.)
+    random_case: Option<Name>,
     buf: Vec<u8>,
 }
 
 impl FastQuery {
     /// Send `name` `rtype` to `server` as hickory's resolver would: a random
-    /// id, recursion desired, EDNS with hickory's payload size, no DO bit.
+    /// id, recursion desired, EDNS with hickory's payload size, no DO bit;
+    /// with `random_case`, the name's letters in random case.
     pub(crate) async fn send(
         runtime: &PooledUdpRuntime,
         server: SocketAddr,
         name: &Name,
         rtype: RecordType,
+        random_case: bool,
     ) -> std::io::Result<FastQuery> {
         let query = Query::query(name.clone(), rtype);
+        let random_case = random_case.then(|| {
+            let mut sent = name.clone();
+            sent.randomize_label_case();
+            sent
+        });
         let mut message = Message::query();
-        message.queries.push(query.clone());
+        message.queries.push(Query::query(
+            random_case.clone().unwrap_or_else(|| name.clone()),
+            rtype,
+        ));
         message.metadata.recursion_desired = true;
         message
             .edns
@@ -73,8 +96,18 @@ impl FastQuery {
         Ok(FastQuery {
             socket,
             query,
+            random_case,
             buf: vec![0; usize::from(DEFAULT_MAX_PAYLOAD_LEN).max(4096)],
         })
+    }
+
+    /// True when an answer repeating the question exactly shows that the
+    /// server keeps the case: some letter went out in upper case (a name
+    /// without letters, or one that came out all lower case, shows nothing).
+    pub(crate) fn proves_case(&self) -> bool {
+        self.random_case
+            .as_ref()
+            .is_some_and(|sent| !sent.eq_case(&sent.to_lowercase()))
     }
 
     /// Wait for the answer. Datagrams reach this query only from the server
@@ -92,8 +125,17 @@ impl FastQuery {
             let Ok(response) = Message::from_vec(data) else {
                 return FastOutcome::Hickory;
             };
+            // Names compare without regard to case here.
             if response.queries.len() != 1 || response.queries.first() != Some(&self.query) {
                 continue;
+            }
+            if let Some(sent) = &self.random_case
+                && !response
+                    .queries
+                    .first()
+                    .is_some_and(|echoed| echoed.name().eq_case(sent))
+            {
+                return FastOutcome::CaseMismatch;
             }
             return judge(response, &self.query);
         }

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::inventory::DomainName;
 
-enum Backend {
+pub(crate) enum Backend {
     Live(LiveResolver),
     Offline(ZoneSet),
 }
@@ -257,6 +257,17 @@ pub async fn gather_checked(
     } else {
         Backend::Offline(ZoneSet::load(&opts.zone_files)?)
     };
+    gather_with(backend, domains, server_names, opts).await
+}
+
+/// [`gather_checked`] on a given backend (the TCP-only confirmation of
+/// `confirm` builds its own).
+pub(crate) async fn gather_with(
+    backend: Backend,
+    domains: &[DomainName],
+    server_names: &[String],
+    opts: &ResolveOptions,
+) -> Result<ResolveReport, ResolveError> {
     let run = Arc::new(Run {
         backend,
         answers: Mutex::new(HashMap::new()),

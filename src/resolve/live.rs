@@ -8,9 +8,15 @@
 //! section of a response and follows CNAME chains only eight queries deep.
 //! Here every response goes through `validate`, and CNAME chains are
 //! followed by [`LiveResolver::query`] itself, with loop detection.
+//!
+//! Over UDP, names go out in random letter case (0x20) and an answer must
+//! repeat it exactly; each server's habit is remembered ([`CaseMemory`]),
+//! so one that never repeats the case is asked without it. A resolver in
+//! [`Transport::TcpOnly`] mode (the confirmation of changes, `confirm`)
+//! asks over TCP alone, without the fast path.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -40,10 +46,65 @@ const MAX_QUERIES_PER_LOOKUP: usize = 10;
 /// hickory's name-server pool for one server, with its retries.
 type Pool = RetryDnsHandle<NameServerPool<PooledUdpRuntime>>;
 
+/// Mismatched answers (and no exact one) after which a server is taken
+/// not to repeat the question's case.
+const CASE_MISMATCHES_BEFORE_FALLBACK: u32 = 3;
+
+/// Whether a server repeats a question's letter case (0x20).
+#[derive(Debug, Default)]
+struct CaseMemory {
+    /// [`CASE_UNKNOWN`], [`CASE_KEPT`] or [`CASE_IGNORED`].
+    state: AtomicU8,
+    mismatches: AtomicU32,
+}
+
+const CASE_UNKNOWN: u8 = 0;
+/// The server repeated a random case exactly at least once: from now on an
+/// answer in another case is taken as forged.
+const CASE_KEPT: u8 = 1;
+/// Several answers and never the exact case: names go out as they are.
+const CASE_IGNORED: u8 = 2;
+
+impl CaseMemory {
+    fn randomise(&self) -> bool {
+        self.state.load(Ordering::Relaxed) != CASE_IGNORED
+    }
+
+    fn kept(&self) {
+        let _ = self.state.compare_exchange(
+            CASE_UNKNOWN,
+            CASE_KEPT,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// A mismatched answer. A server that never kept the case falls back
+    /// after a few; one that has kept it never does (its mismatches are
+    /// forgeries, and each is asked again over TCP).
+    fn mismatch(&self) {
+        let seen = self.mismatches.fetch_add(1, Ordering::Relaxed) + 1;
+        if seen >= CASE_MISMATCHES_BEFORE_FALLBACK {
+            let _ = self.state.compare_exchange(
+                CASE_UNKNOWN,
+                CASE_IGNORED,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+    }
+}
+
 struct Server {
     addr: SocketAddr,
-    /// UDP, and TCP when an answer is truncated.
+    /// UDP with the names' case randomised (hickory checks the answer
+    /// repeats it, and asks over TCP when not), TCP when an answer is
+    /// truncated.
     pool: Pool,
+    /// The same without case randomisation, for a server that does not
+    /// repeat the case.
+    plain_pool: Pool,
+    case: CaseMemory,
     /// TCP only: for a query whose fast-path answer was truncated.
     tcp_pool: Pool,
     /// The server answered at least once with the AA bit set.
@@ -53,7 +114,19 @@ struct Server {
     distrust: OnceLock<String>,
 }
 
+/// How a [`LiveResolver`] asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// The fast path over the UDP pool first, hickory's pool (UDP, TCP on
+    /// truncation) behind it: the audit.
+    UdpFirst,
+    /// TCP only, no fast path: the confirmation of changes (`confirm`). An
+    /// off-path spoofer cannot inject into a TCP connection.
+    TcpOnly,
+}
+
 pub(crate) struct LiveResolver {
+    transport: Transport,
     servers: Vec<Server>,
     runtime: PooledUdpRuntime,
     request: DnsRequestOptions,
@@ -67,6 +140,13 @@ pub(crate) struct LiveResolver {
 
 impl LiveResolver {
     pub(crate) fn new(opts: &ResolveOptions) -> Result<Self, ResolveError> {
+        Self::with_transport(opts, Transport::UdpFirst)
+    }
+
+    pub(crate) fn with_transport(
+        opts: &ResolveOptions,
+        transport: Transport,
+    ) -> Result<Self, ResolveError> {
         let configs: Vec<(SocketAddr, NameServerConfig)> = if opts.nameservers.is_empty() {
             system_nameservers()?
         } else {
@@ -89,12 +169,17 @@ impl LiveResolver {
         request.use_edns = true;
         request.edns_payload_len = options.edns_payload_len;
         request.edns_set_dnssec_ok = false;
-        let build = |addr: SocketAddr, config: NameServerConfig| -> Result<Pool, ResolveError> {
+        let build = |addr: SocketAddr,
+                     config: NameServerConfig,
+                     random_case: bool|
+         -> Result<Pool, ResolveError> {
             let tls = TlsConfig::new().map_err(|err| ResolveError::ResolverSetup {
                 server: addr,
                 message: err.to_string(),
             })?;
-            let context = Arc::new(PoolContext::new(options.clone(), tls));
+            let mut options = options.clone();
+            options.case_randomization = random_case;
+            let context = Arc::new(PoolContext::new(options, tls));
             let pool = NameServerPool::from_config([config], context, runtime.clone());
             Ok(RetryDnsHandle::new(pool, attempts))
         };
@@ -103,8 +188,10 @@ impl LiveResolver {
             .map(|(addr, config)| {
                 Ok(Server {
                     addr,
-                    pool: build(addr, config)?,
-                    tcp_pool: build(addr, tcp_config(addr))?,
+                    pool: build(addr, config.clone(), true)?,
+                    plain_pool: build(addr, config, false)?,
+                    case: CaseMemory::default(),
+                    tcp_pool: build(addr, tcp_config(addr), false)?,
                     authoritative: AtomicBool::new(false),
                     distrust: OnceLock::new(),
                 })
@@ -119,6 +206,7 @@ impl LiveResolver {
             .saturating_mul(3)
             .saturating_add(Duration::from_secs(1));
         Ok(LiveResolver {
+            transport,
             servers,
             runtime,
             request,
@@ -246,7 +334,11 @@ impl LiveResolver {
     /// its answer needs hickory, or none came within hickory's resend
     /// interval, hickory's pool asks, while the fast path keeps listening.
     async fn ask(&self, server: &Server, name: &Name, rtype: RecordType) -> Checked {
-        let mut fast = FastQuery::send(&self.runtime, server.addr, name, rtype)
+        if self.transport == Transport::TcpOnly {
+            return self.lookup(server, &server.tcp_pool, name, rtype).await;
+        }
+        let random_case = server.case.randomise();
+        let mut fast = FastQuery::send(&self.runtime, server.addr, name, rtype, random_case)
             .await
             .ok();
         if let Some(query) = fast.as_mut() {
@@ -254,15 +346,29 @@ impl LiveResolver {
                 Ok(FastOutcome::Done {
                     checked,
                     authoritative,
-                }) => return server.note(checked, authoritative),
+                }) => {
+                    if query.proves_case() {
+                        server.case.kept();
+                    }
+                    return server.note(checked, authoritative);
+                }
                 Ok(FastOutcome::Truncated) => {
+                    return self.lookup(server, &server.tcp_pool, name, rtype).await;
+                }
+                Ok(FastOutcome::CaseMismatch) => {
+                    server.case.mismatch();
                     return self.lookup(server, &server.tcp_pool, name, rtype).await;
                 }
                 Ok(FastOutcome::Hickory) => fast = None,
                 Err(_still_waiting) => {}
             }
         }
-        let full = self.lookup(server, &server.pool, name, rtype);
+        let pool = if server.case.randomise() {
+            &server.pool
+        } else {
+            &server.plain_pool
+        };
+        let full = self.lookup(server, pool, name, rtype);
         let Some(mut query) = fast else {
             return full.await;
         };
@@ -270,7 +376,16 @@ impl LiveResolver {
         tokio::select! {
             checked = &mut full => checked,
             late = query.answer() => match late {
-                FastOutcome::Done { checked, authoritative } => server.note(checked, authoritative),
+                FastOutcome::Done { checked, authoritative } => {
+                    if query.proves_case() {
+                        server.case.kept();
+                    }
+                    server.note(checked, authoritative)
+                }
+                FastOutcome::CaseMismatch => {
+                    server.case.mismatch();
+                    full.await
+                }
                 // hickory is asking anyway and handles this itself.
                 FastOutcome::Truncated | FastOutcome::Hickory => full.await,
             },

@@ -13,6 +13,7 @@ use crate::inventory::DomainName;
 
 pub(crate) mod answer;
 pub(crate) mod classify;
+mod confirm;
 mod fast;
 mod gather;
 mod live;
@@ -22,6 +23,7 @@ mod sanity;
 mod udp_pool;
 pub(crate) mod validate;
 
+pub use confirm::gather_over_tcp;
 pub use gather::{MAX_MX_HOSTS_LOOKED_UP, gather, gather_checked};
 
 /// How to ask DNS. `main` fills it from the command line.

@@ -6,45 +6,61 @@
 //! seven system calls and several thread wake-ups per query, which at
 //! 100,000 domains cost more than the queries themselves. Here hickory still
 //! asks for a socket per query ([`RuntimeProvider::bind_udp`]), but gets a
-//! light handle onto one of [`POOL_SIZE`] sockets per address family, bound
-//! once per run. A reader task per pooled socket hands each datagram to the
-//! handles waiting for an answer from that server with that query id.
-//! Everything else stays hickory's: query ids, retries, the checks that an
-//! answer comes from the server asked, carries the query's id and repeats
-//! its question (the handle delivers, hickory validates), truncation and the
-//! TCP retry (TCP connections are hickory's own), timeouts. The fast path
-//! (`fast.rs`) takes handles from the same pool and makes the same checks.
+//! light handle onto one of [`POOL_SIZE`] sockets per address family. A
+//! reader task per pooled socket hands each datagram to the handles waiting
+//! for an answer from that server with that query id. Everything else stays
+//! hickory's: query ids, retries, the checks that an answer comes from the
+//! server asked, carries the query's id and repeats its question (the handle
+//! delivers, hickory validates), truncation and the TCP retry (TCP
+//! connections are hickory's own), timeouts. The fast path (`fast.rs`) takes
+//! handles from the same pool and makes the same checks.
 //!
-//! The trade-off (see also the README, "Performance"): a fresh random port
-//! per query makes an off-path spoofer guess the 16-bit query id *and* one
-//! of some 60,000 ports; with the pool it is the id and one of
-//! [`POOL_SIZE`] ports, which stay open for the run. The ports are still
-//! chosen at random by the kernel (Linux randomises ephemeral ports), the
-//! ids by hickory's random generator (the fast path uses the same), and
-//! answers whose source, id or question does not match are dropped. mxdrift only reads evidence and caches nothing
-//! across runs, so a forged answer can mislead one report, not a resolver
-//! cache; the run is also short. For the paranoid, `--concurrency` and
-//! `--max-qps` bound the exposure further.
+//! Spoofing, and what protects each use of an answer (see also the README,
+//! "Source ports" and "Safety"):
+//! - With a fresh random port per query an off-path spoofer must guess the
+//!   16-bit query id *and* one of some 60,000 ports; with the pool it is the
+//!   id and one of [`POOL_SIZE`] ports. So the pool is re-bound on fresh
+//!   random ports (the kernel picks them) after [`ROTATE_AFTER_QUERIES`]
+//!   queries or [`ROTATE_AFTER`], whichever comes first: a spoofer who found
+//!   the ports has seconds to use them. Sockets of an old generation stay
+//!   open only for the queries still waiting on them.
+//! - Query names go out with random letter case (0x20, draft-vixie-dnsext-
+//!   dns0x20), in the fast path and in hickory's pool, and an answer must
+//!   repeat the question in exactly that case: a blind spoofer must also
+//!   guess one bit per letter. An answer in another case is asked again over
+//!   TCP. A server that never repeats the case is asked without it from then
+//!   on (see `live`).
+//! - Reports (audit, monitoring, baselines) rest on these UDP answers: a
+//!   forged answer that wins all of that misleads one report, no later run
+//!   (mxdrift caches nothing across runs). Changes never do: `fix` resolves
+//!   every domain it would change again over TCP only (`confirm`) and plans
+//!   nothing the TCP evidence does not confirm.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hickory_resolver::net::runtime::{DnsUdpSocket, RuntimeProvider, TokioRuntimeProvider};
 use tokio::net::UdpSocket;
-use tokio::sync::OnceCell;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::AbortHandle;
 
 /// Sockets per address family. dnsperf reaches its best rate against a
 /// local NSD with four.
 pub(crate) const POOL_SIZE: usize = 4;
+
+/// Queries a generation of pooled sockets serves before the pool is bound
+/// again on fresh ports (per address family).
+pub(crate) const ROTATE_AFTER_QUERIES: usize = 4096;
+
+/// How long a generation of pooled sockets serves at most.
+pub(crate) const ROTATE_AFTER: Duration = Duration::from_secs(4);
 
 /// The largest UDP datagram.
 const MAX_DATAGRAM: usize = 65_535;
@@ -82,9 +98,28 @@ fn message_id(message: &[u8]) -> Option<u16> {
 struct PooledSocket {
     socket: UdpSocket,
     waiters: Mutex<Waiters>,
+    /// Handles onto this socket that are alive.
+    handles: AtomicUsize,
+    /// A newer generation serves new queries; the socket closes once its
+    /// last handle is gone.
+    retired: AtomicBool,
+    reader: Mutex<Option<AbortHandle>>,
 }
 
 impl PooledSocket {
+    /// Stop the reader (and so close the socket once the handles are gone)
+    /// when the socket is retired and no handle is left. Called by both
+    /// sides of the race (retiring, dropping the last handle); with
+    /// sequentially consistent atomics at least one of them sees both.
+    fn close_if_unused(&self) {
+        if self.retired.load(Ordering::SeqCst)
+            && self.handles.load(Ordering::SeqCst) == 0
+            && let Some(reader) = lock(&self.reader).take()
+        {
+            reader.abort();
+        }
+    }
+
     /// Hand every datagram to the handles waiting for its server and id.
     /// Datagrams nobody waits for (late answers to finished queries, stray
     /// or forged packets) are dropped.
@@ -119,19 +154,36 @@ impl PooledSocket {
     }
 }
 
-/// The sockets of one address family, bound on first use.
+/// The sockets of one address family now serving new queries.
+#[derive(Debug)]
+struct Generation {
+    sockets: Vec<Arc<PooledSocket>>,
+    born: Instant,
+    /// Handles given out so far (round-robin over the sockets).
+    served: usize,
+}
+
+impl Generation {
+    fn worn(&self) -> bool {
+        self.served >= ROTATE_AFTER_QUERIES || self.born.elapsed() >= ROTATE_AFTER
+    }
+}
+
+/// The sockets of one address family, bound on first use and again on
+/// fresh ports when worn (see [`ROTATE_AFTER_QUERIES`]).
 #[derive(Debug, Default)]
 struct Family {
-    sockets: OnceCell<Vec<Arc<PooledSocket>>>,
+    current: Mutex<Option<Generation>>,
+    /// Generations bound so far (for tests and the benchmark's curiosity).
+    generations: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
 struct Pool {
     v4: Family,
     v6: Family,
-    /// Round-robin over the family's sockets.
-    next: AtomicUsize,
     next_token: AtomicU64,
+    /// Every reader still running, to stop them with the pool.
     readers: Mutex<Vec<AbortHandle>>,
 }
 
@@ -144,35 +196,66 @@ impl Drop for Pool {
 }
 
 impl Pool {
-    async fn socket_for(&self, server: SocketAddr) -> io::Result<Arc<PooledSocket>> {
+    /// A socket for one query to `server`, counted as a handle of it.
+    /// Synchronous (binding with a socket address needs no lookup), so the
+    /// family's lock is never held across an await.
+    fn socket_for(&self, server: SocketAddr) -> io::Result<Arc<PooledSocket>> {
         let (family, unspecified) = if server.is_ipv4() {
             (&self.v4, IpAddr::V4(Ipv4Addr::UNSPECIFIED))
         } else {
             (&self.v6, IpAddr::V6(Ipv6Addr::UNSPECIFIED))
         };
-        let sockets = family
-            .sockets
-            .get_or_try_init(|| async {
-                let mut sockets = Vec::with_capacity(POOL_SIZE);
-                for _ in 0..POOL_SIZE {
-                    // Port 0: the kernel picks a random free port.
-                    let socket = UdpSocket::bind(SocketAddr::new(unspecified, 0)).await?;
-                    let pooled = Arc::new(PooledSocket {
-                        socket,
-                        waiters: Mutex::new(HashMap::new()),
-                    });
-                    let reader = tokio::spawn(Arc::clone(&pooled).read_loop());
-                    lock(&self.readers).push(reader.abort_handle());
-                    sockets.push(pooled);
+        let mut current = lock(&family.current);
+        if current.as_ref().is_none_or(Generation::worn) {
+            let fresh = self.bind_generation(unspecified)?;
+            family.generations.fetch_add(1, Ordering::Relaxed);
+            if let Some(old) = current.replace(fresh) {
+                for socket in old.sockets {
+                    socket.retired.store(true, Ordering::SeqCst);
+                    socket.close_if_unused();
                 }
-                Ok::<_, io::Error>(sockets)
-            })
-            .await?;
-        let i = self.next.fetch_add(1, Ordering::Relaxed);
-        sockets
-            .get(i % sockets.len().max(1))
+            }
+        }
+        let generation = current
+            .as_mut()
+            .ok_or_else(|| io::Error::other("empty UDP socket pool"))?;
+        let socket = generation
+            .sockets
+            .get(generation.served % generation.sockets.len().max(1))
             .cloned()
-            .ok_or_else(|| io::Error::other("empty UDP socket pool"))
+            .ok_or_else(|| io::Error::other("empty UDP socket pool"))?;
+        generation.served += 1;
+        // Counted under the family's lock: a rotation cannot close the
+        // socket between choosing it and the handle holding it.
+        socket.handles.fetch_add(1, Ordering::SeqCst);
+        Ok(socket)
+    }
+
+    fn bind_generation(&self, unspecified: IpAddr) -> io::Result<Generation> {
+        let mut sockets = Vec::with_capacity(POOL_SIZE);
+        let mut readers = lock(&self.readers);
+        readers.retain(|reader| !reader.is_finished());
+        for _ in 0..POOL_SIZE {
+            // Port 0: the kernel picks a random free port.
+            let socket = std::net::UdpSocket::bind(SocketAddr::new(unspecified, 0))?;
+            socket.set_nonblocking(true)?;
+            let pooled = Arc::new(PooledSocket {
+                socket: UdpSocket::from_std(socket)?,
+                waiters: Mutex::new(HashMap::new()),
+                handles: AtomicUsize::new(0),
+                retired: AtomicBool::new(false),
+                reader: Mutex::new(None),
+            });
+            let reader = tokio::spawn(Arc::clone(&pooled).read_loop());
+            *lock(&pooled.reader) = Some(reader.abort_handle());
+            readers.push(reader.abort_handle());
+            sockets.push(pooled);
+        }
+        Ok(Generation {
+            sockets,
+            born: Instant::now(),
+            served: 0,
+        })
     }
 }
 
@@ -212,7 +295,7 @@ impl RuntimeProvider for PooledUdpRuntime {
     ) -> Pin<Box<dyn Send + Future<Output = Result<Self::Udp, io::Error>>>> {
         let pool = Arc::clone(&self.pool);
         Box::pin(async move {
-            let shared = pool.socket_for(server_addr).await?;
+            let shared = pool.socket_for(server_addr)?;
             let (sender, receiver) = unbounded_channel();
             Ok(PooledUdp {
                 shared,
@@ -266,15 +349,19 @@ impl PooledUdp {
 impl Drop for PooledUdp {
     fn drop(&mut self) {
         let keys = std::mem::take(&mut *lock(&self.keys));
-        let mut waiters = lock(&self.shared.waiters);
-        for key in keys {
-            if let Some(handles) = waiters.get_mut(&key) {
-                handles.retain(|(token, _)| *token != self.token);
-                if handles.is_empty() {
-                    waiters.remove(&key);
+        {
+            let mut waiters = lock(&self.shared.waiters);
+            for key in keys {
+                if let Some(handles) = waiters.get_mut(&key) {
+                    handles.retain(|(token, _)| *token != self.token);
+                    if handles.is_empty() {
+                        waiters.remove(&key);
+                    }
                 }
             }
         }
+        self.shared.handles.fetch_sub(1, Ordering::SeqCst);
+        self.shared.close_if_unused();
     }
 }
 
@@ -385,6 +472,77 @@ mod tests {
         let shared = Arc::clone(&first.shared);
         drop(first);
         assert!(lock(&shared.waiters).is_empty());
+    }
+
+    #[tokio::test]
+    async fn worn_pools_move_to_fresh_ports_and_old_sockets_finish_their_queries() {
+        let (server, addr) = echo_server().await;
+        let runtime = PooledUdpRuntime::default();
+        let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+        let first = runtime.bind_udp(unspecified, addr).await.unwrap();
+        let old = Arc::clone(&first.shared);
+        let old_ports: Vec<u16> = {
+            let current = lock(&runtime.pool.v4.current);
+            let generation = current.as_ref().unwrap();
+            generation
+                .sockets
+                .iter()
+                .map(|s| s.socket.local_addr().unwrap().port())
+                .collect()
+        };
+        for _ in 1..ROTATE_AFTER_QUERIES {
+            drop(runtime.bind_udp(unspecified, addr).await.unwrap());
+        }
+        assert_eq!(runtime.pool.v4.generations.load(Ordering::Relaxed), 1);
+        let fresh = runtime.bind_udp(unspecified, addr).await.unwrap();
+        assert_eq!(runtime.pool.v4.generations.load(Ordering::Relaxed), 2);
+        let fresh_port = fresh.shared.socket.local_addr().unwrap().port();
+        assert!(
+            !old_ports.contains(&fresh_port),
+            "{fresh_port} {old_ports:?}"
+        );
+        // The query sent on the old generation still gets its answer.
+        first.send_to(&[0x12, 0x34, 1], addr).await.unwrap();
+        let mut buf = [0u8; 16];
+        let (len, from) = server.recv_from(&mut buf).await.unwrap();
+        assert_eq!(from.port(), old_ports[0]);
+        server.send_to(&buf[..len], from).await.unwrap();
+        let (len, _) = first.recv_from(&mut buf).await.unwrap();
+        assert_eq!(&buf[..len], &[0x12, 0x34, 1]);
+        // Its last handle gone, the old socket closes (its reader stops).
+        let gone = Arc::downgrade(&old);
+        drop(old);
+        drop(first);
+        for _ in 0..100 {
+            if gone.upgrade().is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(gone.upgrade().is_none(), "the retired socket is still open");
+        // The fresh generation is untouched by that.
+        assert!(!fresh.shared.retired.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn generations_wear_out_by_count_or_age() {
+        let young = Generation {
+            sockets: Vec::new(),
+            born: Instant::now(),
+            served: 0,
+        };
+        assert!(!young.worn());
+        let busy = Generation {
+            served: ROTATE_AFTER_QUERIES,
+            ..young
+        };
+        assert!(busy.worn());
+        let old = Generation {
+            sockets: Vec::new(),
+            born: Instant::now() - ROTATE_AFTER,
+            served: 1,
+        };
+        assert!(old.worn());
     }
 
     #[tokio::test]

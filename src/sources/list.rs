@@ -48,6 +48,7 @@ impl Source for DomainList {
                 }
             }
         })?;
+        opts.root.note_given_file(&shown, &bytes);
         let text = String::from_utf8_lossy(&bytes);
         let mut reading = Reading::new(&opts.root);
         read_list(&mut reading, &text, &shown);

@@ -9,7 +9,10 @@ pub mod plesk;
 pub mod postfix;
 pub mod qmail;
 
+mod files_read;
 mod reading;
+
+pub use files_read::{Digest, FileKey, FilesRead, ReadCheck};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -93,11 +96,17 @@ pub struct SourceOptions {
 /// that is too large, is also remembered here, whatever the reader made of
 /// the error: [`ConfigRoot::unreadable`] then fails the run. One rule for
 /// every reader: such a file is never taken as empty.
+///
+/// Every whole file read is also recorded with a digest of its bytes
+/// ([`ConfigRoot::files_read`]), so that remediation edits only files that
+/// still hold what the audit read.
 #[derive(Debug, Clone)]
 pub struct ConfigRoot {
     dir: PathBuf,
     /// Files that stop the run (shared by clones: one run, one record).
     unreadable: Arc<Mutex<Vec<(String, FsError)>>>,
+    /// Every file read, with its digest (shared by clones, like `unreadable`).
+    read: FilesRead,
 }
 
 impl PartialEq for ConfigRoot {
@@ -113,6 +122,7 @@ impl ConfigRoot {
         ConfigRoot {
             dir: dir.into(),
             unreadable: Arc::default(),
+            read: FilesRead::default(),
         }
     }
 
@@ -172,10 +182,28 @@ impl ConfigRoot {
         server_path: &str,
         limit: safe_fs::Limit,
     ) -> Result<(String, Vec<u8>), SourceError> {
-        self.open_root()
+        let (bytes, rel) = self
+            .open_root()
             .and_then(|root| root.read(server_path, limit))
-            .map(|(bytes, rel)| (rel, bytes))
-            .map_err(|e| self.refused(server_path, e))
+            .map_err(|e| self.refused(server_path, e))?;
+        self.note_read(FileKey::UnderRoot(self.display(server_path)), &bytes);
+        Ok((rel, bytes))
+    }
+
+    fn note_read(&self, key: FileKey, bytes: &[u8]) {
+        self.read.note(&key, Digest::of(bytes));
+    }
+
+    /// Record a file given on the command line (`--domains`) that a
+    /// source read itself, under the name it was given.
+    pub fn note_given_file(&self, shown: &str, bytes: &[u8]) {
+        self.note_read(FileKey::Given(shown.to_string()), bytes);
+    }
+
+    /// The record of the files read through this root (and its clones),
+    /// each with the digest of its bytes; shared, so it goes on recording.
+    pub fn files_read(&self) -> FilesRead {
+        self.read.clone()
     }
 
     /// Read a whole file, at most `limit` bytes.

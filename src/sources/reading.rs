@@ -17,7 +17,7 @@ use std::net::IpAddr;
 
 use crate::inventory::{
     Declared, Delivery, DomainName, Inventory, InventoryBuilder, InventoryWarning, KnownDomain,
-    Platform, WarningKind,
+    Platform, TableMismatch, WarningKind,
 };
 use crate::sources::{ConfigRoot, SourceError};
 
@@ -422,6 +422,7 @@ pub(crate) struct Reading<'r> {
     pub warnings: Vec<InventoryWarning>,
     pub server_names: Vec<DomainName>,
     pub server_addresses: Vec<IpAddr>,
+    pub table_mismatches: Vec<TableMismatch>,
 }
 
 impl<'r> Reading<'r> {
@@ -432,6 +433,7 @@ impl<'r> Reading<'r> {
             warnings: Vec::new(),
             server_names: Vec::new(),
             server_addresses: Vec::new(),
+            table_mismatches: Vec::new(),
         }
     }
 
@@ -442,6 +444,7 @@ impl<'r> Reading<'r> {
         reading.warnings = inventory.warnings;
         reading.server_names = inventory.server_names;
         reading.server_addresses = inventory.server_addresses;
+        reading.table_mismatches = inventory.table_mismatches;
         reading.domains = InventoryBuilder::from_domains(inventory.domains);
         reading
     }
@@ -790,6 +793,7 @@ impl<'r> Reading<'r> {
             server_addresses: self.server_addresses,
             domains: self.domains.into_domains(),
             warnings: self.warnings,
+            table_mismatches: self.table_mismatches,
         }
     }
 }

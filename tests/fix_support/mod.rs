@@ -124,3 +124,17 @@ pub fn comment_lines(dir: &Path) -> BTreeMap<String, Vec<String>> {
     }
     all
 }
+
+/// The plan validates against the schema mxdrift ships (strict: refused
+/// actions and confirmations must be documented there).
+pub fn assert_schema(plan: &serde_json::Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/mxdrift.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::draft202012::options().build(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(plan)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}\n{plan}", errors.join("\n"));
+}

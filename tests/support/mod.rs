@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this
 
 pub mod dns_server;
+pub mod mini_zone;
 pub mod raw_dns;
 
 use std::net::SocketAddr;

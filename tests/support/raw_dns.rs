@@ -39,6 +39,7 @@ pub type Responder = dyn Fn(&Message) -> Option<Message> + Send + Sync;
 
 pub struct RawDns {
     addr: SocketAddr,
+    udp: Arc<UdpSocket>,
     received: Arc<Mutex<Vec<Received>>>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -49,18 +50,31 @@ impl RawDns {
         respond: impl Fn(&Message) -> Option<Message> + Send + Sync + 'static,
     ) -> RawDns {
         let respond: Arc<Responder> = Arc::new(respond);
+        Self::start_with(path, respond.clone(), respond).await
+    }
+
+    /// Answer UDP queries with `udp` and TCP queries with `tcp`.
+    pub async fn start_split(
+        udp: impl Fn(&Message) -> Option<Message> + Send + Sync + 'static,
+        tcp: impl Fn(&Message) -> Option<Message> + Send + Sync + 'static,
+    ) -> RawDns {
+        Self::start_with(Path::Fast, Arc::new(udp), Arc::new(tcp)).await
+    }
+
+    async fn start_with(
+        path: Path,
+        udp_respond: Arc<Responder>,
+        tcp_respond: Arc<Responder>,
+    ) -> RawDns {
         let (udp, tcp) = bind_pair().await;
         let addr = udp.local_addr().expect("bound socket has an address");
+        let udp = Arc::new(udp);
         let received = Arc::new(Mutex::new(Vec::new()));
-        let udp_task = tokio::spawn(udp_loop(
-            Arc::new(udp),
-            path,
-            respond.clone(),
-            received.clone(),
-        ));
-        let tcp_task = tokio::spawn(tcp_loop(tcp, respond, received.clone()));
+        let udp_task = tokio::spawn(udp_loop(udp.clone(), path, udp_respond, received.clone()));
+        let tcp_task = tokio::spawn(tcp_loop(tcp, tcp_respond, received.clone()));
         RawDns {
             addr,
+            udp,
             received,
             tasks: vec![udp_task, tcp_task],
         }
@@ -68,6 +82,12 @@ impl RawDns {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The server's UDP socket: datagrams sent from it come from the
+    /// server's address and port, as a spoofer's forged answers would.
+    pub fn udp_socket(&self) -> Arc<UdpSocket> {
+        self.udp.clone()
     }
 
     /// Every query received so far, in arrival order.

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use super::Location;
 use super::maincf::Expanded;
 use super::tables::{self, KeptKeys, TableLoad, TableSpec, fold_case, split_tokens};
-use crate::inventory::{DomainName, InventoryWarning, WarningKind};
+use crate::inventory::{DomainName, InventoryWarning, TableMismatch, WarningKind};
 use crate::safe_fs;
 use crate::sources::{ConfigRoot, SourceError};
 
@@ -333,6 +333,7 @@ pub struct ListReader<'a> {
     inclusions: usize,
     /// The limit the list being read exceeded, with where.
     overflow: Option<(Location, String)>,
+    mismatches: Vec<TableMismatch>,
 }
 
 impl<'a> ListReader<'a> {
@@ -348,7 +349,13 @@ impl<'a> ListReader<'a> {
             patterns: 0,
             inclusions: 0,
             overflow: None,
+            mismatches: Vec::new(),
         }
+    }
+
+    /// Tables whose text source and compiled file differ, found so far.
+    pub fn take_mismatches(&mut self) -> Vec<TableMismatch> {
+        std::mem::take(&mut self.mismatches)
     }
 
     /// Warnings collected so far (missing files, unreadable tables, ...).
@@ -378,9 +385,14 @@ impl<'a> ListReader<'a> {
                 return Rc::clone(load);
             }
         }
-        let (load, problems) = tables::load_keys(self.root, spec, origin, &self.queue_dir, kept);
+        let read = tables::load_keys(self.root, spec, origin, &self.queue_dir, kept);
+        let (load, problems) = (read.load, read.problems);
         // The same file read for the other use has reported its problems.
         let read_before = !self.tables_reported.insert(spec.raw.clone());
+        // The audit turns each into a `table-not-compiled` finding.
+        if let Some(mismatch) = read.mismatch.filter(|_| !read_before) {
+            self.mismatches.push(mismatch);
+        }
         for p in problems.into_iter().filter(|_| !read_before) {
             self.warnings.push(InventoryWarning {
                 kind: p.kind,

@@ -14,6 +14,7 @@
 //! `"<parameter> (default)"`: it is written nowhere, and line 0 says so
 //! without inventing a place.
 
+pub mod compiled;
 pub mod lists;
 pub mod maincf;
 pub mod tables;
@@ -39,8 +40,18 @@ use crate::sources::{ConfigRoot, SourceError, SourceOptions};
 pub struct Location {
     /// Relative to the root, `/`-separated.
     pub file: String,
-    /// 1-based physical line; 0 for a built-in default.
+    /// 1-based physical line; 0 for a built-in default (in main.cf) and
+    /// for a key of a compiled table (which has no lines).
     pub line: u32,
+}
+
+impl Location {
+    /// True for a name written nowhere: a Postfix built-in default, located
+    /// at line 0 of main.cf (or nowhere at all). A compiled table's keys
+    /// are at line 0 of the compiled file, which is not main.cf.
+    pub fn is_builtin_default(&self, main_cf: &str) -> bool {
+        self.line == 0 && (self.file.is_empty() || self.file == main_cf)
+    }
 }
 
 /// Options of the Postfix reader.
@@ -168,7 +179,7 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
             if repeats_mydestination {
                 continue;
             }
-            let declared = declared_at(&member.location, param);
+            let declared = declared_at(&member.location, param, &main_file);
             builder.declare(member.name.clone(), *delivery, declared);
             places
                 .entry(member.name)
@@ -177,7 +188,7 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
         }
         classes.push(list);
     }
-    warnings.extend(duplicate_warnings(&places));
+    warnings.extend(duplicate_warnings(&places, &main_file));
 
     let transport_value = main_cf.expand_checked("transport_maps")?;
     report_expansion_problems(
@@ -196,6 +207,7 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
         master_cf.as_deref(),
     );
     warnings.extend(reader.take_warnings());
+    let table_mismatches = reader.take_mismatches();
 
     let myhostname = main_cf.expand_checked("myhostname")?.text;
     let this_host = vec![myhostname.clone()];
@@ -216,7 +228,7 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
             builder.declare(
                 name.clone(),
                 Delivery::Relay,
-                declared_at(&m.location, "transport_maps"),
+                declared_at(&m.location, "transport_maps", &main_file),
             );
         }
     }
@@ -256,6 +268,7 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
         }
     }
     inventory.domains = builder.into_domains();
+    inventory.table_mismatches = table_mismatches;
     let mut seen = HashSet::new();
     warnings.retain(|w| seen.insert(w.clone()));
     inventory.warnings = warnings;
@@ -325,11 +338,11 @@ fn set_hostname_default(
     });
 }
 
-fn declared_at(location: &Location, via: &str) -> Declared {
+fn declared_at(location: &Location, via: &str, main_cf: &str) -> Declared {
     Declared {
         file: location.file.clone(),
         line: location.line,
-        via: if location.line == 0 {
+        via: if location.is_builtin_default(main_cf) {
             format!("{via} (default)")
         } else {
             via.to_string()
@@ -372,6 +385,7 @@ fn report_expansion_problems(
 /// A domain in two classes or twice in one list.
 fn duplicate_warnings(
     places: &BTreeMap<DomainName, Vec<(&str, Location)>>,
+    main_cf: &str,
 ) -> Vec<InventoryWarning> {
     let mut warnings = Vec::new();
     for (name, declared) in places {
@@ -382,14 +396,14 @@ fn duplicate_warnings(
             let message = if class == first_class {
                 format!(
                     "{name} is listed twice in {class}: {} and {}",
-                    show(first),
-                    show(loc)
+                    show(first, main_cf),
+                    show(loc, main_cf)
                 )
             } else {
                 format!(
                     "{name} is in both {first_class} ({}) and {class} ({}); Postfix uses {first_class}",
-                    show(first),
-                    show(loc)
+                    show(first, main_cf),
+                    show(loc, main_cf)
                 )
             };
             warnings.push(InventoryWarning {
@@ -404,9 +418,11 @@ fn duplicate_warnings(
     warnings
 }
 
-fn show(location: &Location) -> String {
-    if location.line == 0 {
+fn show(location: &Location, main_cf: &str) -> String {
+    if location.is_builtin_default(main_cf) {
         format!("{} (built-in default)", location.file)
+    } else if location.line == 0 {
+        location.file.clone()
     } else {
         format!("{}:{}", location.file, location.line)
     }

@@ -1,28 +1,33 @@
-//! Postfix lookup tables, read from what mxdrift can read without Postfix:
-//! the *text source* of indexed tables (`hash:/etc/postfix/x` reads `x`, the
-//! file `postmap` compiles into `x.db`), `texthash:` files, and `inline:{}`
-//! tables written in main.cf. Tables that live elsewhere (regexp, pcre,
-//! cidr, SQL, LDAP, ...) cannot be enumerated and say so.
+//! Postfix lookup tables, read from the file Postfix itself opens.
+//!
+//! - `hash:`/`btree:` open `FILE.db`, `lmdb:` `FILE.lmdb`, `cdb:` `FILE.cdb`
+//!   (read by [`compiled`]); never the text source `FILE`. When only the
+//!   source exists (a configuration repository), it is read instead. When
+//!   both exist, the compiled keys decide and a difference in keys is a
+//!   [`TableMismatch`] (rule `table-not-compiled`).
+//! - `texthash:` files and `inline:{}` tables are text.
+//! - `dbm:`/`sdbm:` files (`FILE.dir`, `FILE.pag`) are not read: their
+//!   format depends on the library that wrote them, and Debian's Postfix
+//!   does not even support them. Tables that live elsewhere (regexp, pcre,
+//!   cidr, SQL, LDAP, ...) cannot be enumerated either, and say so.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::ControlFlow;
+#[cfg(test)]
+use std::path::Path;
 
 use super::Location;
+use super::compiled::{self, CompiledFormat, CompiledTableError, FileSource};
 use super::maincf::is_postfix_space;
-use crate::inventory::WarningKind;
+use crate::inventory::{MISMATCH_KEYS_SHOWN, TableMismatch, WarningKind};
 use crate::safe_fs;
 use crate::sources::{ConfigRoot, SourceError};
 
-/// Table types whose keys live in a text source that `postmap` compiles,
-/// with the suffix of the compiled file.
-const INDEXED_TYPES: &[(&str, &str)] = &[
-    ("hash", ".db"),
-    ("btree", ".db"),
-    ("lmdb", ".lmdb"),
-    ("cdb", ".cdb"),
-    ("dbm", ".pag"),
-    ("sdbm", ".pag"),
-];
+/// Table types `postmap` compiles into files mxdrift does not read, with
+/// the suffixes of those files.
+const UNREAD_INDEXED_TYPES: &[(&str, &[&str])] =
+    &[("dbm", &[".dir", ".pag"]), ("sdbm", &[".dir", ".pag"])];
 
 /// Table types that match by pattern or live in a server: their keys
 /// cannot be listed from files.
@@ -100,9 +105,11 @@ pub struct TableEntry<'t> {
     /// The key as Postfix looks it up (case-folded).
     pub key: &'t str,
     pub value: &'t str,
-    /// The file the entry is written in, relative to the root.
+    /// The file the entry is written in, relative to the root: its text
+    /// source, or the compiled file when the source lacks it.
     pub file: &'t str,
-    /// Its physical line (the first of a logical line).
+    /// Its physical line (the first of a logical line); 0 in a compiled
+    /// file, which has no lines.
     pub line: u32,
 }
 
@@ -141,8 +148,11 @@ struct Slot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table {
     pub spec: TableSpec,
-    /// The text source, relative to the root (main.cf for `inline:`).
+    /// The text source, relative to the root (main.cf for `inline:`); the
+    /// compiled file when it is read without a source.
     pub file: String,
+    /// The compiled file the keys were read from, relative to the root.
+    pub compiled: Option<String>,
     /// Every key and value, one after the other.
     text: String,
     slots: Vec<Slot>,
@@ -157,6 +167,7 @@ impl Table {
         Table {
             spec,
             file,
+            compiled: None,
             text: String::new(),
             slots: Vec::new(),
             index: HashMap::default(),
@@ -172,12 +183,22 @@ impl Table {
     }
 
     fn entry(&self, slot: &Slot) -> TableEntry<'_> {
+        let file = match (&self.compiled, slot.line) {
+            (Some(compiled), 0) => compiled,
+            _ => &self.file,
+        };
         TableEntry {
             key: self.span_text(slot.key),
             value: self.span_text(slot.value),
-            file: &self.file,
+            file,
             line: slot.line,
         }
+    }
+
+    /// True when the keys come from a compiled file without a text source:
+    /// there is no text to edit.
+    pub fn is_compiled_only(&self) -> bool {
+        self.compiled.as_ref() == Some(&self.file)
     }
 
     /// Append to the text; `None` once the table's text would pass 4 GiB
@@ -240,6 +261,37 @@ impl Table {
         true
     }
 
+    /// Put the entries in key order. A hash file holds its keys in hash
+    /// order: later stages insert them into ordered maps, which is several
+    /// times faster in order than at random (a million keys on Plesk).
+    fn sort_by_key(&mut self) {
+        let text = &self.text;
+        let key = |slot: &Slot| {
+            let start = slot.key.start as usize;
+            text.get(start..start + slot.key.len as usize)
+                .unwrap_or_default()
+        };
+        self.slots.sort_unstable_by(|a, b| key(a).cmp(key(b)));
+        self.index.clear();
+        self.collisions.clear();
+        for (i, slot) in self.slots.iter().enumerate() {
+            let (Ok(i), Some(k)) = (
+                u32::try_from(i),
+                text.get(slot.key.start as usize..(slot.key.start + slot.key.len) as usize),
+            ) else {
+                continue;
+            };
+            match self.index.entry(key_hash(k)) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {
+                    self.collisions.insert(k.to_string(), i);
+                }
+            }
+        }
+    }
+
     /// Look a key up as Postfix does after case folding.
     pub fn get(&self, key: &str) -> Option<TableEntry<'_>> {
         let i = if key.bytes().any(|b| b.is_ascii_uppercase()) || !key.is_ascii() {
@@ -299,6 +351,9 @@ impl Hasher for IdentityHasher {
 }
 
 /// What reading a table gave.
+// A handful of these exist per run, each behind an `Rc`: the size of the
+// loaded variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TableLoad {
     /// Every key is known.
@@ -349,28 +404,34 @@ pub fn fold_case(key: &str) -> String {
     out
 }
 
+/// What reading a table gave: the table, the problems noticed, and a
+/// difference between its text source and its compiled file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRead {
+    pub load: TableLoad,
+    pub problems: Vec<TableProblem>,
+    pub mismatch: Option<TableMismatch>,
+}
+
 /// Read a table with every key. `origin` is where the reference stands (for
 /// `inline:`, whose keys are written there). `queue_dir` resolves relative
 /// table names the way Postfix daemons do (they run in the queue directory).
-pub fn load(
-    root: &ConfigRoot,
-    spec: &TableSpec,
-    origin: &Location,
-    queue_dir: &str,
-) -> (TableLoad, Vec<TableProblem>) {
+pub fn load(root: &ConfigRoot, spec: &TableSpec, origin: &Location, queue_dir: &str) -> TableRead {
     load_keys(root, spec, origin, queue_dir, KeptKeys::All)
 }
 
 /// Read a table, keeping the keys `kept` says. Problems (lines without a
-/// value, a stale index) are reported the same whichever keys are kept.
+/// value, a source that differs from its compiled file) are reported the
+/// same whichever keys are kept.
 pub fn load_keys(
     root: &ConfigRoot,
     spec: &TableSpec,
     origin: &Location,
     queue_dir: &str,
     kept: KeptKeys,
-) -> (TableLoad, Vec<TableProblem>) {
+) -> TableRead {
     let mut problems = Vec::new();
+    let mut mismatch = None;
     let t = spec.table_type.as_str();
     let load = if t == "inline" {
         load_inline(spec, origin)
@@ -390,33 +451,72 @@ pub fn load_keys(
                 reason: format!("{}: cannot read {error}", spec.raw),
             },
         }
-    } else if let Some((_, suffix)) = INDEXED_TYPES.iter().find(|(ty, _)| *ty == t) {
+    } else if let Some((format, suffix)) = CompiledFormat::for_table_type(t) {
         let path = server_path(&spec.name, queue_dir);
         let compiled = format!("{path}{suffix}");
-        if root.exists(&path) {
-            check_stale(root, &path, &compiled, &mut problems);
+        if root.exists(&compiled) {
+            let source = root.exists(&path).then_some(path.as_str());
+            let read = CompiledRead {
+                root,
+                spec,
+                path: &path,
+                compiled: &compiled,
+                format,
+            };
+            match read.load(source, kept, &mut problems) {
+                Ok((table, difference)) => {
+                    mismatch = difference;
+                    TableLoad::Loaded(table)
+                }
+                Err(reason) => TableLoad::Failed { reason },
+            }
+        } else if root.exists(&path) {
+            // A configuration repository keeps sources only.
             match read_source(root, spec, &path, kept, &mut problems) {
                 Ok(table) => TableLoad::Loaded(table),
                 Err(error) => TableLoad::Failed {
                     reason: format!("{}: cannot read {error}", spec.raw),
                 },
             }
-        } else if root.exists(&compiled) {
-            TableLoad::NotEnumerable {
+        } else {
+            TableLoad::Failed {
                 reason: format!(
-                    "{}: only the compiled {} exists; mxdrift lists keys from the text source {}, which is missing",
+                    "{}: neither {} nor {} exists",
                     spec.raw,
                     root.display(&compiled),
                     root.display(&path)
                 ),
+            }
+        }
+    } else if let Some((_, suffixes)) = UNREAD_INDEXED_TYPES.iter().find(|(ty, _)| *ty == t) {
+        let path = server_path(&spec.name, queue_dir);
+        let compiled: Vec<String> = suffixes.iter().map(|s| format!("{path}{s}")).collect();
+        if compiled.iter().any(|c| root.exists(c)) {
+            TableLoad::NotEnumerable {
+                reason: format!(
+                    "{}: mxdrift does not read {t} files ({}): their format depends on the library that wrote them; its keys are not listed (many Postfix builds, Debian's among them, cannot open {t}: tables at all)",
+                    spec.raw,
+                    compiled
+                        .iter()
+                        .map(|c| root.display(c))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        } else if root.exists(&path) {
+            match read_source(root, spec, &path, kept, &mut problems) {
+                Ok(table) => TableLoad::Loaded(table),
+                Err(error) => TableLoad::Failed {
+                    reason: format!("{}: cannot read {error}", spec.raw),
+                },
             }
         } else {
             TableLoad::Failed {
                 reason: format!(
                     "{}: neither {} nor {} exists",
                     spec.raw,
-                    root.display(&path),
-                    root.display(&compiled)
+                    compiled.join(" nor "),
+                    root.display(&path)
                 ),
             }
         }
@@ -435,7 +535,239 @@ pub fn load_keys(
             ),
         }
     };
-    (load, problems)
+    TableRead {
+        load,
+        problems,
+        mismatch,
+    }
+}
+
+/// One compiled table to read: the file Postfix opens.
+struct CompiledRead<'a> {
+    root: &'a ConfigRoot,
+    spec: &'a TableSpec,
+    /// Server path of the text source (also what postmap is given).
+    path: &'a str,
+    /// Server path of the compiled file.
+    compiled: &'a str,
+    format: CompiledFormat,
+}
+
+/// Keys of a compiled file that no lookup can match, counted per table.
+#[derive(Default)]
+struct Unmatchable {
+    count: usize,
+    example: Option<String>,
+}
+
+impl CompiledRead<'_> {
+    /// Read the compiled keys (and, when the text `source` exists, compare
+    /// it with them). The error is the reason lookups fail.
+    fn load(
+        &self,
+        source: Option<&str>,
+        kept: KeptKeys,
+        problems: &mut Vec<TableProblem>,
+    ) -> Result<(Table, Option<TableMismatch>), String> {
+        let shown = self.root.display(self.compiled);
+        let fail = |error: compiled::ReadError| {
+            let rebuild = match source {
+                Some(_) => format!(
+                    " (rebuild it: postmap {}:{})",
+                    self.spec.table_type, self.path
+                ),
+                None => String::new(),
+            };
+            format!(
+                "{}: {}{rebuild}",
+                self.spec.raw,
+                CompiledTableError {
+                    file: shown.clone(),
+                    error,
+                }
+            )
+        };
+        let file = self
+            .root
+            .open(self.compiled)
+            .map_err(|e| format!("{}: {e}", self.spec.raw))?;
+        let src = FileSource::new(file).map_err(|e| fail(e.into()))?;
+        // The source, with every key, to compare with.
+        // Postfix never reads it: a source that cannot be read only means
+        // there is nothing to compare with.
+        let text = source.and_then(|path| {
+            read_source(self.root, self.spec, path, KeptKeys::All, problems)
+                .map_err(|error| {
+                    problems.push(TableProblem {
+                        kind: WarningKind::Suspicious,
+                        file: Some(self.root.display(path)),
+                        line: None,
+                        message: format!(
+                            "cannot read {error}; {shown} is read without comparing it with its source"
+                        ),
+                    });
+                })
+                .ok()
+        });
+        let mut table = Table::new(
+            self.spec.clone(),
+            text.as_ref()
+                .map_or_else(|| shown.clone(), |t| t.file.clone()),
+        );
+        table.compiled = Some(shown.clone());
+        let mut in_compiled = vec![false; text.as_ref().map_or(0, Table::len)];
+        let mut only_in_compiled = Vec::new();
+        let mut only_in_compiled_count = 0usize;
+        let mut changed_values = Vec::new();
+        let mut changed_count = 0usize;
+        let mut unmatchable = Unmatchable::default();
+        let mut full = false;
+        compiled::read_entries(&src, self.format, |stored_key, stored_value| {
+            let Some(key) = compiled::lookup_key(stored_key) else {
+                unmatchable.note(stored_key);
+                return ControlFlow::Continue(());
+            };
+            // Postfix folds every lookup key to lower case: a stored key
+            // with an ASCII capital never matches.
+            if key.iter().any(u8::is_ascii_uppercase) {
+                unmatchable.note(stored_key);
+                return ControlFlow::Continue(());
+            }
+            // Nothing to compare with: an address key of a table read for
+            // its domain keys is done (`@` is never part of a multi-byte
+            // UTF-8 sequence). Plesk's vmailbox is a million of them.
+            if text.is_none() && kept == KeptKeys::Domains && key.contains(&b'@') {
+                return ControlFlow::Continue(());
+            }
+            let key = String::from_utf8_lossy(key);
+            let key = if key.is_ascii() {
+                key
+            } else {
+                std::borrow::Cow::Owned(fold_case(&key))
+            };
+            let value = String::from_utf8_lossy(compiled::lookup_value(stored_value));
+            let mut line = 0;
+            if let Some(text) = &text {
+                match text.find(&key) {
+                    Some(i) => {
+                        if let Some(seen) = in_compiled.get_mut(i as usize) {
+                            *seen = true;
+                        }
+                        if let Some(slot) = text.slots.get(i as usize) {
+                            line = slot.line;
+                            if text.span_text(slot.value) != value {
+                                changed_count += 1;
+                                if changed_values.len() < 3 {
+                                    changed_values.push(format!("{key} (line {line})"));
+                                }
+                            }
+                        }
+                    }
+                    None => {
+                        only_in_compiled_count += 1;
+                        if only_in_compiled.len() < MISMATCH_KEYS_SHOWN {
+                            only_in_compiled.push(key.to_string());
+                        }
+                    }
+                }
+            }
+            if kept == KeptKeys::Domains && key.contains('@') {
+                return ControlFlow::Continue(());
+            }
+            if !full && !table.insert(&key, &value, line, true) {
+                full = true;
+                if text.is_none() {
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        })
+        .map_err(fail)?;
+        if full {
+            problems.push(TableProblem {
+                kind: WarningKind::NotEnumerable,
+                file: Some(shown.clone()),
+                line: None,
+                message: format!(
+                    "{shown} is larger than mxdrift can index (4 GiB of keys and values); the rest is not read"
+                ),
+            });
+        }
+        if unmatchable.count > 0 {
+            problems.push(TableProblem {
+                kind: WarningKind::Suspicious,
+                file: Some(shown.clone()),
+                line: None,
+                message: format!(
+                    "{shown} holds {} key(s) no lookup can match (upper case or a NUL byte inside, e.g. `{}`): postmap never writes such keys; the file was made by another tool",
+                    unmatchable.count,
+                    unmatchable.example.as_deref().unwrap_or("")
+                ),
+            });
+        }
+        if self.format == CompiledFormat::BerkeleyHash {
+            table.sort_by_key();
+        }
+        table.text.shrink_to_fit();
+        table.slots.shrink_to_fit();
+        let Some(text) = text else {
+            return Ok((table, None));
+        };
+        let postmap = format!("postmap {}:{}", self.spec.table_type, self.path);
+        if changed_count > 0 {
+            problems.push(TableProblem {
+                kind: WarningKind::StaleTable,
+                file: Some(text.file.clone()),
+                line: None,
+                message: format!(
+                    "{changed_count} key(s) of {} have another value in {shown}, which Postfix uses: {}{} (run {postmap})",
+                    text.file,
+                    changed_values.join(", "),
+                    if changed_count > changed_values.len() { ", ..." } else { "" }
+                ),
+            });
+        }
+        let mut only_in_source = Vec::new();
+        let mut only_in_source_count = 0usize;
+        for (slot, seen) in text.slots.iter().zip(&in_compiled) {
+            if !seen {
+                only_in_source_count += 1;
+                if only_in_source.len() < MISMATCH_KEYS_SHOWN {
+                    only_in_source.push((text.span_text(slot.key).to_string(), slot.line));
+                }
+            }
+        }
+        if only_in_source_count == 0 && only_in_compiled_count == 0 {
+            return Ok((table, None));
+        }
+        Ok((
+            table,
+            Some(TableMismatch {
+                table: self.spec.raw.clone(),
+                postmap,
+                source: text.file.clone(),
+                compiled: shown,
+                only_in_source,
+                only_in_source_count,
+                only_in_compiled,
+                only_in_compiled_count,
+            }),
+        ))
+    }
+}
+
+impl Unmatchable {
+    fn note(&mut self, stored: &[u8]) {
+        self.count += 1;
+        if self.example.is_none() {
+            let shown: String = String::from_utf8_lossy(stored)
+                .chars()
+                .take(60)
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect();
+            self.example = Some(shown);
+        }
+    }
 }
 
 /// Relative table names are relative to the queue directory, where Postfix
@@ -445,26 +777,6 @@ fn server_path(name: &str, queue_dir: &str) -> String {
         name.to_string()
     } else {
         format!("{}/{name}", queue_dir.trim_end_matches('/'))
-    }
-}
-
-/// A compiled table older than its source means `postmap` was not run after
-/// the last edit: Postfix still answers from the old keys.
-fn check_stale(root: &ConfigRoot, source: &str, compiled: &str, problems: &mut Vec<TableProblem>) {
-    let modified = |p: &str| root.modified(p);
-    if let (Some(src), Some(db)) = (modified(source), modified(compiled))
-        && db < src
-    {
-        problems.push(TableProblem {
-            kind: WarningKind::StaleTable,
-            file: Some(root.display(compiled)),
-            line: None,
-            message: format!(
-                "{} is older than {}: Postfix still uses the keys from before the last edit (run postmap)",
-                root.display(compiled),
-                root.display(source)
-            ),
-        });
     }
 }
 
@@ -741,15 +1053,6 @@ pub fn split_tokens(text: &str) -> Vec<(usize, &str)> {
     tokens
 }
 
-/// True when a file name has a compiled table beside it in the root; used by
-/// tests and by readers that want to know whether `postmap` was ever run.
-pub fn compiled_exists(root: &ConfigRoot, spec: &TableSpec) -> bool {
-    INDEXED_TYPES
-        .iter()
-        .find(|(ty, _)| *ty == spec.table_type)
-        .is_some_and(|(_, suffix)| root.exists(&format!("{}{suffix}", spec.name)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -804,8 +1107,8 @@ mod tests {
             "# comment\nExample.COM  ok\n\nb.test\tv1\n# inside\n  v2\nnovalue\n\"quoted key\" v\nx.test first\nx.test second\n",
         )]);
         let spec = TableSpec::parse("hash:/etc/postfix/vdomains").unwrap();
-        let (load, problems) = load(&root, &spec, &origin(), "/var/spool/postfix");
-        let t = loaded(load);
+        let read = load(&root, &spec, &origin(), "/var/spool/postfix");
+        let (t, problems) = (loaded(read.load), read.problems);
         let keys: Vec<&str> = t.entries().map(|e| e.key).collect();
         assert_eq!(
             keys,
@@ -849,11 +1152,10 @@ mod tests {
             "user@a.test a/user\n@b.test catchall\nC.test x\nnovalue@c.test\nd.test y\n",
         )]);
         let spec = TableSpec::parse("hash:/etc/postfix/vmailbox").unwrap();
-        let (all, all_problems) = load(&root, &spec, &origin(), "/q");
-        let (domains, domain_problems) =
-            load_keys(&root, &spec, &origin(), "/q", KeptKeys::Domains);
-        let all = loaded(all);
-        let domains = loaded(domains);
+        let all = load(&root, &spec, &origin(), "/q");
+        let domains = load_keys(&root, &spec, &origin(), "/q", KeptKeys::Domains);
+        let (all, all_problems) = (loaded(all.load), all.problems);
+        let (domains, domain_problems) = (loaded(domains.load), domains.problems);
         assert_eq!(all.len(), 4);
         let keys: Vec<(&str, u32)> = domains.entries().map(|e| (e.key, e.line)).collect();
         assert_eq!(keys, vec![("c.test", 3), ("d.test", 5)]);
@@ -877,40 +1179,195 @@ mod tests {
         let (_d, root) = root_with(&[("etc/postfix/t", "a.test x\n")]);
         let spec = TableSpec::parse("texthash:/etc/postfix/t").unwrap();
         assert!(
-            loaded(load(&root, &spec, &origin(), "/q").0)
+            loaded(load(&root, &spec, &origin(), "/q").load)
                 .get("a.test")
                 .is_some()
         );
     }
 
     #[test]
-    fn missing_table_is_a_lookup_failure_and_lone_index_is_not_enumerable() {
-        let (_d, root) = root_with(&[("etc/postfix/only.db", "binary")]);
+    fn missing_table_is_a_lookup_failure() {
+        let (_d, root) = root_with(&[]);
         let spec = TableSpec::parse("hash:/etc/postfix/none").unwrap();
-        assert!(matches!(
-            load(&root, &spec, &origin(), "/q").0,
-            TableLoad::Failed { .. }
-        ));
-        let spec = TableSpec::parse("hash:/etc/postfix/only").unwrap();
-        assert!(matches!(
-            load(&root, &spec, &origin(), "/q").0,
-            TableLoad::NotEnumerable { .. }
-        ));
+        match load(&root, &spec, &origin(), "/q").load {
+            TableLoad::Failed { reason } => assert!(
+                reason.contains("neither etc/postfix/none.db nor etc/postfix/none exists"),
+                "{reason}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("testdata/compiled")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    /// A root holding a compiled fixture as `etc/postfix/t<suffix>` and,
+    /// optionally, a text source `etc/postfix/t`.
+    fn compiled_root(
+        file: &str,
+        suffix: &str,
+        source: Option<&str>,
+    ) -> (tempfile::TempDir, ConfigRoot) {
+        let (dir, root) = root_with(&[]);
+        std::fs::create_dir_all(dir.path().join("etc/postfix")).unwrap();
+        std::fs::write(
+            dir.path().join(format!("etc/postfix/t{suffix}")),
+            fixture(file),
+        )
+        .unwrap();
+        if let Some(text) = source {
+            std::fs::write(dir.path().join("etc/postfix/t"), text).unwrap();
+        }
+        (dir, root)
     }
 
     #[test]
-    fn index_older_than_source_is_stale() {
-        let (dir, root) = root_with(&[("etc/postfix/t.db", "x"), ("etc/postfix/t", "a.test x\n")]);
-        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-        let f = std::fs::File::options()
-            .write(true)
-            .open(dir.path().join("etc/postfix/t.db"))
-            .unwrap();
-        f.set_modified(old).unwrap();
+    fn the_compiled_file_is_read_and_declares_at_line_0() {
+        for (file, table_type, suffix) in [
+            ("hash-le.db", "hash", ".db"),
+            ("hash-be.db", "hash", ".db"),
+            ("btree-le.db", "btree", ".db"),
+            ("btree-be.db", "btree", ".db"),
+            ("table.lmdb", "lmdb", ".lmdb"),
+            ("table.cdb", "cdb", ".cdb"),
+        ] {
+            let (_d, root) = compiled_root(file, suffix, None);
+            let spec = TableSpec::parse(&format!("{table_type}:/etc/postfix/t")).unwrap();
+            let read = load(&root, &spec, &origin(), "/q");
+            assert!(
+                read.problems.is_empty() && read.mismatch.is_none(),
+                "{file}"
+            );
+            let t = loaded(read.load);
+            assert_eq!(t.len(), 304, "{file}");
+            assert!(t.is_compiled_only());
+            let e = t.get("D7.TEST").unwrap();
+            assert_eq!(
+                (e.value, e.file, e.line),
+                ("value7", format!("etc/postfix/t{suffix}").as_str(), 0)
+            );
+            assert!(t.get("bücher.test").is_some(), "{file}");
+            let domains = loaded(load_keys(&root, &spec, &origin(), "/q", KeptKeys::Domains).load);
+            assert_eq!(domains.len(), 303, "{file}");
+        }
+    }
+
+    #[test]
+    fn a_source_that_differs_from_its_compiled_file_is_a_mismatch() {
+        let mut source = String::from_utf8(fixture("source")).unwrap();
+        // d5 is gone from the source, new.test was never compiled, d6's
+        // value changed: the compiled file decides.
+        source = source
+            .replace("d5.test value5\n", "")
+            .replace("d6.test value6", "d6.test changed");
+        source.push_str("new.test x\n");
+        let (_d, root) = compiled_root("hash-le.db", ".db", Some(&source));
         let spec = TableSpec::parse("hash:/etc/postfix/t").unwrap();
-        let (_, problems) = load(&root, &spec, &origin(), "/q");
-        assert!(problems.iter().any(|p| p.kind == WarningKind::StaleTable));
-        assert!(compiled_exists(&root, &spec));
+        let read = load_keys(&root, &spec, &origin(), "/q", KeptKeys::Domains);
+        let m = read.mismatch.expect("a mismatch");
+        assert_eq!(m.only_in_source, vec![("new.test".to_string(), 304)]);
+        assert_eq!(m.only_in_compiled, vec!["d5.test".to_string()]);
+        assert_eq!(
+            (m.source.as_str(), m.compiled.as_str()),
+            ("etc/postfix/t", "etc/postfix/t.db")
+        );
+        assert_eq!(m.postmap, "postmap hash:/etc/postfix/t");
+        let stale: Vec<_> = read
+            .problems
+            .iter()
+            .filter(|p| p.kind == WarningKind::StaleTable)
+            .collect();
+        assert!(
+            stale.len() == 1 && stale[0].message.contains("d6.test"),
+            "{:?}",
+            read.problems
+        );
+        let t = loaded(read.load);
+        assert!(t.get("new.test").is_none());
+        let d5 = t.get("d5.test").unwrap();
+        assert_eq!((d5.file, d5.line), ("etc/postfix/t.db", 0));
+        let d7 = t.get("d7.test").unwrap();
+        assert_eq!((d7.file, d7.line), ("etc/postfix/t", 7));
+        assert_eq!(t.get("d6.test").unwrap().value, "value6");
+        assert!(!t.is_compiled_only());
+
+        // The same keys in another order and with comments: no mismatch.
+        let mut same = String::from("# comment\n");
+        same.push_str(
+            &String::from_utf8(fixture("source"))
+                .unwrap()
+                .lines()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+        let (_d, root) = compiled_root("hash-le.db", ".db", Some(&same));
+        let read = load(&root, &spec, &origin(), "/q");
+        assert!(
+            read.mismatch.is_none() && read.problems.is_empty(),
+            "{:?}",
+            read.problems
+        );
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_compiled_file_is_a_lookup_failure_naming_it() {
+        let mut damaged = fixture("btree-le.db");
+        damaged.truncate(8192);
+        let (dir, root) = compiled_root("hash-le.db", ".db", Some("a.test x\n"));
+        for (bytes, table_type, expected) in [
+            (damaged, "btree", "truncated"),
+            (
+                fixture("hash-le.db"),
+                "btree",
+                "a hash file, but the table is configured as btree",
+            ),
+            (b"not a database".to_vec(), "hash", "unknown format"),
+        ] {
+            std::fs::write(dir.path().join("etc/postfix/t.db"), bytes).unwrap();
+            let spec = TableSpec::parse(&format!("{table_type}:/etc/postfix/t")).unwrap();
+            match load(&root, &spec, &origin(), "/q").load {
+                TableLoad::Failed { reason } => {
+                    assert!(
+                        reason.contains("etc/postfix/t.db: ") && reason.contains(expected),
+                        "{reason}"
+                    );
+                    assert!(
+                        reason.contains(&format!("postmap {table_type}:/etc/postfix/t")),
+                        "{reason}"
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn dbm_files_are_not_enumerable_but_a_lone_source_is_read() {
+        let (_d, root) = root_with(&[
+            ("etc/postfix/d.pag", "x"),
+            ("etc/postfix/d.dir", "x"),
+            ("etc/postfix/s", "a.test x\n"),
+        ]);
+        let spec = TableSpec::parse("dbm:/etc/postfix/d").unwrap();
+        match load(&root, &spec, &origin(), "/q").load {
+            TableLoad::NotEnumerable { reason } => {
+                assert!(reason.contains("etc/postfix/d.pag"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let spec = TableSpec::parse("sdbm:/etc/postfix/s").unwrap();
+        assert!(
+            loaded(load(&root, &spec, &origin(), "/q").load)
+                .get("a.test")
+                .is_some()
+        );
     }
 
     #[test]
@@ -918,14 +1375,14 @@ mod tests {
         let (_d, root) = root_with(&[]);
         let spec =
             TableSpec::parse("inline:{a.test=x, B.Test=y, { c.test = z w },a.test=2}").unwrap();
-        let t = loaded(load(&root, &spec, &origin(), "/q").0);
+        let t = loaded(load(&root, &spec, &origin(), "/q").load);
         assert_eq!(t.get("b.test").unwrap().value, "y");
         assert_eq!(t.get("c.test").unwrap().value, "z w");
         assert_eq!(t.get("a.test").unwrap().value, "2");
         assert_eq!(t.get("c.test").unwrap().location(), origin());
         let spec = TableSpec::parse("inline:{e.test}").unwrap();
         assert!(matches!(
-            load(&root, &spec, &origin(), "/q").0,
+            load(&root, &spec, &origin(), "/q").load,
             TableLoad::Failed { .. }
         ));
     }
@@ -942,7 +1399,7 @@ mod tests {
             let spec = TableSpec::parse(raw).unwrap();
             assert!(
                 matches!(
-                    load(&root, &spec, &origin(), "/q").0,
+                    load(&root, &spec, &origin(), "/q").load,
                     TableLoad::NotEnumerable { .. }
                 ),
                 "{raw}"
@@ -950,7 +1407,7 @@ mod tests {
         }
         let spec = TableSpec::parse("static:OK").unwrap();
         assert!(matches!(
-            load(&root, &spec, &origin(), "/q").0,
+            load(&root, &spec, &origin(), "/q").load,
             TableLoad::MatchesEverything { .. }
         ));
     }
@@ -959,7 +1416,7 @@ mod tests {
     fn relative_table_names_are_under_the_queue_directory() {
         let (_d, root) = root_with(&[("var/spool/postfix/rel", "a.test x\n")]);
         let spec = TableSpec::parse("texthash:rel").unwrap();
-        let t = loaded(load(&root, &spec, &origin(), "/var/spool/postfix").0);
+        let t = loaded(load(&root, &spec, &origin(), "/var/spool/postfix").load);
         assert_eq!(t.file, "var/spool/postfix/rel");
     }
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
 set -eu
 # mxdrift fix --commands: remediation for a cpanel server. Review it, then run it as root on the server.
+# The DNS evidence was read from zone files (--zone-file): nothing a spoofer can forge, so no change needed confirming over TCP.
 #
 # Before you run it:
 #   - turning local delivery off loses nothing, but the mail already delivered stays in the local mailboxes: tell the customers, or move it to their new provider
