@@ -14,6 +14,8 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod deadline;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod inventory;
 pub mod remediate;

@@ -202,9 +202,16 @@ pub fn verdict(evidence: &MxEvidence, identity: &ServerIdentity) -> Verdict {
                 .filter(|h| h.preference > pref)
                 .map(|h| recognize(h, identity))
                 .collect();
+            // A worse host whose addresses are unknown (a failed lookup, or
+            // past the MX host limit) may be this server as a backup MX.
+            let maybe_ours = hosts.iter().any(|h| {
+                h.preference > pref
+                    && h.lookup == HostLookup::Inconclusive
+                    && recognize(h, identity) != HostIdentity::Ours
+            });
             if worse.contains(&HostIdentity::Ours) {
                 Verdict::Backup
-            } else if worse.contains(&HostIdentity::Unsure) {
+            } else if maybe_ours || worse.contains(&HostIdentity::Unsure) {
                 // Backup or elsewhere: the remedies differ.
                 Verdict::Inconclusive
             } else {
@@ -291,6 +298,24 @@ mod tests {
     fn backup_mx() {
         let e = ok(vec![host(20, "mx.us", &[US]), host(10, "mx.them", &[THEM])]);
         assert_eq!(verdict(&e, &identity()), Verdict::Backup);
+    }
+
+    #[test]
+    fn a_worse_host_of_unknown_address_may_be_this_server_as_backup() {
+        // Its lookup failed, or it is past the MX host limit: the domain
+        // may be backup-MX'd here, so "elsewhere" would be a guess.
+        let mut unknown = host(20, "mx.maybe-us", &[]);
+        unknown.lookup = HostLookup::Inconclusive;
+        let e = ok(vec![host(10, "mx.them", &[THEM]), unknown.clone()]);
+        assert_eq!(verdict(&e, &identity()), Verdict::Inconclusive);
+        // Known to be foreign, or at a better level than ours: decided.
+        let e = ok(vec![
+            host(10, "mx.them", &[THEM]),
+            host(20, "mx2.them", &[THEM]),
+        ]);
+        assert_eq!(verdict(&e, &identity()), Verdict::Elsewhere);
+        let e = ok(vec![host(10, "mx.us", &[US]), unknown]);
+        assert_eq!(verdict(&e, &identity()), Verdict::Here);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 mod domain_name;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -59,7 +59,7 @@ impl Delivery {
 }
 
 /// One place in the configuration where a domain is named.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Declared {
     /// Path relative to `--root`, with `/` separators.
     pub file: String,
@@ -165,7 +165,7 @@ impl HandsOff {
 }
 
 /// What kind of problem a warning reports; lets reports group and count them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WarningKind {
     /// A table whose keys cannot be listed (regexp, pcre, cidr, SQL, LDAP, ...).
@@ -187,7 +187,7 @@ pub enum WarningKind {
 }
 
 /// A problem found while reading the configuration that does not stop the run.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct InventoryWarning {
     pub kind: WarningKind,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -271,7 +271,14 @@ impl Inventory {
 #[derive(Debug, Default)]
 pub struct InventoryBuilder {
     domains: BTreeMap<DomainName, KnownDomain>,
+    /// The declarations of domains declared more than
+    /// [`FEW_DECLARATIONS`] times, for the duplicate check: a name
+    /// repeated 400,000 times in a list must not cost 400,000² comparisons.
+    many: HashMap<DomainName, HashSet<Declared>>,
 }
+
+/// Up to this many declarations a domain's list is searched directly.
+const FEW_DECLARATIONS: usize = 16;
 
 impl InventoryBuilder {
     pub fn new() -> Self {
@@ -282,6 +289,7 @@ impl InventoryBuilder {
     pub fn from_domains(domains: Vec<KnownDomain>) -> Self {
         InventoryBuilder {
             domains: domains.into_iter().map(|d| (d.name.clone(), d)).collect(),
+            many: HashMap::new(),
         }
     }
 
@@ -301,7 +309,16 @@ impl InventoryBuilder {
                     .first()
                     .cloned()
                     .unwrap_or_else(|| declared.clone());
-                if !existing.declared.contains(&declared) {
+                let known = if existing.declared.len() < FEW_DECLARATIONS {
+                    existing.declared.contains(&declared)
+                } else {
+                    !self
+                        .many
+                        .entry(name)
+                        .or_insert_with(|| existing.declared.iter().cloned().collect())
+                        .insert(declared.clone())
+                };
+                if !known {
                     existing.declared.push(declared);
                 }
                 Some((existing.delivery, first))
@@ -349,5 +366,33 @@ impl InventoryBuilder {
     /// The collected domains, sorted by name.
     pub fn into_domains(self) -> Vec<KnownDomain> {
         self.domains.into_values().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_declared_many_times_keeps_each_place_once() {
+        let name = DomainName::parse("a.test").unwrap();
+        let mut builder = InventoryBuilder::new();
+        let at = |line: u32| Declared {
+            file: "etc/postfix/local".into(),
+            line,
+            via: "mydestination".into(),
+        };
+        // Past the few declarations searched directly, the set takes over;
+        // repeats on either side of that point are still dropped.
+        for round in 0..2 {
+            for line in 1..=40 {
+                let earlier = builder.declare(name.clone(), Delivery::Local, at(line));
+                assert_eq!(earlier.is_some(), round > 0 || line > 1);
+            }
+        }
+        let domains = builder.into_domains();
+        assert_eq!(domains.len(), 1);
+        let lines: Vec<u32> = domains[0].declared.iter().map(|d| d.line).collect();
+        assert_eq!(lines, (1..=40).collect::<Vec<_>>());
     }
 }

@@ -266,6 +266,21 @@ pub(crate) fn named_host(
     }
 }
 
+/// One MX record whose exchange was not looked up (beyond the per-domain
+/// limit): its addresses are unknown, as after a failed lookup.
+pub(crate) fn unresolved_host(preference: u16, exchange: &Name, ttl: u32, why: String) -> MxHost {
+    MxHost {
+        preference,
+        host: display_name(exchange),
+        addresses: Vec::new(),
+        lookup: HostLookup::Inconclusive,
+        cname: None,
+        ip_literal: false,
+        ttl: Some(ttl),
+        problem: Some(why),
+    }
+}
+
 /// One MX record whose exchange is an address literal: used as is.
 pub(crate) fn literal_host(preference: u16, exchange: &Name, ip: IpAddr, ttl: u32) -> MxHost {
     MxHost {

@@ -32,6 +32,13 @@ type QueryKey = (Name, RecordType);
 /// Domain tasks alive per allowed in-flight query (see `gather`).
 const TASKS_PER_QUERY_SLOT: usize = 4;
 
+/// MX hosts of one domain whose addresses are looked up, best preference
+/// first. Real domains have one to five; answers with 1,500 records exist.
+/// Hosts past the limit count as hosts whose lookup failed: when they may
+/// decide the verdict (at the deciding preference, or as a possible backup
+/// below a foreign one) the verdict is inconclusive, never "elsewhere".
+pub const MAX_MX_HOSTS_LOOKED_UP: usize = 32;
+
 /// Shared by every domain task of one run.
 struct Run {
     backend: Backend,
@@ -146,7 +153,7 @@ impl Run {
         classify::host_addresses(host, &a, &aaaa)
     }
 
-    async fn evidence(&self, domain: &DomainName) -> MxEvidence {
+    async fn evidence(self: &Arc<Self>, domain: &DomainName) -> MxEvidence {
         if domain.is_localhost() {
             return classify::this_machine();
         }
@@ -167,23 +174,58 @@ impl Run {
                 let found = self.host(&name).await;
                 classify::implicit(&name, ttl, found)
             }
-            MxAnswer::Exchanges { records, ttl } => {
+            MxAnswer::Exchanges { mut records, ttl } => {
                 let null_mx = records
                     .iter()
                     .any(|(_, exchange, _)| classify::is_null_mx(exchange));
+                records.retain(|(_, exchange, _)| !classify::is_null_mx(exchange));
+                // Best preference first, so that the limit keeps the hosts
+                // a sender tries first.
+                records.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+                let named = records
+                    .iter()
+                    .filter(|(_, exchange, _)| classify::ip_literal(exchange).is_none())
+                    .count();
                 let mut hosts = Vec::with_capacity(records.len());
+                // The hosts' lookups run at once, each query within the
+                // run's in-flight limit: 20 hosts that never answer cost
+                // one timeout, not twenty.
+                let mut lookups = JoinSet::new();
+                let mut looked_up = 0usize;
                 for (preference, exchange, record_ttl) in records {
-                    if classify::is_null_mx(&exchange) {
-                        continue;
-                    }
-                    let host = match classify::ip_literal(&exchange) {
-                        Some(ip) => classify::literal_host(preference, &exchange, ip, record_ttl),
-                        None => {
-                            let found = self.host(&exchange).await;
+                    if let Some(ip) = classify::ip_literal(&exchange) {
+                        hosts.push(classify::literal_host(
+                            preference, &exchange, ip, record_ttl,
+                        ));
+                    } else if looked_up < MAX_MX_HOSTS_LOOKED_UP {
+                        looked_up += 1;
+                        let run = Arc::clone(self);
+                        lookups.spawn(async move {
+                            let found = run.host(&exchange).await;
                             classify::named_host(preference, &exchange, record_ttl, found)
+                        });
+                    } else {
+                        hosts.push(classify::unresolved_host(
+                            preference,
+                            &exchange,
+                            record_ttl,
+                            format!(
+                                "not looked up: the domain has {named} MX hosts, mxdrift looks up the addresses of the best {MAX_MX_HOSTS_LOOKED_UP}"
+                            ),
+                        ));
+                    }
+                }
+                while let Some(joined) = lookups.join_next().await {
+                    match joined {
+                        Ok(host) => hosts.push(host),
+                        // Only a panic (a bug) ends a lookup task early: the
+                        // domain cannot be judged.
+                        Err(_) => {
+                            return MxEvidence::inconclusive(format!(
+                                "internal error while looking up the MX hosts of {domain}"
+                            ));
                         }
-                    };
-                    hosts.push(host);
+                    }
                 }
                 classify::with_exchanges(null_mx, hosts, ttl)
             }

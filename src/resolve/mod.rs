@@ -11,20 +11,20 @@ use serde::Serialize;
 
 use crate::inventory::DomainName;
 
-mod answer;
-mod classify;
+pub(crate) mod answer;
+pub(crate) mod classify;
 mod confirm;
 mod fast;
 mod gather;
 mod live;
-mod offline;
+pub(crate) mod offline;
 mod rate;
 mod sanity;
 mod udp_pool;
-mod validate;
+pub(crate) mod validate;
 
 pub use confirm::gather_over_tcp;
-pub use gather::{gather, gather_checked};
+pub use gather::{MAX_MX_HOSTS_LOOKED_UP, gather, gather_checked};
 
 /// How to ask DNS. `main` fills it from the command line.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 //! (the domain matches when it is a key); `!` negates, and the first
 //! pattern that matches decides.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 use super::Location;
@@ -13,10 +13,24 @@ use super::maincf::Expanded;
 use super::tables::{self, KeptKeys, TableLoad, TableSpec, fold_case, split_tokens};
 use crate::inventory::{DomainName, InventoryWarning, TableMismatch, WarningKind};
 use crate::safe_fs;
-use crate::sources::ConfigRoot;
+use crate::sources::{ConfigRoot, SourceError};
 
 /// Nested `/file` lists deeper than this are treated as a loop.
 const MAX_FILE_DEPTH: usize = 20;
+
+/// mxdrift's limit on the patterns of one parameter's match list, `/file`
+/// contents included (five times the largest lists seen on shared servers).
+/// Postfix has none: files that name other files several times ("fan-out")
+/// multiply until Postfix runs out of memory.
+pub const MAX_LIST_PATTERNS: usize = 2_000_000;
+
+/// mxdrift's limit on `/file` inclusions in one parameter's match list
+/// (the same file named twice counts twice).
+pub const MAX_FILE_INCLUSIONS: usize = 100_000;
+
+/// Parent domains longer than this are not looked up in tables: a domain
+/// name has at most 253 bytes, and a longer key matches no domain.
+const MAX_SUFFIX_LOOKUP: usize = 1024;
 
 /// One pattern of a match list.
 #[derive(Debug, Clone)]
@@ -65,13 +79,20 @@ impl MatchList {
     /// `match_list_match`): `Some(true)` listed, `Some(false)` excluded by a
     /// negation, `None` when no pattern matches. Patterns whose keys are
     /// unknown (pcre, SQL, missing files) are taken not to match; the reader
-    /// has warned about each of them.
+    /// has warned about each of them. One question walks the whole list;
+    /// [`MatchList::members`] asks through an index instead.
     pub fn first_match(&self, name: &str) -> Option<bool> {
         let name = fold_case(name);
         self.items
             .iter()
             .find(|item| self.item_matches(item, &name))
             .map(|item| !item.negated)
+    }
+
+    /// [`MatchList::first_match`] through the index that
+    /// [`MatchList::members`] uses (for the fuzz target that compares them).
+    pub(crate) fn first_match_indexed(&self, name: &str) -> Option<bool> {
+        FirstMatch::new(self).first_match(self, name)
     }
 
     fn item_matches(&self, item: &ListItem, name: &str) -> bool {
@@ -97,16 +118,16 @@ impl MatchList {
                     }
                     // match_hostname: with parent matching, look up each
                     // parent domain; without it, `.parent` keys.
-                    name.char_indices()
-                        .filter(|(_, c)| *c == '.')
-                        .any(|(i, _)| {
-                            let key = if self.parent_matching {
+                    name.rmatch_indices('.')
+                        .map(|(i, _)| {
+                            if self.parent_matching {
                                 name.get(i + 1..)
                             } else {
                                 name.get(i..)
-                            };
-                            key.is_some_and(|k| !k.is_empty() && table.get(k).is_some())
+                            }
                         })
+                        .take_while(|key| key.is_some_and(|k| k.len() <= MAX_SUFFIX_LOOKUP))
+                        .any(|key| key.is_some_and(|k| !k.is_empty() && table.get(k).is_some()))
                 }
                 TableLoad::MatchesEverything { .. } => true,
                 TableLoad::NotEnumerable { .. } | TableLoad::Failed { .. } => false,
@@ -121,9 +142,11 @@ impl MatchList {
         let mut members = Vec::new();
         let mut warnings = Vec::new();
         let mut subdomain_patterns = BTreeSet::new();
+        let index = FirstMatch::new(self);
         for item in self.items.iter().filter(|i| !i.negated) {
             match &item.pattern {
                 Pattern::Name(name) => self.consider(
+                    &index,
                     name,
                     || item.location.clone(),
                     &mut subdomain_patterns,
@@ -139,6 +162,7 @@ impl MatchList {
                                 continue;
                             }
                             self.consider(
+                                &index,
                                 entry.key,
                                 || entry.location(),
                                 &mut subdomain_patterns,
@@ -158,6 +182,7 @@ impl MatchList {
     /// mailbox table has a million keys.
     fn consider(
         &self,
+        index: &FirstMatch<'_>,
         raw: &str,
         location: impl Fn() -> Location,
         subdomain_patterns: &mut BTreeSet<String>,
@@ -177,7 +202,7 @@ impl MatchList {
             }
             return;
         }
-        if self.first_match(raw) != Some(true) {
+        if index.first_match(self, raw) != Some(true) {
             return;
         }
         match DomainName::parse(raw) {
@@ -205,6 +230,88 @@ impl MatchList {
     }
 }
 
+/// [`MatchList::first_match`] for many names: the first position of each
+/// name pattern by its text, so that a name costs a lookup per parent
+/// domain instead of a walk over a list of 400,000 names.
+struct FirstMatch<'l> {
+    /// The first item of each name pattern (negated or not): a later item
+    /// with the same pattern never decides.
+    names: HashMap<&'l str, usize>,
+    /// The longest name pattern: longer parent domains cannot match one.
+    longest: usize,
+    /// The first item of each table whose keys can match, in list order.
+    tables: Vec<usize>,
+}
+
+impl<'l> FirstMatch<'l> {
+    fn new(list: &'l MatchList) -> Self {
+        let mut names = HashMap::new();
+        let mut longest = 0;
+        let mut tables = Vec::new();
+        let mut tables_seen = HashSet::new();
+        for (i, item) in list.items.iter().enumerate() {
+            match &item.pattern {
+                Pattern::Name(pattern) => {
+                    longest = longest.max(pattern.len());
+                    names.entry(pattern.as_str()).or_insert(i);
+                }
+                Pattern::Table { spec, load } => {
+                    let can_match = matches!(
+                        load.as_ref(),
+                        TableLoad::Loaded(_) | TableLoad::MatchesEverything { .. }
+                    );
+                    if can_match && tables_seen.insert(spec.raw.as_str()) {
+                        tables.push(i);
+                    }
+                }
+            }
+        }
+        FirstMatch {
+            names,
+            longest,
+            tables,
+        }
+    }
+
+    /// The same answer as [`MatchList::first_match`].
+    fn first_match(&self, list: &MatchList, name: &str) -> Option<bool> {
+        let name = fold_case(name);
+        let mut first = self.names.get(name.as_str()).copied();
+        // match_hostname on name patterns: with parent matching `p`
+        // matches `x.p`; without it only a pattern `.p` matches `x.p`.
+        for (dot, _) in name.rmatch_indices('.') {
+            let parent = if list.parent_matching {
+                name.get(dot + 1..)
+            } else if dot > 0 {
+                name.get(dot..)
+            } else {
+                None
+            };
+            let Some(parent) = parent else { continue };
+            if parent.len() > self.longest {
+                break;
+            }
+            if let Some(&i) = self.names.get(parent) {
+                first = Some(first.map_or(i, |f| f.min(i)));
+            }
+        }
+        for &i in &self.tables {
+            if first.is_some_and(|f| f < i) {
+                break;
+            }
+            if let Some(item) = list.items.get(i)
+                && list.item_matches(item, &name)
+            {
+                first = Some(i);
+                break;
+            }
+        }
+        first
+            .and_then(|i| list.items.get(i))
+            .map(|item| !item.negated)
+    }
+}
+
 /// Reads match lists and the files and tables they name, caching tables
 /// (a table named by several parameters is read once) and collecting
 /// warnings.
@@ -214,7 +321,18 @@ pub struct ListReader<'a> {
     queue_dir: String,
     /// Tables read so far, by reference as written and the keys kept.
     tables: HashMap<(String, KeptKeys), Rc<TableLoad>>,
+    /// Tables whose problems were reported (each once, whatever its use).
+    tables_reported: HashSet<String>,
+    /// `/file` lists read so far (a file named twice is read once), or why
+    /// it could not be read.
+    files: HashMap<String, Result<Rc<str>, String>>,
     warnings: Vec<InventoryWarning>,
+    warnings_seen: HashSet<InventoryWarning>,
+    /// The list being read: patterns and `/file` inclusions so far.
+    patterns: usize,
+    inclusions: usize,
+    /// The limit the list being read exceeded, with where.
+    overflow: Option<(Location, String)>,
     mismatches: Vec<TableMismatch>,
 }
 
@@ -224,7 +342,13 @@ impl<'a> ListReader<'a> {
             root,
             queue_dir: queue_dir.to_string(),
             tables: HashMap::new(),
+            tables_reported: HashSet::new(),
+            files: HashMap::new(),
             warnings: Vec::new(),
+            warnings_seen: HashSet::new(),
+            patterns: 0,
+            inclusions: 0,
+            overflow: None,
             mismatches: Vec::new(),
         }
     }
@@ -236,6 +360,7 @@ impl<'a> ListReader<'a> {
 
     /// Warnings collected so far (missing files, unreadable tables, ...).
     pub fn take_warnings(&mut self) -> Vec<InventoryWarning> {
+        self.warnings_seen.clear();
         std::mem::take(&mut self.warnings)
     }
 
@@ -263,7 +388,7 @@ impl<'a> ListReader<'a> {
         let read = tables::load_keys(self.root, spec, origin, &self.queue_dir, kept);
         let (load, problems) = (read.load, read.problems);
         // The same file read for the other use has reported its problems.
-        let read_before = self.tables.keys().any(|(raw, _)| *raw == spec.raw);
+        let read_before = !self.tables_reported.insert(spec.raw.clone());
         // The audit turns each into a `table-not-compiled` finding.
         if let Some(mismatch) = read.mismatch.filter(|_| !read_before) {
             self.mismatches.push(mismatch);
@@ -283,18 +408,40 @@ impl<'a> ListReader<'a> {
         load
     }
 
-    /// Parse the expanded value of `param` into a match list.
-    pub fn read_list(&mut self, param: &str, value: &Expanded, parent_matching: bool) -> MatchList {
+    /// Parse the expanded value of `param` into a match list. A list whose
+    /// `/file` lists hold more than [`MAX_LIST_PATTERNS`] patterns or name
+    /// files more than [`MAX_FILE_INCLUSIONS`] times is an error naming the
+    /// parameter and where the pattern that crossed the limit stands.
+    pub fn read_list(
+        &mut self,
+        param: &str,
+        value: &Expanded,
+        parent_matching: bool,
+    ) -> Result<MatchList, SourceError> {
         let mut items = Vec::new();
+        self.patterns = 0;
+        self.inclusions = 0;
+        self.overflow = None;
         for (offset, token) in split_tokens(&value.text) {
             let location = location_at(value, offset);
             self.add_token(param, token, &location, false, &mut items, &mut Vec::new());
+            if let Some((at, what)) = self.overflow.take() {
+                let main = location_at(value, offset);
+                return Err(SourceError::Syntax {
+                    file: main.file,
+                    line: main.line,
+                    message: format!(
+                        "parameter {param}: {what} (at {}:{}); Postfix has no limit here and runs out of memory (a /file list bomb)",
+                        at.file, at.line
+                    ),
+                });
+            }
         }
-        MatchList {
+        Ok(MatchList {
             param: param.to_string(),
             items,
             parent_matching,
-        }
+        })
     }
 
     pub(crate) fn warn(
@@ -311,7 +458,7 @@ impl<'a> ListReader<'a> {
             parameter: Some(param.to_string()),
             message,
         };
-        if !self.warnings.contains(&warning) {
+        if self.warnings_seen.insert(warning.clone()) {
             self.warnings.push(warning);
         }
     }
@@ -325,6 +472,17 @@ impl<'a> ListReader<'a> {
         items: &mut Vec<ListItem>,
         file_stack: &mut Vec<String>,
     ) {
+        if self.overflow.is_some() {
+            return;
+        }
+        self.patterns += 1;
+        if self.patterns > MAX_LIST_PATTERNS {
+            self.overflow = Some((
+                location.clone(),
+                format!("the list holds more than {MAX_LIST_PATTERNS} patterns"),
+            ));
+            return;
+        }
         let mut negated = negated;
         let mut pattern = token;
         while let Some(rest) = pattern.strip_prefix('!') {
@@ -418,24 +576,34 @@ impl<'a> ListReader<'a> {
             );
             return;
         }
-        let bytes = match self.root.read_bytes(path, safe_fs::TABLE_LIMIT) {
-            Ok(bytes) => bytes,
-            Err(error) => {
+        self.inclusions += 1;
+        if self.inclusions > MAX_FILE_INCLUSIONS {
+            self.overflow = Some((
+                location.clone(),
+                format!("the list names /file lists more than {MAX_FILE_INCLUSIONS} times"),
+            ));
+            return;
+        }
+        let text = match self.list_file(path) {
+            Ok(text) => text,
+            Err(reason) => {
                 self.warn(
                     WarningKind::LookupFailure,
                     param,
                     location,
                     format!(
-                        "cannot read list file {error}: Postfix defers mail that needs this lookup"
+                        "cannot read list file {reason}: Postfix defers mail that needs this lookup"
                     ),
                 );
                 return;
             }
         };
-        let text = String::from_utf8_lossy(&bytes).into_owned();
         let file = self.root.display(path);
         file_stack.push(path.to_string());
         for (idx, line) in text.split('\n').enumerate() {
+            if self.overflow.is_some() {
+                break;
+            }
             if line.starts_with('#') {
                 continue;
             }
@@ -448,6 +616,20 @@ impl<'a> ListReader<'a> {
             }
         }
         file_stack.pop();
+    }
+
+    /// The text of a `/file` list, read once per run.
+    fn list_file(&mut self, path: &str) -> Result<Rc<str>, String> {
+        if let Some(read) = self.files.get(path) {
+            return read.clone();
+        }
+        let read = self
+            .root
+            .read_bytes(path, safe_fs::TABLE_LIMIT)
+            .map(|bytes| Rc::from(String::from_utf8_lossy(&bytes)))
+            .map_err(|e| e.to_string());
+        self.files.insert(path.to_string(), read.clone());
+        read
     }
 }
 
@@ -492,7 +674,7 @@ mod tests {
         cf.set_hostname("vm.localdomain", None);
         let mut reader = ListReader::new(&fx.root, "/var/spool/postfix");
         let value = cf.expand_param("mydestination");
-        let ml = reader.read_list("mydestination", &value, parent);
+        let ml = reader.read_list("mydestination", &value, parent).unwrap();
         let (members, mut warnings) = ml.members();
         warnings.extend(reader.take_warnings());
         let members = members
@@ -707,5 +889,127 @@ mod tests {
         assert_eq!(names(&m), vec!["a.test", "b.test"]);
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].kind, WarningKind::Suspicious);
+    }
+    #[test]
+    fn first_match_index_agrees_with_the_list_walk() {
+        // A small alphabet, so that names, parents, negations and repeats
+        // collide often; a fixed seed, so that a failure reproduces.
+        let labels = ["a", "b", "c"];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % n as u64).unwrap()
+        };
+        let fx = fixture(&[("etc/postfix/t", "b.c x\nc x\n")]);
+        for round in 0..300 {
+            let random_name = |next: &mut dyn FnMut(usize) -> usize| {
+                let n = 1 + next(3);
+                (0..n)
+                    .map(|_| labels[next(3)])
+                    .collect::<Vec<_>>()
+                    .join(".")
+            };
+            let mut tokens = Vec::new();
+            for _ in 0..1 + next(8) {
+                let mut t = random_name(&mut next);
+                match next(6) {
+                    0 => t = format!(".{t}"),
+                    1 => t = format!("!{t}"),
+                    2 => t = format!("!.{t}"),
+                    3 if round % 4 == 0 => t = "hash:/etc/postfix/t".into(),
+                    _ => {}
+                }
+                tokens.push(t);
+            }
+            let parent = round % 2 == 0;
+            let mut cf = MainCf::parse(
+                "etc/postfix/main.cf",
+                &format!("mydestination = {}\n", tokens.join(" ")),
+            )
+            .unwrap();
+            cf.set_hostname("vm.localdomain", None);
+            let mut reader = ListReader::new(&fx.root, "/var/spool/postfix");
+            let ml = reader
+                .read_list("mydestination", &cf.expand_param("mydestination"), parent)
+                .unwrap();
+            let index = FirstMatch::new(&ml);
+            for _ in 0..20 {
+                let name = random_name(&mut next);
+                assert_eq!(
+                    index.first_match(&ml, &name),
+                    ml.first_match(&name),
+                    "{tokens:?} parent={parent} name={name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_file_list_is_read_once_per_name() {
+        let listed: Vec<String> = (0..100_000).map(|i| format!("d{i}.test")).collect();
+        let mut text = listed.join("\n");
+        text.push_str("\nd5.test\n");
+        let fx = fixture(&[("etc/postfix/local", &text)]);
+        let (m, w) = list(&fx, "mydestination = !d7.test /etc/postfix/local\n", false);
+        assert_eq!(m.len(), 100_000);
+        assert!(!names(&m).contains(&"d7.test"));
+        assert_eq!(
+            m.last().unwrap(),
+            &(
+                "d5.test".to_string(),
+                "etc/postfix/local".to_string(),
+                100_001
+            )
+        );
+        assert!(w.is_empty(), "{w:?}");
+    }
+
+    fn fan_out(depth: usize, width: usize) -> Vec<(String, String)> {
+        let mut files = Vec::new();
+        for i in 0..depth {
+            let line = vec![format!("/etc/postfix/f{}", i + 1); width].join(" ");
+            files.push((format!("etc/postfix/f{i}"), format!("{line}\n")));
+        }
+        files.push((
+            format!("etc/postfix/f{depth}"),
+            "a.test b.test\n".to_string(),
+        ));
+        files
+    }
+
+    fn read_err(files: &[(String, String)], main_cf: &str) -> SourceError {
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        let fx = fixture(&files);
+        let mut cf = MainCf::parse("etc/postfix/main.cf", main_cf).unwrap();
+        cf.set_hostname("vm.localdomain", None);
+        let mut reader = ListReader::new(&fx.root, "/var/spool/postfix");
+        reader
+            .read_list("mydestination", &cf.expand_param("mydestination"), false)
+            .unwrap_err()
+    }
+
+    #[test]
+    fn file_lists_fanning_out_are_an_error_naming_the_parameter() {
+        // 10 inclusions per file, 20 deep: 10^20 patterns in Postfix.
+        let err = read_err(
+            &fan_out(19, 10),
+            "x = 1\nmydestination = a.test, /etc/postfix/f0\n",
+        );
+        let message = err.to_string();
+        assert!(
+            message.starts_with("etc/postfix/main.cf:2: parameter mydestination: the list"),
+            "{message}"
+        );
+        assert!(message.contains("etc/postfix/f"), "{message}");
+        // Files that only name other files: no pattern, 2^20 inclusions.
+        let mut files = fan_out(19, 2);
+        files.last_mut().unwrap().1 = "# nothing\n".into();
+        let message = read_err(&files, "mydestination = /etc/postfix/f0\n").to_string();
+        assert!(message.contains("more than 100000 times"), "{message}");
     }
 }

@@ -20,7 +20,7 @@ pub mod maincf;
 pub mod tables;
 pub mod transport;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
 pub use lists::{ListReader, MatchList, Member};
@@ -141,11 +141,14 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
     }
     set_hostname_default(root, opts, &mut main_cf, &mut warnings);
 
-    let queue_dir = main_cf.expanded("queue_directory");
-    let parent_matching = |param: &str| {
-        let pdms = main_cf.expanded("parent_domain_matches_subdomains");
-        tables::split_tokens(&pdms).iter().any(|(_, t)| *t == param)
-    };
+    // Postfix fails on a value it cannot expand (nesting, a loop); mxdrift
+    // fails too, and on values beyond its own limits (expansion bombs).
+    let queue_dir = main_cf.expand_checked("queue_directory")?.text;
+    let pdms = main_cf
+        .expand_checked("parent_domain_matches_subdomains")?
+        .text;
+    let parent_matching =
+        |param: &str| tables::split_tokens(&pdms).iter().any(|(_, t)| *t == param);
     let mut reader = ListReader::new(root, &queue_dir);
     let mut builder = InventoryBuilder::new();
     // Every place each domain was declared, with its class, to report
@@ -154,23 +157,25 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
     let mut classes = Vec::new();
     let mut relay_includes_mydestination = false;
     for (param, delivery) in CLASSES {
-        let value = main_cf.expand_param(param);
+        let value = main_cf.expand_checked(param)?;
         report_expansion_problems(param, &value, &main_file, &mut warnings);
         if *param == "relay_domains" {
             relay_includes_mydestination = value.referenced.contains("mydestination");
         }
-        let list = reader.read_list(param, &value, parent_matching(param));
+        let list = reader.read_list(param, &value, parent_matching(param))?;
         let (members, member_warnings) = list.members();
         warnings.extend(member_warnings);
         for member in members {
             // Below compatibility level 2 relay_domains defaults to
             // $mydestination: those entries repeat mydestination, which
             // wins, so they add nothing and are not a mistake.
+            // mydestination is the first class: a name in it has it first.
             let repeats_mydestination = relay_includes_mydestination
                 && *param == "relay_domains"
                 && places
                     .get(&member.name)
-                    .is_some_and(|p| p.iter().any(|(c, _)| *c == "mydestination"));
+                    .and_then(|p| p.first())
+                    .is_some_and(|(c, _)| *c == "mydestination");
             if repeats_mydestination {
                 continue;
             }
@@ -185,7 +190,7 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
     }
     warnings.extend(duplicate_warnings(&places, &main_file));
 
-    let transport_value = main_cf.expand_param("transport_maps");
+    let transport_value = main_cf.expand_checked("transport_maps")?;
     report_expansion_problems(
         "transport_maps",
         &transport_value,
@@ -204,7 +209,7 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
     warnings.extend(reader.take_warnings());
     let table_mismatches = reader.take_mismatches();
 
-    let myhostname = main_cf.expanded("myhostname");
+    let myhostname = main_cf.expand_checked("myhostname")?.text;
     let this_host = vec![myhostname.clone()];
     // Transport overrides apply to the local and virtual mailbox classes;
     // virtual alias domains are rewritten before any transport is chosen.
@@ -239,7 +244,8 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
         )),
         Err(_) => {}
     }
-    let proxy = main_cf.expand_param("proxy_interfaces");
+    let proxy = main_cf.expand_checked("proxy_interfaces")?;
+    let mut proxy_seen = HashSet::new();
     for (_, token) in tables::split_tokens(&proxy.text) {
         let literal = token
             .strip_prefix('[')
@@ -247,7 +253,7 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
             .unwrap_or(token);
         match literal.parse::<IpAddr>() {
             Ok(ip) => {
-                if !inventory.server_addresses.contains(&ip) {
+                if proxy_seen.insert(ip) {
                     inventory.server_addresses.push(ip);
                 }
             }
@@ -263,13 +269,9 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
     }
     inventory.domains = builder.into_domains();
     inventory.table_mismatches = table_mismatches;
-    let mut seen = Vec::new();
-    for w in warnings {
-        if !seen.contains(&w) {
-            seen.push(w);
-        }
-    }
-    inventory.warnings = seen;
+    let mut seen = HashSet::new();
+    warnings.retain(|w| seen.insert(w.clone()));
+    inventory.warnings = warnings;
     // A list or table that could not be read for lack of permission is a
     // failure, never an empty list (see `ConfigRoot::unreadable`).
     root.unreadable()?;
