@@ -3,18 +3,16 @@
 //! answer cost one timeout, not one each, and a host past the limit can
 //! only make the verdict inconclusive, never "elsewhere".
 
-mod support;
-
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use crate::common::dns::{domain, live_options};
+use crate::common::raw_dns::{Path, RawDns, a, mx, question, reply_to, soa};
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 use mxdrift::identity::ServerIdentity;
 use mxdrift::resolve::{DnsStatus, HostLookup, ResolveOptions, gather};
 use mxdrift::verdict::{Verdict, verdict};
-use support::raw_dns::{Path, RawDns, a, mx, question, reply_to, soa};
-use support::{domain, live_options};
 
 const US: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 const THEM: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);

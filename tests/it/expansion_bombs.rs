@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
+use crate::common::mxdrift;
 
 fn root_with(files: &[(&str, String)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -17,8 +17,7 @@ fn root_with(files: &[(&str, String)]) -> tempfile::TempDir {
 }
 
 fn inventory(root: &Path) -> (i32, String) {
-    let out = Command::cargo_bin("mxdrift")
-        .unwrap()
+    let out = mxdrift()
         .args(["inventory", "--platform", "postfix", "--root"])
         .arg(root)
         .timeout(std::time::Duration::from_secs(120))

@@ -6,14 +6,13 @@
 //! that names main.cf, the line and the parameter. The bombs Postfix does
 //! not finish (2^40 empty expansions) are unit tests in maincf.rs.
 
-mod postfix_oracle;
-
 use std::path::Path;
 use std::process::Command;
 
 use mxdrift::sources::postfix::{self, PostfixOptions};
 use mxdrift::sources::{ConfigRoot, SourceError};
-use postfix_oracle::tool;
+
+use crate::common::require_tool;
 
 fn chain(n: usize) -> String {
     let mut text = String::new();
@@ -68,7 +67,7 @@ fn postconf(postconf: &Path, dir: &Path) -> Result<String, String> {
 
 #[test]
 fn expansion_limits_agree_with_postconf() {
-    let Some(postconf_bin) = tool("postconf") else {
+    let Some(postconf_bin) = require_tool("postconf") else {
         return;
     };
     let cases: Vec<(&str, String)> = vec![
