@@ -675,8 +675,7 @@ pub fn table_not_compiled(rules: &RuleSet, m: &TableMismatch) -> Option<RunFindi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::DomainFacts;
-    use crate::resolve::MxHost;
+    use crate::test_support::{declared, host, known_domain, ok};
 
     /// The contract's rule table: ids and default severities.
     const CONTRACT: &[(&str, Severity)] = &[
@@ -738,44 +737,11 @@ mod tests {
     }
 
     fn domain(name: &str, delivery: Delivery) -> KnownDomain {
-        KnownDomain {
-            name: DomainName::parse(name).unwrap(),
+        known_domain(
+            name,
             delivery,
-            declared: vec![Declared {
-                file: "etc/postfix/main.cf".into(),
-                line: 7,
-                via: "mydestination".into(),
-            }],
-            facts: DomainFacts::default(),
-        }
-    }
-
-    fn host(pref: u16, name: &str, addrs: &[&str]) -> MxHost {
-        MxHost {
-            preference: pref,
-            host: name.into(),
-            addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
-            lookup: if addrs.is_empty() {
-                HostLookup::NoAddress
-            } else {
-                HostLookup::Complete
-            },
-            cname: None,
-            ip_literal: false,
-            ttl: Some(300),
-            problem: None,
-        }
-    }
-
-    fn ok(mx: Vec<MxHost>) -> MxEvidence {
-        MxEvidence {
-            status: DnsStatus::Ok,
-            implicit_mx: false,
-            mx,
-            ttl: Some(300),
-            dangling_cname: None,
-            problem: None,
-        }
+            declared("etc/postfix/main.cf", 7, "mydestination"),
+        )
     }
 
     fn rules_for(d: &KnownDomain, e: &MxEvidence, v: Verdict) -> Vec<String> {

@@ -163,21 +163,10 @@ fn judge(response: Message, query: &Query) -> FastOutcome {
 mod tests {
     use super::*;
     use crate::resolve::answer::Answer;
+    use crate::test_support::{name, response};
     use hickory_resolver::MAX_TTL;
-    use hickory_resolver::proto::op::OpCode;
     use hickory_resolver::proto::rr::rdata::{A, CNAME, MX};
     use hickory_resolver::proto::rr::{RData, Record};
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap()
-    }
-
-    fn response(query: &Query, rcode: ResponseCode) -> Message {
-        let mut message = Message::response(7, OpCode::Query);
-        message.queries.push(query.clone());
-        message.metadata.response_code = rcode;
-        message
-    }
 
     #[test]
     fn records_of_the_type_asked_are_final_with_hickorys_ttl_bounds() {
