@@ -604,7 +604,7 @@ fn postfix_root(domains: &[&str], extra_main_cf: &str) -> tempfile::TempDir {
     write(
         dir.path(),
         "etc/postfix/main.cf",
-        &format!(
+        format!(
             "myhostname = web10.hoster.test\nmydestination =\nvirtual_mailbox_domains = /etc/postfix/vdomains\n{extra_main_cf}"
         ),
     );

@@ -306,7 +306,7 @@ async fn fix_plans_nothing_for_garbage_on_either_path() {
     write(
         root.path(),
         "etc/postfix/main.cf",
-        &format!(
+        format!(
             "myhostname = mail.garbage.test\nmydestination =\nvirtual_mailbox_domains = {}\n",
             domains.join(",\n    ")
         ),
