@@ -10,7 +10,9 @@ use crate::config::CivilDate;
 use crate::identity::{Confirmation, MxPattern, Origin, ServerIdentity};
 use crate::inventory::{Delivery, DomainName, Inventory, InventoryWarning, KnownDomain, Platform};
 use crate::resolve::{self, MxEvidence, ResolveError, ResolveOptions};
-use crate::rules::{self, Finding, IgnoreRule, RuleError, RuleSet, RunFinding, Severity, Subject};
+use crate::rules::{
+    self, Finding, IgnoreRule, RuleError, RuleId, RuleSet, RunFinding, Severity, Subject,
+};
 use crate::sources::{self, FilesRead, SourceError, SourceOptions};
 use crate::verdict::{self, Verdict};
 
@@ -151,7 +153,7 @@ impl Audit {
 
     /// Findings of one rule that count (not ignored), per-domain and
     /// run-level together.
-    pub fn count_rule(&self, rule: &str) -> usize {
+    pub fn count_rule(&self, rule: RuleId) -> usize {
         self.findings()
             .filter(|(_, f)| f.rule == rule && f.ignored.is_none())
             .count()
@@ -359,7 +361,7 @@ fn identity_unconfirmed(
     );
     Some(
         rules
-            .run_finding(rules::ids::IDENTITY_UNCONFIRMED, message)?
+            .run_finding(RuleId::IdentityUnconfirmed, message)
             .with_evidence(evidence),
     )
 }
@@ -455,24 +457,22 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
     let mut run_findings: Vec<RunFinding> = dns
         .untrustworthy
         .iter()
-        .filter_map(|bad| {
+        .map(|bad| {
             let message = format!(
                 "the resolver {} denies names that must exist: its NXDOMAIN and NODATA answers \
                  count as inconclusive",
                 bad.resolver
             );
-            Some(
-                rules
-                    .run_finding(rules::ids::RESOLVER_UNTRUSTWORTHY, message)?
-                    .with_evidence(bad.evidence.clone()),
-            )
+            rules
+                .run_finding(RuleId::ResolverUntrustworthy, message)
+                .with_evidence(bad.evidence.clone())
         })
         .collect();
     run_findings.extend(
         inventory
             .table_mismatches
             .iter()
-            .filter_map(|m| rules::table_not_compiled(&rules, m)),
+            .map(|m| rules::table_not_compiled(&rules, m)),
     );
     let mut notes = std::mem::take(&mut dns.sanity_notes);
     notes.extend(identity.learn_from_dns(&dns.server_names));
@@ -683,7 +683,7 @@ mod tests {
         let rules = RuleSet::embedded().unwrap();
         let finding = identity_unconfirmed(&rules, &mut id, &domains).unwrap();
         assert_eq!(id.confirmation, Confirmation::Unconfirmed { elsewhere: 2 });
-        assert_eq!(finding.rule, "identity-unconfirmed");
+        assert_eq!(finding.rule, RuleId::IdentityUnconfirmed);
         assert_eq!(finding.severity, crate::rules::Severity::Critical);
         assert!(
             finding.message.starts_with(

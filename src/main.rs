@@ -460,7 +460,7 @@ fn pipeline(args: &PipelineArgs<'_>) -> Result<Pipeline, Failure> {
     let (config, config_shown) = load_config(args)?;
     let opts = audit_options(args, &config)?;
     let mut rules = RuleSet::embedded()?;
-    config.apply_severities(&mut rules)?;
+    config.apply_severities(&mut rules);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use crate::audit::{Audit, AuditedDomain, Reconfirmed};
 use crate::inventory::{Declared, Delivery, DomainName, KnownDomain, Platform};
-use crate::rules::{Finding, Severity, evidence_summary};
+use crate::rules::{Finding, RuleId, Severity, evidence_summary};
 use crate::safe_fs;
 use crate::sources::postfix::compiled::{self, CompiledFormat, FileSource};
 use crate::sources::postfix::lists::Pattern;
@@ -36,31 +36,6 @@ use crate::sources::{ConfigRoot, FileKey, FilesRead, ReadCheck, SourceError, Sou
 use crate::verdict::Verdict;
 use commands::{Step, Word};
 use diff::{EditOp, FileText, PlaceKind};
-
-/// Rules whose fix turns local delivery off.
-const TURN_OFF_RULES: &[&str] = &[
-    "mail-switch-on",
-    "domain-not-found",
-    "null-mx-delivered-locally",
-];
-/// The rule whose fix makes the domain a relay (backup MX).
-const MAKE_RELAY_RULE: &str = "backup-mx-delivers-locally";
-
-/// Rules that are never fixed automatically, and why.
-const FOR_A_HUMAN: &[(&str, &str)] = &[
-    (
-        "split-delivery",
-        "this server shares the best MX preference with foreign hosts; some setups split delivery on purpose, so decide which server should receive the mail",
-    ),
-    (
-        "mx-host-unresolvable",
-        "an MX host of the domain has no address: the DNS is broken, not this server; fix the DNS first",
-    ),
-    (
-        "mx-points-here-not-local",
-        "the MX points here but this server does not accept the domain's mail; turn mail on in the panel or change the MX (mxdrift never turns delivery on)",
-    ),
-];
 
 /// What a fix does to a domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +97,7 @@ impl Confirmation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fix {
     pub domain: DomainName,
-    pub rule: String,
+    pub rule: RuleId,
     pub severity: Severity,
     pub action: Action,
     /// The finding's message: what is wrong and the DNS evidence.
@@ -176,7 +151,7 @@ impl RefusalCause {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
     pub domain: DomainName,
-    pub rule: String,
+    pub rule: RuleId,
     pub cause: RefusalCause,
     pub reason: String,
 }
@@ -206,7 +181,7 @@ impl From<String> for NotPlanned {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Left {
     pub domain: DomainName,
-    pub rule: String,
+    pub rule: RuleId,
     pub reason: String,
 }
 
@@ -672,7 +647,7 @@ pub fn plan(
                         .any(|d| d.via == "virtual_alias_domains");
                 r.fixes.push(Fix {
                     domain: known.name.clone(),
-                    rule: finding.rule.clone(),
+                    rule: finding.rule,
                     severity: finding.severity,
                     action,
                     evidence: finding.message.clone(),
@@ -683,12 +658,12 @@ pub fn plan(
             }
             Err(NotPlanned::ForAHuman(reason)) => r.left.push(Left {
                 domain: known.name.clone(),
-                rule: finding.rule.clone(),
+                rule: finding.rule,
                 reason,
             }),
             Err(NotPlanned::Refused(cause, reason)) => r.refused.push(Refused {
                 domain: known.name.clone(),
-                rule: finding.rule.clone(),
+                rule: finding.rule,
                 cause,
                 reason,
             }),
@@ -759,7 +734,7 @@ fn stale_tables(
     let differing: Vec<&str> = audit
         .run_findings
         .iter()
-        .filter(|f| f.rule == crate::rules::ids::TABLE_NOT_COMPILED)
+        .filter(|f| f.rule == RuleId::TableNotCompiled)
         .filter_map(|f| f.file.as_deref())
         .collect();
     kinds
@@ -922,66 +897,105 @@ impl<'a> Trust<'a> {
     }
 }
 
+/// What remediation does with a finding of a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Treatment {
+    /// Fixed, when the evidence is conclusive.
+    Fix(Action),
+    /// Never fixed automatically: a human decides, for this reason. A
+    /// domain with such a finding is not fixed for another rule either.
+    ForAHuman(&'static str),
+    /// The DNS evidence itself is missing: reported as left, never fixed.
+    Inconclusive,
+    /// Nothing for `fix` to do or say (DNS-side problems, run-level
+    /// findings).
+    Nothing,
+}
+
+/// The treatment of each rule. Exhaustive: a new rule does not compile
+/// until someone decides what `fix` does with it.
+fn treatment(rule: RuleId) -> Treatment {
+    match rule {
+        RuleId::MailSwitchOn | RuleId::DomainNotFound | RuleId::NullMxDeliveredLocally => {
+            Treatment::Fix(Action::TurnOff)
+        }
+        RuleId::BackupMxDeliversLocally => Treatment::Fix(Action::MakeRelay),
+        RuleId::SplitDelivery => Treatment::ForAHuman(
+            "this server shares the best MX preference with foreign hosts; some setups split delivery on purpose, so decide which server should receive the mail",
+        ),
+        RuleId::MxHostUnresolvable => Treatment::ForAHuman(
+            "an MX host of the domain has no address: the DNS is broken, not this server; fix the DNS first",
+        ),
+        RuleId::MxPointsHereNotLocal => Treatment::ForAHuman(
+            "the MX points here but this server does not accept the domain's mail; turn mail on in the panel or change the MX (mxdrift never turns delivery on)",
+        ),
+        RuleId::LookupInconclusive => Treatment::Inconclusive,
+        RuleId::MxTargetCname
+        | RuleId::MxHostLoopback
+        | RuleId::TableNotCompiled
+        | RuleId::ResolverUntrustworthy
+        | RuleId::IdentityUnconfirmed
+        | RuleId::UnusualVerdictShare => Treatment::Nothing,
+    }
+}
+
 /// The finding of a domain to fix and how, or `None` (with the reasons
 /// pushed to `left`) when nothing may be touched.
 fn select<'a>(audited: &'a AuditedDomain, left: &mut Vec<Left>) -> Option<(&'a Finding, Action)> {
     let name = &audited.domain.name;
+    let conclusive =
+        audited.verdict != Verdict::Inconclusive && audited.domain.delivery == Delivery::Local;
     let mut blocking = None;
     let mut candidate = None;
     for f in &audited.findings {
-        let fixable = TURN_OFF_RULES.contains(&f.rule.as_str()) || f.rule == MAKE_RELAY_RULE;
-        let human = FOR_A_HUMAN.iter().find(|(rule, _)| *rule == f.rule);
-        let reason = if let Some(why) = &f.ignored {
-            Some(format!(
+        let treatment = treatment(f.rule);
+        let reason = match (&f.ignored, treatment) {
+            (Some(why), _) => Some(format!(
                 "ignored in the configuration ({why}); never remediated"
-            ))
-        } else if f.rule == "lookup-inconclusive" {
-            Some("DNS did not answer conclusively; never remediated".to_string())
-        } else if let Some((_, why)) = human {
-            blocking = Some(f.rule.clone());
-            if f.severity == Severity::Info {
-                // A case the rule reports at info (a web-only name): the
-                // finding says why; there is nothing to decide.
-                Some("reported at info level; nothing to fix".to_string())
-            } else {
-                Some((*why).to_string())
+            )),
+            (None, Treatment::Inconclusive) => {
+                Some("DNS did not answer conclusively; never remediated".to_string())
             }
-        } else if fixable && f.severity == Severity::Info {
-            Some("the finding is at info level; never remediated".into())
-        } else if fixable
-            && (audited.verdict == Verdict::Inconclusive
-                || audited.domain.delivery != Delivery::Local)
-        {
-            Some("the evidence is not conclusive; never remediated".into())
-        } else {
-            None
+            (None, Treatment::ForAHuman(why)) => {
+                blocking = Some(f.rule);
+                if f.severity == Severity::Info {
+                    // A case the rule reports at info (a web-only name): the
+                    // finding says why; there is nothing to decide.
+                    Some("reported at info level; nothing to fix".to_string())
+                } else {
+                    Some(why.to_string())
+                }
+            }
+            (None, Treatment::Fix(_)) if f.severity == Severity::Info => {
+                Some("the finding is at info level; never remediated".into())
+            }
+            (None, Treatment::Fix(_)) if !conclusive => {
+                Some("the evidence is not conclusive; never remediated".into())
+            }
+            (None, Treatment::Fix(_) | Treatment::Nothing) => None,
         };
-        match reason {
-            Some(reason) if fixable || human.is_some() || f.rule == "lookup-inconclusive" => {
+        match (reason, treatment) {
+            (
+                Some(reason),
+                Treatment::Fix(_) | Treatment::ForAHuman(_) | Treatment::Inconclusive,
+            ) => {
                 left.push(Left {
                     domain: name.clone(),
-                    rule: f.rule.clone(),
+                    rule: f.rule,
                     reason,
                 });
             }
             // An ignored info finding (mx-target-cname) needs no mention.
-            Some(_) => {}
-            None if fixable => {
-                let action = if f.rule == MAKE_RELAY_RULE {
-                    Action::MakeRelay
-                } else {
-                    Action::TurnOff
-                };
-                candidate = Some((f, action));
-            }
-            None => {}
+            (Some(_), Treatment::Nothing) => {}
+            (None, Treatment::Fix(action)) => candidate = Some((f, action)),
+            (None, Treatment::ForAHuman(_) | Treatment::Inconclusive | Treatment::Nothing) => {}
         }
     }
     let (finding, action) = candidate?;
     if let Some(other) = blocking {
         left.push(Left {
             domain: name.clone(),
-            rule: finding.rule.clone(),
+            rule: finding.rule,
             reason: format!("the domain also has {other}; decide by hand"),
         });
         return None;
