@@ -13,6 +13,7 @@ use crate::resolve::{self, MxEvidence, ResolveError, ResolveOptions};
 use crate::rules::{
     self, Finding, IgnoreRule, RuleError, RuleId, RuleSet, RunFinding, Severity, Subject,
 };
+use crate::sources::postfix::PostfixFiles;
 use crate::sources::{self, FilesRead, SourceError, SourceOptions};
 use crate::verdict::{self, Verdict};
 
@@ -88,6 +89,10 @@ pub struct Audit {
     /// the `ConfigRoot` the audit read through, which goes on recording (a
     /// later read with other bytes marks the file changed).
     pub files_read: FilesRead,
+    /// How plain Postfix reads each of its files, as the audit read them
+    /// (`None` on other platforms): remediation edits by it and never reads
+    /// the configuration again.
+    pub postfix_files: Option<PostfixFiles>,
 }
 
 /// Totals for summaries and exit codes.
@@ -444,7 +449,10 @@ pub fn judge(
 pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditError> {
     let started = SystemTime::now();
     let clock = Instant::now();
-    let inventory = sources::read_inventory(&opts.sources)?;
+    let sources::Read {
+        inventory,
+        postfix_files,
+    } = sources::read(&opts.sources)?;
     let files_read = opts.sources.root.files_read();
     let mut identity = build_identity(&inventory, &opts.identity)?;
 
@@ -528,6 +536,7 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
             lookups_failed: dns.lookups_failed,
         },
         files_read,
+        postfix_files,
     })
 }
 
@@ -725,6 +734,7 @@ mod tests {
                 lookups_failed: 0,
             },
             files_read: FilesRead::default(),
+            postfix_files: None,
         };
         assert_eq!(
             audit.fix_refusal(),

@@ -691,7 +691,7 @@ fn run_fix(args: &FixArgs) -> Result<Outcome, Failure> {
         );
     }
     let reconfirmed = reconfirm_changes(&audit, &opts, args.deadline, started)?;
-    let plan = remediate::plan(&audit, &opts.sources, &reconfirmed)?;
+    let plan = remediate::plan(&audit, &opts.sources.root, &reconfirmed)?;
     let local = audit
         .domains
         .iter()

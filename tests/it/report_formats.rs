@@ -161,6 +161,7 @@ fn sample_audit() -> Audit {
             lookups_failed: 1,
         },
         files_read: Default::default(),
+        postfix_files: None,
     }
 }
 
