@@ -393,13 +393,21 @@ ignore:
 
     #[test]
     fn unknown_rules_and_bad_dates_are_rejected() {
-        assert!(Config::parse("severity:\n  no-such-rule: info\n", "m.yaml").is_err());
+        let e = Config::parse("severity:\n  no-such-rule: info\n", "m.yaml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "m.yaml: severity: unknown rule `no-such-rule`"
+        );
         let ignore = |rule: &str, until: &str| {
             format!(
                 "ignore:\n  - domain: a.test\n    rule: '{rule}'\n    reason: r\n    until: '{until}'\n"
             )
         };
-        assert!(Config::parse(&ignore("nope", "2027-01-01"), "m.yaml").is_err());
+        let e = Config::parse(&ignore("nope", "2027-01-01"), "m.yaml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "m.yaml: ignore: unknown rule `nope` for a.test"
+        );
         assert!(Config::parse(&ignore("mail-switch-on", "2027-02-30"), "m.yaml").is_err());
         assert!(Config::parse(&ignore("*", "2027-02-28"), "m.yaml").is_ok());
         let no_reason = "ignore:\n  - domain: a.test\n    rule: '*'\n    reason: ' '\n";
