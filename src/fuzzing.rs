@@ -129,7 +129,9 @@ pub fn table_text(data: &[u8]) {
     for entry in all.entries() {
         assert!(!entry.key.is_empty());
         assert!(entry.line as usize >= 1 && entry.line as usize <= lines);
-        let found = all.get(entry.key).expect("a key is found");
+        let Some(found) = all.get(entry.key) else {
+            panic!("key {:?} is not found", entry.key);
+        };
         assert_eq!(found.line, entry.line, "the first of duplicate keys wins");
     }
     assert!(domains.len() <= all.len());
