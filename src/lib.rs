@@ -11,6 +11,7 @@
 
 pub mod atomic;
 pub mod audit;
+pub mod civil_date;
 pub mod cli;
 pub mod config;
 pub mod deadline;

@@ -19,11 +19,12 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 
 use mxdrift::atomic;
 use mxdrift::audit::{self, Audit, AuditError, AuditOptions, IdentityOptions};
+use mxdrift::civil_date::CivilDate;
 use mxdrift::cli::{
     AuditArgs, AuditFormat, Cli, Command, DnsArgs, FailOn, FixArgs, FixFormat, IdentityArgs,
     InventoryArgs, InventoryFormat, PlatformArg, RulesArgs, SourceArgs,
 };
-use mxdrift::config::{CivilDate, Config, ConfigError};
+use mxdrift::config::{Config, ConfigError};
 use mxdrift::deadline;
 use mxdrift::identity::Confirmation;
 use mxdrift::inventory::{Delivery, Platform};
@@ -324,14 +325,14 @@ impl<'a> From<&'a FixArgs> for PipelineArgs<'a> {
 
 /// The config file: `--config FILE`, else `<root>/etc/mxdrift.yaml` when
 /// present; with the name messages use for it.
-fn load_config(args: &PipelineArgs<'_>) -> Result<(Config, String), Failure> {
+fn load_config(args: &PipelineArgs<'_>, rules: &RuleSet) -> Result<(Config, String), Failure> {
     match args.config {
         Some(path) => {
             let shown = path.display().to_string();
-            Ok((Config::load(path, &shown)?, shown))
+            Ok((Config::load(path, &shown, rules)?, shown))
         }
         None => Ok((
-            Config::load_under_root(&args.source.root)?.unwrap_or_default(),
+            Config::load_under_root(&args.source.root, rules)?.unwrap_or_default(),
             "etc/mxdrift.yaml".to_string(),
         )),
     }
@@ -457,9 +458,9 @@ fn run_pipeline(args: &PipelineArgs<'_>) -> Result<Pipeline, Failure> {
 }
 
 fn pipeline(args: &PipelineArgs<'_>) -> Result<Pipeline, Failure> {
-    let (config, config_shown) = load_config(args)?;
-    let opts = audit_options(args, &config)?;
     let mut rules = RuleSet::embedded()?;
+    let (config, config_shown) = load_config(args, &rules)?;
+    let opts = audit_options(args, &config)?;
     config.apply_severities(&mut rules)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
