@@ -6,10 +6,10 @@
 //! In YAML an unquoted `*` starts an alias (`*name` refers to `&name`), so a
 //! glob such as `*.example.org` must be quoted; the parse error says so.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::civil_date::CivilDate;
 use crate::inventory::{InventoryWarning, WarningKind};
@@ -43,9 +43,10 @@ pub struct Config {
     /// MX host patterns (globs) of filtering gateways that deliver to this server.
     #[serde(default)]
     pub trusted_mx: Vec<String>,
-    /// Resolvers to ask, `IP` or `IP:PORT` (command-line `--nameserver` wins).
-    #[serde(default)]
-    pub resolvers: Vec<String>,
+    /// Resolvers to ask, `IP` or `IP:PORT` (command-line `--nameserver` wins),
+    /// checked as they are read so that a bad one is named with its line.
+    #[serde(default, deserialize_with = "nameservers")]
+    pub resolvers: Vec<SocketAddr>,
     /// Severity overrides per rule id.
     #[serde(default)]
     pub severity: std::collections::BTreeMap<String, Severity>,
@@ -60,6 +61,24 @@ pub struct ServerSection {
     pub addresses: Vec<IpAddr>,
     #[serde(default)]
     pub names: Vec<String>,
+}
+
+/// One entry of `resolvers:`, parsed as `--nameserver` parses it; an error
+/// is raised at the entry, so the message names its line.
+struct Nameserver(SocketAddr);
+
+impl<'de> Deserialize<'de> for Nameserver {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        crate::resolve::parse_nameserver(&text)
+            .map(Nameserver)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+fn nameservers<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<SocketAddr>, D::Error> {
+    let written = Vec::<Nameserver>::deserialize(deserializer)?;
+    Ok(written.into_iter().map(|n| n.0).collect())
 }
 
 /// "Do not report RULE for DOMAIN, because REASON (until DATE)."
@@ -303,6 +322,13 @@ ignore:
 ";
         let c = Config::parse(text, "etc/mxdrift.yaml", &rules()).unwrap();
         assert_eq!(c.server.addresses.len(), 2);
+        assert_eq!(
+            c.resolvers,
+            [
+                "9.9.9.9:53".parse::<SocketAddr>().unwrap(),
+                "127.0.0.1:5353".parse().unwrap()
+            ]
+        );
         assert_eq!(c.severity["split-delivery"], Severity::Info);
         assert_eq!(c.ignore[0].until.as_deref(), Some("2027-01-31"));
     }
@@ -334,6 +360,15 @@ ignore:
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("m.yaml:2:"), "{e}");
+        let e = Config::parse(
+            "server:\n  names: [a.test]\nresolvers:\n  - 9.9.9.9\n  - dns.example\n",
+            "m.yaml",
+            &rules(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("m.yaml:5:"), "{e}");
+        assert!(e.contains("bad name server `dns.example`"), "{e}");
     }
 
     #[test]

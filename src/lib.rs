@@ -24,6 +24,7 @@ pub mod report;
 pub mod resolve;
 pub mod rules;
 pub mod safe_fs;
+pub mod settings;
 pub mod sources;
 pub mod verdict;
 

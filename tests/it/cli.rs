@@ -539,8 +539,9 @@ fn nagios_exit_codes_and_unknown() {
         .assert()
         .code(3)
         .stdout(predicate::str::starts_with(
-            "MXDRIFT UNKNOWN - invalid threshold range",
-        ));
+            "MXDRIFT UNKNOWN - usage: invalid value 'nonsense' for '--warning <RANGE>'",
+        ))
+        .stdout(predicate::str::contains("invalid threshold range"));
 }
 
 #[test]
