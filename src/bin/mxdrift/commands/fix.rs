@@ -8,7 +8,7 @@ use mxdrift::audit::{self, Audit, AuditOptions};
 use mxdrift::cli::{FixArgs, FixFormat};
 use mxdrift::identity::Confirmation;
 use mxdrift::inventory::Delivery;
-use mxdrift::remediate::{self, ChangeLimit};
+use mxdrift::remediate::{self, ChangeLimit, Remediation};
 use mxdrift::report::fix_plan;
 use mxdrift::settings::{self, PipelineArgs};
 
@@ -52,77 +52,9 @@ pub fn run(args: &FixArgs) -> Result<Outcome, CliError> {
     } else if args.commands {
         out.write_all(plan.script().as_bytes())?;
     } else if args.apply {
-        eprint!("{}", plan.summary());
-        // Planning is quick; the deadline bounds the audit. Past it, write
-        // nothing rather than start late.
-        if let Some(limit) = args.deadline
-            && started.elapsed() > limit
-        {
-            return Err(CliError::ApplyDeadline(limit));
-        }
-        let backups = match &args.backup_dir {
-            Some(dir) => remediate::apply::Backups::In(dir),
-            None => remediate::apply::Backups::Beside,
-        };
-        let applied =
-            remediate::apply::apply_to(&opts.sources.root, &plan.edits, SystemTime::now(), backups);
-        let written = match &applied {
-            Ok(written) => written.as_slice(),
-            Err(stopped) => stopped.written.as_slice(),
-        };
-        for w in written {
-            eprintln!("wrote {} (backup {})", w.rel, w.backup.display());
-            if let Some(note) = &w.note {
-                eprintln!("  note: {note}");
-            }
-        }
-        if let Err(stopped) = applied {
-            // What was written is complete and in place, but not in effect
-            // until its postmap and reload run: say so, as a script.
-            if !stopped.written.is_empty() {
-                let rels: Vec<String> = stopped.written.iter().map(|w| w.rel.clone()).collect();
-                eprintln!(
-                    "fix --apply stopped part way: run the commands printed on standard output for the files already written"
-                );
-                out.write_all(plan.script_after_partial_apply(&rels).as_bytes())?;
-                out.flush()?;
-            }
-            return Err(CliError::ApplyStopped(stopped));
-        }
-        // Standard output stays a runnable script of what mxdrift did not run.
-        if !plan.panel.is_empty() || !plan.follow_ups.is_empty() {
-            eprintln!("not run by mxdrift; run the commands printed on standard output yourself");
-            out.write_all(plan.script_after_apply().as_bytes())?;
-        }
+        apply(&plan, args, &opts, started, &mut out)?;
     } else {
-        let diff = plan.diff();
-        if !diff.is_empty() {
-            out.write_all(plan.diff_preamble().as_bytes())?;
-            out.write_all(diff.as_bytes())?;
-        }
-        eprint!("{}", plan.summary());
-        // Advice without a command (qmail's HUP) is shown as a comment.
-        let commands: Vec<String> = plan
-            .panel
-            .iter()
-            .chain(&plan.follow_ups)
-            .map(|s| {
-                s.line().unwrap_or_else(|| {
-                    format!("# {}", remediate::commands::comment(&s.comments.join(" ")))
-                })
-            })
-            .collect();
-        if !commands.is_empty() {
-            let when = if plan.edits.is_empty() {
-                "run (see `mxdrift fix --commands` for the full script)"
-            } else {
-                "after applying the diff (`patch -p1 -d ROOT`), run"
-            };
-            eprintln!("{when}:");
-            for c in commands {
-                eprintln!("  {c}");
-            }
-        }
+        print_diff(&plan, &mut out)?;
     }
     out.flush()?;
     // A change refused because its evidence or files changed is no error,
@@ -132,6 +64,94 @@ pub fn run(args: &FixArgs) -> Result<Outcome, CliError> {
     } else {
         Outcome::Findings
     })
+}
+
+/// `--apply`: write the files (unless the deadline passed), name each one
+/// written, and print the script of what mxdrift does not run itself.
+fn apply(
+    plan: &Remediation,
+    args: &FixArgs,
+    opts: &AuditOptions,
+    started: Instant,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    eprint!("{}", plan.summary());
+    // Planning is quick; the deadline bounds the audit. Past it, write
+    // nothing rather than start late.
+    if let Some(limit) = args.deadline
+        && started.elapsed() > limit
+    {
+        return Err(CliError::ApplyDeadline(limit));
+    }
+    let backups = match &args.backup_dir {
+        Some(dir) => remediate::apply::Backups::In(dir),
+        None => remediate::apply::Backups::Beside,
+    };
+    let applied =
+        remediate::apply::apply_to(&opts.sources.root, &plan.edits, SystemTime::now(), backups);
+    let written = match &applied {
+        Ok(written) => written.as_slice(),
+        Err(stopped) => stopped.written.as_slice(),
+    };
+    for w in written {
+        eprintln!("wrote {} (backup {})", w.rel, w.backup.display());
+        if let Some(note) = &w.note {
+            eprintln!("  note: {note}");
+        }
+    }
+    if let Err(stopped) = applied {
+        // What was written is complete and in place, but not in effect
+        // until its postmap and reload run: say so, as a script.
+        if !stopped.written.is_empty() {
+            let rels: Vec<String> = stopped.written.iter().map(|w| w.rel.clone()).collect();
+            eprintln!(
+                "fix --apply stopped part way: run the commands printed on standard output for the files already written"
+            );
+            out.write_all(plan.script_after_partial_apply(&rels).as_bytes())?;
+            out.flush()?;
+        }
+        return Err(CliError::ApplyStopped(stopped));
+    }
+    // Standard output stays a runnable script of what mxdrift did not run.
+    if !plan.panel.is_empty() || !plan.follow_ups.is_empty() {
+        eprintln!("not run by mxdrift; run the commands printed on standard output yourself");
+        out.write_all(plan.script_after_apply().as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The default: the diff on standard output, the summary and the commands
+/// to run after it on standard error.
+fn print_diff(plan: &Remediation, out: &mut impl Write) -> Result<(), CliError> {
+    let diff = plan.diff();
+    if !diff.is_empty() {
+        out.write_all(plan.diff_preamble().as_bytes())?;
+        out.write_all(diff.as_bytes())?;
+    }
+    eprint!("{}", plan.summary());
+    // Advice without a command (qmail's HUP) is shown as a comment.
+    let commands: Vec<String> = plan
+        .panel
+        .iter()
+        .chain(&plan.follow_ups)
+        .map(|s| {
+            s.line().unwrap_or_else(|| {
+                format!("# {}", remediate::commands::comment(&s.comments.join(" ")))
+            })
+        })
+        .collect();
+    if !commands.is_empty() {
+        let when = if plan.edits.is_empty() {
+            "run (see `mxdrift fix --commands` for the full script)"
+        } else {
+            "after applying the diff (`patch -p1 -d ROOT`), run"
+        };
+        eprintln!("{when}:");
+        for c in commands {
+            eprintln!("  {c}");
+        }
+    }
+    Ok(())
 }
 
 /// Resolve the domains `fix` would change again over TCP (none for zone
