@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::CivilDate;
+use crate::civil_date::CivilDate;
 use crate::identity::{ServerIdentity, glob_match};
 use crate::inventory::{Declared, Delivery, DomainName, KnownDomain, TableMismatch};
 use crate::resolve::{DnsStatus, HostLookup, MxEvidence};
