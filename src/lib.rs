@@ -15,6 +15,7 @@ pub mod civil_date;
 pub mod cli;
 pub mod config;
 pub mod deadline;
+pub mod fleet;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod identity;
@@ -26,6 +27,7 @@ pub mod rules;
 pub mod safe_fs;
 pub mod settings;
 pub mod sources;
+pub mod timestamp;
 pub mod verdict;
 
 #[cfg(test)]

@@ -17,14 +17,14 @@
 
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::identity::{ServerIdentity, normalize_ip};
 use crate::inventory::DomainName;
 use crate::resolve::{DnsStatus, HostLookup, MxEvidence, MxHost};
 
 /// The contract's `verdict`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// This server is in the most preferred MX set that resolves, alone.

@@ -7,7 +7,7 @@ mod domain_name;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use domain_name::{DomainName, DomainNameError};
 
@@ -37,7 +37,7 @@ impl Platform {
 }
 
 /// How the server treats mail for a domain (the contract's `delivery`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Delivery {
     /// Delivered on this machine (mydestination, virtual mailbox or alias domain, ...).

@@ -46,6 +46,7 @@ mod fix_limit;
 mod fix_panel_roundtrip;
 mod fix_roundtrip;
 mod fix_tcp_confirm;
+mod fleet;
 mod identity;
 mod platform_audit;
 mod platform_cpanel;
