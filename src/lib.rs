@@ -7,6 +7,9 @@
 //! ```text
 //! sources ─▶ inventory ─▶ resolve ─▶ verdict ─▶ rules ─▶ report | remediate
 //! ```
+//!
+//! `fleet` comes after report: it reads many servers' JSON reports back
+//! and finds what only a view across servers shows.
 #![forbid(unsafe_code)]
 
 pub mod atomic;

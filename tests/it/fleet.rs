@@ -442,9 +442,13 @@ fn what_is_not_an_audit_report_is_a_usage_error_naming_the_file() {
     }
 }
 
-/// Chromium, headless, with a profile of its own in `dir`.
-fn chromium(chromium: &Path, dir: &Path, args: &[&str], page: &Path) -> Output {
-    std::process::Command::new(chromium)
+/// Chromium, headless, with a profile of its own in `dir`: its exit status
+/// and standard output. Killed after two minutes: a browser that hangs
+/// fails the test instead of the whole run.
+fn chromium(chromium: &Path, dir: &Path, args: &[&str], page: &Path) -> (bool, String) {
+    let stdout = dir.join("chromium.out");
+    let stderr = dir.join("chromium.err");
+    let mut child = std::process::Command::new(chromium)
         .args([
             "--headless",
             "--no-sandbox",
@@ -456,8 +460,30 @@ fn chromium(chromium: &Path, dir: &Path, args: &[&str], page: &Path) -> Output {
         .arg(format!("--user-data-dir={}", dir.join("profile").display()))
         .args(args)
         .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("run chromium")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .expect("run chromium");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium {args:?} did not finish in 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    if !status.success() {
+        eprintln!(
+            "chromium {args:?}: {}",
+            std::fs::read_to_string(&stderr).unwrap_or_default()
+        );
+    }
+    (status.success(), text(&std::fs::read(&stdout).unwrap()))
 }
 
 #[test]
@@ -491,9 +517,8 @@ fn the_html_report_reads_right_in_a_real_browser() {
         assert!(!html.contains(external), "{external} in the page");
     }
 
-    let dom = chromium(&browser, dir.path(), &["--dump-dom"], &page);
-    assert!(dom.status.success(), "{}", text(&dom.stderr));
-    let dom = text(&dom.stdout);
+    let (ok, dom) = chromium(&browser, dir.path(), &["--dump-dom"], &page);
+    assert!(ok, "chromium --dump-dom failed");
     for expected in [
         "<title>mxdrift fleet report</title>",
         "Cross-server findings (3)",
@@ -514,7 +539,7 @@ fn the_html_report_reads_right_in_a_real_browser() {
     );
 
     let shot = dir.path().join("fleet.png");
-    let out = chromium(
+    let (ok, _) = chromium(
         &browser,
         dir.path(),
         &[
@@ -523,7 +548,7 @@ fn the_html_report_reads_right_in_a_real_browser() {
         ],
         &page,
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(ok, "chromium --screenshot failed");
     let png = std::fs::read(&shot).unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
     // 1400 x 1700 pixels, as asked (IHDR width and height, big-endian).

@@ -55,6 +55,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 ul.evidence{margin:.3rem 0 0 1rem;padding:0;font-size:.85rem;color:#374151}
 code{font-family:'DejaVu Sans Mono',monospace;font-size:.85rem}
 .ok{color:#1f6f3a;font-weight:600}
+.nw{white-space:nowrap}
 ";
 
 fn severity_class(severity: Severity) -> &'static str {
@@ -150,8 +151,8 @@ fn findings(fleet: &Fleet, page: &mut String) {
     for f in &fleet.findings {
         let _ = write!(
             page,
-            "<tr><td><span class=\"badge {}\">{}</span></td><td><code>{}</code></td>\
-             <td><strong>{}</strong></td><td>{}</td><td>{}<ul class=\"evidence\">",
+            "<tr><td><span class=\"badge {}\">{}</span></td><td class=\"nw\"><code>{}</code></td>\
+             <td class=\"nw\"><strong>{}</strong></td><td class=\"nw\">{}</td><td>{}<ul class=\"evidence\">",
             severity_class(f.severity),
             f.severity.as_str().to_uppercase(),
             f.rule.as_str(),
