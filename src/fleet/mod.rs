@@ -175,10 +175,6 @@ impl ServerReport {
             .ok()
             .and_then(|i| self.domains.get(i))
     }
-
-    pub fn is_own_name(&self, name: &DomainName) -> bool {
-        self.hostname == name.as_str() || self.names.iter().any(|n| n == name.as_str())
-    }
 }
 
 /// A report that lost to a newer one of the same server.
@@ -229,6 +225,10 @@ pub struct FleetOptions {
 /// still fresh; one that stopped is not).
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(2 * 86_400);
 
+/// Clocks drift: a report up to five minutes ahead of this machine is not
+/// worth a note.
+const FUTURE_SLACK_SECS: u64 = 300;
+
 /// The fleet as the reports describe it, and its findings.
 #[derive(Debug, Clone)]
 pub struct Fleet {
@@ -273,6 +273,16 @@ impl Fleet {
                     });
                     newest.insert(winner.hostname.clone(), winner);
                 }
+            }
+        }
+        for report in newest.values() {
+            if report.audited_at.0 > options.now.0 + FUTURE_SLACK_SECS {
+                notes.push(format!(
+                    "{}: {} says it was audited at {}, later than now ({}): check that server's \
+                     clock; a report from the future is never stale and wins over every other \
+                     report of its server",
+                    report.hostname, report.file, report.audited_at, options.now
+                ));
             }
         }
         let (servers, stale): (Vec<ServerReport>, Vec<ServerReport>) = newest
@@ -392,4 +402,192 @@ impl ServerIndex {
 /// The reports named on the command line, read in order.
 pub fn read_reports(paths: &[PathBuf]) -> Result<Vec<ServerReport>, FleetError> {
     paths.iter().map(|p| input::read_report(p)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mx(preference: u16, host: &str, addresses: &[&str]) -> MxView {
+        MxView {
+            preference,
+            host: host.into(),
+            addresses: addresses.iter().map(|a| a.parse().unwrap()).collect(),
+        }
+    }
+
+    fn domain(name: &str, delivery: Delivery, verdict: Verdict, mx: Vec<MxView>) -> ReportedDomain {
+        ReportedDomain {
+            name: DomainName::parse(name).unwrap(),
+            delivery,
+            declared: vec![DeclaredAt {
+                file: "etc/postfix/vdomains".into(),
+                line: 1,
+                via: "virtual_mailbox_domains".into(),
+            }],
+            dns: DnsView {
+                status: DnsStatus::Ok,
+                implicit_mx: false,
+                mx,
+            },
+            verdict,
+        }
+    }
+
+    fn server(
+        host: &str,
+        addresses: &[&str],
+        at: u64,
+        domains: Vec<ReportedDomain>,
+    ) -> ServerReport {
+        ServerReport {
+            file: format!("{host}.json"),
+            hostname: host.into(),
+            platform: "postfix".into(),
+            audited_at: Timestamp(at),
+            addresses: addresses.iter().map(|a| a.parse().unwrap()).collect(),
+            names: vec![host.into()],
+            domains,
+            summary: ReportSummary::default(),
+            rule_counts: BTreeMap::new(),
+        }
+    }
+
+    const NOW: u64 = 1_796_000_000;
+
+    fn options() -> FleetOptions {
+        FleetOptions {
+            now: Timestamp(NOW),
+            max_age: DEFAULT_MAX_AGE,
+        }
+    }
+
+    fn rules_of(fleet: &Fleet) -> Vec<(RuleId, String, String)> {
+        fleet
+            .findings
+            .iter()
+            .map(|f| (f.rule, f.domain.to_string(), f.server.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_private_address_two_servers_state_identifies_neither() {
+        // Both behind NAT with the same private address; the MX host has
+        // no fleet name and only that address.
+        let moved = domain(
+            "moved.test",
+            Delivery::Local,
+            Verdict::Elsewhere,
+            vec![mx(10, "mail.customer.test", &["10.0.0.5"])],
+        );
+        let a = server("a.test", &["10.0.0.5"], NOW, vec![moved]);
+        let b = server(
+            "b.test",
+            &["10.0.0.5"],
+            NOW,
+            vec![domain("moved.test", Delivery::Local, Verdict::Here, vec![])],
+        );
+        let fleet = Fleet::build(vec![a, b], options(), RuleSet::embedded().unwrap());
+        assert_eq!(
+            rules_of(&fleet),
+            vec![
+                (
+                    RuleId::FleetLocalOnSeveral,
+                    "moved.test".into(),
+                    "a.test".into()
+                ),
+                (
+                    RuleId::FleetLocalOnSeveral,
+                    "moved.test".into(),
+                    "b.test".into()
+                ),
+            ]
+        );
+        assert!(
+            fleet
+                .notes
+                .iter()
+                .any(|n| n.starts_with("the address 10.0.0.5 is stated by a.test, b.test")),
+            "{:?}",
+            fleet.notes
+        );
+    }
+
+    #[test]
+    fn an_mx_host_is_a_server_by_name_or_by_its_one_address() {
+        let servers = vec![
+            server("a.test", &["192.0.2.1"], NOW, vec![]),
+            server("b.test", &["192.0.2.2"], NOW, vec![]),
+        ];
+        let mut notes = Vec::new();
+        let index = ServerIndex::new(&servers, &mut notes);
+        assert_eq!(index.server_of(&mx(10, "b.test", &[])), Some(1));
+        assert_eq!(
+            index.server_of(&mx(10, "mx.b.test", &["192.0.2.2"])),
+            Some(1)
+        );
+        assert_eq!(
+            index.server_of(&mx(10, "mx.other.test", &["198.51.100.1"])),
+            None
+        );
+        // One name with the addresses of two servers is neither.
+        assert_eq!(
+            index.server_of(&mx(10, "both.test", &["192.0.2.1", "192.0.2.2"])),
+            None
+        );
+        assert!(notes.is_empty());
+    }
+
+    #[test]
+    fn newest_wins_stale_is_left_out_and_the_future_is_noted() {
+        let old_a = server("a.test", &["192.0.2.1"], NOW - 3600, vec![]);
+        let new_a = server("a.test", &["192.0.2.1"], NOW - 60, vec![]);
+        let stale_b = server("b.test", &["192.0.2.2"], NOW - 3 * 86_400, vec![]);
+        let future_c = server("c.test", &["192.0.2.3"], NOW + 3600, vec![]);
+        let fleet = Fleet::build(
+            vec![new_a, stale_b, old_a, future_c],
+            options(),
+            RuleSet::embedded().unwrap(),
+        );
+        let fresh: Vec<&str> = fleet.servers.iter().map(|s| s.hostname.as_str()).collect();
+        assert_eq!(fresh, ["a.test", "c.test"]);
+        assert_eq!(fleet.servers[0].audited_at, Timestamp(NOW - 60));
+        assert_eq!(fleet.superseded.len(), 1);
+        assert_eq!(fleet.superseded[0].audited_at, Timestamp(NOW - 3600));
+        assert_eq!(fleet.stale.len(), 1);
+        assert_eq!(
+            fleet.worst(),
+            Some(Severity::Warning),
+            "stale counts as a warning"
+        );
+        let notes = fleet.notes.join("\n");
+        assert!(
+            notes.contains("b.test: stale: b.test.json was audited"),
+            "{notes}"
+        );
+        assert!(
+            notes.contains("c.test: c.test.json says it was audited at"),
+            "{notes}"
+        );
+    }
+
+    #[test]
+    fn own_names_and_localhost_are_never_fleet_findings() {
+        let everywhere = |host: &str| {
+            vec![
+                domain(
+                    "localhost.fleet.test",
+                    Delivery::Local,
+                    Verdict::Here,
+                    vec![],
+                ),
+                domain("a.test", Delivery::Local, Verdict::Here, vec![]),
+                domain(host, Delivery::Local, Verdict::Here, vec![]),
+            ]
+        };
+        let a = server("a.test", &["192.0.2.1"], NOW, everywhere("a.test"));
+        let b = server("b.test", &["192.0.2.2"], NOW, everywhere("b.test"));
+        let fleet = Fleet::build(vec![a, b], options(), RuleSet::embedded().unwrap());
+        assert!(fleet.findings.is_empty(), "{:?}", rules_of(&fleet));
+    }
 }
