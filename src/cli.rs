@@ -90,7 +90,7 @@ servers (fleet-local-on-several).
 A report older than --max-age is stale: it is named and left out, never mixed with fresh ones.
 Of two reports of one server (by server.hostname) the newest wins, and the report says so.
 
-Formats: `table` (a terminal), `json`, `prometheus` (a textfile for the central node_exporter:
+Formats: `table` (a terminal), `text` (one finding per line, ASCII), `json`, `prometheus` (a textfile for the central node_exporter:
 mxdrift_fleet_findings{rule,severity,server}), `html` (one self-contained page for a support team).";
 
 const FLEET_AFTER: &str = "\
@@ -503,6 +503,8 @@ pub struct FixArgs {
 pub enum FleetFormat {
     /// For people at a terminal.
     Table,
+    /// One finding per line, ASCII only: cron mail and logs.
+    Text,
     /// The fleet as data (schema: docs/mxdrift.schema.json).
     Json,
     /// A textfile for node_exporter's textfile collector.

@@ -256,6 +256,17 @@ fn a_stale_report_is_named_and_left_out() {
     let (_, code) = fleet_json(&["--fail-on", "critical"], &only);
     assert_eq!(code, Some(0));
 
+    let lines = text(&fleet(&["--format", "text"], &paths).stdout);
+    assert!(
+        lines.contains("\nSTALE web3.fleet.test ") && lines.is_ascii(),
+        "{lines}"
+    );
+    assert!(
+        lines.starts_with(
+            "CRITICAL fleet-moved-internally moved-in.test web1.fleet.test: delivered locally"
+        ),
+        "{lines}"
+    );
     let table = text(&fleet(&[], &paths).stdout);
     assert!(table.contains("STALE"), "{table}");
     assert!(table.contains("note: web3.fleet.test: stale"), "{table}");

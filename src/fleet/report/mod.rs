@@ -13,6 +13,7 @@ pub mod html;
 pub mod json;
 pub mod prometheus;
 pub mod table;
+pub mod text;
 
 use std::io::{self, Write};
 

@@ -6,7 +6,7 @@ use std::io::{self, IsTerminal, Write};
 
 use mxdrift::atomic;
 use mxdrift::cli::{FailOn, FleetArgs, FleetFormat};
-use mxdrift::fleet::report::{FleetFormatter, html, json, prometheus, table};
+use mxdrift::fleet::report::{FleetFormatter, html, json, prometheus, table, text};
 use mxdrift::fleet::{self, Fleet, FleetOptions};
 use mxdrift::report::terminal_width;
 use mxdrift::rules::{RuleSet, Severity};
@@ -18,7 +18,7 @@ use crate::error::{CliError, Outcome};
 
 fn extension(format: FleetFormat) -> &'static str {
     match format {
-        FleetFormat::Table => "txt",
+        FleetFormat::Table | FleetFormat::Text => "txt",
         FleetFormat::Json => "json",
         FleetFormat::Prometheus => "prom",
         FleetFormat::Html => "html",
@@ -82,6 +82,7 @@ fn fleet_and_report(args: &FleetArgs, now: Timestamp) -> Result<Outcome, CliErro
     };
     let formatter: &dyn FleetFormatter = match args.format {
         FleetFormat::Table => &table,
+        FleetFormat::Text => &text::Text,
         FleetFormat::Json => &json::Json,
         FleetFormat::Prometheus => &prometheus::Prometheus,
         FleetFormat::Html => &html::Html,
