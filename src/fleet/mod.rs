@@ -374,9 +374,9 @@ impl ServerIndex {
                     .filter_map(|i| servers.get(*i).map(|s| s.hostname.as_str()))
                     .collect();
                 notes.push(format!(
-                    "the address {ip} is stated by {}: an MX host is not recognised by it (private \
-                     addresses behind NAT repeat across servers; pass each server's public address \
-                     with --server-ip when it audits)",
+                    "the address {ip} is stated by {}: it identifies none of them, so an MX host \
+                     with only that address is no fleet server (often a private address behind \
+                     NAT; audit each server with --server-ip and its public address)",
                     names.join(", ")
                 ));
             }
