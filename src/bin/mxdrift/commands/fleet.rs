@@ -87,9 +87,20 @@ fn fleet_and_report(args: &FleetArgs, now: Timestamp) -> Result<Outcome, CliErro
         FleetFormat::Prometheus => &prometheus::Prometheus,
         FleetFormat::Html => &html::Html,
     };
-    let mut buffer = Vec::new();
-    formatter.write_fleet(&fleet, &mut buffer)?;
-    write(args, &buffer)?;
+    match &args.output {
+        // Atomically: the whole report, then one rename.
+        Some(_) => {
+            let mut buffer = Vec::new();
+            formatter.write_fleet(&fleet, &mut buffer)?;
+            write(args, &buffer)?;
+        }
+        // Streamed: a fleet's report can be far larger than any one audit's.
+        None => {
+            let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout().lock());
+            formatter.write_fleet(&fleet, &mut out)?;
+            out.flush()?;
+        }
+    }
     let threshold = match args.fail_on {
         FailOn::Critical => Some(Severity::Critical),
         FailOn::Warning => Some(Severity::Warning),
