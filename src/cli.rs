@@ -34,7 +34,9 @@ Examples:
   mxdrift inventory                         list the domains the configuration knows, no DNS
   mxdrift audit --format json > audit.json  machine-readable report
   mxdrift audit --root ./server-config --zone-file zones/example.test.zone
-                                            audit a configuration checkout offline";
+                                            audit a configuration checkout offline
+  mxdrift fleet reports/*.json --format html --output fleet.html
+                                            cross-server findings over many servers' reports";
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it; 2 usage or configuration
