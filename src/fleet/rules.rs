@@ -110,7 +110,8 @@ fn moved_and_not_accepted(
             if domain.dns.implicit_mx && domain.delivery == Delivery::NotLocal {
                 continue;
             }
-            for host in &domain.dns.mx {
+            // A host without an address gets no mail (mx-host-unresolvable).
+            for host in domain.dns.mx.iter().filter(|h| !h.addresses.is_empty()) {
                 let Some(b) = index.server_of(host).filter(|b| *b != a) else {
                     continue;
                 };
