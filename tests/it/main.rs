@@ -23,6 +23,7 @@ mod common;
 // shared with its unit tests (common/mod.rs) name its types that way.
 use mxdrift::{inventory, resolve};
 
+mod architecture;
 mod audit_e2e;
 mod cli;
 mod compiled_differential;
