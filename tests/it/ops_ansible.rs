@@ -450,7 +450,9 @@ fn assert_systemd_command_line(unit: &Path, drop_in: &Path, work: &Path, expecte
     // the list in either.
     let dir = work.join("systemd-verify");
     std::fs::create_dir_all(&dir).unwrap();
-    let combined = dir.join("mxdrift.service");
+    // Not named mxdrift.service: systemd-analyze would add the drop-ins of
+    // this machine's mxdrift.service (those of the .deb test) to it.
+    let combined = dir.join("mxdrift-role-test.service");
     let mut unit_text = std::fs::read_to_string(unit).unwrap();
     unit_text.push_str(&std::fs::read_to_string(drop_in).unwrap());
     std::fs::write(&combined, unit_text).unwrap();
@@ -634,7 +636,7 @@ impl Drop for SystemCleanup {
 /// The role with the .deb that CI built (scripts/dist, or cargo-deb in
 /// scripts/deb-smoke) on this Debian machine: removed first, so the role
 /// installs it for real; the timer enabled with systemctl; a second run
-/// changes nothing.
+/// changes nothing; audit.yml then finds /usr/bin/mxdrift by itself.
 #[test]
 fn role_installs_the_deb_and_enables_the_timer() {
     if !system_tests_allowed() {
@@ -743,6 +745,24 @@ fn role_installs_the_deb_and_enables_the_timer() {
         0,
         "a second run changes nothing:\n{second}"
     );
+
+    // audit.yml finds the installed binary by itself (no mxdrift_bin).
+    let audit_work = tempfile::tempdir().unwrap();
+    let reports = audit_work.path().join("reports");
+    let inventory = write_inventory(
+        audit_work.path(),
+        json!({"mxdrift_reports_dir": reports, "mxdrift_fleet_enabled": false}),
+        json!({"web1.hoster.test": fleet_host_vars("web1")}),
+    );
+    let out = run(ansible(&ansible_playbook, audit_work.path())
+        .arg("-i")
+        .arg(&inventory)
+        .arg(playbook("audit.yml")));
+    assert!(out.status.success(), "audit.yml {}", describe(&out));
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(reports.join("web1.hoster.test.json")).unwrap())
+            .unwrap();
+    assert_eq!(rows(&doc), expected_rows("fleet/web1"));
 }
 
 #[test]
