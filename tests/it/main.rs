@@ -48,6 +48,8 @@ mod fix_panel_roundtrip;
 mod fix_roundtrip;
 mod fix_tcp_confirm;
 mod identity;
+mod ops_ansible;
+mod ops_prometheus;
 mod platform_audit;
 mod platform_cpanel;
 mod platform_detect;
