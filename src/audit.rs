@@ -602,8 +602,8 @@ pub async fn reconfirm(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::{Declared, DomainFacts};
-    use crate::resolve::{DnsStatus, HostLookup, MxHost};
+    use crate::resolve::DnsStatus;
+    use crate::test_support::{declared, evidence, host, known_domain};
 
     fn judged(name: &str, delivery: Delivery, mx: &[(u16, &str, &str)]) -> AuditedDomain {
         judged_with(name, delivery, mx, &ServerIdentity::default())
@@ -615,43 +615,31 @@ mod tests {
         mx: &[(u16, &str, &str)],
         identity: &ServerIdentity,
     ) -> AuditedDomain {
-        let evidence = MxEvidence {
-            status: if mx.is_empty() {
-                DnsStatus::Nxdomain
-            } else {
-                DnsStatus::Ok
-            },
-            implicit_mx: false,
-            mx: mx
-                .iter()
-                .map(|(preference, host, ip)| MxHost {
-                    preference: *preference,
-                    host: host.to_string(),
-                    addresses: vec![ip.parse().unwrap()],
-                    lookup: HostLookup::Complete,
-                    cname: None,
-                    ip_literal: false,
-                    ttl: Some(300),
-                    problem: None,
-                })
-                .collect(),
-            ttl: Some(300),
-            dangling_cname: None,
-            problem: None,
+        let status = if mx.is_empty() {
+            DnsStatus::Nxdomain
+        } else {
+            DnsStatus::Ok
         };
-        let domain = KnownDomain {
-            name: DomainName::parse(name).unwrap(),
+        let hosts = mx
+            .iter()
+            .map(|(preference, name, ip)| host(*preference, name, &[ip]))
+            .collect();
+        let domain = known_domain(
+            name,
             delivery,
-            declared: vec![Declared {
-                file: "etc/postfix/main.cf".into(),
-                line: 3,
-                via: "mydestination".into(),
-            }],
-            facts: DomainFacts::default(),
-        };
+            declared("etc/postfix/main.cf", 3, "mydestination"),
+        );
         let rules = RuleSet::embedded().unwrap();
         let today = CivilDate::parse("2026-11-23").unwrap();
-        judge(domain, evidence, identity, &rules, &[], today).0
+        judge(
+            domain,
+            evidence(status, hosts),
+            identity,
+            &rules,
+            &[],
+            today,
+        )
+        .0
     }
 
     const THEM: &str = "198.51.100.7";

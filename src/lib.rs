@@ -25,3 +25,6 @@ pub mod rules;
 pub mod safe_fs;
 pub mod sources;
 pub mod verdict;
+
+#[cfg(test)]
+pub(crate) mod test_support;

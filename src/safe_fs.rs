@@ -679,17 +679,8 @@ pub fn read_path(path: &Path, limit: Limit) -> Result<Vec<u8>, FsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::tree;
     use std::os::unix::fs::symlink;
-
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let p = dir.path().join(path);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        dir
-    }
 
     fn read(root: &Root, path: &str) -> Result<String, FsError> {
         root.read(path, TABLE_LIMIT)

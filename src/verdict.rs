@@ -226,7 +226,7 @@ pub fn verdict(evidence: &MxEvidence, identity: &ServerIdentity) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::IpAddr;
+    use crate::test_support::{host, ok};
 
     const US: &str = "203.0.113.10";
     const THEM: &str = "198.51.100.7";
@@ -238,39 +238,8 @@ mod tests {
         id
     }
 
-    fn host(pref: u16, name: &str, addrs: &[&str]) -> MxHost {
-        MxHost {
-            preference: pref,
-            host: name.to_string(),
-            addresses: addrs.iter().map(|a| a.parse::<IpAddr>().unwrap()).collect(),
-            lookup: if addrs.is_empty() {
-                HostLookup::NoAddress
-            } else {
-                HostLookup::Complete
-            },
-            cname: None,
-            ip_literal: false,
-            ttl: Some(300),
-            problem: None,
-        }
-    }
-
-    fn ok(mx: Vec<MxHost>) -> MxEvidence {
-        MxEvidence {
-            status: DnsStatus::Ok,
-            implicit_mx: false,
-            mx,
-            ttl: Some(300),
-            dangling_cname: None,
-            problem: None,
-        }
-    }
-
     fn status(s: DnsStatus) -> MxEvidence {
-        MxEvidence {
-            status: s,
-            ..ok(vec![])
-        }
+        crate::test_support::evidence(s, vec![])
     }
 
     #[test]

@@ -123,12 +123,9 @@ pub(crate) fn display_name(name: &Name) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::name as n;
     use hickory_proto::rr::rdata::{A, CNAME};
     use std::net::Ipv4Addr;
-
-    fn n(s: &str) -> Name {
-        Name::from_ascii(s).unwrap()
-    }
 
     #[test]
     fn follows_cname_chain_to_records() {

@@ -363,13 +363,10 @@ fn sort_hosts(mx: &mut [MxHost]) {
 mod tests {
     use super::*;
     use crate::resolve::answer::NegativeSoa;
+    use crate::test_support::name as n;
     use hickory_proto::rr::Record;
     use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX};
     use std::net::{Ipv4Addr, Ipv6Addr};
-
-    fn n(s: &str) -> Name {
-        Name::from_ascii(s).unwrap()
-    }
 
     fn a(owner: &str, ip: [u8; 4]) -> Record {
         Record::from_rdata(n(owner), 300, RData::A(A(Ipv4Addr::from(ip))))
@@ -502,11 +499,8 @@ mod tests {
 #[cfg(test)]
 mod negative_answers {
     use super::*;
+    use crate::test_support::name as n;
     use hickory_proto::rr::Record;
-
-    fn n(s: &str) -> Name {
-        Name::from_ascii(s).unwrap()
-    }
 
     #[test]
     fn negative_answers_without_soa_are_not_evidence() {

@@ -20,8 +20,8 @@
 use std::net::SocketAddr;
 
 use hickory_resolver::net::runtime::{DnsUdpSocket, RuntimeProvider};
-use hickory_resolver::proto::op::{DEFAULT_MAX_PAYLOAD_LEN, Edns, Message, Query, ResponseCode};
-use hickory_resolver::proto::rr::{Name, RecordType};
+use hickory_proto::op::{DEFAULT_MAX_PAYLOAD_LEN, Edns, Message, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
 
 use super::udp_pool::{PooledUdp, PooledUdpRuntime};
 use super::validate::{self, Checked};
@@ -163,21 +163,10 @@ fn judge(response: Message, query: &Query) -> FastOutcome {
 mod tests {
     use super::*;
     use crate::resolve::answer::Answer;
+    use crate::test_support::{name, response};
     use hickory_resolver::MAX_TTL;
-    use hickory_resolver::proto::op::OpCode;
-    use hickory_resolver::proto::rr::rdata::{A, CNAME, MX};
-    use hickory_resolver::proto::rr::{RData, Record};
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap()
-    }
-
-    fn response(query: &Query, rcode: ResponseCode) -> Message {
-        let mut message = Message::response(7, OpCode::Query);
-        message.queries.push(query.clone());
-        message.metadata.response_code = rcode;
-        message
-    }
+    use hickory_proto::rr::rdata::{A, CNAME, MX};
+    use hickory_proto::rr::{RData, Record};
 
     #[test]
     fn records_of_the_type_asked_are_final_with_hickorys_ttl_bounds() {

@@ -485,6 +485,7 @@ fn error_line(text: &str, file: &Path, origin: Option<&Name>, message: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::name as n;
 
     const ZONE: &str = "\
 $ORIGIN example.test.
@@ -504,10 +505,6 @@ a.b.c    TXT  \"deep\"
         let mut set = ZoneSet::default();
         set.add_text(ZONE, Path::new("example.test.zone")).unwrap();
         set
-    }
-
-    fn n(s: &str) -> Name {
-        Name::from_ascii(s).unwrap()
     }
 
     #[test]

@@ -299,16 +299,9 @@ pub(crate) fn distrust_reason() -> String {
 mod tests {
     use super::*;
     use crate::resolve::answer::NegativeSoa;
+    use crate::test_support::{domain as d, name as n};
     use hickory_proto::rr::Record;
     use hickory_proto::rr::rdata::SOA;
-
-    fn n(s: &str) -> Name {
-        Name::from_ascii(s).unwrap()
-    }
-
-    fn d(s: &str) -> DomainName {
-        DomainName::parse(s).unwrap()
-    }
 
     fn root_soa(mname: &str) -> Answer {
         Answer::Records(vec![Record::from_rdata(

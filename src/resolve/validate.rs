@@ -324,12 +324,9 @@ pub(crate) fn rcode_text(code: ResponseCode) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{name as n, response};
     use hickory_proto::rr::rdata::{A, CNAME, MX, NS, SOA};
     use std::net::Ipv4Addr;
-
-    fn n(s: &str) -> Name {
-        Name::from_ascii(s).unwrap()
-    }
 
     fn mx(owner: &str, host: &str) -> Record {
         Record::from_rdata(n(owner), 300, RData::MX(MX::new(10, n(host))))
@@ -353,13 +350,6 @@ mod tests {
 
     fn ns(owner: &str) -> Record {
         Record::from_rdata(n(owner), 600, RData::NS(NS(n("ns.elsewhere.example."))))
-    }
-
-    fn response(query: &Query, rcode: ResponseCode) -> Message {
-        let mut message = Message::response(7, OpCode::Query);
-        message.queries.push(query.clone());
-        message.metadata.response_code = rcode;
-        message
     }
 
     fn q(name: &str, rtype: RecordType) -> Query {

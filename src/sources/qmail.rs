@@ -386,16 +386,7 @@ fn reading_local_names(reading: &Reading<'_>) -> Vec<(DomainName, String, u32)> 
 mod tests {
     use super::*;
     use crate::sources::ConfigRoot;
-
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let path = dir.path().join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-        dir
-    }
+    use crate::test_support::tree;
 
     fn read(dir: &tempfile::TempDir) -> Inventory {
         let root = ConfigRoot::new(dir.path());

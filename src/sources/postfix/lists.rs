@@ -652,6 +652,7 @@ pub fn location_at(value: &Expanded, offset: usize) -> Location {
 mod tests {
     use super::*;
     use crate::sources::postfix::maincf::MainCf;
+    use crate::test_support::tree;
 
     struct Fixture {
         _dir: tempfile::TempDir,
@@ -659,12 +660,7 @@ mod tests {
     }
 
     fn fixture(files: &[(&str, &str)]) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let p = dir.path().join(path.trim_start_matches('/'));
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
+        let dir = tree(files);
         let root = ConfigRoot::new(dir.path());
         Fixture { _dir: dir, root }
     }

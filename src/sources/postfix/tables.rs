@@ -1056,6 +1056,7 @@ pub fn split_tokens(text: &str) -> Vec<(usize, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::tree;
 
     fn origin() -> Location {
         Location {
@@ -1065,12 +1066,7 @@ mod tests {
     }
 
     fn root_with(files: &[(&str, &str)]) -> (tempfile::TempDir, ConfigRoot) {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let p = dir.path().join(path.trim_start_matches('/'));
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
+        let dir = tree(files);
         let root = ConfigRoot::new(dir.path());
         (dir, root)
     }

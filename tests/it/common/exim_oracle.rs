@@ -1,0 +1,146 @@
+//! The real Exim as an oracle: Debian's exim4-daemon-light, unpacked by
+//! `scripts/fetch-exim` (Debian will not install it beside Postfix), asked
+//! to evaluate expansion strings with `exim4 -C CONFIG -be`.
+//!
+//! [`Exim::find`] looks in `$MXDRIFT_EXIM_DIR`, else `target/exim` in the
+//! checkout (where `scripts/fetch-exim` unpacks it). Without it the test
+//! is skipped with a visible `SKIPPED:` line, except under CI=true, where
+//! it fails: `.ci/run` runs the script before the tests.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::{repo, require};
+
+/// A runnable Exim and the library path its unpacked libraries need.
+pub struct Exim {
+    pub binary: PathBuf,
+    pub library_path: String,
+}
+
+impl Exim {
+    /// The unpacked Exim, or `None` after a visible SKIPPED message (a
+    /// failure under CI=true).
+    pub fn find() -> Option<Exim> {
+        let dir = std::env::var_os("MXDRIFT_EXIM_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo("target/exim"));
+        let root = dir.join("root");
+        let binary = root.join("usr/sbin/exim4");
+        let found = binary.is_file().then_some(());
+        require(
+            found,
+            &format!("no Exim at {} (run scripts/fetch-exim)", binary.display()),
+        )?;
+        let library_path = ["usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu"]
+            .iter()
+            .map(|sub| root.join(sub).display().to_string())
+            .collect::<Vec<_>>()
+            .join(":");
+        Some(Exim {
+            binary,
+            library_path,
+        })
+    }
+
+    /// Evaluate each expression (one per line) with the configuration
+    /// `config` (main-section settings; spool and log directories are
+    /// added under `scratch`). Returns one answer per expression.
+    pub fn expand(&self, scratch: &Path, config: &str, expressions: &[String]) -> Vec<String> {
+        let spool = scratch.join("spool");
+        let log = scratch.join("log");
+        std::fs::create_dir_all(&spool).unwrap();
+        std::fs::create_dir_all(&log).unwrap();
+        let config_file = scratch.join("exim.conf");
+        std::fs::write(
+            &config_file,
+            format!(
+                "spool_directory = {}\nlog_file_path = {}/%slog\n{config}",
+                spool.display(),
+                log.display()
+            ),
+        )
+        .unwrap();
+        for expression in expressions {
+            assert!(
+                !expression.contains('\n'),
+                "one expression per line: {expression:?}"
+            );
+        }
+        let mut child = Command::new(&self.binary)
+            .env("LD_LIBRARY_PATH", &self.library_path)
+            .arg("-C")
+            .arg(&config_file)
+            .arg("-be")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running {}: {e}", self.binary.display()));
+        {
+            let mut stdin = child.stdin.take().unwrap();
+            for expression in expressions {
+                writeln!(stdin, "{expression}").unwrap();
+            }
+        }
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        // Without a terminal, -be prints each answer on a line after a
+        // "> " prompt, and one more prompt at the end of its input.
+        let answers: Vec<String> = stdout
+            .lines()
+            .map(|line| line.strip_prefix("> ").unwrap_or(line).to_string())
+            .take(expressions.len())
+            .collect();
+        assert_eq!(
+            answers.len(),
+            expressions.len(),
+            "exim -be gave {} answers for {} expressions; stdout: {stdout}; stderr: {}",
+            answers.len(),
+            expressions.len(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        answers
+    }
+
+    /// For each domain, whether `domainlist local_domains = LIST` matches
+    /// it, as `${if match_domain{D}{+local_domains}{yes}{no}}` says.
+    pub fn local_domains(&self, scratch: &Path, list: &str, domains: &[String]) -> Vec<bool> {
+        let expressions: Vec<String> = domains
+            .iter()
+            .map(|d| {
+                format!(
+                    "${{if match_domain{{{}}}{{+local_domains}}{{yes}}{{no}}}}",
+                    escape(d)
+                )
+            })
+            .collect();
+        let answers = self.expand(
+            scratch,
+            &format!("domainlist local_domains = {list}\n"),
+            &expressions,
+        );
+        answers
+            .iter()
+            .zip(domains)
+            .map(|(answer, domain)| match answer.as_str() {
+                "yes" => true,
+                "no" => false,
+                other => panic!("exim answered {other:?} for {domain}"),
+            })
+            .collect()
+    }
+}
+
+/// Escape a string for an Exim expansion (backslash, braces, dollar).
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '{' | '}' | '$') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

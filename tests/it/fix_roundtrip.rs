@@ -1,0 +1,227 @@
+//! Round trip of `mxdrift fix` on every fixture where the fix is a diff:
+//! audit, fix, apply the diff with the real `patch -p1 -d ROOT`, audit again.
+//! Each fixed domain must no longer be `local` (gone, or `relay` for a
+//! backup MX); every other domain keeps its delivery and declarations; the
+//! comment lines of the configuration are all still there.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::common::fix::comment_lines;
+use crate::common::golden::assert_golden;
+use crate::common::report::{audit_json, states};
+use crate::common::{copy_fixture, fixture, mxdrift, require_tool};
+
+/// Fixed domains and how they must end up: `None` gone, `Some("relay")`.
+type Expected<'a> = &'a [(&'a str, Option<&'a str>)];
+
+fn round_trip(test: &str, fixture_rel: &str, extra: &[&str], expected: Expected<'_>) {
+    let Some(patch) = require_tool("patch") else {
+        return;
+    };
+    let dir = copy_fixture(fixture_rel);
+    let root = dir.path();
+    let zone = root.join("zones/test.zone");
+    let root_s = root.to_str().unwrap();
+    let zone_s = zone.to_str().unwrap();
+    let extra: Vec<String> = extra.iter().map(|a| a.replace("{root}", root_s)).collect();
+    let mut args = vec!["--root", root_s, "--zone-file", zone_s];
+    args.extend(extra.iter().map(String::as_str));
+
+    let before = states(&audit_json(&args));
+    let comments_before = comment_lines(root);
+
+    let out = mxdrift().arg("fix").args(&args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let diff = out.stdout;
+    assert!(!diff.is_empty(), "{test}: the fix produced no diff");
+
+    let mut child = Command::new(patch)
+        .args(["-p1", "--forward", "--batch", "-d"])
+        .arg(root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&diff).unwrap();
+    let applied = child.wait_with_output().unwrap();
+    assert!(
+        applied.status.success(),
+        "{test}: patch failed: {}{}",
+        String::from_utf8_lossy(&applied.stdout),
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    // patch leaves no .orig/.rej files on a clean apply.
+    for entry in walkdir::WalkDir::new(root) {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            !name.ends_with(".rej") && !name.ends_with(".orig"),
+            "{test}: {name}"
+        );
+    }
+
+    let after = states(&audit_json(&args));
+    for (domain, end) in expected {
+        assert_eq!(
+            before.get(*domain).map(|(d, _)| d.as_str()),
+            Some("local"),
+            "{test}: {domain} was local before"
+        );
+        let now = after.get(*domain).map(|(d, _)| d.as_str());
+        assert_eq!(now, *end, "{test}: {domain} after the fix");
+    }
+    for (domain, state) in &before {
+        if expected.iter().any(|(d, _)| d == domain) {
+            continue;
+        }
+        assert_eq!(after.get(domain), Some(state), "{test}: {domain} changed");
+    }
+    let comments_after = comment_lines(root);
+    for (file, lines) in &comments_before {
+        let now = comments_after.get(file).cloned().unwrap_or_default();
+        for line in lines {
+            assert!(
+                now.contains(line),
+                "{test}: comment {line:?} of {file} is gone"
+            );
+        }
+    }
+
+    // The fix of the fixed configuration has nothing left to change.
+    let again = mxdrift().arg("fix").args(&args).output().unwrap();
+    assert_eq!(again.status.code(), Some(0));
+    assert!(
+        again.stdout.is_empty(),
+        "{test}: second fix still changes files:\n{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+}
+
+#[test]
+fn demo_round_trip() {
+    round_trip(
+        "demo_round_trip",
+        "demo",
+        &[],
+        &[
+            ("moved.test", None),
+            ("expired.test", None),
+            ("nullmx.test", None),
+            ("xn--bcher-kva.test", None),
+            ("backup.test", Some("relay")),
+        ],
+    );
+}
+
+#[test]
+fn postfix_lists_tables_and_continuation_lines_round_trip() {
+    round_trip(
+        "postfix_lists_tables_and_continuation_lines_round_trip",
+        "fix/postfix",
+        &[],
+        &[
+            ("moved.test", None),
+            ("expired.test", None),
+            ("nomail.test", None),
+            ("xn--bcher-kva.test", None),
+            ("backup.test", Some("relay")),
+        ],
+    );
+}
+
+#[test]
+fn qmail_round_trip() {
+    round_trip(
+        "qmail_round_trip",
+        "qmail/basic",
+        &["--server-ip", "203.0.113.10"],
+        &[
+            ("moved.test", None),
+            ("expired.test", None),
+            ("nomail.test", None),
+            // Still in rcpthosts: accepted and relayed to the primary MX.
+            ("backup.test", Some("relay")),
+        ],
+    );
+}
+
+#[test]
+fn domain_list_round_trip() {
+    round_trip(
+        "domain_list_round_trip",
+        "list/basic",
+        &[
+            "--domains",
+            "{root}/domains.txt",
+            "--server-ip",
+            "203.0.113.10",
+        ],
+        &[
+            ("moved.test", None),
+            ("expired.test", None),
+            ("nomail.test", None),
+            ("xn--bcher-kva.test", None),
+        ],
+    );
+}
+
+#[test]
+fn demo_diff_is_exact_and_names_follow_ups() {
+    let root = fixture("demo");
+    let zone = root.join("zones/test.zone");
+    let out = mxdrift()
+        .arg("fix")
+        .arg("--root")
+        .arg(&root)
+        .arg("--zone-file")
+        .arg(&zone)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let diff = String::from_utf8(out.stdout).unwrap();
+    assert_golden("fix/demo.diff", &diff);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("  postmap 'hash:/etc/postfix/vdomains'\n  postfix reload\n"));
+    assert!(stderr.contains("old mail") || stderr.contains("already delivered stays"));
+    assert!(stderr.contains("aliases and forwarders"));
+    assert!(stderr.contains("left for a human: split.test (split-delivery)"));
+    assert!(stderr.contains("left for a human: flaky.invalid (lookup-inconclusive)"));
+    assert!(stderr.contains("left for a human: deadmx.test (mx-host-unresolvable)"));
+}
+
+#[test]
+fn ignored_and_inconclusive_domains_are_never_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mxdrift.yaml");
+    std::fs::write(
+        &config,
+        "ignore:\n  - domain: moved.test\n    rule: mail-switch-on\n    reason: customer keeps a local copy\n",
+    )
+    .unwrap();
+    let root = fixture("demo");
+    let out = mxdrift()
+        .arg("fix")
+        .arg("--root")
+        .arg(&root)
+        .arg("--zone-file")
+        .arg(root.join("zones/test.zone"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let diff = String::from_utf8(out.stdout).unwrap();
+    assert!(!diff.contains("-moved.test"), "{diff}");
+    assert!(!diff.contains("-flaky.invalid"), "{diff}");
+    assert!(diff.contains("-expired.test"));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains(
+        "left for a human: moved.test (mail-switch-on): ignored in the configuration (customer keeps a local copy)"
+    ));
+}
