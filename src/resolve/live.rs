@@ -20,11 +20,11 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use hickory_proto::op::{DnsRequestOptions, Query};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::config::{NameServerConfig, ResolverOpts};
 use hickory_resolver::net::xfer::{DnsHandle, FirstAnswer, RetryDnsHandle};
 use hickory_resolver::net::{DnsError, NetError};
-use hickory_proto::op::{DnsRequestOptions, Query};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 
 use super::answer::{Answer, MAX_CNAME_LINKS, display_name};

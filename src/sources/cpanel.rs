@@ -62,6 +62,16 @@ const SYSTEM_USER_FILE: &str = "system";
 /// How declarations from `etc/manualmx` are labelled.
 const MANUALMX_VIA: &str = "manualmx";
 
+/// Files cPanel writes itself (Email Routing, account changes): an edit of
+/// one is undone by cPanel's next rebuild, so a change is a cPanel
+/// command, never an edit.
+pub(crate) fn panel_writes(file: &str) -> bool {
+    matches!(
+        file,
+        LOCALDOMAINS | REMOTEDOMAINS | SECONDARYMX | USERDOMAINS
+    )
+}
+
 /// The cPanel reader.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Cpanel;

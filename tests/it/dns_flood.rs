@@ -26,7 +26,7 @@ use crate::common::raw_dns::{RawDns, mx, question};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::RecordType;
 use mxdrift::audit::{self, AuditOptions, IdentityOptions};
-use mxdrift::config::CivilDate;
+use mxdrift::civil_date::CivilDate;
 use mxdrift::remediate::{self, Confirmation, RefusalCause};
 use mxdrift::rules::RuleSet;
 use mxdrift::sources::{ConfigRoot, PlatformChoice, SourceOptions};
@@ -214,7 +214,7 @@ async fn a_forged_answer_never_survives_into_a_change() {
     let reconfirmed = audit::reconfirm(&audit, &opts, &wanted)
         .await
         .expect("reconfirm");
-    let plan = remediate::plan(&audit, &opts.sources, &reconfirmed).expect("plan");
+    let plan = remediate::plan(&audit, &opts.sources.root, &reconfirmed).expect("plan");
     // The invariant, whatever the race gave.
     assert!(
         plan.fixes.iter().all(|f| f.domain != domain("target.test")),

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use mxdrift::audit::{self, AuditOptions, IdentityOptions};
-use mxdrift::config::CivilDate;
+use mxdrift::civil_date::CivilDate;
 use mxdrift::remediate::{self, Remediation};
 use mxdrift::resolve::ResolveOptions;
 use mxdrift::rules::RuleSet;
@@ -28,7 +28,7 @@ pub fn offline_audit_options(root: &Path) -> AuditOptions {
             timeout: Duration::from_millis(500),
             attempts: 1,
             concurrency: 4,
-            progress: false,
+            progress: None,
             max_qps: None,
         },
         ignores: Vec::new(),
@@ -50,7 +50,7 @@ pub fn plan_offline(root: &Path) -> Remediation {
     let reconfirmed = runtime
         .block_on(audit::reconfirm(&audit, &opts, &wanted))
         .expect("the reconfirmation runs");
-    remediate::plan(&audit, &opts.sources, &reconfirmed).expect("a plan")
+    remediate::plan(&audit, &opts.sources.root, &reconfirmed).expect("a plan")
 }
 
 /// Comment lines (`#` first non-blank) of every file under a directory.
