@@ -16,8 +16,9 @@ use crate::resolve::answer::{self, Answer, MAX_CNAME_LINKS};
 use crate::resolve::{classify, offline, validate};
 use crate::sources::ConfigRoot;
 use crate::sources::postfix::compiled::{self, CompiledFormat};
+use crate::sources::postfix::expand::MAX_EXPANDED_BYTES;
 use crate::sources::postfix::lists::ListReader;
-use crate::sources::postfix::maincf::{MAX_EXPANDED_BYTES, MainCf};
+use crate::sources::postfix::maincf::MainCf;
 use crate::sources::postfix::tables::{self, KeptKeys, TableLoad, TableSpec};
 use crate::sources::postfix::{CLASSES, Location};
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 use super::Location;
-use super::maincf::Expanded;
+use super::expand::Expanded;
 use super::tables::{self, KeptKeys, TableLoad, TableSpec, fold_case, split_tokens};
 use crate::inventory::{DomainName, InventoryWarning, TableMismatch, WarningKind};
 use crate::safe_fs;

@@ -15,6 +15,8 @@
 //! without inventing a place.
 
 pub mod compiled;
+pub mod expand;
+pub(crate) mod lexer;
 pub mod lists;
 pub mod maincf;
 pub mod tables;
@@ -23,8 +25,9 @@ pub mod transport;
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
+pub use expand::Expanded;
 pub use lists::{ListReader, MatchList, Member};
-pub use maincf::{Definition, Expanded, MainCf, Origin};
+pub use maincf::{Definition, MainCf, Origin};
 pub use tables::{Table, TableEntry, TableLoad, TableSpec};
 pub use transport::{Route, TransportMaps, TransportMatch};
 

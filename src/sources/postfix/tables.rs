@@ -19,7 +19,7 @@ use std::path::Path;
 
 use super::Location;
 use super::compiled::{self, CompiledFormat, CompiledTableError, FileSource};
-use super::maincf::is_postfix_space;
+use super::lexer::{Lexer, is_postfix_space};
 use crate::inventory::{MISMATCH_KEYS_SHOWN, TableMismatch, WarningKind};
 use crate::safe_fs;
 use crate::sources::{ConfigRoot, SourceError};
@@ -803,7 +803,9 @@ fn read_source(
         // Keys and values take about the room of the file itself.
         table.text.reserve(text.len());
     }
-    for (line, joined) in SourceLines::new(&text) {
+    for logical in Lexer::new(&text).lines() {
+        let line = logical.line();
+        let joined = logical.joined();
         let (key, value) = split_key_value(&joined);
         if value.is_empty() {
             problems.push(TableProblem {
@@ -839,122 +841,6 @@ fn read_source(
     table.text.shrink_to_fit();
     table.slots.shrink_to_fit();
     Ok(table)
-}
-
-/// The logical lines of a table source, one at a time, each with the number
-/// of its first physical line: the rules of main.cf's `logical_lines`
-/// (continuations start with white space, comment and blank lines are
-/// skipped and do not end a logical line, a continuation with nothing to
-/// continue is dropped), without holding a vector of every line of a
-/// million-line table. A line without continuations is borrowed.
-struct SourceLines<'t> {
-    text: &'t str,
-    /// Byte offset of the next physical line; past the end when done.
-    pos: usize,
-    /// Number of the physical line at `pos`.
-    line: u32,
-}
-
-/// A physical line as the logical-line rules see it.
-enum Physical<'t> {
-    /// Blank or comment.
-    Skip,
-    /// Starts with white space: continues the open logical line.
-    Continuation(&'t str),
-    /// Starts a logical line.
-    Start(&'t str),
-}
-
-impl<'t> SourceLines<'t> {
-    fn new(text: &'t str) -> Self {
-        SourceLines {
-            text,
-            pos: 0,
-            line: 1,
-        }
-    }
-
-    /// The physical line at `pos` (without its newline) and the offset
-    /// after it, or `None` at the end.
-    fn peek(&self) -> Option<(&'t str, usize)> {
-        let rest = self.text.get(self.pos..)?;
-        Some(match rest.as_bytes().iter().position(|&b| b == b'\n') {
-            Some(newline) => (rest.get(..newline).unwrap_or(rest), self.pos + newline + 1),
-            // The last line; the offset past the end ends the iteration.
-            None => (rest, self.text.len() + 1),
-        })
-    }
-
-    fn advance(&mut self, next: usize) {
-        self.pos = next;
-        self.line = self.line.saturating_add(1);
-    }
-
-    fn classify(raw: &'t str) -> Physical<'t> {
-        // The white space Postfix trims is ASCII, so byte positions are
-        // character boundaries.
-        let bytes = raw.as_bytes();
-        let end = bytes
-            .iter()
-            .rposition(|&b| !is_space_byte(b))
-            .map_or(0, |last| last + 1);
-        let trimmed_end = raw.get(..end).unwrap_or(raw);
-        match bytes.iter().position(|&b| !is_space_byte(b)) {
-            None => Physical::Skip,
-            Some(_)
-                if trimmed_end
-                    .trim_start_matches(is_postfix_space)
-                    .starts_with('#') =>
-            {
-                Physical::Skip
-            }
-            Some(0) => Physical::Start(trimmed_end),
-            Some(_) => Physical::Continuation(trimmed_end),
-        }
-    }
-}
-
-impl<'t> Iterator for SourceLines<'t> {
-    type Item = (u32, std::borrow::Cow<'t, str>);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let (line, first) = loop {
-            let (raw, next) = self.peek()?;
-            let line = self.line;
-            self.advance(next);
-            match Self::classify(raw) {
-                Physical::Start(text) => break (line, text),
-                // Nothing is open here: every continuation of a logical
-                // line is taken below, so this one continues nothing.
-                Physical::Skip | Physical::Continuation(_) => continue,
-            }
-        };
-        let mut joined: Option<String> = None;
-        while let Some((raw, next)) = self.peek() {
-            match Self::classify(raw) {
-                Physical::Skip => self.advance(next),
-                Physical::Continuation(text) => {
-                    joined
-                        .get_or_insert_with(|| first.to_string())
-                        .push_str(text);
-                    self.advance(next);
-                }
-                Physical::Start(_) => break,
-            }
-        }
-        Some((
-            line,
-            match joined {
-                Some(text) => std::borrow::Cow::Owned(text),
-                None => std::borrow::Cow::Borrowed(first),
-            },
-        ))
-    }
-}
-
-/// [`is_postfix_space`] for a byte.
-fn is_space_byte(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c)
 }
 
 /// Split a source line into key and value.
@@ -1116,29 +1002,6 @@ mod tests {
         assert_eq!(t.file, "etc/postfix/vdomains");
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].line, Some(7));
-    }
-
-    #[test]
-    fn source_lines_follow_the_main_cf_logical_line_rules() {
-        let text =
-            "  orphan\n\tstill orphan\n# c\na 1\n\n  # inside\n  2\t \n\tthree\r\nb x\n#\n   \nc y";
-        let streamed: Vec<(u32, String)> = SourceLines::new(text)
-            .map(|(line, joined)| (line, joined.into_owned()))
-            .collect();
-        let (lines, orphans) = crate::sources::postfix::maincf::logical_lines(text);
-        let whole: Vec<(u32, String)> = lines.iter().map(|l| (l.line, l.joined().0)).collect();
-        assert_eq!(streamed, whole);
-        assert_eq!(
-            streamed,
-            vec![
-                (4, "a 1  2\tthree".to_string()),
-                (9, "b x".to_string()),
-                (12, "c y".to_string())
-            ]
-        );
-        assert_eq!(orphans, vec![1, 2]);
-        assert_eq!(SourceLines::new("").count(), 0);
-        assert_eq!(SourceLines::new("\n\n").count(), 0);
     }
 
     #[test]
