@@ -112,10 +112,7 @@ pub fn table_text(data: &[u8]) {
         return;
     }
     let root = ConfigRoot::new(dir);
-    let here = Location {
-        file: "etc/postfix/main.cf".into(),
-        line: 1,
-    };
+    let here = Location::text("etc/postfix/main.cf", 1, None);
     let Some(spec) = TableSpec::parse("texthash:/etc/postfix/table") else {
         panic!("the spec parses");
     };

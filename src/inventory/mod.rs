@@ -2,6 +2,7 @@
 //! it, and where in the configuration that was declared. Produced by
 //! `sources`, consumed by every later stage.
 
+mod declared;
 mod domain_name;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -9,6 +10,9 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+pub use declared::{
+    BuiltIn, ByteSpan, Declared, DomainDirectory, ListFile, PostfixParam, UnknownVia, Via,
+};
 pub use domain_name::{DomainName, DomainNameError};
 
 /// Which kind of server configuration the inventory was read from.
@@ -56,18 +60,6 @@ impl Delivery {
             Delivery::NotLocal => "not-local",
         }
     }
-}
-
-/// One place in the configuration where a domain is named.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct Declared {
-    /// Path relative to `--root`, with `/` separators.
-    pub file: String,
-    /// 1-based physical line where the name itself stands.
-    pub line: u32,
-    /// The parameter or list through which the server reads it
-    /// (`mydestination`, `virtual_mailbox_domains`, `etc/localdomains`, ...).
-    pub via: String,
 }
 
 /// A domain the server knows.
@@ -377,10 +369,12 @@ mod tests {
     fn a_name_declared_many_times_keeps_each_place_once() {
         let name = DomainName::parse("a.test").unwrap();
         let mut builder = InventoryBuilder::new();
-        let at = |line: u32| Declared {
-            file: "etc/postfix/local".into(),
-            line,
-            via: "mydestination".into(),
+        let at = |line: u32| {
+            Declared::new(
+                "etc/postfix/local",
+                line,
+                Via::Parameter(PostfixParam::Mydestination),
+            )
         };
         // Past the few declarations searched directly, the set takes over;
         // repeats on either side of that point are still dropped.

@@ -26,7 +26,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::audit::{Audit, AuditedDomain, Reconfirmed};
-use crate::inventory::{Declared, Delivery, DomainName, KnownDomain, Platform};
+use crate::inventory::{
+    Declared, Delivery, DomainName, KnownDomain, ListFile, Platform, PostfixParam, Via,
+};
 use crate::rules::{Finding, Severity, evidence_summary};
 use crate::safe_fs;
 use crate::sources::postfix::compiled::{self, CompiledFormat, FileSource};
@@ -666,10 +668,13 @@ pub fn plan(
                 any_turn_off |= action == Action::TurnOff;
                 any_relay |= action == Action::MakeRelay;
                 any_alias_domain |= action == Action::TurnOff
-                    && known
-                        .declared
-                        .iter()
-                        .any(|d| d.via == "virtual_alias_domains");
+                    && known.declared.iter().any(|d| {
+                        matches!(
+                            d.via,
+                            Via::Parameter(PostfixParam::VirtualAliasDomains)
+                                | Via::CompiledTable(PostfixParam::VirtualAliasDomains)
+                        )
+                    });
                 r.fixes.push(Fix {
                     domain: known.name.clone(),
                     rule: finding.rule.clone(),
@@ -1054,12 +1059,6 @@ fn compiled_reason(file: &str, place: &CompiledPlace, domain: &DomainName) -> St
     }
 }
 
-const LOCAL_CLASSES: &[&str] = &[
-    "mydestination",
-    "virtual_alias_domains",
-    "virtual_mailbox_domains",
-];
-
 fn postfix_ops(
     known: &KnownDomain,
     action: Action,
@@ -1073,17 +1072,29 @@ fn postfix_ops(
         if let Some(table) = compiled.get(&place.file) {
             return Err(compiled_reason(&place.file, table, &known.name));
         }
-        let relay = place.via == "relay_domains";
-        in_relay |= relay;
-        // Transport entries route mail; they do not make it local.
-        if place.via == "transport_maps" || (action == Action::MakeRelay && relay) {
-            continue;
-        }
-        if !LOCAL_CLASSES.contains(&place.via.as_str()) && !relay {
-            return Err(format!(
-                "declared at {}:{} through {}, which mxdrift does not edit",
-                place.file, place.line, place.via
-            ));
+        // A compiled table of a class list was left above; a compiled
+        // transport table only routes, as its text would.
+        let param = match place.via {
+            Via::Parameter(param) | Via::CompiledTable(param) => param,
+            Via::Default(_) | Via::ListFile(_) | Via::Directory(_) => {
+                return Err(format!(
+                    "declared at {}:{} through {}, which mxdrift does not edit",
+                    place.file, place.line, place.via
+                ));
+            }
+        };
+        match param {
+            // Transport entries route mail; they do not make it local.
+            PostfixParam::TransportMaps => continue,
+            PostfixParam::RelayDomains => {
+                in_relay = true;
+                if action == Action::MakeRelay {
+                    continue;
+                }
+            }
+            PostfixParam::Mydestination
+            | PostfixParam::VirtualAliasDomains
+            | PostfixParam::VirtualMailboxDomains => {}
         }
         ops.push(remove_op(place, known, kinds)?);
     }
@@ -1105,7 +1116,7 @@ fn remove_op(
     known: &KnownDomain,
     kinds: &Kinds,
 ) -> Result<(String, EditOp), String> {
-    if place.line == 0 {
+    if let Via::Default(_) = place.via {
         return Err(format!(
             "declared by a built-in default ({}); set the parameter by hand",
             place.via
@@ -1151,7 +1162,21 @@ fn qmail_ops(known: &KnownDomain, action: Action) -> Result<Vec<(String, EditOp)
         if action == Action::MakeRelay && acceptance {
             continue;
         }
-        if !kinds.contains_key(&place.file) || place.via.contains("default") {
+        // Only names written in qmail's control files are removed; `me`
+        // standing in for a missing `locals` is a default.
+        let in_control_file = match place.via {
+            Via::ListFile(list) => matches!(
+                list,
+                ListFile::QmailLocals
+                    | ListFile::QmailVirtualDomains
+                    | ListFile::QmailRcptHosts
+                    | ListFile::QmailMoreRcptHosts
+            ),
+            Via::Default(_) | Via::Parameter(_) | Via::CompiledTable(_) | Via::Directory(_) => {
+                false
+            }
+        };
+        if !kinds.contains_key(&place.file) || !in_control_file {
             return Err(format!(
                 "declared at {}:{} ({}), which mxdrift does not edit",
                 place.file, place.line, place.via

@@ -30,7 +30,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::inventory::{Delivery, DomainName, Inventory, Platform, WarningKind};
+use crate::inventory::{
+    Delivery, DomainDirectory, DomainName, Inventory, Platform, Via, WarningKind,
+};
 use crate::sources::reading::{EntryKind, Reading, list_dir};
 use crate::sources::{ConfigRoot, Marker, Source, SourceError, SourceOptions, postfix, qmail};
 
@@ -40,9 +42,6 @@ const MAIN_CF: &str = "etc/postfix/main.cf";
 const VHOSTS: &str = "var/www/vhosts";
 const VHOSTS_SYSTEM: &str = "var/www/vhosts/system";
 const QMAIL_VIRTUALDOMAINS: &str = "var/qmail/control/virtualdomains";
-
-/// How declarations of hosted domains are labelled.
-pub const HOSTING_VIA: &str = "plesk hosting";
 
 /// The Plesk reader.
 #[derive(Debug, Clone, Copy, Default)]
@@ -142,7 +141,8 @@ fn add_hosted_domains(
             }
         };
         if reading.get(&name).is_none() {
-            reading.declare(&name, Delivery::NotLocal, &file, 0, HOSTING_VIA);
+            let via = Via::Directory(DomainDirectory::PleskHosting);
+            reading.declare(&name, Delivery::NotLocal, &file, 0, None, via);
         }
         if let Some(known) = reading.get_mut(&name) {
             known.facts.hosted = true;
@@ -260,6 +260,7 @@ fn mark_subscriptions(reading: &mut Reading<'_>) -> Result<(), SourceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::PostfixParam;
 
     fn mkdirs(root: &std::path::Path, dirs: &[&str]) {
         for dir in dirs {
@@ -285,7 +286,8 @@ mod tests {
         let root = ConfigRoot::new(dir.path());
         let mut reading = Reading::new(&root);
         let on = DomainName::parse("mail-on.test").unwrap();
-        reading.declare(&on, Delivery::Local, "x", 1, "virtual_mailbox_domains");
+        let via = Via::Parameter(PostfixParam::VirtualMailboxDomains);
+        reading.declare(&on, Delivery::Local, "x", 1, None, via);
         add_hosted_domains(&mut reading).unwrap();
         mark_subscriptions(&mut reading).unwrap();
         let inventory = reading.finish(Platform::Plesk);
@@ -311,7 +313,7 @@ mod tests {
         let off = &inventory.domains[0].declared[0];
         assert_eq!(off.file, "var/www/vhosts/system/Mail-Off.test");
         assert_eq!(off.line, 0);
-        assert_eq!(off.via, HOSTING_VIA);
+        assert_eq!(off.via, Via::Directory(DomainDirectory::PleskHosting));
         assert_eq!(inventory.warnings.len(), 1);
         assert_eq!(inventory.warnings[0].kind, WarningKind::InvalidDomain);
     }
@@ -341,24 +343,14 @@ mod tests {
             (4, "orphan.test"),
         ] {
             let name = DomainName::parse(name).unwrap();
-            reading.declare(
-                &name,
-                Delivery::Local,
-                maps,
-                line,
-                "virtual_mailbox_domains",
-            );
+            let via = Via::Parameter(PostfixParam::VirtualMailboxDomains);
+            reading.declare(&name, Delivery::Local, maps, line, None, via);
         }
         // The server's own name, declared in main.cf, is never an alias.
         let own = DomainName::parse("web.hoster.test").unwrap();
         reading.add_server_name(own.clone());
-        reading.declare(
-            &own,
-            Delivery::Local,
-            "etc/postfix/main.cf",
-            9,
-            "mydestination",
-        );
+        let via = Via::Parameter(PostfixParam::Mydestination);
+        reading.declare(&own, Delivery::Local, "etc/postfix/main.cf", 9, None, via);
         let hosted = add_hosted_domains(&mut reading).unwrap();
         find_aliases(&mut reading, &hosted).unwrap();
         let inventory = reading.finish(Platform::Plesk);

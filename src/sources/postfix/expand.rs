@@ -12,6 +12,7 @@ use std::ops::Range;
 
 use super::lexer::is_postfix_space;
 use super::maincf::{DEFAULT_MYDOMAIN, Definition, MainCf, Origin, builtin_default};
+use crate::inventory::ByteSpan;
 use crate::sources::SourceError;
 
 impl MainCf {
@@ -72,7 +73,8 @@ pub const MAX_TOTAL_NESTING: usize = 250;
 pub const MAX_EXPANDED_BYTES: usize = 64 << 20;
 
 /// mxdrift's limit on the places one expanded value is made of (a run of
-/// text from one line of one parameter is one place).
+/// text copied byte after byte from one line of one parameter is one
+/// place: `$a$a` makes two).
 pub const MAX_EXPANDED_PIECES: usize = 4 << 20;
 
 /// mxdrift's limit on `$name` and `${...}` calls in one parameter's
@@ -147,13 +149,54 @@ impl std::fmt::Display for ExpansionFailure {
 /// Index of an [`Origin`] in one expansion's table.
 type OriginId = u32;
 
-/// Text and where each run of it stands: `runs` holds `(byte offset,
-/// origin)` for every place the origin changes, sorted by offset. One entry
-/// per run, not per character: a 4 MB `mydestination` is a few thousand runs.
+/// [`Run::written`] of text written in no file.
+const NOT_WRITTEN: u32 = u32::MAX;
+
+/// A run of text from one place: the origin of its bytes, and where its
+/// first byte is written in the origin's file when it is copied from a
+/// file (main.cf is at most 16 MiB: a `u32` keeps runs small).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    /// Byte offset in the text where the run starts.
+    start: usize,
+    origin: OriginId,
+    /// Byte offset in the origin's file, or [`NOT_WRITTEN`].
+    written: u32,
+}
+
+impl Run {
+    /// Whether text of `origin` written at `written`, placed at `at`, goes
+    /// on with this run: the same place, and the very next bytes.
+    fn goes_on(&self, at: usize, origin: OriginId, written: u32) -> bool {
+        if self.origin != origin {
+            return false;
+        }
+        if self.written == NOT_WRITTEN || written == NOT_WRITTEN {
+            return self.written == written;
+        }
+        u32::try_from(at - self.start)
+            .ok()
+            .and_then(|len| self.written.checked_add(len))
+            == Some(written)
+    }
+}
+
+/// A file offset as a run keeps it.
+fn written_at(offset: Option<usize>) -> u32 {
+    offset
+        .and_then(|o| u32::try_from(o).ok())
+        .filter(|o| *o != NOT_WRITTEN)
+        .unwrap_or(NOT_WRITTEN)
+}
+
+/// Text and where each run of it stands: a [`Run`] for every place the
+/// origin changes or the text stops being one piece of its file, sorted by
+/// offset. One entry per run, not per character: a 4 MB `mydestination` is
+/// a few thousand runs.
 #[derive(Debug, Clone, Default)]
 struct OText {
     text: String,
-    runs: Vec<(usize, OriginId)>,
+    runs: Vec<Run>,
 }
 
 impl OText {
@@ -162,20 +205,26 @@ impl OText {
     }
 
     /// Start a run of `origin` at byte `at` (the current end of the text or
-    /// a place just past it, before that text is appended).
-    fn mark_at(&mut self, at: usize, origin: OriginId) {
+    /// a place just past it, before that text is appended), its first byte
+    /// written at `written` in the origin's file.
+    fn mark_at(&mut self, at: usize, origin: OriginId, written: u32) {
+        let run = Run {
+            start: at,
+            origin,
+            written,
+        };
         match self.runs.last_mut() {
-            Some((_, last)) if *last == origin => {}
-            Some((start, last)) if *start == at => *last = origin,
-            _ => self.runs.push((at, origin)),
+            Some(last) if last.start == at => *last = run,
+            Some(last) if last.goes_on(at, origin, written) => {}
+            _ => self.runs.push(run),
         }
     }
 
-    fn push_str(&mut self, text: &str, origin: OriginId) {
+    fn push_str(&mut self, text: &str, origin: OriginId, written: u32) {
         if text.is_empty() {
             return;
         }
-        self.mark_at(self.text.len(), origin);
+        self.mark_at(self.text.len(), origin, written);
         self.text.push_str(text);
     }
 
@@ -189,25 +238,37 @@ impl OText {
         }
         let first = src
             .runs
-            .partition_point(|(start, _)| *start <= range.start)
+            .partition_point(|run| run.start <= range.start)
             .saturating_sub(1);
         let base = self.text.len();
-        for (start, origin) in src
+        for run in src
             .runs
             .iter()
             .skip(first)
-            .take_while(|(start, _)| *start < range.end)
+            .take_while(|run| run.start < range.end)
         {
-            self.mark_at(base + start.saturating_sub(range.start), *origin);
+            // A run that starts before the range starts, for this text,
+            // at the range's first byte.
+            let skipped = range.start.saturating_sub(run.start);
+            let written = if run.written == NOT_WRITTEN {
+                NOT_WRITTEN
+            } else {
+                written_at(usize::try_from(run.written).ok().map(|w| w + skipped))
+            };
+            self.mark_at(
+                base + run.start.saturating_sub(range.start),
+                run.origin,
+                written,
+            );
         }
         self.text.push_str(piece);
     }
 
     fn origin_at(&self, offset: usize) -> Option<OriginId> {
-        let idx = self.runs.partition_point(|(start, _)| *start <= offset);
+        let idx = self.runs.partition_point(|run| run.start <= offset);
         idx.checked_sub(1)
             .and_then(|i| self.runs.get(i))
-            .map(|(_, origin)| *origin)
+            .map(|run| run.origin)
     }
 }
 
@@ -216,8 +277,8 @@ impl OText {
 pub struct Expanded {
     /// The expanded text.
     pub text: String,
-    /// `(byte offset in text, index in origins)` where each run starts.
-    runs: Vec<(usize, OriginId)>,
+    /// Where each run of `text` starts, comes from and is written.
+    runs: Vec<Run>,
     origins: Vec<Origin>,
     /// Every parameter whose value was used on the way.
     pub referenced: BTreeSet<String>,
@@ -231,12 +292,37 @@ pub struct Expanded {
 impl Expanded {
     /// Origin of the character that starts at byte `offset` of `text`.
     pub fn origin_at(&self, offset: usize) -> Option<&Origin> {
+        let run = self.run_at(offset)?;
+        self.origins.get(usize::try_from(run.origin).ok()?)
+    }
+
+    /// Where `text[range]` is written in its origin's file, when all of it
+    /// is one piece of that file: copied from one place, byte after byte
+    /// (not put together by expansion, not a default, not `true` computed
+    /// by a `${{a} == {b}}`).
+    pub fn span_of(&self, range: Range<usize>) -> Option<ByteSpan> {
+        if range.is_empty() || range.end > self.text.len() {
+            return None;
+        }
+        let idx = self.runs.partition_point(|run| run.start <= range.start);
+        let run = self.runs.get(idx.checked_sub(1)?)?;
+        let run_end = self
+            .runs
+            .get(idx)
+            .map_or(self.text.len(), |next| next.start);
+        if range.end > run_end || run.written == NOT_WRITTEN {
+            return None;
+        }
+        let start = usize::try_from(run.written).ok()? + (range.start - run.start);
+        Some(ByteSpan::at(start, range.len()))
+    }
+
+    fn run_at(&self, offset: usize) -> Option<&Run> {
         if offset >= self.text.len() {
             return None;
         }
-        let idx = self.runs.partition_point(|(start, _)| *start <= offset);
-        let (_, id) = self.runs.get(idx.checked_sub(1)?)?;
-        self.origins.get(usize::try_from(*id).ok()?)
+        let idx = self.runs.partition_point(|run| run.start <= offset);
+        self.runs.get(idx.checked_sub(1)?)
     }
 }
 
@@ -380,6 +466,7 @@ impl<'a> Expander<'a> {
         self.check_pieces(out);
     }
 
+    /// Append text mxdrift computed (`true`), written in no file.
     fn emit_str(&mut self, text: &str, origin: OriginId, out: &mut OText) {
         if self.failure.is_some() {
             return;
@@ -388,7 +475,7 @@ impl<'a> Expander<'a> {
             self.fail(ExpansionLimit::Size, text);
             return;
         }
-        out.push_str(text, origin);
+        out.push_str(text, origin, NOT_WRITTEN);
         self.check_pieces(out);
     }
 
@@ -455,7 +542,7 @@ impl<'a> Expander<'a> {
                 let value = builtin_default(name)?;
                 let origin = self.default_origin(name);
                 let mut text = OText::default();
-                text.push_str(value, origin);
+                text.push_str(value, origin, NOT_WRITTEN);
                 Some(text)
             }
         }
@@ -465,15 +552,15 @@ impl<'a> Expander<'a> {
     fn definition_text(&mut self, def: &Definition) -> OText {
         let mut text = OText {
             text: def.value.clone(),
-            runs: Vec::with_capacity(def.line_starts().len()),
+            runs: Vec::with_capacity(def.pieces().len()),
         };
-        for (start, line) in def.line_starts() {
+        for piece in def.pieces() {
             let origin = self.intern(Origin {
                 file: self.cf.file().to_string(),
-                line: *line,
+                line: piece.line,
                 param: def.name.clone(),
             });
-            text.mark_at(*start, origin);
+            text.mark_at(piece.start, origin, written_at(Some(piece.written)));
         }
         if text.runs.is_empty() {
             let origin = self.intern(Origin {
@@ -481,7 +568,7 @@ impl<'a> Expander<'a> {
                 line: def.line,
                 param: def.name.clone(),
             });
-            text.mark_at(0, origin);
+            text.mark_at(0, origin, NOT_WRITTEN);
         }
         text
     }
@@ -508,16 +595,16 @@ impl<'a> Expander<'a> {
         let host = self.cf.hostname()?;
         let origin = self.intern(host.origin.clone());
         let mut text = OText::default();
-        text.push_str(&host.value, origin);
+        text.push_str(&host.value, origin, written_at(host.written));
         if !host.value.contains('.') {
             let origin = self.default_origin("myhostname");
-            text.push_str(".", origin);
+            text.push_str(".", origin, NOT_WRITTEN);
             if self.cf.get("mydomain").is_some() {
                 let saved = std::mem::replace(&mut self.computing_myhostname, true);
                 self.expand_detached("mydomain", &mut text);
                 self.computing_myhostname = saved;
             } else {
-                text.push_str(DEFAULT_MYDOMAIN, origin);
+                text.push_str(DEFAULT_MYDOMAIN, origin, NOT_WRITTEN);
             }
         }
         Some(text)
@@ -540,7 +627,7 @@ impl<'a> Expander<'a> {
             None => {
                 let origin = self.default_origin("mydomain");
                 let mut text = OText::default();
-                text.push_str(DEFAULT_MYDOMAIN, origin);
+                text.push_str(DEFAULT_MYDOMAIN, origin, NOT_WRITTEN);
                 text
             }
         }

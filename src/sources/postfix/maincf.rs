@@ -87,26 +87,34 @@ pub struct Definition {
     /// Physical lines of the continuation lines, in order (comment and blank
     /// lines inside the value are not listed: Postfix skips them).
     pub continuation_lines: Vec<u32>,
-    /// `(byte offset in value, physical line)`: the line each part of
-    /// `value` comes from, sorted by offset.
-    line_starts: Vec<(usize, u32)>,
+    /// Where each physical line's part of `value` starts, sorted by offset.
+    pieces: Vec<ValuePiece>,
+}
+
+/// The part of a definition's value that one physical line holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ValuePiece {
+    /// Byte offset in [`Definition::value`] where the part starts.
+    pub start: usize,
+    /// Its physical line.
+    pub line: u32,
+    /// Byte offset in main.cf of the value's byte at `start`.
+    pub written: usize,
 }
 
 impl Definition {
     /// Physical line on which the byte at `offset` of [`Definition::value`]
     /// stands.
     pub fn line_at(&self, offset: usize) -> u32 {
-        let idx = self
-            .line_starts
-            .partition_point(|(start, _)| *start <= offset);
+        let idx = self.pieces.partition_point(|piece| piece.start <= offset);
         idx.checked_sub(1)
-            .and_then(|i| self.line_starts.get(i))
-            .map_or(self.line, |(_, line)| *line)
+            .and_then(|i| self.pieces.get(i))
+            .map_or(self.line, |piece| piece.line)
     }
 
     /// Where each physical line's part of the value starts, sorted by offset.
-    pub(super) fn line_starts(&self) -> &[(usize, u32)] {
-        &self.line_starts
+    pub(super) fn pieces(&self) -> &[ValuePiece] {
+        &self.pieces
     }
 }
 
@@ -115,6 +123,8 @@ impl Definition {
 pub(super) struct DefaultValue {
     pub value: String,
     pub origin: Origin,
+    /// Byte offset of `value` in `origin.file`, when it is written there.
+    pub written: Option<usize>,
 }
 
 /// main.cf, parsed, with the defaults that apply to it.
@@ -167,9 +177,20 @@ impl MainCf {
             let value = value_trimmed_start
                 .trim_end_matches(is_postfix_space)
                 .to_string();
-            let line_starts = logical
+            // A piece that starts before the value (the `name =` line, or a
+            // line holding only the start of the white space before it)
+            // starts the value at 0; the last such piece is the one that
+            // holds the value's first byte.
+            let pieces = logical
                 .joined_starts()
-                .map(|(start, piece)| (start.saturating_sub(value_start), piece.line))
+                .map(|(joined_at, piece)| {
+                    let start = joined_at.saturating_sub(value_start);
+                    ValuePiece {
+                        start,
+                        line: piece.line,
+                        written: piece.offset + (start + value_start - joined_at),
+                    }
+                })
                 .collect();
             let continuation_lines = logical.rest.iter().map(|piece| piece.line).collect();
             definitions.insert(
@@ -179,7 +200,7 @@ impl MainCf {
                     value,
                     line: logical.line(),
                     continuation_lines,
-                    line_starts,
+                    pieces,
                 },
             );
         }
@@ -197,13 +218,18 @@ impl MainCf {
     }
 
     /// Set the machine's host name used when main.cf has no `myhostname`
-    /// (Postfix uses `gethostname()`). `origin` says where the name was
-    /// found; `None` means a built-in default (line 0).
-    pub fn set_hostname(&mut self, name: &str, origin: Option<Origin>) {
-        let origin = origin.unwrap_or_else(|| self.default_origin("myhostname"));
+    /// (Postfix uses `gethostname()`). `found` says where the name was
+    /// found, and at which byte offset of that file; `None` means a
+    /// built-in default (line 0).
+    pub fn set_hostname(&mut self, name: &str, found: Option<(Origin, usize)>) {
+        let (origin, written) = match found {
+            Some((origin, offset)) => (origin, Some(offset)),
+            None => (self.default_origin("myhostname"), None),
+        };
         self.hostname = Some(DefaultValue {
             value: name.to_string(),
             origin,
+            written,
         });
     }
 
@@ -271,6 +297,25 @@ mod tests {
         assert_eq!(def.continuation_lines, vec![6]);
         assert_eq!(def.line_at(def.value.find('d').unwrap()), 6);
         assert_eq!(def.line_at(0), 1);
+    }
+
+    #[test]
+    fn each_piece_of_a_value_knows_where_it_is_written() {
+        let text = "# c\nmydestination=\ta.test,\r\n  # note\n\tb.test \nx =\n  y\n";
+        let cf = cf(text);
+        let def = cf.get("mydestination").unwrap();
+        assert_eq!(def.value, "a.test,\tb.test");
+        for piece in def.pieces() {
+            let written = &text[piece.written..piece.written + 6];
+            assert_eq!(
+                written,
+                &def.value[piece.start..piece.start + 6],
+                "{piece:?}"
+            );
+        }
+        let y = cf.get("x").unwrap();
+        let first = y.pieces().iter().rfind(|p| p.start == 0).unwrap();
+        assert_eq!(&text[first.written..first.written + 1], "y");
     }
 
     #[test]

@@ -17,10 +17,10 @@ use std::ops::ControlFlow;
 #[cfg(test)]
 use std::path::Path;
 
-use super::Location;
 use super::compiled::{self, CompiledFormat, CompiledTableError, FileSource};
 use super::lexer::{Lexer, is_postfix_space};
-use crate::inventory::{MISMATCH_KEYS_SHOWN, TableMismatch, WarningKind};
+use super::{At, Location};
+use crate::inventory::{ByteSpan, MISMATCH_KEYS_SHOWN, TableMismatch, WarningKind};
 use crate::safe_fs;
 use crate::sources::{ConfigRoot, SourceError};
 
@@ -111,6 +111,9 @@ pub struct TableEntry<'t> {
     /// Its physical line (the first of a logical line); 0 in a compiled
     /// file, which has no lines.
     pub line: u32,
+    /// What stands there: the key's bytes in the text source, or a key of
+    /// the compiled file.
+    pub at: At,
 }
 
 impl TableEntry<'_> {
@@ -118,6 +121,7 @@ impl TableEntry<'_> {
         Location {
             file: self.file.to_string(),
             line: self.line,
+            at: self.at,
         }
     }
 }
@@ -135,6 +139,23 @@ struct Slot {
     key: Span,
     value: Span,
     line: u32,
+    /// Where the key is written in the text source (not a span of the
+    /// table's text): none for a compiled key or an `inline:` table.
+    written: Option<Span>,
+}
+
+impl Span {
+    /// `len` bytes at `start` of a file, when they fit a span.
+    fn of_file(start: usize, len: usize) -> Option<Span> {
+        let start = u32::try_from(start).ok()?;
+        let len = u32::try_from(len).ok()?;
+        start.checked_add(len)?;
+        Some(Span { start, len })
+    }
+
+    fn bytes(self) -> ByteSpan {
+        ByteSpan::at(self.start as usize, self.len as usize)
+    }
 }
 
 /// A table whose keys are known.
@@ -183,15 +204,19 @@ impl Table {
     }
 
     fn entry(&self, slot: &Slot) -> TableEntry<'_> {
-        let file = match (&self.compiled, slot.line) {
-            (Some(compiled), 0) => compiled,
-            _ => &self.file,
+        let (file, at) = match (&self.compiled, slot.line) {
+            (Some(compiled), 0) => (compiled, At::CompiledKey),
+            // No line and no compiled file: an `inline:` table of a
+            // built-in default.
+            (None, 0) => (&self.file, At::BuiltinDefault),
+            _ => (&self.file, At::Text(slot.written.map(Span::bytes))),
         };
         TableEntry {
             key: self.span_text(slot.key),
             value: self.span_text(slot.value),
             file,
             line: slot.line,
+            at,
         }
     }
 
@@ -222,10 +247,18 @@ impl Table {
         }
     }
 
-    /// Add an entry (`key` already case-folded). `first_wins`: postmap
-    /// keeps the first of duplicate keys; `inline:` keeps the last. False
-    /// when the table is too large to hold it.
-    fn insert(&mut self, key: &str, value: &str, line: u32, first_wins: bool) -> bool {
+    /// Add an entry (`key` already case-folded) written on `line`, the
+    /// key's bytes at `written`. `first_wins`: postmap keeps the first of
+    /// duplicate keys; `inline:` keeps the last. False when the table is
+    /// too large to hold it.
+    fn insert(
+        &mut self,
+        key: &str,
+        value: &str,
+        line: u32,
+        written: Option<Span>,
+        first_wins: bool,
+    ) -> bool {
         if let Some(i) = self.find(key) {
             if !first_wins {
                 let Some(value) = self.push_text(value) else {
@@ -234,6 +267,7 @@ impl Table {
                 if let Some(slot) = self.slots.get_mut(i as usize) {
                     slot.value = value;
                     slot.line = line;
+                    slot.written = written;
                 }
             }
             return true;
@@ -249,6 +283,7 @@ impl Table {
             key: key_span,
             value: value_span,
             line,
+            written,
         });
         match self.index.entry(key_hash(key)) {
             std::collections::hash_map::Entry::Vacant(v) => {
@@ -647,6 +682,7 @@ impl CompiledRead<'_> {
             };
             let value = String::from_utf8_lossy(compiled::lookup_value(stored_value));
             let mut line = 0;
+            let mut written = None;
             if let Some(text) = &text {
                 match text.find(&key) {
                     Some(i) => {
@@ -655,6 +691,7 @@ impl CompiledRead<'_> {
                         }
                         if let Some(slot) = text.slots.get(i as usize) {
                             line = slot.line;
+                            written = slot.written;
                             if text.span_text(slot.value) != value {
                                 changed_count += 1;
                                 if changed_values.len() < 3 {
@@ -674,7 +711,7 @@ impl CompiledRead<'_> {
             if kept == KeptKeys::Domains && key.contains('@') {
                 return ControlFlow::Continue(());
             }
-            if !full && !table.insert(&key, &value, line, true) {
+            if !full && !table.insert(&key, &value, line, written, true) {
                 full = true;
                 if text.is_none() {
                     return ControlFlow::Break(());
@@ -807,6 +844,11 @@ fn read_source(
         let line = logical.line();
         let joined = logical.joined();
         let (key, value) = split_key_value(&joined);
+        // The key starts the logical line; a quoted key may run on into a
+        // continuation, and then it is not one piece of the file.
+        let written = (key.len() <= logical.first.text.len())
+            .then(|| Span::of_file(logical.first.offset, key.len()))
+            .flatten();
         if value.is_empty() {
             problems.push(TableProblem {
                 kind: WarningKind::Suspicious,
@@ -826,7 +868,7 @@ fn read_source(
         } else {
             std::borrow::Cow::Borrowed(key)
         };
-        if !table.insert(&folded, value, line, true) {
+        if !table.insert(&folded, value, line, written, true) {
             problems.push(TableProblem {
                 kind: WarningKind::NotEnumerable,
                 file: Some(file.clone()),
@@ -895,6 +937,7 @@ fn load_inline(spec: &TableSpec, origin: &Location) -> TableLoad {
             &fold_case(key),
             value.trim_matches(is_postfix_space),
             origin.line,
+            None,
             false,
         );
     }
@@ -945,10 +988,7 @@ mod tests {
     use crate::test_support::tree;
 
     fn origin() -> Location {
-        Location {
-            file: "etc/postfix/main.cf".into(),
-            line: 7,
-        }
+        Location::text("etc/postfix/main.cf", 7, None)
     }
 
     fn root_with(files: &[(&str, &str)]) -> (tempfile::TempDir, ConfigRoot) {

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use super::Location;
 use super::expand::Expanded;
 use super::lexer::{Lexer, is_postfix_space};
-use super::lists::{ListReader, location_at};
+use super::lists::{ListReader, location_of};
 use super::tables::{TableLoad, TableSpec, fold_case, split_tokens};
 use crate::inventory::WarningKind;
 
@@ -70,7 +70,7 @@ impl TransportMaps {
     ) -> TransportMaps {
         let mut tables = Vec::new();
         for (offset, token) in split_tokens(&value.text) {
-            let location = location_at(value, offset);
+            let location = location_of(value, offset..offset + token.len());
             let Some(spec) = TableSpec::parse(token) else {
                 reader.warn(
                     WarningKind::Suspicious,
