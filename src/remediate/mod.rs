@@ -1129,6 +1129,7 @@ fn remove_op(
         place.file.clone(),
         EditOp::Remove {
             line: place.line,
+            span: place.span,
             kind: *kind,
             domain: known.name.clone(),
         },
@@ -1221,6 +1222,7 @@ fn list_ops(
             rel,
             EditOp::Remove {
                 line: place.line,
+                span: place.span,
                 kind: PlaceKind::LinePerName,
                 domain: known.name.clone(),
             },

@@ -16,10 +16,18 @@ use crate::common::{copy_fixture, fixture, mxdrift, require_tool};
 type Expected<'a> = &'a [(&'a str, Option<&'a str>)];
 
 fn round_trip(test: &str, fixture_rel: &str, extra: &[&str], expected: Expected<'_>) {
-    let Some(patch) = require_tool("patch") else {
-        return;
-    };
-    let dir = copy_fixture(fixture_rel);
+    round_trip_in(test, copy_fixture(fixture_rel), extra, expected);
+}
+
+/// [`round_trip`] on a copy of a fixture, prepared by the caller; returns
+/// the fixed copy (`None` when `patch` is missing).
+fn round_trip_in(
+    test: &str,
+    dir: tempfile::TempDir,
+    extra: &[&str],
+    expected: Expected<'_>,
+) -> Option<tempfile::TempDir> {
+    let patch = require_tool("patch")?;
     let root = dir.path();
     let zone = root.join("zones/test.zone");
     let root_s = root.to_str().unwrap();
@@ -101,6 +109,7 @@ fn round_trip(test: &str, fixture_rel: &str, extra: &[&str], expected: Expected<
         "{test}: second fix still changes files:\n{}",
         String::from_utf8_lossy(&again.stdout)
     );
+    Some(dir)
 }
 
 #[test]
@@ -133,6 +142,46 @@ fn postfix_lists_tables_and_continuation_lines_round_trip() {
             ("backup.test", Some("relay")),
         ],
     );
+}
+
+#[test]
+fn postfix_crlf_files_round_trip() {
+    // The same configuration saved with Windows line ends: every edit
+    // splices the recorded bytes and keeps each line's CRLF.
+    let dir = copy_fixture("fix/postfix");
+    for entry in walkdir::WalkDir::new(dir.path().join("etc/postfix")) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            std::fs::write(entry.path(), text.replace('\n', "\r\n")).unwrap();
+        }
+    }
+    let Some(fixed) = round_trip_in(
+        "postfix_crlf_files_round_trip",
+        dir,
+        &[],
+        &[
+            ("moved.test", None),
+            ("expired.test", None),
+            ("nomail.test", None),
+            ("xn--bcher-kva.test", None),
+            ("backup.test", Some("relay")),
+        ],
+    ) else {
+        return;
+    };
+    for entry in walkdir::WalkDir::new(fixed.path().join("etc/postfix")) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            assert_eq!(
+                text.matches('\n').count(),
+                text.matches("\r\n").count(),
+                "{}: a line lost its CR:\n{text}",
+                entry.path().display()
+            );
+        }
+    }
 }
 
 #[test]
