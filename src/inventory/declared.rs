@@ -7,8 +7,9 @@
 //!   `via` string ([`Via::as_str`]), unchanged since it was a `String`.
 //! - A [`Declared`] is one *place*: file, line and via. The byte span of the
 //!   name is how to edit that place, not part of which place it is, so it
-//!   takes no part in equality, ordering or hashing (a name repeated on one
-//!   line is one place), and it is never serialized.
+//!   takes no part in equality, ordering or hashing, and it is never
+//!   serialized. A name written twice on one line is one place with two
+//!   spans ([`Declared::spans`]): a fix must remove both.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -314,9 +315,19 @@ pub struct Declared {
     /// The name's bytes in `file`, when it is written there as one literal
     /// piece of text (not for a compiled table's key, a directory, a
     /// default, or a name put together by `$` expansion). See [`ByteSpan`].
+    /// `None` also when one of its occurrences at this place has no span.
     #[serde(skip)]
     pub span: Option<ByteSpan>,
+    /// The bytes of the name's further occurrences at this place (written
+    /// twice on one line), in the order they were read.
+    #[serde(skip)]
+    pub repeats: Vec<ByteSpan>,
 }
+
+/// More occurrences of one name on one line than a fix edits: such a line
+/// is left for a human (and a line repeating a name a million times costs
+/// no quadratic time).
+pub const MAX_REPEATS: usize = 64;
 
 impl Declared {
     /// A place without a recorded span.
@@ -326,6 +337,7 @@ impl Declared {
             line,
             via,
             span: None,
+            repeats: Vec::new(),
         }
     }
 
@@ -333,6 +345,29 @@ impl Declared {
     pub fn with_span(mut self, span: Option<ByteSpan>) -> Declared {
         self.span = span;
         self
+    }
+
+    /// The bytes of every occurrence of the name at this place; none when
+    /// one of them is not written as one piece (then no fix may splice).
+    pub fn spans(&self) -> impl Iterator<Item = ByteSpan> + '_ {
+        self.span.into_iter().chain(self.repeats.iter().copied())
+    }
+
+    /// `other`, the same place read again, adds its occurrence: a span not
+    /// seen yet, or the loss of every span when it has none (or when there
+    /// are more than [`MAX_REPEATS`]).
+    pub(crate) fn add_occurrence(&mut self, other: &Declared) {
+        let Some(first) = self.span else {
+            return;
+        };
+        match other.span {
+            Some(span) if span == first || self.repeats.contains(&span) => {}
+            Some(span) if self.repeats.len() < MAX_REPEATS => self.repeats.push(span),
+            Some(_) | None => {
+                self.span = None;
+                self.repeats = Vec::new();
+            }
+        }
     }
 
     /// What makes two declarations the same place.
@@ -423,6 +458,20 @@ mod tests {
             json,
             serde_json::json!({"file": "etc/postfix/main.cf", "line": 3, "via": "mydestination"})
         );
+        let mut place = a.clone();
+        place.add_occurrence(&b);
+        place.add_occurrence(&b);
+        place.add_occurrence(&a);
+        let starts: Vec<usize> = place.spans().map(|s| s.start).collect();
+        assert_eq!(starts, vec![40, 48]);
+        // An occurrence without bytes: the place cannot be spliced.
+        place.add_occurrence(&Declared::new("etc/postfix/main.cf", 3, via));
+        assert_eq!(place.spans().count(), 0);
+        let mut many = a.clone();
+        for start in 0..=MAX_REPEATS {
+            many.add_occurrence(&a.clone().with_span(Some(ByteSpan::at(100 + 10 * start, 6))));
+        }
+        assert_eq!(many.spans().count(), 0);
         let compiled = Declared::new(
             "etc/postfix/main.cf",
             3,

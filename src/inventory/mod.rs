@@ -5,13 +5,15 @@
 mod declared;
 mod domain_name;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use serde::Serialize;
 
 pub use declared::{
-    BuiltIn, ByteSpan, Declared, DomainDirectory, ListFile, PostfixParam, UnknownVia, Via,
+    BuiltIn, ByteSpan, Declared, DomainDirectory, ListFile, MAX_REPEATS, PostfixParam, UnknownVia,
+    Via,
 };
 pub use domain_name::{DomainName, DomainNameError};
 
@@ -264,9 +266,10 @@ impl Inventory {
 pub struct InventoryBuilder {
     domains: BTreeMap<DomainName, KnownDomain>,
     /// The declarations of domains declared more than
-    /// [`FEW_DECLARATIONS`] times, for the duplicate check: a name
-    /// repeated 400,000 times in a list must not cost 400,000² comparisons.
-    many: HashMap<DomainName, HashSet<Declared>>,
+    /// [`FEW_DECLARATIONS`] times, with their index in the domain's list,
+    /// for the duplicate check: a name repeated 400,000 times in a list
+    /// must not cost 400,000² comparisons.
+    many: HashMap<DomainName, HashMap<Declared, usize>>,
 }
 
 /// Up to this many declarations a domain's list is searched directly.
@@ -287,7 +290,9 @@ impl InventoryBuilder {
 
     /// Record a declaration. When the domain was declared before, returns
     /// its delivery and its first declaration (so the caller can warn about
-    /// the duplicate); the first class seen stays.
+    /// the duplicate); the first class seen stays. A place declared again
+    /// (the name twice on one line) stays one place, with the bytes of
+    /// each occurrence: a fix removes them all.
     pub fn declare(
         &mut self,
         name: DomainName,
@@ -301,17 +306,29 @@ impl InventoryBuilder {
                     .first()
                     .cloned()
                     .unwrap_or_else(|| declared.clone());
-                let known = if existing.declared.len() < FEW_DECLARATIONS {
-                    existing.declared.contains(&declared)
+                let places = &mut existing.declared;
+                let known = if places.len() < FEW_DECLARATIONS {
+                    places.iter().position(|place| *place == declared)
                 } else {
-                    !self
-                        .many
-                        .entry(name)
-                        .or_insert_with(|| existing.declared.iter().cloned().collect())
-                        .insert(declared.clone())
+                    let index = self.many.entry(name).or_insert_with(|| {
+                        places
+                            .iter()
+                            .enumerate()
+                            .map(|(i, place)| (place.clone(), i))
+                            .collect()
+                    });
+                    let next = places.len();
+                    match index.entry(declared.clone()) {
+                        Entry::Occupied(at) => Some(*at.get()),
+                        Entry::Vacant(slot) => {
+                            slot.insert(next);
+                            None
+                        }
+                    }
                 };
-                if !known {
-                    existing.declared.push(declared);
+                match known.and_then(|i| places.get_mut(i)) {
+                    Some(place) => place.add_occurrence(&declared),
+                    None => places.push(declared),
                 }
                 Some((existing.delivery, first))
             }
@@ -388,5 +405,33 @@ mod tests {
         assert_eq!(domains.len(), 1);
         let lines: Vec<u32> = domains[0].declared.iter().map(|d| d.line).collect();
         assert_eq!(lines, (1..=40).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_name_twice_on_one_line_is_one_place_with_both_spans() {
+        let name = DomainName::parse("a.test").unwrap();
+        let mut builder = InventoryBuilder::new();
+        let via = Via::Parameter(PostfixParam::Mydestination);
+        let at = |line: u32, start: usize| {
+            Declared::new("etc/postfix/main.cf", line, via).with_span(Some(ByteSpan::at(start, 6)))
+        };
+        // Past the few declarations searched directly too.
+        for line in 1..=20 {
+            builder.declare(name.clone(), Delivery::Local, at(line, 100 * line as usize));
+        }
+        for (line, start) in [(3, 320), (3, 300), (3, 320), (18, 1810)] {
+            builder.declare(name.clone(), Delivery::Local, at(line, start));
+        }
+        let domains = builder.into_domains();
+        assert_eq!(domains[0].declared.len(), 20);
+        let spans = |line: usize| -> Vec<usize> {
+            domains[0].declared[line - 1]
+                .spans()
+                .map(|s| s.start)
+                .collect()
+        };
+        assert_eq!(spans(3), vec![300, 320]);
+        assert_eq!(spans(18), vec![1800, 1810]);
+        assert_eq!(spans(4), vec![400]);
     }
 }

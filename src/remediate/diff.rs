@@ -50,12 +50,12 @@ pub enum PlaceKind {
 /// One change to one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EditOp {
-    /// Remove `domain`, whose bytes the reader recorded at `span` on the
-    /// 1-based physical `line` (no span: it is not written there as one
-    /// piece, and the removal is refused).
+    /// Remove `domain` from the 1-based physical `line`, where the reader
+    /// recorded its bytes at `spans` (one per occurrence; none: it is not
+    /// written there as one piece, and the removal is refused).
     Remove {
         line: u32,
-        span: Option<ByteSpan>,
+        spans: Vec<ByteSpan>,
         kind: PlaceKind,
         domain: DomainName,
     },
@@ -246,15 +246,23 @@ impl FileText {
         match op {
             EditOp::Remove {
                 line,
-                span,
+                spans,
                 kind,
                 domain,
             } => {
                 let at = Place { file, line: *line };
-                let Some(span) = span else {
+                if spans.is_empty() {
                     return Err(at.not_literal(domain));
-                };
-                self.remove(at, *span, *kind, domain)
+                }
+                // Every occurrence goes, or none.
+                let before = self.changed.clone();
+                for span in spans {
+                    if let Err(error) = self.remove(at, *span, *kind, domain) {
+                        self.changed = before;
+                        return Err(error);
+                    }
+                }
+                Ok(())
             }
             EditOp::AppendToParam { param, domain } => self.append_to_param(file, param, domain),
             EditOp::AppendLine { domain } => {
@@ -708,7 +716,7 @@ mod tests {
     fn op(line: u32, span: Option<ByteSpan>, kind: PlaceKind, name: &str) -> EditOp {
         EditOp::Remove {
             line,
-            span,
+            spans: span.into_iter().collect(),
             kind,
             domain: d(name),
         }
@@ -894,6 +902,38 @@ mod tests {
             file.render(),
             "mydestination =\nrelay_domains = backup.test\n"
         );
+    }
+
+    #[test]
+    fn every_occurrence_of_a_name_on_its_line_goes_or_none_does() {
+        let text = "mydestination = localhost, moved.test, moved.test\n";
+        let first = span_on(text, 1, "moved.test");
+        let second = ByteSpan::at(first.end + 2, first.len());
+        let mut file = FileText::new(text);
+        let both = EditOp::Remove {
+            line: 1,
+            spans: vec![first, second],
+            kind: PlaceKind::MainCf,
+            domain: d("moved.test"),
+        };
+        file.apply("f", &both).unwrap();
+        assert_eq!(file.render(), "mydestination = localhost\n");
+        // One occurrence that is no item: nothing changes.
+        let text = "mydestination = moved.test, {moved.test}\n";
+        let first = span_on(text, 1, "moved.test");
+        let braced = ByteSpan::at(first.end + 3, first.len());
+        let mut file = FileText::new(text);
+        let both = EditOp::Remove {
+            line: 1,
+            spans: vec![first, braced],
+            kind: PlaceKind::MainCf,
+            domain: d("moved.test"),
+        };
+        assert!(matches!(
+            file.apply("f", &both),
+            Err(EditError::NotLiteral { .. })
+        ));
+        assert_eq!(file.render(), text);
     }
 
     #[test]

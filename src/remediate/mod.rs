@@ -1129,7 +1129,7 @@ fn remove_op(
         place.file.clone(),
         EditOp::Remove {
             line: place.line,
-            span: place.span,
+            spans: place.spans().collect(),
             kind: *kind,
             domain: known.name.clone(),
         },
@@ -1222,7 +1222,7 @@ fn list_ops(
             rel,
             EditOp::Remove {
                 line: place.line,
-                span: place.span,
+                spans: place.spans().collect(),
                 kind: PlaceKind::LinePerName,
                 domain: known.name.clone(),
             },

@@ -185,6 +185,68 @@ fn postfix_crlf_files_round_trip() {
 }
 
 #[test]
+fn a_name_written_twice_on_a_line_goes_entirely() {
+    let dir = copy_fixture("fix/postfix");
+    let main_cf = dir.path().join("etc/postfix/main.cf");
+    let text = std::fs::read_to_string(&main_cf).unwrap();
+    assert!(text.contains("    shop.test, moved.test,\n"));
+    let text = text.replace(
+        "    shop.test, moved.test,\n",
+        "    moved.test, shop.test, moved.test,\n",
+    );
+    std::fs::write(&main_cf, text).unwrap();
+    round_trip_in(
+        "a_name_written_twice_on_a_line_goes_entirely",
+        dir,
+        &[],
+        &[
+            ("moved.test", None),
+            ("expired.test", None),
+            ("nomail.test", None),
+            ("xn--bcher-kva.test", None),
+            ("backup.test", Some("relay")),
+        ],
+    );
+}
+
+#[test]
+fn a_name_also_inside_a_conditional_is_left_for_a_human() {
+    let dir = copy_fixture("fix/postfix");
+    let main_cf = dir.path().join("etc/postfix/main.cf");
+    let text = std::fs::read_to_string(&main_cf).unwrap();
+    let text = text.replace(
+        "    shop.test, moved.test,\n",
+        "    shop.test, moved.test, ${myhostname?{moved.test}},\n",
+    );
+    std::fs::write(&main_cf, text).unwrap();
+    let root = dir.path();
+    let out = mxdrift()
+        .arg("fix")
+        .arg("--root")
+        .arg(root)
+        .arg("--zone-file")
+        .arg(root.join("zones/test.zone"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let diff = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let changed = |l: &&str| l.starts_with(['-', '+']) && !l.starts_with("---");
+    assert!(
+        !diff
+            .lines()
+            .filter(changed)
+            .any(|l| l.contains("moved.test")),
+        "{diff}"
+    );
+    assert!(
+        stderr.contains("left for a human: moved.test (mail-switch-on): etc/postfix/main.cf:13: moved.test is not written there as a plain name"),
+        "{stderr}"
+    );
+    assert!(diff.contains("-    expired.test"), "{diff}");
+}
+
+#[test]
 fn qmail_round_trip() {
     round_trip(
         "qmail_round_trip",
