@@ -36,7 +36,8 @@ fn scratch() -> &'static Path {
 /// Every expanded character has an origin on a line of the file (or in a
 /// built-in default, line 0); nothing exceeds the expansion limit; a value
 /// without `$` expands to itself; the checked expansion fails exactly when
-/// a limit stopped it; a match list's index answers as the walk over it.
+/// a limit stopped it; a match list's index answers as the walk over it;
+/// the bytes recorded for a listed name are that name.
 pub fn main_cf(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let lines = text.split('\n').count();
@@ -84,6 +85,12 @@ pub fn main_cf(data: &[u8]) {
         let (members, _) = list.members();
         for member in &members {
             assert_eq!(list.first_match(&member.raw), Some(true), "{}", member.raw);
+            if let Some(span) = member.location.span()
+                && member.location.file == "etc/postfix/main.cf"
+            {
+                let written = text.get(span.start..span.end).map(tables::fold_case);
+                assert_eq!(written.as_deref(), Some(member.raw.as_str()), "{span:?}");
+            }
         }
         let names: Vec<&str> = tables::split_tokens(&expanded.text)
             .into_iter()
@@ -104,7 +111,8 @@ pub fn main_cf(data: &[u8]) {
 
 /// Table text (postmap's source format), read for a match list and for
 /// its values: never more keys than lines, every key found by a lookup at
-/// its first line, a list's keys a subset without addresses.
+/// its first line, a list's keys a subset without addresses, the bytes
+/// recorded for a key that key.
 pub fn table_text(data: &[u8]) {
     let dir = scratch();
     let path = dir.join("etc/postfix/table");
@@ -124,11 +132,16 @@ pub fn table_text(data: &[u8]) {
         return;
     };
     assert!(all.len() <= lines, "{} keys from {lines} lines", all.len());
+    let text = String::from_utf8_lossy(data);
     for entry in all.entries() {
         assert!(!entry.key.is_empty());
         assert!(entry.line as usize >= 1 && entry.line as usize <= lines);
         let found = all.get(entry.key).expect("a key is found");
         assert_eq!(found.line, entry.line, "the first of duplicate keys wins");
+        if let Some(span) = entry.location().span() {
+            let written = text.get(span.start..span.end).map(tables::fold_case);
+            assert_eq!(written.as_deref(), Some(entry.key), "{span:?}");
+        }
     }
     assert!(domains.len() <= all.len());
     for entry in domains.entries() {

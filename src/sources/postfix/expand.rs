@@ -1216,6 +1216,39 @@ mod tests {
     }
 
     #[test]
+    fn a_piece_of_one_line_knows_its_bytes_in_the_file() {
+        let text = "a = x.test\nb =\n  y.test\nmydestination = $a, $b, z.test,\r\n\tw.test $a$a ${{1} == {1}} $$q\n";
+        let cf = cf(text);
+        let e = cf.expand_param("mydestination");
+        let span = |token: &str| {
+            let at = e.text.find(token).unwrap();
+            e.span_of(at..at + token.len())
+                .map(|s| &text[s.start..s.end])
+        };
+        assert_eq!(span("x.test"), Some("x.test"));
+        assert_eq!(span("y.test"), Some("y.test"));
+        assert_eq!(span("z.test"), Some("z.test"));
+        assert_eq!(span("w.test"), Some("w.test"));
+        // Text put together by expansion, computed, or around a `$$`.
+        assert_eq!(span("x.testx.test"), None);
+        assert_eq!(span("true"), None);
+        assert_eq!(span("$q"), None);
+        // A built-in default is written nowhere; a name from the machine's
+        // name file is written there.
+        let mut c = MainCf::parse("etc/postfix/main.cf", "").unwrap();
+        let mailname = Origin {
+            file: "etc/mailname".into(),
+            line: 1,
+            param: "myhostname".into(),
+        };
+        c.set_hostname("mx.example.test", Some((mailname, 2)));
+        let e = c.expand_param("mydestination");
+        assert_eq!(e.span_of(0..15), Some(ByteSpan::at(2, 15)));
+        let localhost = e.text.rfind("localhost").unwrap();
+        assert_eq!(e.span_of(localhost..localhost + 9), None);
+    }
+
+    #[test]
     fn origins_point_at_continuation_lines() {
         let cf = cf("mydestination = a.test,\n# c\n  b.test\n");
         let e = cf.expand_param("mydestination");

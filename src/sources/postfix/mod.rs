@@ -74,15 +74,6 @@ impl Location {
         }
     }
 
-    /// A key of the compiled table `file`.
-    pub fn compiled_key(file: impl Into<String>) -> Self {
-        Location {
-            file: file.into(),
-            line: 0,
-            at: At::CompiledKey,
-        }
-    }
-
     /// A built-in default of main.cf `file` (empty: of no file).
     pub fn builtin_default(file: impl Into<String>) -> Self {
         Location {
