@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::CivilDate;
+use crate::civil_date::CivilDate;
 use crate::identity::{Confirmation, MxPattern, Origin, ServerIdentity};
 use crate::inventory::{Delivery, DomainName, Inventory, InventoryWarning, KnownDomain, Platform};
 use crate::resolve::{self, MxEvidence, ResolveError, ResolveOptions};

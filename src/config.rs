@@ -6,11 +6,12 @@
 //! In YAML an unquoted `*` starts an alias (`*name` refers to `&name`), so a
 //! glob such as `*.example.org` must be quoted; the parse error says so.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer};
 
+use crate::civil_date::CivilDate;
 use crate::inventory::{InventoryWarning, WarningKind};
 use crate::rules::{Finding, IgnoreRule, RuleError, RuleSet, Severity};
 use crate::safe_fs;
@@ -42,9 +43,10 @@ pub struct Config {
     /// MX host patterns (globs) of filtering gateways that deliver to this server.
     #[serde(default)]
     pub trusted_mx: Vec<String>,
-    /// Resolvers to ask, `IP` or `IP:PORT` (command-line `--nameserver` wins).
-    #[serde(default)]
-    pub resolvers: Vec<String>,
+    /// Resolvers to ask, `IP` or `IP:PORT` (command-line `--nameserver` wins),
+    /// checked as they are read so that a bad one is named with its line.
+    #[serde(default, deserialize_with = "nameservers")]
+    pub resolvers: Vec<SocketAddr>,
     /// Severity overrides per rule id.
     #[serde(default)]
     pub severity: std::collections::BTreeMap<String, Severity>,
@@ -59,6 +61,24 @@ pub struct ServerSection {
     pub addresses: Vec<IpAddr>,
     #[serde(default)]
     pub names: Vec<String>,
+}
+
+/// One entry of `resolvers:`, parsed as `--nameserver` parses it; an error
+/// is raised at the entry, so the message names its line.
+struct Nameserver(SocketAddr);
+
+impl<'de> Deserialize<'de> for Nameserver {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        crate::resolve::parse_nameserver(&text)
+            .map(Nameserver)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+fn nameservers<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<SocketAddr>, D::Error> {
+    let written = Vec::<Nameserver>::deserialize(deserializer)?;
+    Ok(written.into_iter().map(|n| n.0).collect())
 }
 
 /// "Do not report RULE for DOMAIN, because REASON (until DATE)."
@@ -111,27 +131,28 @@ impl Ignore {
 }
 
 impl Config {
-    /// Read and validate a config file. `shown` is the name used in messages.
+    /// Read and validate a config file. `shown` is the name used in messages;
+    /// rule ids are checked against `rules`.
     /// The file is read like every other (a regular file, at most
     /// [`safe_fs::SETTINGS_LIMIT`]): a FIFO or `/dev/zero` given as
     /// `--config` is refused, never waited for.
-    pub fn load(path: &Path, shown: &str) -> Result<Config, ConfigError> {
+    pub fn load(path: &Path, shown: &str, rules: &RuleSet) -> Result<Config, ConfigError> {
         let bytes =
             safe_fs::read_path(path, safe_fs::SETTINGS_LIMIT).map_err(|error| ConfigError::Io {
                 file: shown.to_string(),
                 source: error.into(),
             })?;
-        Self::parse_bytes(&bytes, shown)
+        Self::parse_bytes(&bytes, shown, rules)
     }
 
     /// `<root>/etc/mxdrift.yaml`, read inside the root like the server's
     /// own files; `None` when there is none.
-    pub fn load_under_root(root: &Path) -> Result<Option<Config>, ConfigError> {
+    pub fn load_under_root(root: &Path, rules: &RuleSet) -> Result<Option<Config>, ConfigError> {
         const PATH: &str = "/etc/mxdrift.yaml";
         let shown = PATH.trim_start_matches('/');
         let read = safe_fs::Root::open(root).and_then(|r| r.read(PATH, safe_fs::SETTINGS_LIMIT));
         match read {
-            Ok((bytes, _)) => Self::parse_bytes(&bytes, shown).map(Some),
+            Ok((bytes, _)) => Self::parse_bytes(&bytes, shown, rules).map(Some),
             Err(error) if error.is_not_found() => Ok(None),
             Err(error) => Err(ConfigError::Io {
                 file: shown.to_string(),
@@ -140,24 +161,23 @@ impl Config {
         }
     }
 
-    fn parse_bytes(bytes: &[u8], shown: &str) -> Result<Config, ConfigError> {
+    fn parse_bytes(bytes: &[u8], shown: &str, rules: &RuleSet) -> Result<Config, ConfigError> {
         let text = std::str::from_utf8(bytes).map_err(|e| ConfigError::Invalid {
             file: shown.to_string(),
             message: format!("not UTF-8 text ({e})"),
         })?;
-        Self::parse(text, shown)
+        Self::parse(text, shown, rules)
     }
 
-    pub fn parse(text: &str, shown: &str) -> Result<Config, ConfigError> {
+    /// Parse and validate the text of a config file: rule ids in `severity`
+    /// and `ignore` must be rules of `rules` (the run's rule set, parsed
+    /// once by the caller).
+    pub fn parse(text: &str, shown: &str, rules: &RuleSet) -> Result<Config, ConfigError> {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
         let config: Config =
             serde_saphyr::from_str(text).map_err(|e| syntax_error(&e, text, shown))?;
-        let rules = RuleSet::embedded().map_err(|e| ConfigError::Invalid {
-            file: shown.to_string(),
-            message: e.to_string(),
-        })?;
         for id in config.severity.keys() {
             if rules.get(id).is_none() {
                 return Err(ConfigError::Invalid {
@@ -276,71 +296,13 @@ fn syntax_error(error: &serde_saphyr::Error, text: &str, shown: &str) -> ConfigE
     }
 }
 
-/// A calendar date, enough to compare ignore expiry with today (UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct CivilDate {
-    pub year: i64,
-    pub month: u32,
-    pub day: u32,
-}
-
-impl CivilDate {
-    pub fn parse(s: &str) -> Option<CivilDate> {
-        let mut parts = s.trim().splitn(3, '-');
-        let year: i64 = parts.next()?.parse().ok()?;
-        let month: u32 = parts.next()?.parse().ok()?;
-        let day: u32 = parts.next()?.parse().ok()?;
-        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-        let days_in_month = match month {
-            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-            4 | 6 | 9 | 11 => 30,
-            2 if leap => 29,
-            2 => 28,
-            _ => return None,
-        };
-        (1..=days_in_month)
-            .contains(&day)
-            .then_some(CivilDate { year, month, day })
-    }
-
-    /// The UTC date of a Unix timestamp (days-from-civil inverse, H. Hinnant).
-    pub fn from_unix(secs: u64) -> CivilDate {
-        let z = (secs / 86_400) as i64 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        CivilDate { year, month, day }
-    }
-
-    pub fn today() -> CivilDate {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        CivilDate::from_unix(secs)
-    }
-}
-
-/// As in the config file and the JSON report: `YYYY-MM-DD`.
-impl Serialize for CivilDate {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl std::fmt::Display for CivilDate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rules() -> RuleSet {
+        RuleSet::embedded().unwrap()
+    }
 
     #[test]
     fn full_config_parses() {
@@ -358,8 +320,15 @@ ignore:
     reason: split delivery on purpose (ticket 4711)
     until: 2027-01-31
 ";
-        let c = Config::parse(text, "etc/mxdrift.yaml").unwrap();
+        let c = Config::parse(text, "etc/mxdrift.yaml", &rules()).unwrap();
         assert_eq!(c.server.addresses.len(), 2);
+        assert_eq!(
+            c.resolvers,
+            [
+                "9.9.9.9:53".parse::<SocketAddr>().unwrap(),
+                "127.0.0.1:5353".parse().unwrap()
+            ]
+        );
         assert_eq!(c.severity["split-delivery"], Severity::Info);
         assert_eq!(c.ignore[0].until.as_deref(), Some("2027-01-31"));
     }
@@ -367,7 +336,7 @@ ignore:
     #[test]
     fn unknown_key_is_an_error_with_line() {
         let text = "server:\n  addresses: [203.0.113.10]\n  adresses: [1.2.3.4]\n";
-        let e = Config::parse(text, "etc/mxdrift.yaml")
+        let e = Config::parse(text, "etc/mxdrift.yaml", &rules())
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("etc/mxdrift.yaml:3:"), "{e}");
@@ -375,33 +344,48 @@ ignore:
 
     #[test]
     fn bad_yaml_and_bad_values_name_the_line() {
-        let e = Config::parse("ignore:\n  - domain: a.test\n    rule: [\n", "m.yaml")
-            .unwrap_err()
-            .to_string();
+        let e = Config::parse(
+            "ignore:\n  - domain: a.test\n    rule: [\n",
+            "m.yaml",
+            &rules(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.starts_with("m.yaml:"), "{e}");
-        let e = Config::parse("server:\n  addresses: [not-an-ip]\n", "m.yaml")
+        let e = Config::parse("server:\n  addresses: [not-an-ip]\n", "m.yaml", &rules())
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("m.yaml:2:"), "{e}");
-        let e = Config::parse("severity:\n  mail-switch-on: fatal\n", "m.yaml")
+        let e = Config::parse("severity:\n  mail-switch-on: fatal\n", "m.yaml", &rules())
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("m.yaml:2:"), "{e}");
+        let e = Config::parse(
+            "server:\n  names: [a.test]\nresolvers:\n  - 9.9.9.9\n  - dns.example\n",
+            "m.yaml",
+            &rules(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("m.yaml:5:"), "{e}");
+        assert!(e.contains("bad name server `dns.example`"), "{e}");
     }
 
     #[test]
     fn unknown_rules_and_bad_dates_are_rejected() {
-        assert!(Config::parse("severity:\n  no-such-rule: info\n", "m.yaml").is_err());
+        assert!(Config::parse("severity:\n  no-such-rule: info\n", "m.yaml", &rules()).is_err());
         let ignore = |rule: &str, until: &str| {
             format!(
                 "ignore:\n  - domain: a.test\n    rule: '{rule}'\n    reason: r\n    until: '{until}'\n"
             )
         };
-        assert!(Config::parse(&ignore("nope", "2027-01-01"), "m.yaml").is_err());
-        assert!(Config::parse(&ignore("mail-switch-on", "2027-02-30"), "m.yaml").is_err());
-        assert!(Config::parse(&ignore("*", "2027-02-28"), "m.yaml").is_ok());
+        assert!(Config::parse(&ignore("nope", "2027-01-01"), "m.yaml", &rules()).is_err());
+        assert!(
+            Config::parse(&ignore("mail-switch-on", "2027-02-30"), "m.yaml", &rules()).is_err()
+        );
+        assert!(Config::parse(&ignore("*", "2027-02-28"), "m.yaml", &rules()).is_ok());
         let no_reason = "ignore:\n  - domain: a.test\n    rule: '*'\n    reason: ' '\n";
-        assert!(Config::parse(no_reason, "m.yaml").is_err());
+        assert!(Config::parse(no_reason, "m.yaml", &rules()).is_err());
     }
 
     #[test]
@@ -409,6 +393,7 @@ ignore:
         let e = Config::parse(
             "ignore:\n  - domain: *.example.org\n    rule: '*'\n    reason: r\n",
             "etc/mxdrift.yaml",
+            &rules(),
         )
         .unwrap_err()
         .to_string();
@@ -417,7 +402,7 @@ ignore:
         assert!(!e.contains("<input>"), "{e}");
         assert!(e.contains("quote a glob"), "{e}");
         // Other errors get no alias hint.
-        let e = Config::parse("server:\n  adresses: []\n", "m.yaml")
+        let e = Config::parse("server:\n  adresses: []\n", "m.yaml", &rules())
             .unwrap_err()
             .to_string();
         assert!(!e.contains("alias"), "{e}");
@@ -441,7 +426,7 @@ ignore:
     rule: '*'
     reason: everything
 ";
-        let config = Config::parse(text, "etc/mxdrift.yaml").unwrap();
+        let config = Config::parse(text, "etc/mxdrift.yaml", &rules()).unwrap();
         assert_eq!(config.ignore[1].line, 5);
         let rules = RuleSet::embedded().unwrap();
         let domain = KnownDomain {
@@ -485,19 +470,9 @@ ignore:
         let c = Config::parse(
             include_str!("../packaging/mxdrift.yaml"),
             "packaging/mxdrift.yaml",
+            &rules(),
         )
         .unwrap();
         assert_eq!(c, Config::default());
-    }
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(CivilDate::from_unix(0).to_string(), "1970-01-01");
-        assert_eq!(
-            CivilDate::from_unix(1_795_398_400).to_string(),
-            "2026-11-23"
-        );
-        assert_eq!(CivilDate::from_unix(951_782_400).to_string(), "2000-02-29");
-        assert!(CivilDate::parse("2026-11-23").unwrap() < CivilDate::parse("2027-01-01").unwrap());
     }
 }

@@ -14,6 +14,7 @@ use hickory_proto::rr::{Name, RecordType};
 use crate::config::Config;
 use crate::resolve::answer::{self, Answer, MAX_CNAME_LINKS};
 use crate::resolve::{classify, offline, validate};
+use crate::rules::RuleSet;
 use crate::sources::ConfigRoot;
 use crate::sources::postfix::compiled::{self, CompiledFormat};
 use crate::sources::postfix::expand::MAX_EXPANDED_BYTES;
@@ -136,7 +137,9 @@ pub fn table_text(data: &[u8]) {
     for entry in all.entries() {
         assert!(!entry.key.is_empty());
         assert!(entry.line as usize >= 1 && entry.line as usize <= lines);
-        let found = all.get(entry.key).expect("a key is found");
+        let Some(found) = all.get(entry.key) else {
+            panic!("key {:?} is not found", entry.key);
+        };
         assert_eq!(found.line, entry.line, "the first of duplicate keys wins");
         if let Some(span) = entry.location().span() {
             let written = text.get(span.start..span.end).map(tables::fold_case);
@@ -281,8 +284,12 @@ pub fn dns_answer(data: &[u8]) {
 /// mxdrift.yaml: never a panic; an error always names the file, never
 /// `<input>`.
 pub fn config_yaml(data: &[u8]) {
+    static RULES: OnceLock<Option<RuleSet>> = OnceLock::new();
+    let Some(rules) = RULES.get_or_init(|| RuleSet::embedded().ok()) else {
+        panic!("the embedded rules do not parse");
+    };
     let text = String::from_utf8_lossy(data);
-    if let Err(error) = Config::parse(&text, "etc/mxdrift.yaml") {
+    if let Err(error) = Config::parse(&text, "etc/mxdrift.yaml", rules) {
         let message = error.to_string();
         assert!(message.contains("etc/mxdrift.yaml"), "{message}");
         assert!(!message.contains("<input>"), "{message}");

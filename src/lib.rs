@@ -11,6 +11,7 @@
 
 pub mod atomic;
 pub mod audit;
+pub mod civil_date;
 pub mod cli;
 pub mod config;
 pub mod deadline;
@@ -23,6 +24,7 @@ pub mod report;
 pub mod resolve;
 pub mod rules;
 pub mod safe_fs;
+pub mod settings;
 pub mod sources;
 pub mod verdict;
 

@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::FileEdit;
 use crate::atomic::{self, Owner, WriteError};
-use crate::config::CivilDate;
+use crate::civil_date::CivilDate;
 use crate::safe_fs::{self, FileKind};
 use crate::sources::ConfigRoot;
 

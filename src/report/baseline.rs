@@ -16,7 +16,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::Audit;
-use crate::config::CivilDate;
+use crate::civil_date::CivilDate;
 use crate::inventory::InventoryWarning;
 use crate::rules::Severity;
 

@@ -41,7 +41,7 @@ pub async fn gather_over_tcp(
     opts: &ResolveOptions,
 ) -> Result<ResolveReport, ResolveError> {
     let opts = ResolveOptions {
-        progress: false,
+        progress: None,
         ..opts.clone()
     };
     let backend = Backend::Live(LiveResolver::with_transport(&opts, Transport::TcpOnly)?);

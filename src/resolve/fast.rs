@@ -19,9 +19,9 @@
 
 use std::net::SocketAddr;
 
+use hickory_proto::op::{DEFAULT_MAX_PAYLOAD_LEN, Edns, Message, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
 use hickory_resolver::net::runtime::{DnsUdpSocket, RuntimeProvider};
-use hickory_resolver::proto::op::{DEFAULT_MAX_PAYLOAD_LEN, Edns, Message, Query, ResponseCode};
-use hickory_resolver::proto::rr::{Name, RecordType};
 
 use super::udp_pool::{PooledUdp, PooledUdpRuntime};
 use super::validate::{self, Checked};
@@ -164,9 +164,9 @@ mod tests {
     use super::*;
     use crate::resolve::answer::Answer;
     use crate::test_support::{name, response};
+    use hickory_proto::rr::rdata::{A, CNAME, MX};
+    use hickory_proto::rr::{RData, Record};
     use hickory_resolver::MAX_TTL;
-    use hickory_resolver::proto::rr::rdata::{A, CNAME, MX};
-    use hickory_resolver::proto::rr::{RData, Record};
 
     #[test]
     fn records_of_the_type_asked_are_final_with_hickorys_ttl_bounds() {

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use hickory_proto::rr::{Name, RecordType};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::{OnceCell, Semaphore};
 use tokio::task::JoinSet;
 
@@ -280,11 +279,14 @@ pub(crate) async fn gather_with(
     let (untrustworthy, sanity_notes, server_name_answers) =
         check_resolvers(&run, domains, server_names).await;
 
-    let progress = progress_bar(opts.progress, domains.len());
+    let progress = opts.progress.as_deref();
     let mut tasks = JoinSet::new();
     let mut unique: Vec<DomainName> = domains.to_vec();
     unique.sort();
     unique.dedup();
+    if let Some(progress) = progress {
+        progress.started(u64::try_from(unique.len()).unwrap_or(u64::MAX));
+    }
     // Domain tasks are started as others finish, a few per query slot: a
     // task's future is a few KiB, and 100,000 of them started at once were
     // most of the run's memory. Every task a started one waits for (a shared
@@ -300,7 +302,9 @@ pub(crate) async fn gather_with(
             // its domain is filled in as inconclusive below.
             Err(_join_error) => {}
         }
-        progress.inc(1);
+        if let Some(progress) = progress {
+            progress.resolved();
+        }
     };
     for domain in unique {
         while tasks.len() >= task_limit {
@@ -318,7 +322,9 @@ pub(crate) async fn gather_with(
     while let Some(joined) = tasks.join_next().await {
         collect(joined);
     }
-    progress.finish_and_clear();
+    if let Some(progress) = progress {
+        progress.finished();
+    }
     for domain in domains {
         evidence
             .entry(domain.clone())
@@ -430,20 +436,4 @@ async fn check_resolvers(
         });
     }
     (untrustworthy, notes, name_answers)
-}
-
-fn progress_bar(enabled: bool, domains: usize) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(
-        Some(u64::try_from(domains).unwrap_or(u64::MAX)),
-        ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) =
-        ProgressStyle::with_template("resolving {bar:40} {pos}/{len} domains ({eta} left)")
-    {
-        bar.set_style(style);
-    }
-    bar
 }

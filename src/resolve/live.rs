@@ -20,11 +20,11 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use hickory_proto::op::{DnsRequestOptions, Query};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::config::{NameServerConfig, ResolverOpts};
 use hickory_resolver::net::xfer::{DnsHandle, FirstAnswer, RetryDnsHandle};
 use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::proto::op::{DnsRequestOptions, Query};
-use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 
 use super::answer::{Answer, MAX_CNAME_LINKS, display_name};
@@ -36,7 +36,7 @@ use super::{ResolveError, ResolveOptions};
 /// How long a fast-path query waits alone before hickory's pool asks again
 /// beside it: hickory's own resend interval (its retry floor), so a lost
 /// datagram costs what it cost before.
-const FAST_PATH_PATIENCE: Duration = hickory_resolver::proto::op::DEFAULT_RETRY_FLOOR;
+const FAST_PATH_PATIENCE: Duration = hickory_proto::op::DEFAULT_RETRY_FLOOR;
 
 /// Queries one lookup may take to follow a CNAME chain that leaves the
 /// responses (an authoritative server answers only from its own zone):

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -39,8 +40,9 @@ pub struct ResolveOptions {
     pub attempts: usize,
     /// Queries in flight at once (at least one).
     pub concurrency: usize,
-    /// Draw a progress bar on stderr (main decides: a terminal and a long run).
-    pub progress: bool,
+    /// Told as each domain's evidence is complete (the binary draws a
+    /// progress bar on a terminal); `None`: nobody is told.
+    pub progress: Option<Arc<dyn ResolveProgress>>,
     /// At most this many queries per second (a token bucket); `None`: no
     /// limit beyond `concurrency`. Public resolvers rate-limit clients at
     /// about 1,000 queries per second.
@@ -55,10 +57,23 @@ impl Default for ResolveOptions {
             timeout: Duration::from_secs(5),
             attempts: 2,
             concurrency: 64,
-            progress: false,
+            progress: None,
             max_qps: None,
         }
     }
+}
+
+/// Follows the resolution of the domains of one run. The resolve stage
+/// never writes to the terminal itself; the binary's progress bar is one of
+/// these. Called from the runtime's worker threads, so it must not block.
+pub trait ResolveProgress: Send + Sync + std::fmt::Debug {
+    /// The resolution of `domains` distinct domains begins (after the
+    /// resolvers' sanity check).
+    fn started(&self, domains: u64);
+    /// One more domain has its evidence.
+    fn resolved(&self);
+    /// Every domain has its evidence.
+    fn finished(&self);
 }
 
 /// Why the resolve stage could not even start. Per-query failures are never

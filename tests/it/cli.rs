@@ -539,8 +539,9 @@ fn nagios_exit_codes_and_unknown() {
         .assert()
         .code(3)
         .stdout(predicate::str::starts_with(
-            "MXDRIFT UNKNOWN - invalid threshold range",
-        ));
+            "MXDRIFT UNKNOWN - usage: invalid value 'nonsense' for '--warning <RANGE>'",
+        ))
+        .stdout(predicate::str::contains("invalid threshold range"));
 }
 
 #[test]
@@ -765,6 +766,50 @@ fn huge_timeouts_and_deadlines_are_usage_errors_not_panics() {
             .args(&bad)
             .assert()
             .code(2);
+    }
+}
+
+#[test]
+fn huge_counts_are_usage_errors_not_panics() {
+    // 2^64 - 1 queries in flight panicked in the query limiter once.
+    for (option, bad) in [
+        ("--concurrency", "18446744073709551615"),
+        ("--concurrency", "0"),
+        ("--attempts", "0"),
+        ("--max-qps", "4294967296"),
+    ] {
+        mxdrift()
+            .args(["audit", "--root", DEMO, "--zone-file", DEMO_ZONE])
+            .args([option, bad])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(option))
+            .stderr(predicate::str::contains(bad))
+            .stderr(predicate::str::contains("panicked").not());
+        mxdrift()
+            .args(["fix", "--root", DEMO, "--zone-file", DEMO_ZONE])
+            .args([option, bad])
+            .assert()
+            .code(2);
+    }
+}
+
+#[test]
+fn a_bad_resolver_in_the_config_file_names_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mxdrift.yaml");
+    fs::write(&config, "resolvers:\n  - 9.9.9.9\n  - dns.example\n").unwrap();
+    // Also when --nameserver replaces the file's resolvers for this run.
+    for nameserver in [&[][..], &["--nameserver", "192.0.2.53"]] {
+        mxdrift()
+            .args(["audit", "--root", DEMO, "--zone-file", DEMO_ZONE])
+            .args(nameserver)
+            .arg("--config")
+            .arg(&config)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("mxdrift.yaml:3:"))
+            .stderr(predicate::str::contains("dns.example"));
     }
 }
 

@@ -26,7 +26,7 @@ use crate::common::raw_dns::{RawDns, mx, question};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::RecordType;
 use mxdrift::audit::{self, AuditOptions, IdentityOptions};
-use mxdrift::config::CivilDate;
+use mxdrift::civil_date::CivilDate;
 use mxdrift::remediate::{self, Confirmation, RefusalCause};
 use mxdrift::rules::RuleSet;
 use mxdrift::sources::{ConfigRoot, PlatformChoice, SourceOptions};

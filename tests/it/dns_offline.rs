@@ -85,13 +85,43 @@ async fn bad_zone_file_is_a_setup_error_with_file_and_line() {
     ));
 }
 
+/// Counts what the resolve stage tells its progress observer.
+#[derive(Debug, Default)]
+struct CountingProgress {
+    started: std::sync::Mutex<Vec<u64>>,
+    resolved: std::sync::atomic::AtomicU64,
+    finished: std::sync::atomic::AtomicU64,
+}
+
+impl mxdrift::resolve::ResolveProgress for CountingProgress {
+    fn started(&self, domains: u64) {
+        self.started.lock().unwrap().push(domains);
+    }
+    fn resolved(&self) {
+        self.resolved
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn finished(&self) {
+        self.finished
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 #[tokio::test]
-async fn progress_bar_does_not_change_the_evidence() {
-    let names: Vec<DomainName> = ALL_CASES.iter().map(|d| domain(d)).collect();
+async fn progress_is_told_every_domain_and_does_not_change_the_evidence() {
+    use std::sync::atomic::Ordering;
+    let mut names: Vec<DomainName> = ALL_CASES.iter().map(|d| domain(d)).collect();
+    // A name given twice is resolved, and counted, once.
+    names.push(names[0].clone());
     let quiet = gather(&names, &offline_options(&ZONE_FILES)).await.unwrap();
+    let progress = std::sync::Arc::new(CountingProgress::default());
     let mut opts = offline_options(&ZONE_FILES);
-    opts.progress = true;
-    let drawn = gather(&names, &opts).await.unwrap();
-    assert_eq!(quiet.evidence, drawn.evidence);
-    assert_eq!(quiet.queries_sent, drawn.queries_sent);
+    opts.progress = Some(progress.clone());
+    let observed = gather(&names, &opts).await.unwrap();
+    assert_eq!(quiet.evidence, observed.evidence);
+    assert_eq!(quiet.queries_sent, observed.queries_sent);
+    let distinct = names.len() as u64 - 1;
+    assert_eq!(*progress.started.lock().unwrap(), [distinct]);
+    assert_eq!(progress.resolved.load(Ordering::Relaxed), distinct);
+    assert_eq!(progress.finished.load(Ordering::Relaxed), 1);
 }

@@ -9,6 +9,13 @@
 //! `set_current_dir` (give a child process `.env()`/`.current_dir()`
 //! instead), no fixed ports or temporary paths, and every server or child
 //! process a test starts is stopped when its guard drops. See `common`.
+// Tests assert by panicking and may print what they saw.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 mod common;
 

@@ -6,7 +6,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use mxdrift::audit::{self, Audit, RunStats};
-use mxdrift::config::CivilDate;
+use mxdrift::civil_date::CivilDate;
 use mxdrift::identity::ServerIdentity;
 use mxdrift::inventory::{
     Delivery, DomainFacts, DomainName, InventoryWarning, KnownDomain, Platform, WarningKind,

@@ -42,7 +42,7 @@ pub fn live_options(servers: &[SocketAddr]) -> ResolveOptions {
         timeout: Duration::from_millis(500),
         attempts: 2,
         concurrency: 16,
-        progress: false,
+        progress: None,
         max_qps: None,
     }
 }
@@ -54,7 +54,7 @@ pub fn offline_options(files: &[&str]) -> ResolveOptions {
         timeout: Duration::from_millis(500),
         attempts: 1,
         concurrency: 16,
-        progress: false,
+        progress: None,
         max_qps: None,
     }
 }

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use mxdrift::audit::{self, AuditOptions, IdentityOptions};
-use mxdrift::config::CivilDate;
+use mxdrift::civil_date::CivilDate;
 use mxdrift::remediate::{self, Remediation};
 use mxdrift::resolve::ResolveOptions;
 use mxdrift::rules::RuleSet;
@@ -28,7 +28,7 @@ pub fn offline_audit_options(root: &Path) -> AuditOptions {
             timeout: Duration::from_millis(500),
             attempts: 1,
             concurrency: 4,
-            progress: false,
+            progress: None,
             max_qps: None,
         },
         ignores: Vec::new(),
