@@ -10,7 +10,10 @@ use crate::civil_date::CivilDate;
 use crate::identity::{Confirmation, MxPattern, Origin, ServerIdentity};
 use crate::inventory::{Delivery, DomainName, Inventory, InventoryWarning, KnownDomain, Platform};
 use crate::resolve::{self, MxEvidence, ResolveError, ResolveOptions};
-use crate::rules::{self, Finding, IgnoreRule, RuleError, RuleSet, RunFinding, Severity, Subject};
+use crate::rules::{
+    self, Finding, IgnoreRule, RuleError, RuleId, RuleSet, RunFinding, Severity, Subject,
+};
+use crate::sources::postfix::PostfixFiles;
 use crate::sources::{self, FilesRead, SourceError, SourceOptions};
 use crate::verdict::{self, Verdict};
 
@@ -86,6 +89,10 @@ pub struct Audit {
     /// the `ConfigRoot` the audit read through, which goes on recording (a
     /// later read with other bytes marks the file changed).
     pub files_read: FilesRead,
+    /// How plain Postfix reads each of its files, as the audit read them
+    /// (`None` on other platforms): remediation edits by it and never reads
+    /// the configuration again.
+    pub postfix_files: Option<PostfixFiles>,
 }
 
 /// Totals for summaries and exit codes.
@@ -151,7 +158,7 @@ impl Audit {
 
     /// Findings of one rule that count (not ignored), per-domain and
     /// run-level together.
-    pub fn count_rule(&self, rule: &str) -> usize {
+    pub fn count_rule(&self, rule: RuleId) -> usize {
         self.findings()
             .filter(|(_, f)| f.rule == rule && f.ignored.is_none())
             .count()
@@ -359,7 +366,7 @@ fn identity_unconfirmed(
     );
     Some(
         rules
-            .run_finding(rules::ids::IDENTITY_UNCONFIRMED, message)?
+            .run_finding(RuleId::IdentityUnconfirmed, message)
             .with_evidence(evidence),
     )
 }
@@ -442,7 +449,10 @@ pub fn judge(
 pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditError> {
     let started = SystemTime::now();
     let clock = Instant::now();
-    let inventory = sources::read_inventory(&opts.sources)?;
+    let sources::Read {
+        inventory,
+        postfix_files,
+    } = sources::read(&opts.sources)?;
     let files_read = opts.sources.root.files_read();
     let mut identity = build_identity(&inventory, &opts.identity)?;
 
@@ -455,24 +465,22 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
     let mut run_findings: Vec<RunFinding> = dns
         .untrustworthy
         .iter()
-        .filter_map(|bad| {
+        .map(|bad| {
             let message = format!(
                 "the resolver {} denies names that must exist: its NXDOMAIN and NODATA answers \
                  count as inconclusive",
                 bad.resolver
             );
-            Some(
-                rules
-                    .run_finding(rules::ids::RESOLVER_UNTRUSTWORTHY, message)?
-                    .with_evidence(bad.evidence.clone()),
-            )
+            rules
+                .run_finding(RuleId::ResolverUntrustworthy, message)
+                .with_evidence(bad.evidence.clone())
         })
         .collect();
     run_findings.extend(
         inventory
             .table_mismatches
             .iter()
-            .filter_map(|m| rules::table_not_compiled(&rules, m)),
+            .map(|m| rules::table_not_compiled(&rules, m)),
     );
     let mut notes = std::mem::take(&mut dns.sanity_notes);
     notes.extend(identity.learn_from_dns(&dns.server_names));
@@ -528,6 +536,7 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
             lookups_failed: dns.lookups_failed,
         },
         files_read,
+        postfix_files,
     })
 }
 
@@ -683,7 +692,7 @@ mod tests {
         let rules = RuleSet::embedded().unwrap();
         let finding = identity_unconfirmed(&rules, &mut id, &domains).unwrap();
         assert_eq!(id.confirmation, Confirmation::Unconfirmed { elsewhere: 2 });
-        assert_eq!(finding.rule, "identity-unconfirmed");
+        assert_eq!(finding.rule, RuleId::IdentityUnconfirmed);
         assert_eq!(finding.severity, crate::rules::Severity::Critical);
         assert!(
             finding.message.starts_with(
@@ -725,6 +734,7 @@ mod tests {
                 lookups_failed: 0,
             },
             files_read: FilesRead::default(),
+            postfix_files: None,
         };
         assert_eq!(
             audit.fix_refusal(),

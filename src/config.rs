@@ -6,6 +6,7 @@
 //! In YAML an unquoted `*` starts an alias (`*name` refers to `&name`), so a
 //! glob such as `*.example.org` must be quoted; the parse error says so.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
@@ -13,7 +14,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::civil_date::CivilDate;
 use crate::inventory::{InventoryWarning, WarningKind};
-use crate::rules::{Finding, IgnoreRule, RuleError, RuleSet, Severity};
+use crate::rules::{Finding, IgnoreRule, RuleFilter, RuleId, RuleSet, Severity};
 use crate::safe_fs;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,23 +35,33 @@ pub enum ConfigError {
     Invalid { file: String, message: String },
 }
 
-/// The file as written.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// The file as written; [`Config::parse`] checks it into a [`Config`].
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+struct ConfigFile {
     #[serde(default)]
+    server: ServerSection,
+    #[serde(default)]
+    trusted_mx: Vec<String>,
+    #[serde(default, deserialize_with = "nameservers")]
+    resolvers: Vec<SocketAddr>,
+    #[serde(default)]
+    severity: BTreeMap<String, Severity>,
+    #[serde(default)]
+    ignore: Vec<IgnoreAsWritten>,
+}
+
+/// The settings, checked: every rule named is a rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
     pub server: ServerSection,
     /// MX host patterns (globs) of filtering gateways that deliver to this server.
-    #[serde(default)]
     pub trusted_mx: Vec<String>,
     /// Resolvers to ask, `IP` or `IP:PORT` (command-line `--nameserver` wins),
     /// checked as they are read so that a bad one is named with its line.
-    #[serde(default, deserialize_with = "nameservers")]
     pub resolvers: Vec<SocketAddr>,
-    /// Severity overrides per rule id.
-    #[serde(default)]
-    pub severity: std::collections::BTreeMap<String, Severity>,
-    #[serde(default)]
+    /// Severity overrides per rule.
+    pub severity: BTreeMap<RuleId, Severity>,
     pub ignore: Vec<Ignore>,
 }
 
@@ -82,13 +93,12 @@ fn nameservers<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<SocketA
 }
 
 /// "Do not report RULE for DOMAIN, because REASON (until DATE)."
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(from = "IgnoreAsWritten")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ignore {
     /// A domain name or glob (`*.example.org`).
     pub domain: String,
-    /// A rule id, or `*` for every rule.
-    pub rule: String,
+    /// One rule, or `*` for every rule.
+    pub rule: RuleFilter,
     pub reason: String,
     /// `YYYY-MM-DD`: the ignore applies up to and including this day.
     pub until: Option<String>,
@@ -106,24 +116,12 @@ struct IgnoreAsWritten {
     until: Option<String>,
 }
 
-impl From<IgnoreAsWritten> for Ignore {
-    fn from(i: IgnoreAsWritten) -> Self {
-        Ignore {
-            line: i.domain.referenced.line(),
-            domain: i.domain.value,
-            rule: i.rule,
-            reason: i.reason,
-            until: i.until,
-        }
-    }
-}
-
 impl Ignore {
     /// The ignore as the rules stage applies it (`until` was validated by [`Config::parse`]).
     pub fn to_rule(&self) -> IgnoreRule {
         IgnoreRule {
             domain: self.domain.clone(),
-            rule: self.rule.clone(),
+            rule: self.rule,
             reason: self.reason.clone(),
             until: self.until.as_deref().and_then(CivilDate::parse),
         }
@@ -176,48 +174,59 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        let config: Config =
+        let file: ConfigFile =
             serde_saphyr::from_str(text).map_err(|e| syntax_error(&e, text, shown))?;
-        for id in config.severity.keys() {
-            if rules.get(id).is_none() {
-                return Err(ConfigError::Invalid {
-                    file: shown.to_string(),
-                    message: format!("severity: unknown rule `{id}`"),
-                });
-            }
+        let invalid = |message: String| ConfigError::Invalid {
+            file: shown.to_string(),
+            message,
+        };
+        let rule_named = |name: &str| rules.get(name).map(|rule| rule.id);
+        let mut severity = BTreeMap::new();
+        for (name, level) in &file.severity {
+            let id = rule_named(name)
+                .ok_or_else(|| invalid(format!("severity: unknown rule `{name}`")))?;
+            severity.insert(id, *level);
         }
-        for ignore in &config.ignore {
-            if ignore.rule != "*" && rules.get(&ignore.rule).is_none() {
-                return Err(ConfigError::Invalid {
-                    file: shown.to_string(),
-                    message: format!(
-                        "ignore: unknown rule `{}` for {}",
-                        ignore.rule, ignore.domain
-                    ),
-                });
-            }
+        let mut ignores = Vec::with_capacity(file.ignore.len());
+        for ignore in file.ignore {
+            let domain = ignore.domain.value;
+            let rule = match ignore.rule.as_str() {
+                "*" => Some(RuleFilter::Every),
+                name => rule_named(name).map(RuleFilter::Only),
+            };
+            let rule = rule.ok_or_else(|| {
+                invalid(format!(
+                    "ignore: unknown rule `{}` for {domain}",
+                    ignore.rule
+                ))
+            })?;
             if ignore.reason.trim().is_empty() {
-                return Err(ConfigError::Invalid {
-                    file: shown.to_string(),
-                    message: format!(
-                        "ignore of {} / {} needs a reason",
-                        ignore.domain, ignore.rule
-                    ),
-                });
+                return Err(invalid(format!(
+                    "ignore of {domain} / {rule} needs a reason"
+                )));
             }
             if let Some(until) = &ignore.until
                 && CivilDate::parse(until).is_none()
             {
-                return Err(ConfigError::Invalid {
-                    file: shown.to_string(),
-                    message: format!(
-                        "ignore of {} / {}: `until: {until}` is not a date (YYYY-MM-DD)",
-                        ignore.domain, ignore.rule
-                    ),
-                });
+                return Err(invalid(format!(
+                    "ignore of {domain} / {rule}: `until: {until}` is not a date (YYYY-MM-DD)"
+                )));
             }
+            ignores.push(Ignore {
+                line: ignore.domain.referenced.line(),
+                domain,
+                rule,
+                reason: ignore.reason,
+                until: ignore.until,
+            });
         }
-        Ok(config)
+        Ok(Config {
+            server: file.server,
+            trusted_mx: file.trusted_mx,
+            resolvers: file.resolvers,
+            severity,
+            ignore: ignores,
+        })
     }
 
     /// One warning per ignore that matches none of `findings` (expired
@@ -249,7 +258,10 @@ impl Config {
                 parameter: Some("ignore".into()),
                 message: format!(
                     "the ignore of {} for {} matches no finding: check the domain and the rule for a typo, or remove it if the problem was fixed",
-                    if ignore.rule == "*" { "every rule" } else { ignore.rule.as_str() },
+                    match ignore.rule {
+                        RuleFilter::Every => "every rule",
+                        RuleFilter::Only(id) => id.as_str(),
+                    },
                     ignore.domain
                 ),
             })
@@ -257,11 +269,10 @@ impl Config {
     }
 
     /// Apply the severity overrides to a rule set.
-    pub fn apply_severities(&self, rules: &mut RuleSet) -> Result<(), RuleError> {
+    pub fn apply_severities(&self, rules: &mut RuleSet) {
         for (id, severity) in &self.severity {
-            rules.set_severity(id, *severity)?;
+            rules.set_severity(*id, *severity);
         }
-        Ok(())
     }
 }
 
@@ -329,7 +340,7 @@ ignore:
                 "127.0.0.1:5353".parse().unwrap()
             ]
         );
-        assert_eq!(c.severity["split-delivery"], Severity::Info);
+        assert_eq!(c.severity[&RuleId::SplitDelivery], Severity::Info);
         assert_eq!(c.ignore[0].until.as_deref(), Some("2027-01-31"));
     }
 
@@ -373,13 +384,21 @@ ignore:
 
     #[test]
     fn unknown_rules_and_bad_dates_are_rejected() {
-        assert!(Config::parse("severity:\n  no-such-rule: info\n", "m.yaml", &rules()).is_err());
+        let e = Config::parse("severity:\n  no-such-rule: info\n", "m.yaml", &rules()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "m.yaml: severity: unknown rule `no-such-rule`"
+        );
         let ignore = |rule: &str, until: &str| {
             format!(
                 "ignore:\n  - domain: a.test\n    rule: '{rule}'\n    reason: r\n    until: '{until}'\n"
             )
         };
-        assert!(Config::parse(&ignore("nope", "2027-01-01"), "m.yaml", &rules()).is_err());
+        let e = Config::parse(&ignore("nope", "2027-01-01"), "m.yaml", &rules()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "m.yaml: ignore: unknown rule `nope` for a.test"
+        );
         assert!(
             Config::parse(&ignore("mail-switch-on", "2027-02-30"), "m.yaml", &rules()).is_err()
         );
@@ -451,7 +470,7 @@ ignore:
             },
             &crate::identity::ServerIdentity::default(),
         );
-        assert_eq!(findings[0].rule, "lookup-inconclusive");
+        assert_eq!(findings[0].rule, RuleId::LookupInconclusive);
         let warnings = config.unused_ignores(findings.iter(), "etc/mxdrift.yaml");
         let lines: Vec<Option<u32>> = warnings.iter().map(|w| w.line).collect();
         // split-delivery does not fire for split.test here; split.tset never matches.

@@ -14,25 +14,109 @@ use crate::verdict::{self, Verdict};
 
 include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
 
-/// Rule ids of the contract. Stable: scripts and ignore lists use them.
-pub mod ids {
-    pub const MAIL_SWITCH_ON: &str = "mail-switch-on";
-    pub const DOMAIN_NOT_FOUND: &str = "domain-not-found";
-    pub const NULL_MX_DELIVERED_LOCALLY: &str = "null-mx-delivered-locally";
-    pub const BACKUP_MX_DELIVERS_LOCALLY: &str = "backup-mx-delivers-locally";
-    pub const SPLIT_DELIVERY: &str = "split-delivery";
-    pub const MX_HOST_UNRESOLVABLE: &str = "mx-host-unresolvable";
-    pub const MX_POINTS_HERE_NOT_LOCAL: &str = "mx-points-here-not-local";
-    pub const MX_TARGET_CNAME: &str = "mx-target-cname";
-    pub const LOOKUP_INCONCLUSIVE: &str = "lookup-inconclusive";
-    pub const TABLE_NOT_COMPILED: &str = "table-not-compiled";
-    pub const MX_HOST_LOOPBACK: &str = "mx-host-loopback";
-    /// Run-level: see `audit` (the sanity check of the resolvers).
-    pub const RESOLVER_UNTRUSTWORTHY: &str = "resolver-untrustworthy";
-    /// Run-level: see [`super::unusual_verdict_share`].
-    pub const UNUSUAL_VERDICT_SHARE: &str = "unusual-verdict-share";
+/// Declares [`RuleId`] from one list of (variant, id): the enum, its
+/// `as_str` and [`RuleId::ALL`] cannot disagree.
+macro_rules! rule_ids {
+    ($($(#[$doc:meta])* $variant:ident => $id:literal,)+) => {
+        /// The id of a rule. Stable: scripts, ignore lists and reports use
+        /// the kebab-case names. Every variant has exactly one
+        /// `rules/<id>.yaml` and every rule file one variant
+        /// ([`RuleSet::parse`] checks both), so code that decides on a rule
+        /// matches on this type and a new rule breaks the build wherever a
+        /// decision about it is missing.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum RuleId {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl RuleId {
+            /// Every rule, sorted by id (the order `mxdrift rules` lists them in).
+            pub const ALL: &'static [RuleId] = &[$(RuleId::$variant,)+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(RuleId::$variant => $id,)+
+                }
+            }
+        }
+    };
+}
+
+rule_ids! {
+    BackupMxDeliversLocally => "backup-mx-delivers-locally",
+    DomainNotFound => "domain-not-found",
     /// Run-level: see `audit` (nothing confirms who this server is).
-    pub const IDENTITY_UNCONFIRMED: &str = "identity-unconfirmed";
+    IdentityUnconfirmed => "identity-unconfirmed",
+    LookupInconclusive => "lookup-inconclusive",
+    MailSwitchOn => "mail-switch-on",
+    MxHostLoopback => "mx-host-loopback",
+    MxHostUnresolvable => "mx-host-unresolvable",
+    MxPointsHereNotLocal => "mx-points-here-not-local",
+    MxTargetCname => "mx-target-cname",
+    NullMxDeliveredLocally => "null-mx-delivered-locally",
+    /// Run-level: see `audit` (the sanity check of the resolvers).
+    ResolverUntrustworthy => "resolver-untrustworthy",
+    SplitDelivery => "split-delivery",
+    /// Run-level: see [`table_not_compiled`].
+    TableNotCompiled => "table-not-compiled",
+    /// Run-level: see [`unusual_verdict_share`].
+    UnusualVerdictShare => "unusual-verdict-share",
+}
+
+impl RuleId {
+    /// The rule of this id, `None` for a name no rule has (a typo in a
+    /// config file or on the command line).
+    pub fn parse(name: &str) -> Option<RuleId> {
+        RuleId::ALL.iter().copied().find(|id| id.as_str() == name)
+    }
+
+    /// Position in [`RuleId::ALL`] (the variants are declared in that order).
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`, not `write_str`: tables align ids with `{:<28}`.
+        f.pad(self.as_str())
+    }
+}
+
+/// Which rules an ignore covers: `*` or one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleFilter {
+    Every,
+    Only(RuleId),
+}
+
+impl RuleFilter {
+    /// `*` or a rule id; `None` for a name no rule has.
+    pub fn parse(name: &str) -> Option<RuleFilter> {
+        if name == "*" {
+            Some(RuleFilter::Every)
+        } else {
+            RuleId::parse(name).map(RuleFilter::Only)
+        }
+    }
+
+    pub fn covers(self, rule: RuleId) -> bool {
+        match self {
+            RuleFilter::Every => true,
+            RuleFilter::Only(id) => id == rule,
+        }
+    }
+}
+
+/// As written in the config file: `*` or the id.
+impl fmt::Display for RuleFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuleFilter::Every => f.pad("*"),
+            RuleFilter::Only(id) => id.fmt(f),
+        }
+    }
 }
 
 /// How bad a finding is; ordered from least to most severe.
@@ -71,11 +155,10 @@ pub enum Confidence {
     High,
 }
 
-/// One rule as written in `rules/<id>.yaml`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One rule, from `rules/<id>.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
-    pub id: String,
+    pub id: RuleId,
     pub severity: Severity,
     pub confidence: Confidence,
     pub title: String,
@@ -85,6 +168,21 @@ pub struct Rule {
     pub when: String,
     pub rationale: String,
     pub remediation: String,
+}
+
+/// A rule file as written: its id is checked against [`RuleId`] after
+/// parsing, so that an id the code does not know gets its own error.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    id: String,
+    severity: Severity,
+    confidence: Confidence,
+    title: String,
+    headline: String,
+    when: String,
+    rationale: String,
+    remediation: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,13 +195,12 @@ pub enum RuleError {
     },
     #[error("{file}: {message}")]
     Invalid { file: String, message: String },
-    #[error("unknown rule `{0}` (see `mxdrift rules`)")]
-    Unknown(String),
 }
 
-/// All rules, in a stable order.
+/// All rules, one per [`RuleId`], in the order of [`RuleId::ALL`].
 #[derive(Debug, Clone)]
 pub struct RuleSet {
+    /// `rules[id.index()]` is the rule of `id` (see [`RuleSet::parse`]).
     rules: Vec<Rule>,
 }
 
@@ -114,39 +211,75 @@ impl RuleSet {
     }
 
     /// Parse rule files given as (file name, text). Each file must hold one
-    /// rule whose id is the file's stem.
+    /// rule whose id is the file's stem and a [`RuleId`], and every
+    /// [`RuleId`] must have its file.
     pub fn parse(files: &[(&str, &str)]) -> Result<Self, RuleError> {
-        let mut rules: Vec<Rule> = Vec::with_capacity(files.len());
+        let mut slots: Vec<Option<Rule>> = vec![None; RuleId::ALL.len()];
         for (file, text) in files {
-            let rule: Rule = serde_saphyr::from_str(text).map_err(|e| RuleError::Parse {
+            let rule: RuleFile = serde_saphyr::from_str(text).map_err(|e| RuleError::Parse {
                 file: file.to_string(),
                 line: e.location().map_or(0, |l| l.line()),
                 message: e.to_string(),
             })?;
+            let invalid = |message: String| RuleError::Invalid {
+                file: file.to_string(),
+                message,
+            };
             let stem = file
                 .rsplit('/')
                 .next()
                 .and_then(|n| n.strip_suffix(".yaml"))
                 .unwrap_or(file);
             if rule.id != stem {
-                return Err(RuleError::Invalid {
-                    file: file.to_string(),
-                    message: format!("rule id `{}` does not match the file name", rule.id),
-                });
+                return Err(invalid(format!(
+                    "rule id `{}` does not match the file name",
+                    rule.id
+                )));
             }
-            if rules.iter().any(|r| r.id == rule.id) {
-                return Err(RuleError::Invalid {
-                    file: file.to_string(),
-                    message: format!("rule id `{}` defined twice", rule.id),
-                });
+            let id = RuleId::parse(&rule.id).ok_or_else(|| {
+                invalid(format!(
+                    "rule `{}` is not a RuleId: a new rule needs its variant in src/rules.rs, and the code that decides on it",
+                    rule.id
+                ))
+            })?;
+            let slot = slots
+                .get_mut(id.index())
+                .ok_or_else(|| invalid(format!("internal: no slot for rule `{id}`")))?;
+            if slot.is_some() {
+                return Err(invalid(format!("rule id `{id}` defined twice")));
             }
+            *slot = Some(Rule {
+                id,
+                severity: rule.severity,
+                confidence: rule.confidence,
+                title: rule.title,
+                headline: rule.headline,
+                when: rule.when,
+                rationale: rule.rationale,
+                remediation: rule.remediation,
+            });
+        }
+        let mut rules = Vec::with_capacity(slots.len());
+        for (id, slot) in RuleId::ALL.iter().zip(slots) {
+            let rule = slot.ok_or_else(|| RuleError::Invalid {
+                file: format!("rules/{id}.yaml"),
+                message: format!("missing: rule `{id}` is a RuleId but has no rule file"),
+            })?;
             rules.push(rule);
         }
         Ok(RuleSet { rules })
     }
 
-    pub fn get(&self, id: &str) -> Option<&Rule> {
-        self.rules.iter().find(|r| r.id == id)
+    /// The rule of an id: every id has one.
+    pub fn rule(&self, id: RuleId) -> &Rule {
+        // `parse` put the rule of every id at its index; nothing else
+        // builds or reorders `rules`.
+        &self.rules[id.index()]
+    }
+
+    /// The rule a user named (`mxdrift rules ID`), if there is one.
+    pub fn get(&self, name: &str) -> Option<&Rule> {
+        RuleId::parse(name).map(|id| self.rule(id))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Rule> {
@@ -154,21 +287,15 @@ impl RuleSet {
     }
 
     /// Override a rule's default severity (from `--config`).
-    pub fn set_severity(&mut self, id: &str, severity: Severity) -> Result<(), RuleError> {
-        match self.rules.iter_mut().find(|r| r.id == id) {
-            Some(rule) => {
-                rule.severity = severity;
-                Ok(())
-            }
-            None => Err(RuleError::Unknown(id.to_string())),
-        }
+    pub fn set_severity(&mut self, id: RuleId, severity: Severity) {
+        self.rules[id.index()].severity = severity;
     }
 }
 
 /// One problem with one domain, with its evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    pub rule: String,
+    pub rule: RuleId,
     pub severity: Severity,
     #[serde(skip)]
     pub confidence: Confidence,
@@ -195,7 +322,7 @@ pub struct Finding {
 /// the exit code and the monitoring state like any other finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunFinding {
-    pub rule: String,
+    pub rule: RuleId,
     pub severity: Severity,
     #[serde(skip)]
     pub confidence: Confidence,
@@ -238,19 +365,18 @@ impl RunFinding {
 
 impl RuleSet {
     /// A run-level finding of rule `id` with the rule's severity (after
-    /// `--config` overrides). `None` only for an id that has no rule file,
-    /// which the contract test in this module rules out.
-    pub fn run_finding(&self, id: &str, message: impl Into<String>) -> Option<RunFinding> {
-        let rule = self.get(id)?;
-        Some(RunFinding {
-            rule: rule.id.clone(),
+    /// `--config` overrides).
+    pub fn run_finding(&self, id: RuleId, message: impl Into<String>) -> RunFinding {
+        let rule = self.rule(id);
+        RunFinding {
+            rule: id,
             severity: rule.severity,
             confidence: rule.confidence,
             message: message.into(),
             file: None,
             line: None,
             evidence: Vec::new(),
-        })
+        }
     }
 }
 
@@ -259,15 +385,14 @@ impl RuleSet {
 pub struct IgnoreRule {
     /// Domain name or glob, lower case.
     pub domain: String,
-    /// Rule id or `*`.
-    pub rule: String,
+    pub rule: RuleFilter,
     pub reason: String,
     pub until: Option<CivilDate>,
 }
 
 impl IgnoreRule {
     pub fn matches(&self, finding: &Finding) -> bool {
-        (self.rule == "*" || self.rule == finding.rule)
+        self.rule.covers(finding.rule)
             && glob_match(&self.domain.to_ascii_lowercase(), finding.domain.as_str())
     }
 }
@@ -415,35 +540,35 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
     let delivery = subject.domain.delivery;
     // (rule, message, the most this finding may be: a case the rule's
     // default severity overstates, with the reason in the message).
-    let mut fired: Vec<(&str, String, Option<Severity>)> = Vec::new();
+    let mut fired: Vec<(RuleId, String, Option<Severity>)> = Vec::new();
 
     let primary = match (delivery, subject.verdict) {
         (Delivery::Local, Verdict::Elsewhere) => Some((
-            ids::MAIL_SWITCH_ON,
+            RuleId::MailSwitchOn,
             "delivered locally, but mail goes elsewhere",
         )),
         (Delivery::Local, Verdict::Nxdomain) => Some((
-            ids::DOMAIN_NOT_FOUND,
+            RuleId::DomainNotFound,
             "delivered locally, but the domain does not exist",
         )),
         (Delivery::Local, Verdict::NullMx) => Some((
-            ids::NULL_MX_DELIVERED_LOCALLY,
+            RuleId::NullMxDeliveredLocally,
             "delivered locally, but the domain accepts no mail",
         )),
         (Delivery::Local, Verdict::Backup) => Some((
-            ids::BACKUP_MX_DELIVERS_LOCALLY,
+            RuleId::BackupMxDeliversLocally,
             "only a backup MX, but delivered locally",
         )),
         (Delivery::Local, Verdict::Mixed) => Some((
-            ids::SPLIT_DELIVERY,
+            RuleId::SplitDelivery,
             "mail is split between this server and other hosts",
         )),
         (Delivery::NotLocal, Verdict::Here) => Some((
-            ids::MX_POINTS_HERE_NOT_LOCAL,
+            RuleId::MxPointsHereNotLocal,
             "MX points here, but mail for the domain is not accepted here",
         )),
         (_, Verdict::Inconclusive) => {
-            Some((ids::LOOKUP_INCONCLUSIVE, "cannot tell where mail goes"))
+            Some((RuleId::LookupInconclusive, "cannot tell where mail goes"))
         }
         _ => None,
     };
@@ -454,7 +579,7 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
 
     if subject.verdict == Verdict::NoMailHost {
         fired.push((
-            ids::MX_HOST_UNRESOLVABLE,
+            RuleId::MxHostUnresolvable,
             format!("no MX host has an address: {evidence}"),
             None,
         ));
@@ -470,7 +595,7 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
             .collect();
         if !dead.is_empty() {
             fired.push((
-                ids::MX_HOST_UNRESOLVABLE,
+                RuleId::MxHostUnresolvable,
                 format!("MX host {} has no address: {evidence}", dead.join(", ")),
                 None,
             ));
@@ -503,7 +628,7 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
             .collect();
         if !looping.is_empty() {
             fired.push((
-                ids::MX_HOST_LOOPBACK,
+                RuleId::MxHostLoopback,
                 format!(
                     "MX host {} is a loopback, unspecified or link-local address: mail to it loops \
                      back in the sender or fails: {evidence}",
@@ -526,7 +651,7 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
         .collect();
     if !aliases.is_empty() && subject.evidence.status != DnsStatus::Inconclusive {
         fired.push((
-            ids::MX_TARGET_CNAME,
+            RuleId::MxTargetCname,
             format!("MX target {}: {evidence}", aliases.join(", ")),
             None,
         ));
@@ -537,13 +662,12 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
         location.push_str("; ");
         location.push_str(&setting.evidence());
     }
-    // Exactly sized too: `collect` after `filter_map` starts at four
-    // findings (600 bytes), and most domains have one or none.
+    // Exactly sized too: most domains have one finding or none.
     let mut findings = Vec::with_capacity(fired.len());
-    findings.extend(fired.into_iter().filter_map(|(id, message, cap)| {
-        let rule = rules.get(id)?;
-        Some(Finding {
-            rule: rule.id.clone(),
+    findings.extend(fired.into_iter().map(|(id, message, cap)| {
+        let rule = rules.rule(id);
+        Finding {
+            rule: id,
             severity: cap.map_or(rule.severity, |cap| rule.severity.min(cap)),
             confidence: rule.confidence,
             domain: name.clone(),
@@ -553,7 +677,7 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
             declared: subject.domain.declared.clone(),
             ignored: None,
             ignored_until: None,
-        })
+        }
     }));
     findings
 }
@@ -617,7 +741,7 @@ pub fn unusual_verdict_share<'a>(
     );
     Some(
         rules
-            .run_finding(ids::UNUSUAL_VERDICT_SHARE, message)?
+            .run_finding(RuleId::UnusualVerdictShare, message)
             .with_evidence(evidence),
     )
 }
@@ -627,7 +751,7 @@ pub fn unusual_verdict_share<'a>(
 /// know, when there is one); the evidence lists the keys that differ (the
 /// first [`crate::inventory::MISMATCH_KEYS_SHOWN`] of each kind, and a
 /// count) and the command that compiles the source.
-pub fn table_not_compiled(rules: &RuleSet, m: &TableMismatch) -> Option<RunFinding> {
+pub fn table_not_compiled(rules: &RuleSet, m: &TableMismatch) -> RunFinding {
     let message = format!(
         "{}: the text source {} and the compiled file {} that Postfix opens hold different keys ({} only in the source, {} only in the compiled file); delivery follows {}: run `{}` once the source is right",
         m.table,
@@ -665,12 +789,10 @@ pub fn table_not_compiled(rules: &RuleSet, m: &TableMismatch) -> Option<RunFindi
     }
     evidence.push(format!("fix: {}, then postfix reload", m.postmap));
     let line = m.only_in_source.first().map_or(0, |(_, line)| *line);
-    Some(
-        rules
-            .run_finding(ids::TABLE_NOT_COMPILED, message)?
-            .at(m.source.clone(), line)
-            .with_evidence(evidence),
-    )
+    rules
+        .run_finding(RuleId::TableNotCompiled, message)
+        .at(m.source.clone(), line)
+        .with_evidence(evidence)
 }
 
 #[cfg(test)]
@@ -712,6 +834,7 @@ mod tests {
         assert_eq!(rules.iter().count(), CONTRACT.len());
         for (id, severity) in CONTRACT {
             let rule = rules.get(id).unwrap_or_else(|| panic!("rule {id} missing"));
+            assert_eq!(rule.id.as_str(), *id);
             assert_eq!(rule.severity, *severity, "{id}");
             assert!(
                 !rule.title.is_empty()
@@ -737,6 +860,79 @@ mod tests {
         assert!(RuleSet::parse(&[("rules/x.yaml", wrong_id)]).is_err());
     }
 
+    /// The embedded rule files, with `change` applied to the list.
+    fn embedded_with(change: impl FnOnce(&mut Vec<(&str, &str)>)) -> Result<RuleSet, RuleError> {
+        let mut files = EMBEDDED_RULES.to_vec();
+        change(&mut files);
+        RuleSet::parse(&files)
+    }
+
+    #[test]
+    fn a_rule_file_without_a_rule_id_is_an_error() {
+        let yaml = "id: brand-new-rule\nseverity: info\nconfidence: low\nheadline: h\ntitle: t\nwhen: w\nrationale: r\nremediation: r\n";
+        let err = embedded_with(|files| files.push(("rules/brand-new-rule.yaml", yaml)))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "rules/brand-new-rule.yaml: rule `brand-new-rule` is not a RuleId: a new rule needs its variant in src/rules.rs, and the code that decides on it"
+        );
+    }
+
+    #[test]
+    fn a_rule_id_without_a_rule_file_is_an_error() {
+        let err = embedded_with(|files| {
+            files.retain(|(name, _)| *name != "rules/split-delivery.yaml");
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "rules/split-delivery.yaml: missing: rule `split-delivery` is a RuleId but has no rule file"
+        );
+        // Twice is an error too.
+        let err = embedded_with(|files| {
+            let twice = files[0];
+            files.push(twice);
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.ends_with("defined twice"), "{err}");
+    }
+
+    #[test]
+    fn rule_ids_are_their_kebab_case_names_in_order() {
+        for id in RuleId::ALL {
+            assert_eq!(
+                serde_json::to_value(id).unwrap(),
+                serde_json::Value::from(id.as_str())
+            );
+            assert_eq!(RuleId::parse(id.as_str()), Some(*id));
+            assert_eq!(id.to_string(), id.as_str());
+        }
+        // Sorted by name: `rules` lists them in file order, as before.
+        assert!(
+            RuleId::ALL
+                .windows(2)
+                .all(|w| w[0].as_str() < w[1].as_str())
+        );
+        assert!(
+            RuleId::ALL
+                .iter()
+                .enumerate()
+                .all(|(i, id)| id.index() == i)
+        );
+        assert_eq!(RuleId::parse("mail-switch"), None);
+        assert_eq!(
+            format!("{:<16}|", RuleId::SplitDelivery),
+            "split-delivery  |"
+        );
+        assert_eq!(RuleFilter::parse("*"), Some(RuleFilter::Every));
+        assert_eq!(format!("{}", RuleFilter::Every), "*");
+        assert!(RuleFilter::Every.covers(RuleId::MailSwitchOn));
+        assert!(!RuleFilter::Only(RuleId::SplitDelivery).covers(RuleId::MailSwitchOn));
+    }
+
     fn domain(name: &str, delivery: Delivery) -> KnownDomain {
         known_domain(
             name,
@@ -759,7 +955,7 @@ mod tests {
             &id,
         )
         .into_iter()
-        .map(|f| f.rule)
+        .map(|f| f.rule.as_str().to_string())
         .collect()
     }
 
@@ -836,7 +1032,7 @@ mod tests {
         };
         let f = findings_for(&web_only, &implicit, Verdict::Here);
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].rule, "mx-points-here-not-local");
+        assert_eq!(f[0].rule, RuleId::MxPointsHereNotLocal);
         assert_eq!(f[0].severity, Severity::Info);
         assert!(
             f[0].message.contains("only through the implicit MX"),
@@ -859,7 +1055,7 @@ mod tests {
             ..ok(vec![])
         };
         let f = findings_for(&sub, &nx, Verdict::Nxdomain);
-        assert_eq!(f[0].rule, "domain-not-found");
+        assert_eq!(f[0].rule, RuleId::DomainNotFound);
         assert_eq!(f[0].severity, Severity::Info);
         assert!(
             f[0].message.contains("addon domain addon.test"),
@@ -981,7 +1177,7 @@ mod tests {
         // 4 of 20: too few. 5 of 20 (25 %): reported.
         assert!(unusual_verdict_share(&rules, verdicts(4)).is_none());
         let f = unusual_verdict_share(&rules, verdicts(5)).unwrap();
-        assert_eq!(f.rule, "unusual-verdict-share");
+        assert_eq!(f.rule, RuleId::UnusualVerdictShare);
         assert_eq!(f.severity, Severity::Warning);
         assert!(
             f.message.starts_with("5 of 20 local domains (25 %)"),
@@ -1022,7 +1218,7 @@ mod tests {
         let today = CivilDate::parse("2026-11-23").unwrap();
         let ignore = |rule: &str, until: Option<&str>| IgnoreRule {
             domain: "*.Example.org".into(),
-            rule: rule.into(),
+            rule: RuleFilter::parse(rule).unwrap(),
             reason: "moving on Friday".into(),
             until: until.and_then(CivilDate::parse),
         };
@@ -1080,7 +1276,7 @@ mod tests {
             only_in_compiled: vec!["old.test".into()],
             only_in_compiled_count: 23,
         };
-        let f = table_not_compiled(&rules, &m).unwrap();
+        let f = table_not_compiled(&rules, &m);
         assert_eq!(
             (f.rule.as_str(), f.severity),
             ("table-not-compiled", Severity::Warning)

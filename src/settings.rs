@@ -111,7 +111,7 @@ pub enum UsageError {
 pub fn load(args: &PipelineArgs, today: CivilDate) -> Result<RunSettings, SettingsError> {
     let mut rules = RuleSet::embedded()?;
     let config = load_config(args, &rules)?;
-    config.config.apply_severities(&mut rules)?;
+    config.config.apply_severities(&mut rules);
     let opts = audit_options(args, &config.config, today);
     Ok(RunSettings {
         opts,

@@ -23,7 +23,7 @@ use std::ops::Range;
 
 use similar::TextDiff;
 
-use crate::inventory::{ByteSpan, DomainName};
+use crate::inventory::{ByteSpan, DomainName, PostfixParam};
 use crate::sources::postfix::lexer::Physical;
 use crate::sources::postfix::maincf::MainCf;
 use crate::sources::postfix::tables::split_tokens;
@@ -61,7 +61,10 @@ pub enum EditOp {
     },
     /// Add `domain` to the value of a main.cf parameter (defining it at
     /// the end of the file when it is not set).
-    AppendToParam { param: String, domain: DomainName },
+    AppendToParam {
+        param: PostfixParam,
+        domain: DomainName,
+    },
     /// Add a line holding `domain` at the end of a one-name-per-line file.
     AppendLine { domain: DomainName },
 }
@@ -264,7 +267,9 @@ impl FileText {
                 }
                 Ok(())
             }
-            EditOp::AppendToParam { param, domain } => self.append_to_param(file, param, domain),
+            EditOp::AppendToParam { param, domain } => {
+                self.append_to_param(file, param.as_str(), domain)
+            }
             EditOp::AppendLine { domain } => {
                 self.appended.push(format!("{domain}{}", self.newline));
                 Ok(())
@@ -883,7 +888,7 @@ mod tests {
         file.apply(
             "f",
             &EditOp::AppendToParam {
-                param: "relay_domains".into(),
+                param: PostfixParam::RelayDomains,
                 domain: d("backup.test"),
             },
         )
@@ -1036,7 +1041,7 @@ mod tests {
             file.apply(
                 "main.cf",
                 &EditOp::AppendToParam {
-                    param: "relay_domains".into(),
+                    param: PostfixParam::RelayDomains,
                     domain: d("backup.test"),
                 },
             )
@@ -1063,7 +1068,7 @@ mod tests {
             file.render()
         };
         let relay = || EditOp::AppendToParam {
-            param: "relay_domains".into(),
+            param: PostfixParam::RelayDomains,
             domain: d("backup.test"),
         };
         let line = || EditOp::AppendLine {

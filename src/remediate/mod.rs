@@ -5,8 +5,18 @@
 //!   plain Postfix, qmail and domain lists; a panel command on Plesk,
 //!   cPanel and DirectAdmin, whose files the panel would overwrite) and
 //!   what is left for a human, with the reason.
+//! - `select` decides which finding of a domain is acted on (an exhaustive
+//!   `match` on the rule) and whether TCP confirms it; one module per way
+//!   of changing a platform makes the change (`postfix`, `qmail`, `list`:
+//!   file edits; `panel`: commands), and `follow_ups` says what to run
+//!   after the files changed.
 //! - [`diff`] edits text keeping its layout and renders unified diffs,
 //!   [`commands`] renders the shell script, [`apply`] writes the files.
+//!
+//! Remediation never reads the configuration again: how each file is read
+//! comes from the audit ([`Audit::postfix_files`]); the platform's paths
+//! from its `sources` module. It reads only the files it edits, and those
+//! a change rests on, to compare them with what the audit read.
 //!
 //! A change is planned only on evidence and files `fix` can trust:
 //! - the evidence is confirmed first: every domain to change was resolved
@@ -21,48 +31,27 @@
 pub mod apply;
 pub mod commands;
 pub mod diff;
+mod follow_ups;
+mod list;
+mod panel;
+mod postfix;
+mod qmail;
+mod select;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::audit::{Audit, AuditedDomain, Reconfirmed};
-use crate::inventory::{
-    Declared, Delivery, DomainName, KnownDomain, ListFile, Platform, PostfixParam, Via,
-};
-use crate::rules::{Finding, Severity, evidence_summary};
+use crate::audit::{Audit, Reconfirmed};
+use crate::inventory::{Declared, DomainName, KnownDomain, Platform, PostfixParam, Via};
+use crate::rules::{RuleId, Severity};
 use crate::safe_fs;
-use crate::sources::postfix::compiled::{self, CompiledFormat, FileSource};
-use crate::sources::postfix::lists::Pattern;
-use crate::sources::postfix::{self, TableLoad};
-use crate::sources::{ConfigRoot, FileKey, FilesRead, ReadCheck, SourceError, SourceOptions};
+use crate::sources::postfix::{MainCf, PostfixFiles};
+use crate::sources::{ConfigRoot, FileKey, FilesRead, ReadCheck};
 use crate::verdict::Verdict;
-use commands::{Step, Word};
+use commands::Step;
 use diff::{EditOp, FileText, PlaceKind};
-
-/// Rules whose fix turns local delivery off.
-const TURN_OFF_RULES: &[&str] = &[
-    "mail-switch-on",
-    "domain-not-found",
-    "null-mx-delivered-locally",
-];
-/// The rule whose fix makes the domain a relay (backup MX).
-const MAKE_RELAY_RULE: &str = "backup-mx-delivers-locally";
-
-/// Rules that are never fixed automatically, and why.
-const FOR_A_HUMAN: &[(&str, &str)] = &[
-    (
-        "split-delivery",
-        "this server shares the best MX preference with foreign hosts; some setups split delivery on purpose, so decide which server should receive the mail",
-    ),
-    (
-        "mx-host-unresolvable",
-        "an MX host of the domain has no address: the DNS is broken, not this server; fix the DNS first",
-    ),
-    (
-        "mx-points-here-not-local",
-        "the MX points here but this server does not accept the domain's mail; turn mail on in the panel or change the MX (mxdrift never turns delivery on)",
-    ),
-];
+use follow_ups::follow_ups;
+use select::{confirm, select};
 
 /// What a fix does to a domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +113,7 @@ impl Confirmation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fix {
     pub domain: DomainName,
-    pub rule: String,
+    pub rule: RuleId,
     pub severity: Severity,
     pub action: Action,
     /// The finding's message: what is wrong and the DNS evidence.
@@ -178,7 +167,7 @@ impl RefusalCause {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
     pub domain: DomainName,
-    pub rule: String,
+    pub rule: RuleId,
     pub cause: RefusalCause,
     pub reason: String,
 }
@@ -208,7 +197,7 @@ impl From<String> for NotPlanned {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Left {
     pub domain: DomainName,
-    pub rule: String,
+    pub rule: RuleId,
     pub reason: String,
 }
 
@@ -518,8 +507,12 @@ fn describe_limit(limit: &ChangeLimit) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemediateError {
-    #[error(transparent)]
-    Source(#[from] SourceError),
+    /// An audit of plain Postfix keeps how Postfix reads its files
+    /// (`sources::read`); one assembled by hand may lack it.
+    #[error(
+        "the audit of this Postfix server kept no record of how Postfix reads its files; nothing planned"
+    )]
+    NoPostfixFiles,
     #[error("{file}: {source}")]
     Io {
         file: String,
@@ -539,20 +532,51 @@ struct Working {
     table_type: Option<String>,
 }
 
-/// How the platform reads each file (Postfix), by path relative to the root.
+/// How each file is edited, and the `type:` postmap compiles a Postfix
+/// table source as, by path relative to the root.
 type Kinds = BTreeMap<String, (PlaceKind, Option<String>)>;
 
-/// Postfix: the compiled tables keys were read from, by compiled file
-/// relative to the root. mxdrift never writes a binary file: a domain
-/// declared only there is left for a human, with the command to use.
-type CompiledPlaces = BTreeMap<String, CompiledPlace>;
+/// How the audited platform's changes are made.
+enum Editor<'a> {
+    /// Plain Postfix: file edits, by how Postfix reads each file.
+    Postfix {
+        files: &'a PostfixFiles,
+        kinds: Kinds,
+    },
+    /// qmail's control files.
+    Qmail,
+    /// A domain list given with `--domains`.
+    List,
+    /// Plesk, cPanel, DirectAdmin: panel commands.
+    Panel,
+}
 
-#[derive(Debug, Clone)]
-struct CompiledPlace {
-    /// `TYPE:/server/path`, as postmap takes it.
-    postmap_table: String,
-    /// The text source, when it exists (relative to the root).
-    source: Option<String>,
+impl<'a> Editor<'a> {
+    fn of(audit: &'a Audit) -> Result<Self, RemediateError> {
+        Ok(match audit.platform {
+            Platform::Postfix => {
+                let files = audit
+                    .postfix_files
+                    .as_ref()
+                    .ok_or(RemediateError::NoPostfixFiles)?;
+                Editor::Postfix {
+                    files,
+                    kinds: postfix::kinds(files),
+                }
+            }
+            Platform::Qmail => Editor::Qmail,
+            Platform::List => Editor::List,
+            Platform::Plesk | Platform::Cpanel | Platform::Directadmin => Editor::Panel,
+        })
+    }
+
+    /// main.cf, which says what every other Postfix file means.
+    fn main_cf(&self) -> Option<&'a str> {
+        match self {
+            Editor::Postfix { files, .. } => Some(files.main_cf.as_str()),
+            Editor::Qmail | Editor::List | Editor::Panel => None,
+        }
+    }
 }
 
 /// The domains `plan` would change, from the audit's evidence alone: the
@@ -569,14 +593,13 @@ pub fn candidates(audit: &Audit) -> Vec<DomainName> {
 }
 
 /// Plan the remediation of `audit`, with the evidence of each change
-/// confirmed by `reconfirmed`, reading the files under `sources.root` (and
+/// confirmed by `reconfirmed`, editing the files under `root` (and
 /// refusing every file that no longer holds what the audit read).
 pub fn plan(
     audit: &Audit,
-    sources: &SourceOptions,
+    root: &ConfigRoot,
     reconfirmed: &Reconfirmed,
 ) -> Result<Remediation, RemediateError> {
-    let root = &sources.root;
     let mut r = Remediation {
         platform: audit.platform,
         fixes: Vec::new(),
@@ -593,15 +616,8 @@ pub fn plan(
             Reconfirmed::OverTcp(_) => ConfirmedBy::Tcp,
         },
     };
-    let (kinds, compiled, main_cf) = match audit.platform {
-        Platform::Postfix => {
-            let config = postfix::read_config(root, &postfix::PostfixOptions::from(sources))?;
-            let (kinds, compiled) = postfix_kinds(&config);
-            (kinds, compiled, Some(config.main_cf.file().to_string()))
-        }
-        _ => (Kinds::new(), CompiledPlaces::new(), None),
-    };
-    // After read_config: what planning re-read must be what the audit read.
+    let editor = Editor::of(audit)?;
+    let main_cf = editor.main_cf();
     let trust = Trust::new(root, &audit.files_read, audit.platform);
     let mut files: BTreeMap<String, Working> = BTreeMap::new();
     let mut any_turn_off = false;
@@ -617,38 +633,40 @@ pub fn plan(
             .map_err(|reason| NotPlanned::Refused(RefusalCause::EvidenceChanged, reason))
             .and_then(|confirmation| {
                 // main.cf says what every other Postfix file means.
-                trust.declarations(known, main_cf.as_deref())?;
+                trust.declarations(known, main_cf)?;
                 Ok(confirmation)
             })
             .and_then(|confirmation| {
                 // The files edited, or the panel command.
-                let (edited, command) = match audit.platform {
-                    Platform::Postfix => {
-                        let ops =
-                            postfix_ops(known, action, &kinds, &compiled, main_cf.as_deref())?;
+                let (edited, command) = match &editor {
+                    Editor::Postfix {
+                        files: postfix_files,
+                        kinds,
+                    } => {
+                        let ops = postfix::ops(known, action, kinds, postfix_files)?;
                         let edited =
-                            edit_files(root, &trust, &mut files, &kinds, ops, &Given::new())?;
+                            edit_files(root, &trust, &mut files, kinds, ops, &Given::new())?;
                         (edited, None)
                     }
-                    Platform::Qmail => {
-                        let ops = qmail_ops(known, action)?;
+                    Editor::Qmail => {
+                        let ops = qmail::ops(known, action)?;
                         let edited = edit_files(
                             root,
                             &trust,
                             &mut files,
-                            &qmail_kinds(),
+                            &qmail::kinds(),
                             ops,
                             &Given::new(),
                         )?;
                         (edited, None)
                     }
-                    Platform::List => {
-                        let (kinds, ops, given) = list_ops(known, action, root)?;
+                    Editor::List => {
+                        let (kinds, ops, given) = list::ops(known, action, root)?;
                         let edited = edit_files(root, &trust, &mut files, &kinds, ops, &given)?;
                         (edited, None)
                     }
-                    Platform::Plesk | Platform::Cpanel | Platform::Directadmin => {
-                        let step = panel_step(
+                    Editor::Panel => {
+                        let step = panel::step(
                             audit.platform,
                             known,
                             finding,
@@ -677,7 +695,7 @@ pub fn plan(
                     });
                 r.fixes.push(Fix {
                     domain: known.name.clone(),
-                    rule: finding.rule.clone(),
+                    rule: finding.rule,
                     severity: finding.severity,
                     action,
                     evidence: finding.message.clone(),
@@ -688,12 +706,12 @@ pub fn plan(
             }
             Err(NotPlanned::ForAHuman(reason)) => r.left.push(Left {
                 domain: known.name.clone(),
-                rule: finding.rule.clone(),
+                rule: finding.rule,
                 reason,
             }),
             Err(NotPlanned::Refused(cause, reason)) => r.refused.push(Refused {
                 domain: known.name.clone(),
-                rule: finding.rule.clone(),
+                rule: finding.rule,
                 cause,
                 reason,
             }),
@@ -726,7 +744,7 @@ pub fn plan(
 
     // main.cf first (see `Remediation::edits`), then by path.
     let mut order: Vec<&String> = files.keys().collect();
-    order.sort_by_key(|rel| (Some(rel.as_str()) != main_cf.as_deref(), rel.as_str()));
+    order.sort_by_key(|rel| (Some(rel.as_str()) != main_cf, rel.as_str()));
     for rel in order {
         let Some(work) = files.get(rel) else { continue };
         let updated = work.text.render();
@@ -736,7 +754,7 @@ pub fn plan(
         let postmap = work
             .table_type
             .as_deref()
-            .and_then(|configured| compiled_type(root, rel, configured));
+            .and_then(|configured| postfix::compiled_type(root, rel, configured));
         r.edits.push(FileEdit {
             rel: rel.clone(),
             target: work.target.clone(),
@@ -746,93 +764,12 @@ pub fn plan(
             postmap,
         });
     }
-    r.stale_tables = stale_tables(audit, root, &kinds, &r.edits);
+    if let Editor::Postfix { kinds, .. } = &editor {
+        r.stale_tables = postfix::stale_tables(audit, root, kinds, &r.edits);
+    }
     let edits: Vec<&FileEdit> = r.edits.iter().collect();
     r.follow_ups = follow_ups(audit.platform, &edits, &r.stale_tables);
     Ok(r)
-}
-
-/// Postfix table sources, not edited now, whose keys differ from the
-/// compiled file Postfix reads (the audit's `table-not-compiled`): a change
-/// never compiled, so Postfix still answers from other keys.
-fn stale_tables(
-    audit: &Audit,
-    root: &ConfigRoot,
-    kinds: &Kinds,
-    edits: &[FileEdit],
-) -> Vec<StaleTable> {
-    let differing: Vec<&str> = audit
-        .run_findings
-        .iter()
-        .filter(|f| f.rule == crate::rules::ids::TABLE_NOT_COMPILED)
-        .filter_map(|f| f.file.as_deref())
-        .collect();
-    kinds
-        .iter()
-        .filter(|(rel, _)| differing.contains(&rel.as_str()))
-        .filter(|(rel, _)| !edits.iter().any(|e| &e.rel == *rel))
-        .filter_map(|(rel, (kind, table_type))| {
-            let table_type = table_type
-                .as_deref()
-                .filter(|_| *kind == PlaceKind::TableSource)?;
-            Some(StaleTable {
-                source: rel.clone(),
-                postmap: compiled_type(root, rel, table_type)?,
-            })
-        })
-        .collect()
-}
-
-/// The confirmation of a change, or why it is refused: asked again over
-/// TCP, the evidence must give the same verdict, and on it [`select`] the
-/// same rule and action. The comparison runs the same verdict and rules
-/// code as the audit (`audit::reconfirm` judged the TCP evidence).
-fn confirm(
-    audited: &AuditedDomain,
-    finding: &Finding,
-    action: Action,
-    reconfirmed: &Reconfirmed,
-) -> Result<Confirmation, String> {
-    let domains = match reconfirmed {
-        Reconfirmed::ZoneFiles => return Ok(Confirmation::ZoneFiles),
-        Reconfirmed::OverTcp(domains) => domains,
-    };
-    let Some(again) = domains.get(&audited.domain.name) else {
-        return Err(
-            "not resolved again over TCP, so the evidence is unconfirmed; nothing planned".into(),
-        );
-    };
-    let mut ignored = Vec::new();
-    let same = again.verdict == audited.verdict
-        && select(again, &mut ignored).is_some_and(|(f, a)| f.rule == finding.rule && a == action);
-    if same {
-        return Ok(Confirmation::OverTcp {
-            verdict: again.verdict,
-            evidence: evidence_summary(&again.evidence),
-        });
-    }
-    let rules = |d: &AuditedDomain| {
-        let ids: Vec<&str> = d
-            .findings
-            .iter()
-            .filter(|f| f.ignored.is_none())
-            .map(|f| f.rule.as_str())
-            .collect();
-        if ids.is_empty() {
-            "no finding".to_string()
-        } else {
-            ids.join(", ")
-        }
-    };
-    Err(format!(
-        "evidence changed between UDP and TCP: possible spoofing or a zone in flux; nothing planned. UDP: verdict {} ({}), {}; TCP: verdict {} ({}), {}",
-        audited.verdict.as_str(),
-        rules(audited),
-        evidence_summary(&audited.evidence),
-        again.verdict.as_str(),
-        rules(again),
-        evidence_summary(&again.evidence),
-    ))
 }
 
 /// Edits of one domain: the file (relative to the root) and the operation.
@@ -907,8 +844,8 @@ impl<'a> Trust<'a> {
 
     /// Read a file again (once per plan) and compare it with the audit's read.
     fn check_again(&self, key: &FileKey) -> ReadCheck {
-        // Already different between two reads (planning re-read main.cf and
-        // its tables through the same record), or never read whole.
+        // Already different between two reads (the audit's, or an edit
+        // loading the file through the same record), or never read whole.
         match self.audit.state(key) {
             ReadCheck::Same => {}
             other => return other,
@@ -925,190 +862,6 @@ impl<'a> Trust<'a> {
         self.checked.borrow_mut().insert(key.clone(), check);
         check
     }
-}
-
-/// The finding of a domain to fix and how, or `None` (with the reasons
-/// pushed to `left`) when nothing may be touched.
-fn select<'a>(audited: &'a AuditedDomain, left: &mut Vec<Left>) -> Option<(&'a Finding, Action)> {
-    let name = &audited.domain.name;
-    let mut blocking = None;
-    let mut candidate = None;
-    for f in &audited.findings {
-        let fixable = TURN_OFF_RULES.contains(&f.rule.as_str()) || f.rule == MAKE_RELAY_RULE;
-        let human = FOR_A_HUMAN.iter().find(|(rule, _)| *rule == f.rule);
-        let reason = if let Some(why) = &f.ignored {
-            Some(format!(
-                "ignored in the configuration ({why}); never remediated"
-            ))
-        } else if f.rule == "lookup-inconclusive" {
-            Some("DNS did not answer conclusively; never remediated".to_string())
-        } else if let Some((_, why)) = human {
-            blocking = Some(f.rule.clone());
-            if f.severity == Severity::Info {
-                // A case the rule reports at info (a web-only name): the
-                // finding says why; there is nothing to decide.
-                Some("reported at info level; nothing to fix".to_string())
-            } else {
-                Some((*why).to_string())
-            }
-        } else if fixable && f.severity == Severity::Info {
-            Some("the finding is at info level; never remediated".into())
-        } else if fixable
-            && (audited.verdict == Verdict::Inconclusive
-                || audited.domain.delivery != Delivery::Local)
-        {
-            Some("the evidence is not conclusive; never remediated".into())
-        } else {
-            None
-        };
-        match reason {
-            Some(reason) if fixable || human.is_some() || f.rule == "lookup-inconclusive" => {
-                left.push(Left {
-                    domain: name.clone(),
-                    rule: f.rule.clone(),
-                    reason,
-                });
-            }
-            // An ignored info finding (mx-target-cname) needs no mention.
-            Some(_) => {}
-            None if fixable => {
-                let action = if f.rule == MAKE_RELAY_RULE {
-                    Action::MakeRelay
-                } else {
-                    Action::TurnOff
-                };
-                candidate = Some((f, action));
-            }
-            None => {}
-        }
-    }
-    let (finding, action) = candidate?;
-    if let Some(other) = blocking {
-        left.push(Left {
-            domain: name.clone(),
-            rule: finding.rule.clone(),
-            reason: format!("the domain also has {other}; decide by hand"),
-        });
-        return None;
-    }
-    Some((finding, action))
-}
-
-/// Postfix: how each file named by the class lists is read, and the
-/// compiled tables among them.
-fn postfix_kinds(config: &postfix::PostfixConfig) -> (Kinds, CompiledPlaces) {
-    let main = config.main_cf.file().to_string();
-    let mut kinds = Kinds::new();
-    let mut compiled = CompiledPlaces::new();
-    kinds.insert(main.clone(), (PlaceKind::MainCf, None));
-    for list in &config.classes {
-        for item in &list.items {
-            match &item.pattern {
-                Pattern::Name(_) if item.location.file != main => {
-                    kinds
-                        .entry(item.location.file.clone())
-                        .or_insert((PlaceKind::ListFile, None));
-                }
-                Pattern::Table { spec, load } => {
-                    let TableLoad::Loaded(table) = load.as_ref() else {
-                        continue;
-                    };
-                    if let Some(file) = &table.compiled {
-                        let source = (!table.is_compiled_only()).then(|| table.file.clone());
-                        let path = file
-                            .strip_suffix(compiled_suffix(&spec.table_type))
-                            .unwrap_or(file);
-                        compiled.insert(
-                            file.clone(),
-                            CompiledPlace {
-                                postmap_table: format!("{}:/{path}", spec.table_type),
-                                source,
-                            },
-                        );
-                    }
-                    if table.file != main && !table.is_compiled_only() {
-                        kinds.insert(
-                            table.file.clone(),
-                            (PlaceKind::TableSource, Some(spec.table_type.clone())),
-                        );
-                    }
-                }
-                Pattern::Name(_) => {}
-            }
-        }
-    }
-    (kinds, compiled)
-}
-
-/// The suffix `postmap` gives the compiled file of a table type.
-fn compiled_suffix(table_type: &str) -> &'static str {
-    CompiledFormat::for_table_type(table_type).map_or("", |(_, suffix)| suffix)
-}
-
-/// Why a domain declared in a compiled file is left for a human.
-fn compiled_reason(file: &str, place: &CompiledPlace, domain: &DomainName) -> String {
-    match &place.source {
-        None => format!(
-            "declared only in the compiled table {file}, which has no text source: mxdrift never writes binary files. Find out what builds this table (a script or a panel would add the domain again), then remove the key there, or with `postmap -d '{domain}' {}` and `postfix reload`",
-            place.postmap_table
-        ),
-        Some(source) => format!(
-            "declared in the compiled table {file} but no longer in its source {source} (see table-not-compiled): review the source, then run `postmap {}` and `postfix reload`",
-            place.postmap_table
-        ),
-    }
-}
-
-fn postfix_ops(
-    known: &KnownDomain,
-    action: Action,
-    kinds: &Kinds,
-    compiled: &CompiledPlaces,
-    main_cf: Option<&str>,
-) -> Result<Vec<(String, EditOp)>, String> {
-    let mut ops = Vec::new();
-    let mut in_relay = false;
-    for place in &known.declared {
-        if let Some(table) = compiled.get(&place.file) {
-            return Err(compiled_reason(&place.file, table, &known.name));
-        }
-        // A compiled table of a class list was left above; a compiled
-        // transport table only routes, as its text would.
-        let param = match place.via {
-            Via::Parameter(param) | Via::CompiledTable(param) => param,
-            Via::Default(_) | Via::ListFile(_) | Via::Directory(_) => {
-                return Err(format!(
-                    "declared at {}:{} through {}, which mxdrift does not edit",
-                    place.file, place.line, place.via
-                ));
-            }
-        };
-        match param {
-            // Transport entries route mail; they do not make it local.
-            PostfixParam::TransportMaps => continue,
-            PostfixParam::RelayDomains => {
-                in_relay = true;
-                if action == Action::MakeRelay {
-                    continue;
-                }
-            }
-            PostfixParam::Mydestination
-            | PostfixParam::VirtualAliasDomains
-            | PostfixParam::VirtualMailboxDomains => {}
-        }
-        ops.push(remove_op(place, known, kinds)?);
-    }
-    if action == Action::MakeRelay && !in_relay {
-        let main = main_cf.ok_or("main.cf is unknown")?;
-        ops.push((
-            main.to_string(),
-            EditOp::AppendToParam {
-                param: "relay_domains".into(),
-                domain: known.name.clone(),
-            },
-        ));
-    }
-    Ok(ops)
 }
 
 fn remove_op(
@@ -1134,114 +887,6 @@ fn remove_op(
             domain: known.name.clone(),
         },
     ))
-}
-
-const QMAIL_LOCALS: &str = "var/qmail/control/locals";
-const QMAIL_VIRTUALDOMAINS: &str = "var/qmail/control/virtualdomains";
-const QMAIL_RCPTHOSTS: &str = "var/qmail/control/rcpthosts";
-const QMAIL_MORERCPTHOSTS: &str = "var/qmail/control/morercpthosts";
-
-fn qmail_kinds() -> Kinds {
-    let mut kinds = Kinds::new();
-    for file in [QMAIL_LOCALS, QMAIL_RCPTHOSTS, QMAIL_MORERCPTHOSTS] {
-        kinds.insert(file.to_string(), (PlaceKind::LinePerName, None));
-    }
-    kinds.insert(
-        QMAIL_VIRTUALDOMAINS.to_string(),
-        (PlaceKind::QmailVirtualDomains, None),
-    );
-    kinds
-}
-
-fn qmail_ops(known: &KnownDomain, action: Action) -> Result<Vec<(String, EditOp)>, String> {
-    let kinds = qmail_kinds();
-    let mut ops = Vec::new();
-    let mut accepted = false;
-    for place in &known.declared {
-        let acceptance = place.file == QMAIL_RCPTHOSTS || place.file == QMAIL_MORERCPTHOSTS;
-        accepted |= acceptance;
-        if action == Action::MakeRelay && acceptance {
-            continue;
-        }
-        // Only names written in qmail's control files are removed; `me`
-        // standing in for a missing `locals` is a default.
-        let in_control_file = match place.via {
-            Via::ListFile(list) => matches!(
-                list,
-                ListFile::QmailLocals
-                    | ListFile::QmailVirtualDomains
-                    | ListFile::QmailRcptHosts
-                    | ListFile::QmailMoreRcptHosts
-            ),
-            Via::Default(_) | Via::Parameter(_) | Via::CompiledTable(_) | Via::Directory(_) => {
-                false
-            }
-        };
-        if !kinds.contains_key(&place.file) || !in_control_file {
-            return Err(format!(
-                "declared at {}:{} ({}), which mxdrift does not edit",
-                place.file, place.line, place.via
-            ));
-        }
-        ops.push(remove_op(place, known, &kinds)?);
-    }
-    if action == Action::MakeRelay && !accepted {
-        ops.push((
-            QMAIL_RCPTHOSTS.to_string(),
-            EditOp::AppendLine {
-                domain: known.name.clone(),
-            },
-        ));
-    }
-    Ok(ops)
-}
-
-fn list_ops(
-    known: &KnownDomain,
-    action: Action,
-    root: &ConfigRoot,
-) -> Result<(Kinds, Ops, Given), String> {
-    if action == Action::MakeRelay {
-        return Err(
-            "a plain domain list has no relay list; make the domain a relay (backup MX) on the mail server itself".into(),
-        );
-    }
-    let mut kinds = Kinds::new();
-    let mut ops = Vec::new();
-    let mut given = Given::new();
-    for place in &known.declared {
-        let rel = relative_to_root(Path::new(&place.file), root).ok_or_else(|| {
-            format!(
-                "the domains file {} is not under --root, so the diff cannot name it relative to the root",
-                place.file
-            )
-        })?;
-        kinds.insert(rel.clone(), (PlaceKind::LinePerName, None));
-        given.insert(rel.clone(), place.file.clone());
-        ops.push((
-            rel,
-            EditOp::Remove {
-                line: place.line,
-                spans: place.spans().collect(),
-                kind: PlaceKind::LinePerName,
-                domain: known.name.clone(),
-            },
-        ));
-    }
-    Ok((kinds, ops, given))
-}
-
-/// A path given on the command line, relative to the root when it is
-/// below it.
-fn relative_to_root(path: &Path, root: &ConfigRoot) -> Option<String> {
-    let file = path.canonicalize().ok()?;
-    let dir = root.dir().canonicalize().ok()?;
-    let rel = file.strip_prefix(dir).ok()?;
-    let parts: Vec<String> = rel
-        .components()
-        .map(|c| c.as_os_str().to_str().map(str::to_string))
-        .collect::<Option<_>>()?;
-    (!parts.is_empty()).then(|| parts.join("/"))
 }
 
 /// Apply one domain's operations to the working copies, all or nothing.
@@ -1281,7 +926,7 @@ fn edit_files(
     // A main.cf that no longer parses would stop Postfix: never offer it.
     for (rel, work) in &touched {
         if kinds.get(rel).is_some_and(|(k, _)| *k == PlaceKind::MainCf)
-            && let Err(e) = postfix::MainCf::parse(rel, &work.text.render())
+            && let Err(e) = MainCf::parse(rel, &work.text.render())
         {
             return Err(format!("{rel}: the edited file would not parse: {e}").into());
         }
@@ -1306,264 +951,4 @@ fn load(root: &ConfigRoot, rel: &str, kinds: &Kinds) -> Result<Working, String> 
         text: FileText::new(&text),
         table_type: kinds.get(rel).and_then(|(_, t)| t.clone()),
     })
-}
-
-/// The panel command that fixes a domain on Plesk, cPanel or DirectAdmin.
-fn panel_step(
-    platform: Platform,
-    known: &KnownDomain,
-    finding: &Finding,
-    action: Action,
-    confirmation: &Confirmation,
-    rejected: &mut Vec<String>,
-) -> Result<Step, String> {
-    // A panel setting that says "leave it" wins over any evidence.
-    if let Some(setting) = &known.facts.hands_off {
-        return Err(setting.reason());
-    }
-    let managed: Vec<&Declared> = known
-        .declared
-        .iter()
-        .filter(|d| panel_managed(platform, &d.file))
-        .collect();
-    if managed.is_empty() {
-        return Err(
-            "declared outside the panel's own domain lists; change it where it is declared".into(),
-        );
-    }
-    let domain = Word::Value(known.name.as_str().to_string());
-    let mut comments = vec![
-        format!(
-            "{}: {} ({})",
-            known.name,
-            finding.rule,
-            finding.severity.as_str()
-        ),
-        format!("evidence: {}", finding.message),
-    ];
-    // Zone-file evidence is said once, in the header.
-    if let Confirmation::OverTcp { .. } = confirmation {
-        comments.push(confirmation.describe());
-    }
-    for d in &known.declared {
-        let note = if panel_managed(platform, &d.file) {
-            ""
-        } else {
-            " (not managed by the panel: check it by hand)"
-        };
-        comments.push(format!("declared: {}:{} ({}){note}", d.file, d.line, d.via));
-    }
-    let owner = |rejected: &mut Vec<String>| -> Result<String, String> {
-        let raw = known.facts.owner.as_deref().ok_or_else(|| {
-            "the panel account owning the domain is unknown; the panel command needs it".to_string()
-        })?;
-        if commands::is_system_account(raw) {
-            return Err(format!(
-                "owned by {raw}, a system account and no panel account: the panel command cannot act as it; change the domain's mail routing in the panel by hand"
-            ));
-        }
-        commands::validate_user(raw)
-            .map(str::to_string)
-            .map_err(|message| {
-                let message = format!("{}: {message}", known.name);
-                rejected.push(message.clone());
-                message
-            })
-    };
-    let words = match (platform, action) {
-        (Platform::Plesk, Action::TurnOff) => match &known.facts.alias_of {
-            Some(main) => {
-                comments.push(format!(
-                    "{} is a domain alias of {main}: `plesk bin site` fails on an alias, `plesk bin domalias` switches the alias's mail off and leaves {main} as it is",
-                    known.name
-                ));
-                vec![
-                    Word::Fixed("plesk"),
-                    Word::Fixed("bin"),
-                    Word::Fixed("domalias"),
-                    Word::Fixed("--update"),
-                    domain,
-                    Word::Fixed("-mail"),
-                    Word::Fixed("false"),
-                ]
-            }
-            None if !known.facts.hosted => {
-                return Err(format!(
-                    "not a Plesk site or subscription: var/www/vhosts/system/{0}/ does not exist and no web configuration names {0} as an alias, so `plesk bin site` would fail on it; it may be a domain alias with its web service off (then `plesk bin domalias --update {0} -mail false`) or a leftover in the mail server's files; check it in Plesk",
-                    known.name
-                ));
-            }
-            None => vec![
-                Word::Fixed("plesk"),
-                Word::Fixed("bin"),
-                Word::Fixed(if known.facts.subscription {
-                    "subscription"
-                } else {
-                    "site"
-                }),
-                Word::Fixed("--update"),
-                domain,
-                Word::Fixed("-mail_service"),
-                Word::Fixed("false"),
-            ],
-        },
-        (Platform::Cpanel, _) => vec![
-            Word::Fixed("uapi"),
-            Word::Value(format!("--user={}", owner(rejected)?)),
-            Word::Fixed("Email"),
-            Word::Fixed("set_always_accept"),
-            Word::Value(format!("domain={}", known.name)),
-            Word::Fixed(if action == Action::MakeRelay {
-                "alwaysaccept=secondary"
-            } else {
-                "alwaysaccept=remote"
-            }),
-        ],
-        (Platform::Directadmin, Action::TurnOff) => vec![
-            Word::Fixed("da_api"),
-            Word::Value(owner(rejected)?),
-            Word::Fixed("--data-urlencode"),
-            Word::Fixed("action=internal"),
-            Word::Fixed("--data-urlencode"),
-            Word::Value(format!("domain={}", known.name)),
-            Word::Fixed("--data-urlencode"),
-            Word::Fixed("internal=no"),
-            Word::Expansion("\"${DA_URL}/CMD_API_DNS_MX\""),
-        ],
-        (_, Action::MakeRelay) => {
-            return Err(format!(
-                "{} has no per-domain backup-MX (relay) mode mxdrift can switch; make this server a relay for the domain by hand, or remove it from the domain's MX records",
-                platform.as_str()
-            ));
-        }
-        _ => return Err("no panel command for this platform".into()),
-    };
-    Ok(Step::command(comments, words))
-}
-
-/// Files the panel writes itself: editing them is undone by the panel's
-/// next rebuild, so the panel command is the fix.
-fn panel_managed(platform: Platform, file: &str) -> bool {
-    match platform {
-        Platform::Plesk => {
-            file.starts_with("var/spool/postfix/plesk/") || file.starts_with("var/qmail/control/")
-        }
-        Platform::Cpanel => matches!(
-            file,
-            "etc/localdomains" | "etc/remotedomains" | "etc/secondarymx" | "etc/userdomains"
-        ),
-        Platform::Directadmin => file == "etc/virtual/domains",
-        _ => false,
-    }
-}
-
-/// postmap and reload commands after the file edits.
-fn follow_ups(platform: Platform, edits: &[&FileEdit], stale: &[StaleTable]) -> Vec<Step> {
-    let mut steps = Vec::new();
-    match platform {
-        Platform::Postfix if !edits.is_empty() || !stale.is_empty() => {
-            for table in stale {
-                steps.push(Step::command(
-                    vec![format!(
-                        "{} holds other keys than the table Postfix reads, compiled from it (table-not-compiled): a change that was never compiled (an earlier `mxdrift fix --apply` that stopped, or an edit without postmap); review it, then rebuild",
-                        table.source
-                    )],
-                    vec![
-                        Word::Fixed("postmap"),
-                        Word::Value(format!("{}:/{}", table.postmap, table.source)),
-                    ],
-                ));
-            }
-            for edit in edits {
-                if let Some(compiled) = &edit.postmap {
-                    steps.push(Step::command(
-                        vec![format!(
-                            "rebuild the lookup table compiled from {}",
-                            edit.rel
-                        )],
-                        vec![
-                            Word::Fixed("postmap"),
-                            Word::Value(format!("{compiled}:/{}", edit.rel)),
-                        ],
-                    ));
-                }
-            }
-            steps.push(Step::command(
-                vec!["make Postfix read the changed configuration".into()],
-                vec![Word::Fixed("postfix"), Word::Fixed("reload")],
-            ));
-        }
-        Platform::Qmail if !edits.is_empty() => {
-            if edits.iter().any(|e| e.rel == QMAIL_MORERCPTHOSTS) {
-                steps.push(Step::command(
-                    vec!["rebuild morercpthosts.cdb from morercpthosts".into()],
-                    vec![Word::Fixed("qmail-newmrh")],
-                ));
-            }
-            if edits
-                .iter()
-                .any(|e| e.rel == QMAIL_LOCALS || e.rel == QMAIL_VIRTUALDOMAINS)
-            {
-                steps.push(Step::advice(vec![
-                    "qmail-send reads locals and virtualdomains only at start and on SIGHUP: send it a HUP the way your installation runs it (daemontools: svc -h /service/qmail-send)".into(),
-                ]));
-            }
-        }
-        _ => {}
-    }
-    steps
-}
-
-/// The table type to give postmap, from the compiled file that exists
-/// (`hash:` may have been redirected to lmdb, a `.db` may be a btree: the
-/// compiled readers' format detection says which); `None` for types read
-/// directly from text (texthash).
-fn compiled_type(root: &ConfigRoot, rel: &str, configured: &str) -> Option<String> {
-    if configured == "texthash" || configured == "inline" {
-        return None;
-    }
-    let db = format!("{rel}.db");
-    if root.exists(&db) {
-        let detected = root
-            .open(&db)
-            .ok()
-            .and_then(|file| FileSource::new(file).ok())
-            .and_then(|src| compiled::detect(&src).ok().flatten());
-        let table_type = match detected {
-            Some(format @ (CompiledFormat::BerkeleyHash | CompiledFormat::BerkeleyBtree)) => {
-                format.table_type()
-            }
-            _ => "hash",
-        };
-        return Some(table_type.to_string());
-    }
-    if root.exists(&format!("{rel}.lmdb")) {
-        return Some("lmdb".into());
-    }
-    if root.exists(&format!("{rel}.cdb")) {
-        return Some("cdb".into());
-    }
-    Some(configured.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn berkeley_magic_decides_hash_or_btree() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = ConfigRoot::new(dir.path());
-        let mut page = vec![0u8; 64];
-        page[12..16].copy_from_slice(&0x0005_3162u32.to_le_bytes());
-        std::fs::write(dir.path().join("t.db"), &page).unwrap();
-        assert_eq!(compiled_type(&root, "t", "hash").as_deref(), Some("btree"));
-        page[12..16].copy_from_slice(&0x0006_1561u32.to_be_bytes());
-        std::fs::write(dir.path().join("t.db"), &page).unwrap();
-        assert_eq!(compiled_type(&root, "t", "btree").as_deref(), Some("hash"));
-        std::fs::write(dir.path().join("u.lmdb"), b"").unwrap();
-        assert_eq!(compiled_type(&root, "u", "hash").as_deref(), Some("lmdb"));
-        assert_eq!(compiled_type(&root, "v", "cdb").as_deref(), Some("cdb"));
-        assert_eq!(compiled_type(&root, "v", "texthash"), None);
-    }
 }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::Audit;
 use crate::civil_date::CivilDate;
 use crate::inventory::InventoryWarning;
-use crate::rules::Severity;
+use crate::rules::{RuleId, Severity};
 
 /// Baselines larger than this are refused: a report of 100,000 domains is
 /// about 120 MB, and the file may not be what it claims to be.
@@ -104,19 +104,19 @@ pub struct Delta {
 
 impl Delta {
     /// Is this per-domain finding (rule, domain) new?
-    pub fn is_new(&self, domain: &str, rule: &str) -> bool {
+    pub fn is_new(&self, domain: &str, rule: RuleId) -> bool {
         self.new_keys.contains(&Key {
             domain: Some(domain.to_string()),
-            rule: rule.to_string(),
+            rule: rule.as_str().to_string(),
             file: None,
         })
     }
 
     /// Is this run-level finding new?
-    pub fn is_new_run_finding(&self, rule: &str, file: Option<&str>) -> bool {
+    pub fn is_new_run_finding(&self, rule: RuleId, file: Option<&str>) -> bool {
         self.new_keys.contains(&Key {
             domain: None,
-            rule: rule.to_string(),
+            rule: rule.as_str().to_string(),
             file: file.map(str::to_string),
         })
     }
@@ -357,13 +357,13 @@ impl Baseline {
         for f in &audit.run_findings {
             let key = Key {
                 domain: None,
-                rule: f.rule.clone(),
+                rule: f.rule.as_str().to_string(),
                 file: f.file.clone(),
             };
             if !previous.contains_key(&key) && !counted_now.contains(&key) {
                 delta.new.push(Change {
                     domain: None,
-                    rule: f.rule.clone(),
+                    rule: f.rule.as_str().to_string(),
                     severity: f.severity,
                     message: f.message.clone(),
                     file: f.file.clone(),
@@ -377,7 +377,7 @@ impl Baseline {
         for (d, f) in audit.findings() {
             let key = Key {
                 domain: Some(d.domain.name.to_string()),
-                rule: f.rule.clone(),
+                rule: f.rule.as_str().to_string(),
                 file: None,
             };
             if let Some(reason) = &f.ignored {
@@ -387,7 +387,7 @@ impl Baseline {
             if !previous.contains_key(&key) && !counted_now.contains(&key) {
                 delta.new.push(Change {
                     domain: key.domain.clone(),
-                    rule: f.rule.clone(),
+                    rule: f.rule.as_str().to_string(),
                     severity: f.severity,
                     message: f.message.clone(),
                     file: None,

@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::{JSON_SCHEMA_VERSION, unicode_form};
 use crate::inventory::DomainName;
 use crate::remediate::{Action, Confirmation, ConfirmedBy, Remediation};
-use crate::rules::Severity;
+use crate::rules::{RuleId, Severity};
 use crate::verdict::Verdict;
 
 /// What the plan does about one finding.
@@ -100,7 +100,7 @@ struct ActionView<'a> {
     domain: &'a DomainName,
     #[serde(skip_serializing_if = "Option::is_none")]
     unicode: Option<String>,
-    rule: &'a str,
+    rule: RuleId,
     kind: ActionKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     severity: Option<Severity>,
@@ -154,7 +154,7 @@ pub fn write_plan(plan: &Remediation, out: &mut dyn Write) -> io::Result<()> {
         .map(|f| ActionView {
             domain: &f.domain,
             unicode: unicode_form(&f.domain),
-            rule: &f.rule,
+            rule: f.rule,
             kind: if f.command.is_some() {
                 ActionKind::PanelCommand
             } else {
@@ -187,7 +187,7 @@ pub fn write_plan(plan: &Remediation, out: &mut dyn Write) -> io::Result<()> {
     actions.extend(plan.left.iter().map(|l| ActionView {
         domain: &l.domain,
         unicode: unicode_form(&l.domain),
-        rule: &l.rule,
+        rule: l.rule,
         kind: ActionKind::Left,
         severity: None,
         change: None,
@@ -201,7 +201,7 @@ pub fn write_plan(plan: &Remediation, out: &mut dyn Write) -> io::Result<()> {
     actions.extend(plan.refused.iter().map(|r| ActionView {
         domain: &r.domain,
         unicode: unicode_form(&r.domain),
-        rule: &r.rule,
+        rule: r.rule,
         kind: ActionKind::Refused,
         severity: None,
         change: None,

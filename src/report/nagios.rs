@@ -17,7 +17,7 @@ use super::{
     local_domain_count, name_list, name_with_unicode, printable, warning_place,
 };
 use crate::audit::{Audit, AuditedDomain};
-use crate::rules::{Severity, ids};
+use crate::rules::{RuleId, Severity};
 
 /// Plugin states and their exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -193,7 +193,7 @@ impl Nagios {
             .filter(|d| {
                 !d.findings
                     .iter()
-                    .any(|f| f.rule == ids::LOOKUP_INCONCLUSIVE && f.ignored.is_some())
+                    .any(|f| f.rule == RuleId::LookupInconclusive && f.ignored.is_some())
             })
             .collect()
     }
@@ -253,13 +253,13 @@ impl Nagios {
             };
         }
         // Domains per rule, most severe rule first.
-        let mut per_rule: BTreeMap<(std::cmp::Reverse<Severity>, &str), usize> = BTreeMap::new();
+        let mut per_rule: BTreeMap<(std::cmp::Reverse<Severity>, RuleId), usize> = BTreeMap::new();
         for (_, f) in audit
             .findings()
             .filter(|(_, f)| f.ignored.is_none() && f.severity >= Severity::Warning)
         {
             *per_rule
-                .entry((std::cmp::Reverse(f.severity), f.rule.as_str()))
+                .entry((std::cmp::Reverse(f.severity), f.rule))
                 .or_default() += 1;
         }
         // Most severe first, then the most frequent.
@@ -270,15 +270,10 @@ impl Nagios {
             .run_findings
             .iter()
             .filter(|f| f.severity >= Severity::Warning)
-            .map(|f| {
-                audit
-                    .rules
-                    .get(&f.rule)
-                    .map_or_else(|| f.rule.clone(), |r| r.title.clone())
-            })
+            .map(|f| audit.rules.rule(f.rule).title.clone())
             .collect();
         parts.extend(per_rule.iter().map(|((_, rule), n)| {
-            let headline = audit.rules.get(rule).map_or(*rule, |r| r.headline.as_str());
+            let headline = &audit.rules.rule(*rule).headline;
             format!(
                 "{n} {} {headline}",
                 if *n == 1 { "domain" } else { "domains" }

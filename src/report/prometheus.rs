@@ -124,11 +124,11 @@ impl AuditFormatter for Prometheus {
             "Findings of the last audit by rule and severity, ignored findings excluded.",
         );
         for rule in audit.rules.iter() {
-            let n = audit.count_rule(&rule.id);
+            let n = audit.count_rule(rule.id);
             let _ = writeln!(
                 text,
                 "mxdrift_findings{{rule=\"{}\",severity=\"{}\"}} {n}",
-                label(&rule.id),
+                label(rule.id.as_str()),
                 rule.severity
             );
         }
@@ -145,7 +145,7 @@ impl AuditFormatter for Prometheus {
             let _ = writeln!(
                 text,
                 "mxdrift_findings_ignored{{rule=\"{}\"}} {n}",
-                label(&rule.id)
+                label(rule.id.as_str())
             );
         }
         family(

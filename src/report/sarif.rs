@@ -201,9 +201,10 @@ fn fnv1a(parts: &[&str]) -> String {
 
 fn descriptor(rule: &Rule) -> RuleDescriptor<'_> {
     RuleDescriptor {
-        id: &rule.id,
+        id: rule.id.as_str(),
         name: rule
             .id
+            .as_str()
             .split('-')
             .map(|w| {
                 let mut c = w.chars();
@@ -257,14 +258,14 @@ impl AuditFormatter for Sarif {
                     .map(|start_line| Region { start_line }),
             },
         };
-        let rule_index = |id: &str| rules.iter().position(|r| r.id == id).unwrap_or(0);
+        let rule_index = |id: &str| rules.iter().position(|r| r.id.as_str() == id).unwrap_or(0);
         // Run-level findings: located at their file when they have one.
         let mut results: Vec<ResultItem> = audit
             .run_findings
             .iter()
             .map(|f| ResultItem {
-                rule_id: f.rule.clone(),
-                rule_index: rule_index(&f.rule),
+                rule_id: f.rule.as_str().to_string(),
+                rule_index: rule_index(f.rule.as_str()),
                 level: level(f.severity),
                 message: Message {
                     text: if f.evidence.is_empty() {
@@ -280,16 +281,16 @@ impl AuditFormatter for Sarif {
                     .into_iter()
                     .collect(),
                 partial_fingerprints: Fingerprints {
-                    v1: fnv1a(&[&f.rule, f.file.as_deref().unwrap_or("")]),
+                    v1: fnv1a(&[f.rule.as_str(), f.file.as_deref().unwrap_or("")]),
                 },
                 suppressions: Vec::new(),
                 baseline_state: delta
-                    .map(|d| baseline_state(d.is_new_run_finding(&f.rule, f.file.as_deref()))),
+                    .map(|d| baseline_state(d.is_new_run_finding(f.rule, f.file.as_deref()))),
             })
             .collect();
         let per_domain = audit.findings().map(|(d, f)| ResultItem {
-            rule_id: f.rule.clone(),
-            rule_index: rule_index(&f.rule),
+            rule_id: f.rule.as_str().to_string(),
+            rule_index: rule_index(f.rule.as_str()),
             level: level(f.severity),
             message: Message {
                 text: format!("{}: {}", f.domain, f.message),
@@ -302,7 +303,7 @@ impl AuditFormatter for Sarif {
                 .map(|decl| location(&decl.file, Some(decl.line)))
                 .collect(),
             partial_fingerprints: Fingerprints {
-                v1: fnv1a(&[&f.rule, f.domain.as_str()]),
+                v1: fnv1a(&[f.rule.as_str(), f.domain.as_str()]),
             },
             // An ignored finding is a decision recorded in mxdrift.yaml:
             // a suppressed result, not an alert.
@@ -320,7 +321,7 @@ impl AuditFormatter for Sarif {
                 .collect(),
             baseline_state: delta
                 .filter(|_| f.ignored.is_none())
-                .map(|delta| baseline_state(delta.is_new(d.domain.name.as_str(), &f.rule))),
+                .map(|delta| baseline_state(delta.is_new(d.domain.name.as_str(), f.rule))),
         });
         results.extend(per_domain);
         // Resolved since the baseline: results that are gone.

@@ -263,7 +263,7 @@ impl AuditFormatter for Table {
         let run_findings: Vec<&RunFinding> = audit
             .run_findings
             .iter()
-            .filter(|f| delta.is_none_or(|d| d.is_new_run_finding(&f.rule, f.file.as_deref())))
+            .filter(|f| delta.is_none_or(|d| d.is_new_run_finding(f.rule, f.file.as_deref())))
             .collect();
         let heading = if delta.is_some() {
             "SERVER AND RUN, NEW"
@@ -277,14 +277,14 @@ impl AuditFormatter for Table {
             for (d, f) in audit.findings().filter(|(d, f)| {
                 f.severity == severity
                     && f.ignored.is_none()
-                    && delta.is_none_or(|delta| delta.is_new(d.domain.name.as_str(), &f.rule))
+                    && delta.is_none_or(|delta| delta.is_new(d.domain.name.as_str(), f.rule))
             }) {
-                rules_shown.push(&f.rule);
+                rules_shown.push(f.rule.as_str());
                 rows.push(Row {
                     domain: domain_cell(d),
                     delivery: d.domain.delivery.as_str(),
                     verdict: d.verdict.as_str(),
-                    rule: f.rule.clone(),
+                    rule: f.rule.as_str().to_string(),
                     evidence: printable(&evidence_summary(&d.evidence)).into_owned(),
                     declared: declared_cell(&d.domain.declared),
                 });

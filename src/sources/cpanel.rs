@@ -61,6 +61,16 @@ const NOBODY: &str = "nobody";
 /// The cpuser file of the system domains.
 const SYSTEM_USER_FILE: &str = "system";
 
+/// Files cPanel writes itself (Email Routing, account changes): an edit of
+/// one is undone by cPanel's next rebuild, so a change is a cPanel
+/// command, never an edit.
+pub(crate) fn panel_writes(file: &str) -> bool {
+    matches!(
+        file,
+        LOCALDOMAINS | REMOTEDOMAINS | SECONDARYMX | USERDOMAINS
+    )
+}
+
 /// The cPanel reader.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Cpanel;

@@ -22,6 +22,12 @@ const DOMAINOWNERS: &str = "etc/virtual/domainowners";
 const DIRECTADMIN_CONF: &str = "usr/local/directadmin/conf/directadmin.conf";
 const HOSTNAME: &str = "etc/hostname";
 
+/// Files DirectAdmin writes itself: an edit of one is undone by
+/// DirectAdmin, so a change is a DirectAdmin API call, never an edit.
+pub(crate) fn panel_writes(file: &str) -> bool {
+    file == DOMAINS
+}
+
 /// The DirectAdmin reader.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DirectAdmin;

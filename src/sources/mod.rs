@@ -346,6 +346,18 @@ impl Marker {
     }
 }
 
+/// What reading a configuration yields: the inventory, and what
+/// remediation needs to know about the files read. The audit keeps both,
+/// so that `fix` never reads the configuration a second time.
+#[derive(Debug)]
+pub struct Read {
+    pub inventory: Inventory,
+    /// How plain Postfix reads each of its files; `None` on the other
+    /// platforms, whose file formats are fixed (qmail's control files, a
+    /// domain list) or whose changes are panel commands.
+    pub postfix_files: Option<postfix::PostfixFiles>,
+}
+
 /// One platform's reader. Every platform module implements it; nothing
 /// outside `sources` needs to know which one ran.
 pub trait Source: Sync {
@@ -358,6 +370,15 @@ pub trait Source: Sync {
 
     /// Read the configuration into an inventory.
     fn read(&self, opts: &SourceOptions) -> Result<Inventory, SourceError>;
+
+    /// Read the configuration: the inventory and what remediation needs
+    /// to know about the files (see [`Read`]).
+    fn read_all(&self, opts: &SourceOptions) -> Result<Read, SourceError> {
+        Ok(Read {
+            inventory: self.read(opts)?,
+            postfix_files: None,
+        })
+    }
 
     /// The markers of this platform present under the root.
     fn detect(&self, root: &ConfigRoot) -> Vec<Marker> {
@@ -386,6 +407,15 @@ impl Source for PostfixSource {
     fn read(&self, opts: &SourceOptions) -> Result<Inventory, SourceError> {
         postfix::read(&opts.root, &postfix::PostfixOptions::from(opts))
     }
+
+    fn read_all(&self, opts: &SourceOptions) -> Result<Read, SourceError> {
+        let config = postfix::read_config(&opts.root, &postfix::PostfixOptions::from(opts))?;
+        let postfix_files = Some(config.files());
+        Ok(Read {
+            inventory: config.inventory,
+            postfix_files,
+        })
+    }
 }
 
 /// Control panels. A panel's markers win over the mail server it runs on
@@ -410,6 +440,11 @@ pub fn source_for(platform: Platform) -> &'static dyn Source {
 
 /// Read the inventory of the server under `opts.root`.
 pub fn read_inventory(opts: &SourceOptions) -> Result<Inventory, SourceError> {
+    read(opts).map(|read| read.inventory)
+}
+
+/// Read the configuration of the server under `opts.root` (see [`Read`]).
+pub fn read(opts: &SourceOptions) -> Result<Read, SourceError> {
     let platform = match opts.platform {
         PlatformChoice::Exactly(p) => p,
         PlatformChoice::Auto => detect(opts)?,
@@ -422,9 +457,9 @@ pub fn read_inventory(opts: &SourceOptions) -> Result<Inventory, SourceError> {
             platform.as_str()
         )));
     }
-    let inventory = source_for(platform).read(opts)?;
+    let read = source_for(platform).read_all(opts)?;
     opts.root.unreadable()?;
-    Ok(inventory)
+    Ok(read)
 }
 
 /// Decide the platform from the files under the root.

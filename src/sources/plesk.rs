@@ -37,11 +37,18 @@ use crate::sources::reading::{EntryKind, Reading, list_dir};
 use crate::sources::{ConfigRoot, Marker, Source, SourceError, SourceOptions, postfix, qmail};
 
 const PSA_DIR: &str = "usr/local/psa/";
+/// The Postfix maps Plesk writes (and rewrites from its database).
 const POSTFIX_MAPS_DIR: &str = "var/spool/postfix/plesk/";
 const MAIN_CF: &str = "etc/postfix/main.cf";
 const VHOSTS: &str = "var/www/vhosts";
-const VHOSTS_SYSTEM: &str = "var/www/vhosts/system";
-const QMAIL_VIRTUALDOMAINS: &str = "var/qmail/control/virtualdomains";
+/// One directory per hosted domain (site or subscription).
+pub(crate) const VHOSTS_SYSTEM: &str = "var/www/vhosts/system";
+
+/// Files Plesk writes itself, from its database: an edit of one is undone
+/// by Plesk's next rebuild, so a change is a Plesk command, never an edit.
+pub(crate) fn panel_writes(file: &str) -> bool {
+    file.starts_with(POSTFIX_MAPS_DIR) || file.starts_with(qmail::CONTROL_DIR)
+}
 
 /// The Plesk reader.
 #[derive(Debug, Clone, Copy, Default)]
@@ -178,7 +185,7 @@ fn find_aliases(
             !known.facts.hosted
                 && !reading.server_names.contains(&known.name)
                 && known.declared.iter().any(|place| {
-                    place.file.starts_with(POSTFIX_MAPS_DIR) || place.file == QMAIL_VIRTUALDOMAINS
+                    place.file.starts_with(POSTFIX_MAPS_DIR) || place.file == qmail::VIRTUALDOMAINS
                 })
         })
         .map(|known| known.name.clone())

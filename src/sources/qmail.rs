@@ -31,10 +31,12 @@ use crate::sources::{Marker, Source, SourceError, SourceOptions};
 
 pub const CONTROL_DIR: &str = "var/qmail/control/";
 const ME: &str = "var/qmail/control/me";
-const LOCALS: &str = "var/qmail/control/locals";
-const VIRTUALDOMAINS: &str = "var/qmail/control/virtualdomains";
-const RCPTHOSTS: &str = "var/qmail/control/rcpthosts";
-const MORERCPTHOSTS: &str = "var/qmail/control/morercpthosts";
+pub(crate) const LOCALS: &str = "var/qmail/control/locals";
+pub(crate) const VIRTUALDOMAINS: &str = "var/qmail/control/virtualdomains";
+pub(crate) const RCPTHOSTS: &str = "var/qmail/control/rcpthosts";
+/// The overflow of `rcpthosts`; qmail reads it compiled, as
+/// `morercpthosts.cdb`, which `qmail-newmrh` builds from it.
+pub(crate) const MORERCPTHOSTS: &str = "var/qmail/control/morercpthosts";
 
 /// The plain qmail reader.
 #[derive(Debug, Clone, Copy, Default)]

@@ -214,7 +214,7 @@ async fn a_forged_answer_never_survives_into_a_change() {
     let reconfirmed = audit::reconfirm(&audit, &opts, &wanted)
         .await
         .expect("reconfirm");
-    let plan = remediate::plan(&audit, &opts.sources, &reconfirmed).expect("plan");
+    let plan = remediate::plan(&audit, &opts.sources.root, &reconfirmed).expect("plan");
     // The invariant, whatever the race gave.
     assert!(
         plan.fixes.iter().all(|f| f.domain != domain("target.test")),

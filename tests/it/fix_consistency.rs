@@ -386,7 +386,7 @@ fn a_declaring_file_changed_after_the_audit_refuses_its_domains_on_every_platfor
         let dir = copy_fixture(fixture);
         let root = dir.path();
         let (audit, opts) = audit_copy(root, domains_file);
-        let before = remediate::plan(&audit, &opts.sources, &Reconfirmed::ZoneFiles).unwrap();
+        let before = remediate::plan(&audit, &opts.sources.root, &Reconfirmed::ZoneFiles).unwrap();
         assert!(!before.fixes.is_empty(), "{fixture}: nothing to fix");
         assert!(before.refused.is_empty(), "{fixture}: {:?}", before.refused);
         // Another writer adds a comment line to every file that declares a
@@ -414,7 +414,7 @@ fn a_declaring_file_changed_after_the_audit_refuses_its_domains_on_every_platfor
             }
         }
         assert!(!touched.is_empty(), "{fixture}");
-        let after = remediate::plan(&audit, &opts.sources, &Reconfirmed::ZoneFiles).unwrap();
+        let after = remediate::plan(&audit, &opts.sources.root, &Reconfirmed::ZoneFiles).unwrap();
         assert!(
             after.fixes.is_empty() && after.edits.is_empty() && after.panel.is_empty(),
             "{fixture}: planned on changed files: {:?}",
@@ -434,4 +434,48 @@ fn a_declaring_file_changed_after_the_audit_refuses_its_domains_on_every_platfor
             );
         }
     }
+}
+
+/// Plain Postfix is edited by how the audit read its files: the plan never
+/// parses main.cf again. A main.cf broken after the audit is a changed
+/// file, and every change is refused; an audit that kept no record of the
+/// Postfix files plans nothing.
+#[test]
+fn postfix_plans_from_the_audit_and_never_parses_main_cf_again() {
+    use mxdrift::audit::Reconfirmed;
+    use mxdrift::remediate::{self, RefusalCause, RemediateError};
+    let dir = copy_fixture("fix/postfix");
+    let root = dir.path();
+    let (audit, opts) = audit_copy(root, None);
+    let plan = || remediate::plan(&audit, &opts.sources.root, &Reconfirmed::ZoneFiles);
+    let before = plan().unwrap();
+    assert!(before.edits.len() > 1, "{:?}", before.edits);
+    fs::write(
+        root.join("etc/postfix/main.cf"),
+        "mydestination = moved.test\nnot a parameter\n",
+    )
+    .unwrap();
+    let after = plan().unwrap();
+    assert!(
+        after.fixes.is_empty() && after.edits.is_empty(),
+        "{:?}",
+        after.fixes
+    );
+    assert_eq!(after.refused.len(), before.fixes.len());
+    for refused in &after.refused {
+        assert_eq!(refused.cause, RefusalCause::FileChanged);
+        assert!(
+            refused
+                .reason
+                .starts_with("etc/postfix/main.cf changed during the run"),
+            "{}",
+            refused.reason
+        );
+    }
+
+    let mut kept_nothing = audit.clone();
+    kept_nothing.postfix_files = None;
+    let err =
+        remediate::plan(&kept_nothing, &opts.sources.root, &Reconfirmed::ZoneFiles).unwrap_err();
+    assert!(matches!(err, RemediateError::NoPostfixFiles), "{err}");
 }

@@ -15,7 +15,7 @@ use mxdrift::report::baseline::Baseline;
 use mxdrift::report::nagios::{InconclusiveLimit, Nagios, Range, State};
 use mxdrift::report::{AuditFormatter, Report, json, prometheus, sarif, table, text};
 use mxdrift::resolve::{DnsStatus, MxEvidence, MxHost};
-use mxdrift::rules::{IgnoreRule, RuleSet};
+use mxdrift::rules::{IgnoreRule, RuleFilter, RuleId, RuleSet};
 
 use crate::common::golden::assert_golden;
 use crate::common::{self, declared, host, known_domain, with_ttl};
@@ -112,7 +112,7 @@ fn sample_audit() -> Audit {
     ];
     let ignores = [IgnoreRule {
         domain: "*.example.org".into(),
-        rule: "split-delivery".into(),
+        rule: RuleFilter::Only(RuleId::SplitDelivery),
         reason: "sales@ stays here on purpose".into(),
         until: CivilDate::parse("2027-03-31"),
     }];
@@ -161,6 +161,7 @@ fn sample_audit() -> Audit {
             lookups_failed: 1,
         },
         files_read: Default::default(),
+        postfix_files: None,
     }
 }
 
@@ -367,16 +368,16 @@ fn sarif_has_what_github_code_scanning_requires() {
 }
 
 /// A finding about the server, not a domain, reaches every format and counts
-/// like any other (the rule here is made up for the test: the formatters
-/// know no rule by name).
+/// like any other.
 #[test]
 fn run_level_findings_reach_every_format_and_count() {
-    let yaml = "id: test-server-rule\nseverity: critical\nconfidence: high\nheadline: h\n\
-                title: The server as a whole is wrong\nwhen: w\nrationale: r\nremediation: r\n";
-    let rules = RuleSet::parse(&[("rules/test-server-rule.yaml", yaml)]).unwrap();
+    let rules = RuleSet::embedded().unwrap();
+    let title = rules.rule(RuleId::ResolverUntrustworthy).title.clone();
     let finding = rules
-        .run_finding("test-server-rule", "something about the whole run")
-        .unwrap()
+        .run_finding(
+            RuleId::ResolverUntrustworthy,
+            "something about the whole run",
+        )
         .at("etc/postfix/main.cf", 12)
         .with_evidence(vec!["asked X, got Y".into()]);
     let mut audit = sample_audit();
@@ -398,14 +399,14 @@ fn run_level_findings_reach_every_format_and_count() {
     assert!(text.contains("SERVER AND RUN (1)"), "{text}");
     assert!(
         text.contains(
-            "CRITICAL test-server-rule (etc/postfix/main.cf:12): something about the whole run"
+            "CRITICAL resolver-untrustworthy (etc/postfix/main.cf:12): something about the whole run"
         ),
         "{text}"
     );
     assert!(text.contains("asked X, got Y"), "{text}");
 
     let json: serde_json::Value = serde_json::from_str(&out(&json::Json)).unwrap();
-    assert_eq!(json["run_findings"][0]["rule"], "test-server-rule");
+    assert_eq!(json["run_findings"][0]["rule"], "resolver-untrustworthy");
     assert_eq!(json["run_findings"][0]["line"], 12);
     assert_eq!(json["run_findings"][0]["evidence"][0], "asked X, got Y");
     assert_eq!(json["summary"]["findings"]["critical"], 1);
@@ -413,20 +414,22 @@ fn run_level_findings_reach_every_format_and_count() {
     assert_eq!(nagios().state(&audit), State::Critical);
     let plugin = out(&nagios());
     assert!(
-        plugin.starts_with("MXDRIFT CRITICAL - The server as a whole is wrong |"),
+        plugin.starts_with(&format!("MXDRIFT CRITICAL - {title} |")),
         "{plugin}"
     );
-    assert!(plugin.contains("\nCRITICAL: test-server-rule (etc/postfix/main.cf:12): something"));
+    assert!(
+        plugin.contains("\nCRITICAL: resolver-untrustworthy (etc/postfix/main.cf:12): something")
+    );
 
     let prom = out(&prometheus::Prometheus);
     assert!(
-        prom.contains("mxdrift_findings{rule=\"test-server-rule\",severity=\"critical\"} 1"),
+        prom.contains("mxdrift_findings{rule=\"resolver-untrustworthy\",severity=\"critical\"} 1"),
         "{prom}"
     );
 
     let sarif: serde_json::Value = serde_json::from_str(&out(&sarif::Sarif::default())).unwrap();
     let result = &sarif["runs"][0]["results"][0];
-    assert_eq!(result["ruleId"], "test-server-rule");
+    assert_eq!(result["ruleId"], "resolver-untrustworthy");
     assert_eq!(
         result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
         "etc/postfix/main.cf"
@@ -664,7 +667,7 @@ fn table_fits_the_terminal_width() {
                 "{width}: {}",
                 d.domain.name
             );
-            let rule_start = f.rule.split('-').next().unwrap();
+            let rule_start = f.rule.as_str().split('-').next().unwrap();
             assert!(out.contains(rule_start), "{width}: {}", f.rule);
         }
     }
@@ -904,24 +907,20 @@ fn baselines_that_are_not_audit_reports_are_refused() {
 
 #[test]
 fn baseline_covers_run_level_findings_and_warnings() {
-    let yaml = "id: test-server-rule\nseverity: critical\nconfidence: high\nheadline: h\n\
-                title: The server as a whole is wrong\nwhen: w\nrationale: r\nremediation: r\n";
     let before = sample_audit();
     let baseline = baseline_of(&before);
     let mut after = sample_audit();
-    after.rules = RuleSet::parse(&[("rules/test-server-rule.yaml", yaml)]).unwrap();
     after.run_findings = vec![
         after
             .rules
-            .run_finding("test-server-rule", "the whole run is wrong")
-            .unwrap()
+            .run_finding(RuleId::ResolverUntrustworthy, "the whole run is wrong")
             .at("etc/postfix/main.cf", 1),
     ];
     after.warnings.clear();
     let delta = baseline.compare(&after);
     assert_eq!(delta.new.len(), 1);
-    assert_eq!(delta.new[0].rule, "test-server-rule");
-    assert!(delta.is_new_run_finding("test-server-rule", Some("etc/postfix/main.cf")));
+    assert_eq!(delta.new[0].rule, "resolver-untrustworthy");
+    assert!(delta.is_new_run_finding(RuleId::ResolverUntrustworthy, Some("etc/postfix/main.cf")));
     assert_eq!(
         delta.resolved_warnings,
         ["etc/postfix/main.cf: relay_domains: pcre:/etc/postfix/relay.pcre cannot be enumerated"]
@@ -939,7 +938,7 @@ fn baseline_covers_run_level_findings_and_warnings() {
     let out = String::from_utf8(out).unwrap();
     assert!(
         out.starts_with(
-            "NEW CRITICAL test-server-rule (server) (etc/postfix/main.cf): the whole run is wrong\n"
+            "NEW CRITICAL resolver-untrustworthy (server) (etc/postfix/main.cf): the whole run is wrong\n"
         ),
         "{out}"
     );
@@ -954,15 +953,15 @@ fn baseline_covers_run_level_findings_and_warnings() {
 
 #[test]
 fn text_is_one_ascii_line_per_finding_with_run_findings_first() {
-    let yaml = "id: test-server-rule\nseverity: warning\nconfidence: high\nheadline: h\n\
-                title: t\nwhen: w\nrationale: r\nremediation: r\n";
     let mut audit = sample_audit();
-    audit.rules = RuleSet::parse(&[("rules/test-server-rule.yaml", yaml)]).unwrap();
+    audit.rules.set_severity(
+        RuleId::ResolverUntrustworthy,
+        mxdrift::rules::Severity::Warning,
+    );
     audit.run_findings = vec![
         audit
             .rules
-            .run_finding("test-server-rule", "résolveur menteur")
-            .unwrap()
+            .run_finding(RuleId::ResolverUntrustworthy, "résolveur menteur")
             .with_evidence(vec!["asked . SOA".into(), "got NXDOMAIN".into()]),
     ];
     let out = render_report(&text::Text, &audit);
@@ -970,7 +969,7 @@ fn text_is_one_ascii_line_per_finding_with_run_findings_first() {
     let first = out.lines().next().unwrap();
     assert_eq!(
         first,
-        "WARNING test-server-rule (server): r\\u{e9}solveur menteur [asked . SOA; got NXDOMAIN]"
+        "WARNING resolver-untrustworthy (server): r\\u{e9}solveur menteur [asked . SOA; got NXDOMAIN]"
     );
     let findings = audit.findings().count();
     // One line per finding, plus run finding, warning and summary.

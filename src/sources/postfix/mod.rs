@@ -164,6 +164,98 @@ impl PostfixConfig {
     }
 }
 
+/// How Postfix reads each file that names domains of its classes: what a
+/// fix must know to edit them. The audit keeps it, so remediation never
+/// reads the configuration a second time (a second read may see another
+/// configuration than the one the audit judged).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PostfixFiles {
+    /// main.cf, relative to the root.
+    pub main_cf: String,
+    /// The text files, main.cf included, by path relative to the root.
+    pub files: BTreeMap<String, PostfixFile>,
+    /// The compiled tables keys were read from, by compiled file relative
+    /// to the root.
+    pub compiled: BTreeMap<String, CompiledTable>,
+}
+
+/// How Postfix reads a text file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostfixFile {
+    MainCf,
+    /// A match-list file (`/etc/postfix/domains` in a class list): names
+    /// separated by white space or commas.
+    List,
+    /// The text source of a lookup table, compiled by `postmap` as this
+    /// type (`hash`, `lmdb`, ... or `texthash`, read as text).
+    TableSource {
+        table_type: String,
+    },
+}
+
+/// A compiled table Postfix reads keys from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompiledTable {
+    /// `TYPE:/server/path`, as postmap takes it.
+    pub postmap_table: String,
+    /// The text source, when it exists (relative to the root).
+    pub source: Option<String>,
+}
+
+impl PostfixConfig {
+    /// How each file named by the class lists is read, and the compiled
+    /// tables among them.
+    pub fn files(&self) -> PostfixFiles {
+        let main = self.main_cf.file().to_string();
+        let mut files = BTreeMap::new();
+        let mut compiled = BTreeMap::new();
+        files.insert(main.clone(), PostfixFile::MainCf);
+        for list in &self.classes {
+            for item in &list.items {
+                match &item.pattern {
+                    lists::Pattern::Name(_) if item.location.file != main => {
+                        files
+                            .entry(item.location.file.clone())
+                            .or_insert(PostfixFile::List);
+                    }
+                    lists::Pattern::Table { spec, load } => {
+                        let TableLoad::Loaded(table) = load.as_ref() else {
+                            continue;
+                        };
+                        if let Some(file) = &table.compiled {
+                            let source = (!table.is_compiled_only()).then(|| table.file.clone());
+                            let suffix = compiled::CompiledFormat::for_table_type(&spec.table_type)
+                                .map_or("", |(_, suffix)| suffix);
+                            let path = file.strip_suffix(suffix).unwrap_or(file);
+                            compiled.insert(
+                                file.clone(),
+                                CompiledTable {
+                                    postmap_table: format!("{}:/{path}", spec.table_type),
+                                    source,
+                                },
+                            );
+                        }
+                        if table.file != main && !table.is_compiled_only() {
+                            files.insert(
+                                table.file.clone(),
+                                PostfixFile::TableSource {
+                                    table_type: spec.table_type.clone(),
+                                },
+                            );
+                        }
+                    }
+                    lists::Pattern::Name(_) => {}
+                }
+            }
+        }
+        PostfixFiles {
+            main_cf: main,
+            files,
+            compiled,
+        }
+    }
+}
+
 /// Read main.cf under `root` and build the inventory.
 pub fn read(root: &ConfigRoot, opts: &PostfixOptions) -> Result<Inventory, SourceError> {
     read_config(root, opts).map(|c| c.inventory)
@@ -471,5 +563,58 @@ fn show(location: &Location) -> String {
         At::BuiltinDefault => format!("{} (built-in default)", location.file),
         At::CompiledKey => location.file.clone(),
         At::Text(_) => format!("{}:{}", location.file, location.line),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_say_how_each_file_of_the_classes_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc/postfix");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::write(
+            etc.join("main.cf"),
+            "myhostname = mail.hoster.test\n\
+             mydestination = $myhostname, /etc/postfix/local_domains\n\
+             virtual_mailbox_domains = texthash:/etc/postfix/vdomains, hash:/etc/postfix/built\n",
+        )
+        .unwrap();
+        std::fs::write(etc.join("local_domains"), "shop.test\n").unwrap();
+        std::fs::write(etc.join("vdomains"), "moved.test OK\n").unwrap();
+        // Only the compiled file, as postmap wrote it: no text source.
+        std::fs::copy(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/compiled/hash-le.db"),
+            etc.join("built.db"),
+        )
+        .unwrap();
+        let config = read_config(&ConfigRoot::new(dir.path()), &PostfixOptions::default()).unwrap();
+        let files = config.files();
+        assert_eq!(files.main_cf, "etc/postfix/main.cf");
+        assert_eq!(
+            files.files.into_iter().collect::<Vec<_>>(),
+            [
+                ("etc/postfix/local_domains".to_string(), PostfixFile::List),
+                ("etc/postfix/main.cf".to_string(), PostfixFile::MainCf),
+                (
+                    "etc/postfix/vdomains".to_string(),
+                    PostfixFile::TableSource {
+                        table_type: "texthash".into()
+                    }
+                ),
+            ]
+        );
+        assert_eq!(
+            files.compiled.into_iter().collect::<Vec<_>>(),
+            [(
+                "etc/postfix/built.db".to_string(),
+                CompiledTable {
+                    postmap_table: "hash:/etc/postfix/built".into(),
+                    source: None,
+                }
+            )]
+        );
     }
 }

@@ -50,7 +50,7 @@ pub fn plan_offline(root: &Path) -> Remediation {
     let reconfirmed = runtime
         .block_on(audit::reconfirm(&audit, &opts, &wanted))
         .expect("the reconfirmation runs");
-    remediate::plan(&audit, &opts.sources, &reconfirmed).expect("a plan")
+    remediate::plan(&audit, &opts.sources.root, &reconfirmed).expect("a plan")
 }
 
 /// Comment lines (`#` first non-blank) of every file under a directory.

@@ -33,7 +33,7 @@ pub fn run(args: &FixArgs) -> Result<Outcome, CliError> {
         );
     }
     let reconfirmed = reconfirm_changes(&audit, &opts, args.deadline, started)?;
-    let plan = remediate::plan(&audit, &opts.sources, &reconfirmed)?;
+    let plan = remediate::plan(&audit, &opts.sources.root, &reconfirmed)?;
     let local = audit
         .domains
         .iter()
