@@ -23,6 +23,7 @@ mod common;
 // shared with its unit tests (common/mod.rs) name its types that way.
 use mxdrift::{inventory, resolve};
 
+mod architecture;
 mod audit_e2e;
 mod cli;
 mod compiled_differential;
@@ -47,6 +48,8 @@ mod fix_panel_roundtrip;
 mod fix_roundtrip;
 mod fix_tcp_confirm;
 mod identity;
+mod ops_ansible;
+mod ops_prometheus;
 mod platform_audit;
 mod platform_cpanel;
 mod platform_detect;
