@@ -567,3 +567,71 @@ fn the_html_report_reads_right_in_a_real_browser() {
     // A blank page compresses to a few kB; this one has tables and text.
     assert!(png.len() > 50_000, "{} bytes", png.len());
 }
+
+/// The ops fixture `testdata/fleet/` (two Postfix servers and a cPanel one,
+/// used by the Ansible playbook's test) states its cross-server findings in
+/// `expected-fleet.txt`: `rule domain servers...`, with the server delivering
+/// locally then the best MX for fleet-moved-internally, the server the MX
+/// points at for fleet-not-accepted, and every server delivering it for
+/// fleet-local-on-several. The real `mxdrift fleet` reports exactly those.
+#[test]
+fn the_ops_fixture_gets_its_expected_fleet_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = fixture("fleet/zones/test.zone");
+    let reports: Vec<PathBuf> = SERVERS
+        .iter()
+        .map(|s| {
+            let out = mxdrift()
+                .args(["audit", "--format", "json", "--fail-on", "never", "--root"])
+                .arg(fixture(&format!("fleet/{s}")))
+                .arg("--zone-file")
+                .arg(&zone)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "audit of {s}: {}", text(&out.stderr));
+            let path = dir.path().join(format!("{s}.json"));
+            std::fs::write(&path, &out.stdout).unwrap();
+            path
+        })
+        .collect();
+    let (doc, code) = fleet_json(&[], &reports);
+    assert_eq!(code, Some(1));
+    let mut lines = BTreeSet::new();
+    let mut several: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    for f in doc["fleet"]["findings"].as_array().unwrap() {
+        let rule = f["rule"].as_str().unwrap();
+        let domain = f["domain"].as_str().unwrap();
+        let servers: Vec<&str> = f["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        match rule {
+            "fleet-local-on-several" => several
+                .entry(domain.to_string())
+                .or_default()
+                .extend(servers.iter().map(|s| s.to_string())),
+            "fleet-moved-internally" => {
+                lines.insert(format!("{rule} {domain} {}", servers.join(" ")));
+            }
+            _ => {
+                lines.insert(format!("{rule} {domain} {}", f["server"].as_str().unwrap()));
+            }
+        }
+    }
+    for (domain, servers) in several {
+        let servers: Vec<String> = servers.into_iter().collect();
+        lines.insert(format!(
+            "fleet-local-on-several {domain} {}",
+            servers.join(" ")
+        ));
+    }
+    let expected: BTreeSet<String> = std::fs::read_to_string(fixture("fleet/expected-fleet.txt"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines, expected);
+}
