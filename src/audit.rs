@@ -75,6 +75,8 @@ pub struct RunStats {
 #[derive(Debug, Clone)]
 pub struct Audit {
     pub platform: Platform,
+    /// The server's host name, as reports name it (see [`host_name`]).
+    pub hostname: Option<String>,
     pub identity: ServerIdentity,
     pub domains: Vec<AuditedDomain>,
     /// Findings about the server or the run as a whole (see [`RunFinding`]).
@@ -445,6 +447,27 @@ pub fn judge(
     )
 }
 
+/// The name a fleet of reports knows this server by: the name its mail
+/// server's configuration gives it (Postfix `myhostname`, the panel's host
+/// name, qmail's `me`), else, when the configuration is this machine's own
+/// (`--root /`), the kernel's host name. A configuration checkout under
+/// `--root` is not this machine, so the kernel's name would be wrong there.
+pub fn host_name(inventory: &Inventory, own_machine: bool) -> Option<String> {
+    if let Some(name) = inventory.server_names.first() {
+        return Some(name.to_string());
+    }
+    if !own_machine {
+        return None;
+    }
+    let uname = rustix::system::uname();
+    let kernel = uname
+        .nodename()
+        .to_string_lossy()
+        .trim()
+        .to_ascii_lowercase();
+    (!kernel.is_empty() && kernel != "localhost" && kernel != "(none)").then_some(kernel)
+}
+
 /// Run the whole audit. `rules` carries any severity overrides.
 pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditError> {
     let started = SystemTime::now();
@@ -455,6 +478,7 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
     } = sources::read(&opts.sources)?;
     let files_read = opts.sources.root.files_read();
     let mut identity = build_identity(&inventory, &opts.identity)?;
+    let hostname = host_name(&inventory, opts.identity.interfaces);
 
     let names: Vec<_> = inventory.domains.iter().map(|d| d.name.clone()).collect();
     // This server's names are among the names the resolvers must know.
@@ -522,6 +546,7 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
     ));
 
     Ok(Audit {
+        hostname,
         platform: inventory.platform,
         identity,
         domains,
@@ -721,6 +746,7 @@ mod tests {
         }
         let audit = Audit {
             platform: Platform::Postfix,
+            hostname: None,
             identity: id.clone(),
             domains,
             run_findings: vec![finding],

@@ -34,7 +34,9 @@ Examples:
   mxdrift inventory                         list the domains the configuration knows, no DNS
   mxdrift audit --format json > audit.json  machine-readable report
   mxdrift audit --root ./server-config --zone-file zones/example.test.zone
-                                            audit a configuration checkout offline";
+                                            audit a configuration checkout offline
+  mxdrift fleet reports/*.json --format html --output fleet.html
+                                            cross-server findings over many servers' reports";
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it; 2 usage or configuration
@@ -84,7 +86,27 @@ pub enum Command {
     Fix(FixArgs),
     /// List the rules, or explain one: `mxdrift rules mail-switch-on`.
     Rules(RulesArgs),
+    /// Merge per-server audit reports (JSON) into cross-server findings.
+    #[command(long_about = FLEET_ABOUT, after_long_help = FLEET_AFTER)]
+    Fleet(FleetArgs),
 }
+
+const FLEET_ABOUT: &str = "\
+Read the reports that `mxdrift audit --format json` wrote on each server of a fleet and report what
+no single server can see: a domain delivered locally on server A while its best MX is our own
+server B (fleet-moved-internally: switch A off), an MX that points at a fleet server which neither
+delivers nor relays the domain (fleet-not-accepted), and a domain delivered locally on two or more
+servers (fleet-local-on-several).
+
+A report older than --max-age is stale: it is named and left out, never mixed with fresh ones.
+Of two reports of one server (by server.hostname) the newest wins, and the report says so.
+
+Formats: `table` (a terminal), `text` (one finding per line, ASCII), `json`, `prometheus` (a textfile for the central node_exporter:
+mxdrift_fleet_findings{rule,severity,server}), `html` (one self-contained page for a support team).";
+
+const FLEET_AFTER: &str = "\
+Exit codes: 0 nothing at or above --fail-on; 1 cross-server findings at or above it (a stale report
+counts as a warning); 2 usage error or a report that cannot be read (the message names the file).";
 
 const AUDIT_ABOUT: &str = "\
 Read the mail server's configuration, look up DNS for every domain it knows, and report each
@@ -493,6 +515,70 @@ pub struct FixArgs {
     /// the local domains, whichever is larger.
     #[arg(long = "max-changes", value_name = "N")]
     pub max_changes: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FleetFormat {
+    /// For people at a terminal.
+    Table,
+    /// One finding per line, ASCII only: cron mail and logs.
+    Text,
+    /// The fleet as data (schema: docs/mxdrift.schema.json).
+    Json,
+    /// A textfile for node_exporter's textfile collector.
+    Prometheus,
+    /// One self-contained HTML page for a support team.
+    Html,
+}
+
+/// The longest `--max-age` accepted: a year.
+pub const MAX_REPORT_AGE_SECS: u64 = 366 * 86_400;
+
+/// `--max-age`: a whole number with a unit, `2d`, `36h`, `90m`, `600s`.
+pub fn report_age(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let unit_secs = match unit {
+        "d" => 86_400,
+        "h" => 3600,
+        "m" => 60,
+        "s" => 1,
+        _ => {
+            return Err(format!(
+                "`{text}`: give a number and a unit: 2d, 36h, 90m or 600s"
+            ));
+        }
+    };
+    let n: u64 = whole_number(digits, 1, Some(MAX_REPORT_AGE_SECS))?;
+    n.checked_mul(unit_secs)
+        .filter(|secs| *secs <= MAX_REPORT_AGE_SECS)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{text}`: at most 366d"))
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FleetArgs {
+    /// Reports written by `mxdrift audit --format json`, one or more per server.
+    #[arg(value_name = "REPORT.json", required = true)]
+    pub reports: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FleetFormat::Table)]
+    pub format: FleetFormat,
+
+    /// Reports audited longer ago than this are stale: named, and left out of the fleet rules.
+    #[arg(long = "max-age", value_name = "AGE", default_value = "2d", value_parser = report_age)]
+    pub max_age: Duration,
+
+    /// Exit with 1 when a cross-server finding of this severity or worse is reported (a stale
+    /// report counts as a warning).
+    #[arg(long = "fail-on", value_enum, default_value_t = FailOn::Warning)]
+    pub fail_on: FailOn,
+
+    /// Write the report to FILE atomically (mode 0644) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

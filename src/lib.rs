@@ -7,6 +7,9 @@
 //! ```text
 //! sources ─▶ inventory ─▶ resolve ─▶ verdict ─▶ rules ─▶ report | remediate
 //! ```
+//!
+//! `fleet` comes after report: it reads many servers' JSON reports back
+//! and finds what only a view across servers shows.
 #![forbid(unsafe_code)]
 
 pub mod atomic;
@@ -15,6 +18,7 @@ pub mod civil_date;
 pub mod cli;
 pub(crate) mod config;
 pub mod deadline;
+pub mod fleet;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod identity;
@@ -26,6 +30,7 @@ pub mod rules;
 pub(crate) mod safe_fs;
 pub mod settings;
 pub mod sources;
+pub mod timestamp;
 pub mod verdict;
 
 #[cfg(test)]

@@ -46,6 +46,12 @@ macro_rules! rule_ids {
 rule_ids! {
     BackupMxDeliversLocally => "backup-mx-delivers-locally",
     DomainNotFound => "domain-not-found",
+    /// Fleet-level: see `fleet::rules` (local on two or more servers).
+    FleetLocalOnSeveral => "fleet-local-on-several",
+    /// Fleet-level: see `fleet::rules` (local here, the best MX another fleet server).
+    FleetMovedInternally => "fleet-moved-internally",
+    /// Fleet-level: see `fleet::rules` (the MX is a fleet server that does not accept it).
+    FleetNotAccepted => "fleet-not-accepted",
     /// Run-level: see `audit` (nothing confirms who this server is).
     IdentityUnconfirmed => "identity-unconfirmed",
     LookupInconclusive => "lookup-inconclusive",
@@ -69,6 +75,31 @@ impl RuleId {
     /// config file or on the command line).
     pub fn parse(name: &str) -> Option<RuleId> {
         RuleId::ALL.iter().copied().find(|id| id.as_str() == name)
+    }
+
+    /// A cross-server rule: only `mxdrift fleet` raises it, from many
+    /// servers' reports; one server's audit never does. Exhaustive, so a
+    /// new rule decides.
+    pub fn is_fleet(self) -> bool {
+        match self {
+            RuleId::FleetLocalOnSeveral
+            | RuleId::FleetMovedInternally
+            | RuleId::FleetNotAccepted => true,
+            RuleId::BackupMxDeliversLocally
+            | RuleId::DomainNotFound
+            | RuleId::IdentityUnconfirmed
+            | RuleId::LookupInconclusive
+            | RuleId::MailSwitchOn
+            | RuleId::MxHostLoopback
+            | RuleId::MxHostUnresolvable
+            | RuleId::MxPointsHereNotLocal
+            | RuleId::MxTargetCname
+            | RuleId::NullMxDeliveredLocally
+            | RuleId::ResolverUntrustworthy
+            | RuleId::SplitDelivery
+            | RuleId::TableNotCompiled
+            | RuleId::UnusualVerdictShare => false,
+        }
     }
 
     /// Position in [`RuleId::ALL`] (the variants are declared in that order).
@@ -284,6 +315,12 @@ impl RuleSet {
 
     pub fn iter(&self) -> impl Iterator<Item = &Rule> {
         self.rules.iter()
+    }
+
+    /// The rules one server's audit can raise (every rule but the fleet's):
+    /// what its monitoring series and SARIF rule list name.
+    pub fn audit_rules(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.iter().filter(|r| !r.id.is_fleet())
     }
 
     /// Override a rule's default severity (from `--config`).
@@ -815,6 +852,9 @@ mod tests {
         ("mx-host-loopback", Severity::Warning),
         ("resolver-untrustworthy", Severity::Critical),
         ("identity-unconfirmed", Severity::Critical),
+        ("fleet-moved-internally", Severity::Critical),
+        ("fleet-not-accepted", Severity::Critical),
+        ("fleet-local-on-several", Severity::Warning),
         // Not (yet) in contract.md's table: the run-level warning of issue
         // 17 for an unusual share of nxdomain or elsewhere verdicts.
         ("unusual-verdict-share", Severity::Warning),

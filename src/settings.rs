@@ -230,6 +230,12 @@ pub fn check_output_path(path: &Path, format: AuditFormat) -> Result<(), UsageEr
         AuditFormat::Sarif => "sarif",
         AuditFormat::Table | AuditFormat::Text | AuditFormat::Nagios => "txt",
     };
+    check_output_file(path, extension)
+}
+
+/// `--output FILE` of any command: not a directory (the error suggests
+/// `DIR/mxdrift.EXTENSION`), in a directory that exists.
+pub fn check_output_file(path: &Path, extension: &str) -> Result<(), UsageError> {
     if path.as_os_str().to_string_lossy().ends_with('/') || path.is_dir() {
         return Err(UsageError::OutputIsDirectory {
             path: path.display().to_string(),

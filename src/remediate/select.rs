@@ -51,6 +51,12 @@ fn treatment(rule: RuleId) -> Treatment {
         | RuleId::ResolverUntrustworthy
         | RuleId::IdentityUnconfirmed
         | RuleId::UnusualVerdictShare => Treatment::Nothing,
+        // Cross-server findings come from `mxdrift fleet`, never from one
+        // server's audit: `fix` on one server cannot see the other servers
+        // the evidence rests on.
+        RuleId::FleetMovedInternally | RuleId::FleetNotAccepted | RuleId::FleetLocalOnSeveral => {
+            Treatment::Nothing
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use crate::audit::AuditedDomain;
 use crate::inventory::{Declared, Delivery, DomainName, Inventory, InventoryWarning, KnownDomain};
 use crate::resolve::{DnsStatus, MxEvidence};
 use crate::rules::{Finding, RunFinding, Severity};
+use crate::timestamp::Timestamp;
 use crate::verdict::Verdict;
 
 #[derive(Serialize)]
@@ -94,6 +95,12 @@ struct Server<'a> {
     platform: &'static str,
     addresses: Vec<IpAddr>,
     names: Vec<&'a str>,
+    /// The name `mxdrift fleet` knows the server by (see `audit::host_name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: Option<&'a str>,
+    /// When the audit started (audits only): `fleet` judges staleness by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audited_at: Option<Timestamp>,
 }
 
 #[derive(Serialize)]
@@ -201,6 +208,8 @@ impl AuditFormatter for Json {
                 platform: audit.platform.as_str(),
                 addresses: audit.identity.addresses.iter().copied().collect(),
                 names: audit.identity.names.iter().map(String::as_str).collect(),
+                hostname: audit.hostname.as_deref(),
+                audited_at: Some(Timestamp::from_system(audit.stats.started)),
             },
             domains: Domains::Audit(&audit.domains),
             run_findings: Some(&audit.run_findings),
@@ -243,6 +252,8 @@ pub fn write_inventory(
                 .iter()
                 .map(DomainName::as_str)
                 .collect(),
+            hostname: inventory.server_names.first().map(DomainName::as_str),
+            audited_at: None,
         },
         domains: Domains::Inventory(&inventory.domains),
         run_findings: None,

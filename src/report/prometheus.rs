@@ -123,7 +123,7 @@ impl AuditFormatter for Prometheus {
             "mxdrift_findings",
             "Findings of the last audit by rule and severity, ignored findings excluded.",
         );
-        for rule in audit.rules.iter() {
+        for rule in audit.rules.audit_rules() {
             let n = audit.count_rule(rule.id);
             let _ = writeln!(
                 text,
@@ -137,7 +137,7 @@ impl AuditFormatter for Prometheus {
             "mxdrift_findings_ignored",
             "Findings of the last audit covered by an ignore in mxdrift.yaml, by rule.",
         );
-        for rule in audit.rules.iter() {
+        for rule in audit.rules.audit_rules() {
             let n = audit
                 .findings()
                 .filter(|(_, f)| f.rule == rule.id && f.ignored.is_some())

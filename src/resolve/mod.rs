@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::inventory::DomainName;
 
@@ -221,7 +221,7 @@ pub fn parse_nameserver(s: &str) -> Result<SocketAddr, ResolveError> {
 }
 
 /// Outcome of the MX lookup for a domain (the contract's `dns.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DnsStatus {
     /// MX records found (or an implicit MX from the domain's own addresses).

@@ -18,6 +18,7 @@ const LAYERS: &[&str] = &[
     // helpers
     "deadline",
     "civil_date",
+    "timestamp",
     "safe_fs",
     "atomic",
     // the pipeline
@@ -31,6 +32,7 @@ const LAYERS: &[&str] = &[
     "audit",
     "remediate",
     "report",
+    "fleet",
     // the command line's settings, and the fuzz targets' entry points
     "cli",
     "settings",

@@ -48,6 +48,7 @@ mod fix_limit;
 mod fix_panel_roundtrip;
 mod fix_roundtrip;
 mod fix_tcp_confirm;
+mod fleet;
 mod identity;
 mod ops_ansible;
 mod ops_prometheus;

@@ -67,6 +67,21 @@ fn audit_inventory_and_fix_plan_outputs_match_the_schema() {
         let audit = json_of(&args(&["audit", "--format", "json"], &root, &with_ip));
         assert_valid(&validator, &format!("audit of {name}"), &audit);
         assert!(!audit["domains"].as_array().unwrap().is_empty(), "{name}");
+        // What `mxdrift fleet` keys and dates reports by.
+        let audited_at = audit["server"]["audited_at"].as_str().unwrap_or_default();
+        let when = mxdrift::timestamp::Timestamp::parse(audited_at)
+            .unwrap_or_else(|| panic!("{name}: audited_at {audited_at:?}"));
+        assert!(
+            when.age_at(mxdrift::timestamp::Timestamp::now()).as_secs() < 3600,
+            "{name}: {audited_at}"
+        );
+        if let Some(hostname) = audit["server"]["hostname"].as_str() {
+            let names = audit["server"]["names"].as_array().unwrap();
+            assert!(names.iter().any(|n| n == hostname), "{name}: {hostname}");
+        } else {
+            // Only a domain list names no server (and --root is not /).
+            assert!(name.ends_with("list/basic"), "{name}: no hostname");
+        }
 
         let inventory_extra: Vec<String> = extra
             .chunks(2)

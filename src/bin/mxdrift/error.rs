@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use mxdrift::atomic::WriteError;
 use mxdrift::audit::{AuditError, BadServerName, FixRefusal};
+use mxdrift::fleet::FleetError;
 use mxdrift::remediate::apply::ApplyError;
 use mxdrift::remediate::{RemediateError, TooManyChanges};
 use mxdrift::report::baseline::BaselineError;
@@ -63,6 +64,8 @@ pub enum CliError {
     Audit(#[from] AuditError),
     #[error(transparent)]
     Baseline(#[from] BaselineError),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
     #[error(transparent)]
     ServerName(#[from] BadServerName),
     #[error("unknown rule `{id}` ({hint}see `mxdrift rules`)")]
@@ -153,6 +156,7 @@ impl CliError {
             | CliError::UnknownRule { .. } => RunErrorKind::Usage,
             CliError::Settings(_)
             | CliError::Rules(_)
+            | CliError::Fleet(_)
             | CliError::FixRefused(_)
             | CliError::Remediate(_)
             | CliError::TooManyChanges(_) => RunErrorKind::Configuration,

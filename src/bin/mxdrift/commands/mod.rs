@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod fix;
+pub mod fleet;
 pub mod inventory;
 pub mod rules;
 
