@@ -49,6 +49,8 @@ struct ConfigFile {
     severity: BTreeMap<String, Severity>,
     #[serde(default)]
     ignore: Vec<IgnoreAsWritten>,
+    #[serde(default)]
+    rdap: RdapSection,
 }
 
 /// The settings, checked: every rule named is a rule.
@@ -63,6 +65,49 @@ pub struct Config {
     /// Severity overrides per rule.
     pub severity: BTreeMap<RuleId, Severity>,
     pub ignore: Vec<Ignore>,
+    pub rdap: RdapSection,
+}
+
+/// `rdap:`: the registry lookups of `--rdap` (off unless `enabled: true`
+/// or `--rdap`: they send the domain names to the registries).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RdapSection {
+    #[serde(default)]
+    pub enabled: bool,
+    /// `domain-expiring` warns within this many days...
+    #[serde(default = "default_warn_days")]
+    pub warn_days: u32,
+    /// ...and is critical within this many.
+    #[serde(default = "default_critical_days")]
+    pub critical_days: u32,
+    /// An RFC 9224 `dns.json` instead of the built-in snapshot
+    /// (`--rdap-bootstrap` wins).
+    #[serde(default)]
+    pub bootstrap: Option<std::path::PathBuf>,
+    /// The cache directory (`--rdap-cache` wins).
+    #[serde(default)]
+    pub cache: Option<std::path::PathBuf>,
+}
+
+fn default_warn_days() -> u32 {
+    crate::rdap::DEFAULT_WARN_DAYS
+}
+
+fn default_critical_days() -> u32 {
+    crate::rdap::DEFAULT_CRITICAL_DAYS
+}
+
+impl Default for RdapSection {
+    fn default() -> Self {
+        RdapSection {
+            enabled: false,
+            warn_days: default_warn_days(),
+            critical_days: default_critical_days(),
+            bootstrap: None,
+            cache: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -220,12 +265,20 @@ impl Config {
                 until: ignore.until,
             });
         }
+        if file.rdap.critical_days > file.rdap.warn_days {
+            return Err(invalid(format!(
+                "rdap: critical_days ({}) is more than warn_days ({}): the critical window lies \
+                 within the warning window",
+                file.rdap.critical_days, file.rdap.warn_days
+            )));
+        }
         Ok(Config {
             server: file.server,
             trusted_mx: file.trusted_mx,
             resolvers: file.resolvers,
             severity,
             ignore: ignores,
+            rdap: file.rdap,
         })
     }
 

@@ -19,6 +19,7 @@ pub mod deadline;
 pub mod fuzzing;
 pub mod identity;
 pub mod inventory;
+pub mod rdap;
 pub mod remediate;
 pub mod report;
 pub mod resolve;
