@@ -350,6 +350,32 @@ pub async fn gather(names: &[DomainName], opts: &RdapOptions) -> Result<RdapEvid
         }
     }
     evidence.requests_sent = stage.sent.load(std::sync::atomic::Ordering::Relaxed);
+    let failed: Vec<String> = evidence
+        .records
+        .values()
+        .filter(|r| r.status == RdapStatus::Inconclusive)
+        .map(|r| {
+            format!(
+                "{} ({})",
+                r.registrable,
+                r.problem.as_deref().unwrap_or("no answer")
+            )
+        })
+        .collect();
+    if !failed.is_empty() {
+        const LISTED: usize = 10;
+        let more = failed.len().saturating_sub(LISTED);
+        let mut note = format!(
+            "RDAP: the registry lookup of {} registrable domain(s) is inconclusive, their expiry \
+             and status are unknown: {}",
+            failed.len(),
+            failed[..failed.len().min(LISTED)].join("; ")
+        );
+        if more > 0 {
+            note.push_str(&format!(" and {more} more"));
+        }
+        evidence.notes.push(note);
+    }
     Ok(evidence)
 }
 

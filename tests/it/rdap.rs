@@ -15,6 +15,7 @@ use mxdrift::rules::{RuleId, RuleSet, Severity};
 use mxdrift::sources::{ConfigRoot, PlatformChoice, SourceOptions};
 
 use crate::common::rdap_server::{Answer, RdapServer};
+use crate::common::report::{assert_valid, validator};
 use crate::common::{mxdrift, stdout_json, text};
 
 /// A zone none of the test's domains is in: DNS answers offline and
@@ -327,6 +328,16 @@ fn verdicts_rules_and_the_cache_counted_at_the_server() {
         .clone()
         .unwrap();
     assert!(problem.contains("not JSON"), "{problem}");
+    let note = audit.notes.iter().find(|n| n.starts_with("RDAP:")).unwrap();
+    assert!(
+        note.contains("2 registrable domain(s) is inconclusive"),
+        "{note}"
+    );
+    assert!(
+        note.contains("garbled.fr (unreadable answer")
+            && note.contains("throttled.com (rate limited"),
+        "{note}"
+    );
 
     // One query per registrable domain: three names, one request.
     assert_eq!(server.requests("renew-soon.com"), 1);
@@ -488,6 +499,7 @@ fn the_command_line_and_every_format() {
     let out = run(&["--rdap", "--format", "json", "--fail-on", "never"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let doc = stdout_json(&out);
+    assert_valid(&validator(), "an audit with --rdap", &doc);
     let domain = |n: &str| {
         doc["domains"]
             .as_array()
