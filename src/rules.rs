@@ -723,33 +723,33 @@ pub fn rdap_findings(
     let source = record.source.as_deref().unwrap_or("the registry");
     let location = located(&domain.declared);
     let mut fired = Vec::new();
-    if let (Some(days), Some((day, _))) = (record.days_left(today), &record.expiration) {
-        if days <= i64::from(windows.warn_days) {
-            let rule = rules.rule(RuleId::DomainExpiring);
-            let critical = days <= i64::from(windows.critical_days);
-            let severity = if critical {
-                match rule.severity {
-                    Severity::Info => Severity::Warning,
-                    Severity::Warning | Severity::Critical => Severity::Critical,
-                }
-            } else {
-                rule.severity
-            };
-            let when = match days {
-                d if d < 0 => format!("expired on {day} ({} days ago)", -d),
-                0 => format!("expires today ({day})"),
-                1 => format!("expires tomorrow ({day})"),
-                d => format!("expires on {day} (in {d} days)"),
-            };
-            fired.push((
-                RuleId::DomainExpiring,
-                severity,
-                format!(
-                    "the registration of {about} {when}, {registrar}: the customer must renew it \
-                     there before then, or mail to the domain stops (RDAP {source}){location}"
-                ),
-            ));
-        }
+    if let (Some(days), Some((day, _))) = (record.days_left(today), &record.expiration)
+        && days <= i64::from(windows.warn_days)
+    {
+        let rule = rules.rule(RuleId::DomainExpiring);
+        let critical = days <= i64::from(windows.critical_days);
+        let severity = if critical {
+            match rule.severity {
+                Severity::Info => Severity::Warning,
+                Severity::Warning | Severity::Critical => Severity::Critical,
+            }
+        } else {
+            rule.severity
+        };
+        let when = match days {
+            d if d < 0 => format!("expired on {day} ({} days ago)", -d),
+            0 => format!("expires today ({day})"),
+            1 => format!("expires tomorrow ({day})"),
+            d => format!("expires on {day} (in {d} days)"),
+        };
+        fired.push((
+            RuleId::DomainExpiring,
+            severity,
+            format!(
+                "the registration of {about} {when}, {registrar}: the customer must renew it \
+                 there before then, or mail to the domain stops (RDAP {source}){location}"
+            ),
+        ));
     }
     let holds: Vec<&str> = record.holds().iter().map(|s| s.as_str()).collect();
     if !holds.is_empty() {

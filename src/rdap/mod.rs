@@ -328,10 +328,10 @@ pub async fn gather(names: &[DomainName], opts: &RdapOptions) -> Result<RdapEvid
         tasks.spawn(async move {
             let (record, entry) = lookup(&stage, &service, &reg).await;
             let mut note = None;
-            if let (Some(cache), Some(entry)) = (cache, entry) {
-                if let Err(e) = cache.put(reg.as_str(), &entry) {
-                    note = Some(format!("{e}: RDAP answers are not cached"));
-                }
+            if let (Some(cache), Some(entry)) = (cache, entry)
+                && let Err(e) = cache.put(reg.as_str(), &entry)
+            {
+                note = Some(format!("{e}: RDAP answers are not cached"));
             }
             (reg, record, note)
         });
@@ -339,10 +339,10 @@ pub async fn gather(names: &[DomainName], opts: &RdapOptions) -> Result<RdapEvid
     while let Some(done) = tasks.join_next().await {
         match done {
             Ok((reg, record, note)) => {
-                if let Some(note) = note {
-                    if !evidence.notes.contains(&note) {
-                        evidence.notes.push(note);
-                    }
+                if let Some(note) = note
+                    && !evidence.notes.contains(&note)
+                {
+                    evidence.notes.push(note);
                 }
                 evidence.records.insert(reg, record);
             }

@@ -43,7 +43,7 @@ impl Setup {
     fn options(&self, today: CivilDate) -> AuditOptions {
         AuditOptions {
             sources: SourceOptions {
-                root: ConfigRoot::new(&self.path("root")),
+                root: ConfigRoot::new(self.path("root")),
                 platform: PlatformChoice::Auto,
                 domains_file: Some(self.path("domains.txt")),
                 hostname: None,
