@@ -545,4 +545,42 @@ ignore:
         .unwrap();
         assert_eq!(c, Config::default());
     }
+
+    #[test]
+    fn the_rdap_section_is_read_and_checked() {
+        let config = Config::parse(
+            "rdap:\n  enabled: true\n  warn_days: 45\n  critical_days: 10\n  bootstrap: /etc/mxdrift/dns.json\n  cache: /var/tmp/rdap\n",
+            "f.yaml",
+            &rules(),
+        )
+        .unwrap();
+        assert!(config.rdap.enabled);
+        assert_eq!((config.rdap.warn_days, config.rdap.critical_days), (45, 10));
+        assert_eq!(
+            config.rdap.bootstrap.as_deref(),
+            Some(Path::new("/etc/mxdrift/dns.json"))
+        );
+        assert_eq!(
+            config.rdap.cache.as_deref(),
+            Some(Path::new("/var/tmp/rdap"))
+        );
+        let defaults = Config::parse("rdap: {}\n", "f.yaml", &rules()).unwrap();
+        assert_eq!(defaults.rdap, RdapSection::default());
+        assert!(!defaults.rdap.enabled, "off unless asked");
+        let e = Config::parse(
+            "rdap:\n  warn_days: 5\n  critical_days: 7\n",
+            "f.yaml",
+            &rules(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("f.yaml: rdap: critical_days (7) is more than warn_days (5)"),
+            "{e}"
+        );
+        let e = Config::parse("rdap:\n  enable: true\n", "f.yaml", &rules())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("f.yaml:2:"), "{e}");
+    }
 }

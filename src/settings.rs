@@ -571,4 +571,65 @@ ignore:
             Ok(())
         );
     }
+
+    #[test]
+    fn rdap_is_off_unless_asked_and_the_command_line_wins() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path().to_str().unwrap();
+        let opts = load(&PipelineArgs::from(&audit_args(&["--root", r])), today())
+            .unwrap()
+            .opts;
+        assert!(!opts.rdap.enabled);
+        assert_eq!(
+            opts.rdap.cache_dir.as_deref(),
+            Some(Path::new("/var/cache/mxdrift"))
+        );
+        assert_eq!(opts.rdap.budget, None);
+        let opts = load(
+            &PipelineArgs::from(&audit_args(&[
+                "--root",
+                r,
+                "--rdap",
+                "--rdap-cache",
+                "/tmp/c",
+                "--rdap-bootstrap",
+                "/tmp/b.json",
+                "--deadline",
+                "100",
+            ])),
+            today(),
+        )
+        .unwrap()
+        .opts;
+        assert!(opts.rdap.enabled);
+        assert_eq!(opts.rdap.cache_dir.as_deref(), Some(Path::new("/tmp/c")));
+        assert_eq!(
+            opts.rdap.bootstrap.as_deref(),
+            Some(Path::new("/tmp/b.json"))
+        );
+        assert_eq!(opts.rdap.budget, Some(Duration::from_secs(90)));
+
+        let root = root_with_config(
+            "rdap:\n  enabled: true\n  warn_days: 60\n  critical_days: 14\n  cache: /srv/rdap\n",
+        );
+        let r = root.path().to_str().unwrap();
+        let opts = load(&PipelineArgs::from(&audit_args(&["--root", r])), today())
+            .unwrap()
+            .opts;
+        assert!(opts.rdap.enabled, "rdap: enabled");
+        assert_eq!((opts.rdap.warn_days, opts.rdap.critical_days), (60, 14));
+        assert_eq!(opts.rdap.cache_dir.as_deref(), Some(Path::new("/srv/rdap")));
+        let opts = load(
+            &PipelineArgs::from(&audit_args(&["--root", r, "--rdap-cache", "/tmp/c"])),
+            today(),
+        )
+        .unwrap()
+        .opts;
+        assert_eq!(opts.rdap.cache_dir.as_deref(), Some(Path::new("/tmp/c")));
+        // fix never asks the registries, whatever the config says.
+        let opts = load(&PipelineArgs::from(&fix_args(&["--root", r])), today())
+            .unwrap()
+            .opts;
+        assert!(!opts.rdap.enabled);
+    }
 }
