@@ -28,6 +28,21 @@ impl ServiceUrl {
         &self.0
     }
 
+    /// The server the service runs on (`scheme://host:port`): services of
+    /// one registry often share a host (Verisign's `.com` and `.net`), and
+    /// the limit of requests in flight is the host's.
+    pub fn server(&self) -> String {
+        match reqwest::Url::parse(&self.0) {
+            Ok(url) => format!(
+                "{}://{}:{}",
+                url.scheme(),
+                url.host_str().unwrap_or(""),
+                url.port_or_known_default().unwrap_or(0)
+            ),
+            Err(_) => self.0.clone(),
+        }
+    }
+
     /// The lookup URL of `name` (an A-label domain name).
     pub fn domain_query(&self, name: &str) -> String {
         format!("{}domain/{name}", self.0)
@@ -159,6 +174,13 @@ mod tests {
             "https://rdap.verisign.com/com/v1/domain/example.com"
         );
         assert!(b.service_for("example.invalid").is_none());
+        let com = b.service_for("a.com").unwrap().server();
+        assert_eq!(com, "https://rdap.verisign.com:443");
+        assert_eq!(
+            b.service_for("a.net").unwrap().server(),
+            com,
+            "one server, one limit"
+        );
     }
 
     #[test]

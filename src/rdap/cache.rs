@@ -92,6 +92,21 @@ impl Cache {
                 .map_err(open)?;
         }
         let dir = Directory::open_path(dir).map_err(open)?;
+        // Another user who can write the directory could plant entries
+        // (a far expiry date that hides a lapse) or swap them: such a
+        // directory is neither read nor written.
+        match dir.permit(std::ffi::OsStr::new("rdap-probe.json"), None) {
+            Ok(permit) if permit.new_file_owner.is_none() && permit.note.is_none() => {}
+            Ok(_) => {
+                return Err(CacheError::Write {
+                    dir: shown.clone(),
+                    source: WriteError::UnsafeDirectory(format!(
+                        "{shown} belongs to another user, who could plant or replace entries"
+                    )),
+                });
+            }
+            Err(source) => return Err(CacheError::Write { dir: shown, source }),
+        }
         Ok(Cache { dir })
     }
 
@@ -175,12 +190,16 @@ mod tests {
     }
 
     #[test]
-    fn a_directory_others_can_write_is_refused() {
+    fn a_directory_others_can_write_is_neither_read_nor_written() {
         use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         let cache = Cache::open(tmp.path()).unwrap();
-        assert!(cache.put("a.com", &entry(Cache::stamp())).is_err());
+        cache.put("a.com", &entry(Cache::stamp())).unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = Cache::open(tmp.path()).unwrap_err().to_string();
+        assert!(e.contains("writable by every user"), "{e}");
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o770)).unwrap();
+        assert!(Cache::open(tmp.path()).is_err(), "group-writable");
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! - A failure (timeout, refused, 5xx, 429 past the time left, a body that
 //!   is not a domain object) is `inconclusive`, never "fine".
 //! - Registries limit clients: at most [`PER_SERVER`] requests in flight
-//!   per RDAP service, a 429 pauses every request to that service for its
+//!   per RDAP server (host and port: Verisign serves `.com` and `.net` from
+//!   one host), a 429 pauses every request to that server for its
 //!   `Retry-After`, and answers are cached on disk for a day
 //!   ([`cache`]).
 
@@ -231,7 +232,7 @@ pub fn load_bootstrap(opts: &RdapOptions) -> Result<Bootstrap, RdapError> {
     }
 }
 
-/// Per RDAP service: the requests in flight and the time before which
+/// Per RDAP server: the requests in flight and the time before which
 /// nothing may be sent (a 429's `Retry-After`).
 struct Service {
     in_flight: Semaphore,
@@ -240,7 +241,8 @@ struct Service {
 
 struct Stage {
     client: reqwest::Client,
-    services: Mutex<HashMap<ServiceUrl, Arc<Service>>>,
+    /// Per server (`ServiceUrl::server`), not per service URL.
+    services: Mutex<HashMap<String, Arc<Service>>>,
     overall: Semaphore,
     end: Option<Instant>,
     request_timeout: Duration,
@@ -407,7 +409,7 @@ impl Stage {
             .services
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(services.entry(url.clone()).or_insert_with(|| {
+        Arc::clone(services.entry(url.server()).or_insert_with(|| {
             Arc::new(Service {
                 in_flight: Semaphore::new(PER_SERVER),
                 not_before: Mutex::new(None),

@@ -171,6 +171,10 @@ fn registries() -> Vec<(&'static str, Answer)> {
             },
         ),
         (
+            "moved.com",
+            Answer::Redirect("http://rdap.registry.invalid/domain/moved.com".into()),
+        ),
+        (
             "throttled.com",
             Answer::TooMany {
                 retry_after: "3600",
@@ -194,6 +198,7 @@ const DOMAINS: &[&str] = &[
     "garbled.fr",
     "busy.com",
     "throttled.com",
+    "moved.com",
     "nowhere.test",
 ];
 
@@ -283,6 +288,8 @@ fn verdicts_rules_and_the_cache_counted_at_the_server() {
         RdapStatus::Inconclusive
     );
     assert_eq!(rdap_status(&audit, "nowhere.test"), RdapStatus::NoService);
+    // A redirect to plain HTTP on another host is not followed.
+    assert_eq!(rdap_status(&audit, "moved.com"), RdapStatus::Inconclusive);
     // A 429 with Retry-After: 1 is waited for, then answered.
     assert_eq!(rdap_status(&audit, "busy.com"), RdapStatus::Found);
     let arrivals = server.arrivals("busy.com");
@@ -330,9 +337,10 @@ fn verdicts_rules_and_the_cache_counted_at_the_server() {
     assert!(problem.contains("not JSON"), "{problem}");
     let note = audit.notes.iter().find(|n| n.starts_with("RDAP:")).unwrap();
     assert!(
-        note.contains("2 registrable domain(s) is inconclusive"),
+        note.contains("3 registrable domain(s) is inconclusive"),
         "{note}"
     );
+    assert!(note.contains("moved.com (HTTP status 302)"), "{note}");
     assert!(
         note.contains("garbled.fr (unreadable answer")
             && note.contains("throttled.com (rate limited"),
@@ -377,7 +385,8 @@ fn verdicts_rules_and_the_cache_counted_at_the_server() {
         2,
         "a failure is asked again"
     );
-    assert_eq!(asked_again, 2);
+    assert_eq!(server.requests("moved.com"), 2, "a failure is asked again");
+    assert_eq!(asked_again, 3);
     assert_eq!(
         findings_of(&again, "renew-soon.com"),
         [(RuleId::DomainExpiring, Severity::Warning)]
@@ -399,12 +408,26 @@ fn verdicts_rules_and_the_cache_counted_at_the_server() {
     );
 }
 
+/// Two services (`.com`, `.fr`) on one server: at most two requests in
+/// flight at that server, for both together.
 #[test]
-fn at_most_two_requests_in_flight_per_service() {
-    let names: Vec<String> = (0..12).map(|i| format!("load{i}.com")).collect();
+fn at_most_two_requests_in_flight_per_server() {
+    let mut names: Vec<String> = (0..9).map(|i| format!("load{i}.com")).collect();
+    names.extend((0..5).map(|i| format!("load{i}.fr")));
     let answers = names
         .iter()
-        .map(|n| (n.as_str(), verisign("2030-01-01T00:00:00Z", vec!["active"])))
+        .map(|n| {
+            let answer = if n.ends_with(".fr") {
+                Answer::Afnic {
+                    expiration: None,
+                    status: vec!["active"],
+                    registrar: "NAMESHIELD",
+                }
+            } else {
+                verisign("2030-01-01T00:00:00Z", vec!["active"])
+            };
+            (n.as_str(), answer)
+        })
         .collect();
     let server = RdapServer::start(answers, Duration::from_millis(150));
     let domains: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -413,7 +436,7 @@ fn at_most_two_requests_in_flight_per_service() {
     let audit = rt()
         .block_on(audit::run(&opts, RuleSet::embedded().unwrap()))
         .unwrap();
-    assert_eq!(server.total_requests(), 12);
+    assert_eq!(server.total_requests(), 14);
     for n in &names {
         assert_eq!(server.requests(n), 1, "{n}");
         assert_eq!(rdap_status(&audit, n), RdapStatus::Found);

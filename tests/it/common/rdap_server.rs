@@ -47,6 +47,8 @@ pub enum Answer {
     },
     /// 200 with a body that is not a domain object.
     Malformed,
+    /// 302 to this location.
+    Redirect(String),
 }
 
 #[derive(Default)]
@@ -235,6 +237,11 @@ fn render(found: &Answer, domain: &str, path: &str, count: usize) -> Response<Fu
             afnic(domain, expiration.as_deref(), status, registrar),
         ),
         Answer::NotFound => json(StatusCode::NOT_FOUND, error_body(404, "Not Found")),
+        Answer::Redirect(location) => Response::builder()
+            .status(StatusCode::FOUND)
+            .header("location", location.as_str())
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
         Answer::Malformed => json(
             StatusCode::OK,
             r#"{"objectClassName": "domain", "ldhName": "#.to_string(),
