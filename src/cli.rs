@@ -44,10 +44,19 @@ error (the message names the file and line). With --format nagios: 0 OK, 1 WARNI
 Settings may also live in /etc/mxdrift.yaml (see --config and mxdrift.yaml(5)). `mxdrift rules ID`
 explains a finding. The JSON report's schema: /usr/share/doc/mxdrift/mxdrift.schema.json.";
 
+/// `mxdrift --version`: the version and the git commit `scripts/dist` built
+/// it from ("unknown" in any other build; see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("MXDRIFT_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mxdrift",
-    version,
+    version = VERSION,
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_long_help = AFTER_HELP,

@@ -504,11 +504,13 @@ ignore:
         let domain = KnownDomain {
             name: DomainName::parse("split.test").unwrap(),
             delivery: Delivery::Local,
-            declared: vec![Declared {
-                file: "etc/postfix/vdomains".into(),
-                line: 1,
-                via: "virtual_mailbox_domains".into(),
-            }],
+            declared: vec![Declared::new(
+                "etc/postfix/vdomains",
+                1,
+                crate::inventory::Via::Parameter(
+                    crate::inventory::PostfixParam::VirtualMailboxDomains,
+                ),
+            )],
             facts: DomainFacts::default(),
         };
         let evidence = MxEvidence::inconclusive("timeout");
