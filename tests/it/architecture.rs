@@ -24,6 +24,7 @@ const LAYERS: &[&str] = &[
     "inventory",
     "sources",
     "resolve",
+    "rdap",
     "identity",
     "verdict",
     "rules",
