@@ -364,6 +364,26 @@ pub async fn gather(names: &[DomainName], opts: &RdapOptions) -> Result<RdapEvid
             )
         })
         .collect();
+    let no_service: std::collections::BTreeSet<&str> = evidence
+        .records
+        .values()
+        .filter(|r| r.status == RdapStatus::NoService)
+        .filter_map(|r| r.registrable.as_str().rsplit('.').next())
+        .collect();
+    if !no_service.is_empty() {
+        let bootstrap = match &opts.bootstrap {
+            Some(path) => format!("the bootstrap {}", path.display()),
+            None => "the built-in bootstrap (a partial snapshot: see README, RDAP; pass \
+                     --rdap-bootstrap with IANA's current dns.json)"
+                .to_string(),
+        };
+        let tlds: Vec<String> = no_service.iter().map(|t| format!(".{t}")).collect();
+        evidence.notes.push(format!(
+            "RDAP: {bootstrap} names no service for {}: the expiry and status of their domains \
+             are not checked",
+            tlds.join(", ")
+        ));
+    }
     if !failed.is_empty() {
         const LISTED: usize = 10;
         let more = failed.len().saturating_sub(LISTED);

@@ -335,12 +335,27 @@ fn verdicts_rules_and_the_cache_counted_at_the_server() {
         .clone()
         .unwrap();
     assert!(problem.contains("not JSON"), "{problem}");
-    let note = audit.notes.iter().find(|n| n.starts_with("RDAP:")).unwrap();
+    let note = audit
+        .notes
+        .iter()
+        .find(|n| n.contains("is inconclusive"))
+        .unwrap();
     assert!(
         note.contains("3 registrable domain(s) is inconclusive"),
         "{note}"
     );
     assert!(note.contains("moved.com (HTTP status 302)"), "{note}");
+    let no_service = audit
+        .notes
+        .iter()
+        .find(|n| n.contains("names no service"))
+        .unwrap();
+    assert!(
+        no_service.ends_with(
+            "names no service for .test: the expiry and status of their domains are not checked"
+        ),
+        "{no_service}"
+    );
     assert!(
         note.contains("garbled.fr (unreadable answer")
             && note.contains("throttled.com (rate limited"),
