@@ -30,7 +30,7 @@
 
 pub mod apply;
 pub mod commands;
-pub mod diff;
+pub(crate) mod diff;
 mod follow_ups;
 mod list;
 mod panel;

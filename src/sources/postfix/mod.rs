@@ -16,13 +16,13 @@
 //! so without inventing a place. A key of a compiled table is declared at
 //! line 0 of the compiled file, which has no lines.
 
-pub mod compiled;
-pub mod expand;
+pub(crate) mod compiled;
+pub(crate) mod expand;
 pub(crate) mod lexer;
-pub mod lists;
-pub mod maincf;
+pub(crate) mod lists;
+pub(crate) mod maincf;
 pub mod tables;
-pub mod transport;
+pub(crate) mod transport;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
@@ -148,20 +148,6 @@ pub struct PostfixConfig {
     /// The four class lists, in precedence order.
     pub classes: Vec<MatchList>,
     pub transport: TransportMaps,
-}
-
-impl PostfixConfig {
-    /// The transport entry for `domain` and where it routes mail, with
-    /// this server's `myhostname` counted as "here".
-    pub fn transport_route(&self, domain: &DomainName) -> Option<(TransportMatch, Route)> {
-        let m = self.transport.lookup_domain(domain.as_str())?;
-        let route = self.transport.route(&m.value, &self.this_host());
-        Some((m, route))
-    }
-
-    fn this_host(&self) -> Vec<String> {
-        vec![self.main_cf.expanded("myhostname")]
-    }
 }
 
 /// How Postfix reads each file that names domains of its classes: what a
