@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::civil_date::CivilDate;
 use crate::identity::{Confirmation, MxPattern, Origin, ServerIdentity};
 use crate::inventory::{Delivery, DomainName, Inventory, InventoryWarning, KnownDomain, Platform};
+use crate::rdap::{self, RdapError, RdapOptions, RdapRecord};
 use crate::resolve::{self, MxEvidence, ResolveError, ResolveOptions};
 use crate::rules::{
     self, Finding, IgnoreRule, RuleError, RuleId, RuleSet, RunFinding, Severity, Subject,
@@ -25,6 +26,8 @@ pub enum AuditError {
     Resolve(#[from] ResolveError),
     #[error(transparent)]
     Rules(#[from] RuleError),
+    #[error(transparent)]
+    Rdap(#[from] RdapError),
     #[error("cannot read this machine's network interfaces: {0}")]
     Interfaces(#[source] std::io::Error),
 }
@@ -47,8 +50,11 @@ pub struct AuditOptions {
     pub resolve: ResolveOptions,
     /// Findings the admin chose to ignore (`mxdrift.yaml`).
     pub ignores: Vec<IgnoreRule>,
-    /// The day ignores expire against (today, UTC; fixed in tests).
+    /// The day ignores expire against (today, UTC; fixed in tests), and
+    /// the day registration expiry is counted from (`--rdap`).
     pub today: CivilDate,
+    /// The RDAP stage (`--rdap`; off by default).
+    pub rdap: RdapOptions,
 }
 
 /// One known domain with its DNS evidence, verdict and findings.
@@ -60,6 +66,9 @@ pub struct AuditedDomain {
     pub mx_this_server: Vec<bool>,
     pub verdict: Verdict,
     pub findings: Vec<Finding>,
+    /// The registry's record of the domain's registrable domain (`--rdap`;
+    /// `None` without it, or for a name that has none).
+    pub rdap: Option<RdapRecord>,
 }
 
 /// Counters of the DNS stage.
@@ -69,6 +78,8 @@ pub struct RunStats {
     pub duration: Duration,
     pub queries_sent: u64,
     pub lookups_failed: u64,
+    /// RDAP requests sent (`--rdap`; cache hits send none).
+    pub rdap_requests_sent: u64,
 }
 
 /// The outcome of an audit.
@@ -95,6 +106,18 @@ pub struct Audit {
     /// (`None` on other platforms): remediation edits by it and never reads
     /// the configuration again.
     pub postfix_files: Option<PostfixFiles>,
+    /// `--rdap`: the registration that expires first, counted from the
+    /// run's day (`None` without `--rdap` or without any expiry date).
+    pub rdap_soonest: Option<SoonestExpiry>,
+}
+
+/// The registration that expires first (`--rdap`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoonestExpiry {
+    pub registrable: DomainName,
+    pub expiration: CivilDate,
+    /// Days from the run's day (negative once past).
+    pub days: i64,
 }
 
 /// Totals for summaries and exit codes.
@@ -442,6 +465,7 @@ pub fn judge(
             mx_this_server,
             verdict,
             findings,
+            rdap: None,
         },
         expired,
     )
@@ -483,8 +507,27 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
     let names: Vec<_> = inventory.domains.iter().map(|d| d.name.clone()).collect();
     // This server's names are among the names the resolvers must know.
     let server_names: Vec<String> = identity.names.iter().cloned().collect();
-    let mut dns = resolve::gather_checked(&names, &server_names, &opts.resolve).await?;
+    // The registries and the resolvers are asked at the same time.
+    let (dns, rdap) = tokio::join!(
+        resolve::gather_checked(&names, &server_names, &opts.resolve),
+        rdap::gather(&names, &opts.rdap)
+    );
+    let mut dns = dns?;
+    let mut rdap = rdap?;
     drop(names);
+    let rdap_anchors = rdap_anchors(&inventory.domains, &rdap);
+    let rdap_soonest = rdap
+        .records
+        .values()
+        .filter(|r| r.status == rdap::RdapStatus::Found)
+        .filter_map(|r| {
+            r.expiration.as_ref().map(|(day, _)| SoonestExpiry {
+                registrable: r.registrable.clone(),
+                expiration: *day,
+                days: day.days() - opts.today.days(),
+            })
+        })
+        .min_by_key(|s| s.days);
 
     let mut run_findings: Vec<RunFinding> = dns
         .untrustworthy
@@ -507,6 +550,7 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
             .map(|m| rules::table_not_compiled(&rules, m)),
     );
     let mut notes = std::mem::take(&mut dns.sanity_notes);
+    notes.append(&mut rdap.notes);
     notes.extend(identity.learn_from_dns(&dns.server_names));
     for server in &dns.authoritative_servers {
         if server.ip().is_loopback() || identity.is_our_address(server.ip()) {
@@ -525,7 +569,7 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
                 .evidence
                 .remove(&domain.name)
                 .unwrap_or_else(|| MxEvidence::inconclusive("not looked up"));
-            let (audited, expired) = judge(
+            let (mut audited, expired) = judge(
                 domain,
                 evidence,
                 &identity,
@@ -534,6 +578,19 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
                 opts.today,
             );
             notes.extend(expired);
+            if let Some(record) = rdap.record_of(&audited.domain.name) {
+                if rdap_anchors.contains(&audited.domain.name) {
+                    let windows = rules::ExpiryWindows {
+                        warn_days: opts.rdap.warn_days,
+                        critical_days: opts.rdap.critical_days,
+                    };
+                    let mut found =
+                        rules::rdap_findings(&rules, &audited.domain, record, opts.today, windows);
+                    notes.extend(rules::apply_ignores(&mut found, &opts.ignores, opts.today));
+                    audited.findings.extend(found);
+                }
+                audited.rdap = Some(record.clone());
+            }
             audited
         })
         .collect::<Vec<AuditedDomain>>();
@@ -559,10 +616,33 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
             duration: clock.elapsed(),
             queries_sent: dns.queries_sent,
             lookups_failed: dns.lookups_failed,
+            rdap_requests_sent: rdap.requests_sent,
         },
         files_read,
         postfix_files,
+        rdap_soonest,
     })
+}
+
+/// The domains that carry the RDAP findings of their registrable domain:
+/// the registrable domain itself when the server knows it, else the first
+/// of its names in inventory order. One registration, one finding.
+fn rdap_anchors(
+    domains: &[KnownDomain],
+    rdap: &rdap::RdapEvidence,
+) -> std::collections::BTreeSet<DomainName> {
+    let mut anchor: BTreeMap<&DomainName, &DomainName> = BTreeMap::new();
+    for d in domains {
+        let Some(reg) = rdap.registrable_of.get(&d.name) else {
+            continue;
+        };
+        if *reg == d.name {
+            anchor.insert(reg, &d.name);
+        } else {
+            anchor.entry(reg).or_insert(&d.name);
+        }
+    }
+    anchor.into_values().cloned().collect()
 }
 
 /// The evidence of the domains `fix` would change, gathered again before
@@ -758,9 +838,11 @@ mod tests {
                 duration: Duration::ZERO,
                 queries_sent: 0,
                 lookups_failed: 0,
+                rdap_requests_sent: 0,
             },
             files_read: FilesRead::default(),
             postfix_files: None,
+            rdap_soonest: None,
         };
         assert_eq!(
             audit.fix_refusal(),

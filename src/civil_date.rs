@@ -45,6 +45,19 @@ impl CivilDate {
         CivilDate { year, month, day }
     }
 
+    /// Days since 1970-01-01 (negative before): `b.days() - a.days()` is
+    /// the number of days from `a` to `b` (days-from-civil, H. Hinnant).
+    pub fn days(self) -> i64 {
+        let month = i64::from(self.month);
+        let year = if month <= 2 { self.year - 1 } else { self.year };
+        let era = year.div_euclid(400);
+        let yoe = year.rem_euclid(400);
+        let mp = (month + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + i64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
     pub fn today() -> CivilDate {
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -69,6 +82,17 @@ impl std::fmt::Display for CivilDate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_is_the_inverse_of_from_unix() {
+        for secs in [0u64, 86_399, 951_782_400, 1_795_000_000, 4_102_444_800] {
+            let date = CivilDate::from_unix(secs);
+            assert_eq!(date.days(), (secs / 86_400) as i64, "{date}");
+        }
+        let a = CivilDate::parse("2026-11-23").unwrap();
+        let b = CivilDate::parse("2027-03-01").unwrap();
+        assert_eq!(b.days() - a.days(), 98);
+    }
 
     #[test]
     fn civil_dates() {

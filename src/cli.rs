@@ -74,6 +74,8 @@ pub struct Cli {
     pub audit: AuditArgs,
 }
 
+// Parsed once per run: boxing the largest variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read the configuration, look up DNS and report findings (the default command).
@@ -238,6 +240,24 @@ pub struct DnsArgs {
     pub max_qps: Option<u32>,
 }
 
+/// The registry lookups (`audit --rdap`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct RdapArgs {
+    /// Ask each registrable domain's registry (RDAP, the successor of WHOIS) for its expiry date
+    /// and status: rules domain-expiring and domain-on-hold. Sends the domain names to the
+    /// registries; off unless given (or `rdap: enabled: true` in mxdrift.yaml).
+    #[arg(long)]
+    pub rdap: bool,
+
+    /// IANA's RDAP bootstrap file for DNS (RFC 9224 `dns.json`) instead of the built-in snapshot.
+    #[arg(long = "rdap-bootstrap", value_name = "FILE")]
+    pub rdap_bootstrap: Option<PathBuf>,
+
+    /// Where RDAP answers are kept for 24 hours (default /var/cache/mxdrift).
+    #[arg(long = "rdap-cache", value_name = "DIR")]
+    pub rdap_cache: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditFormat {
     /// For people at a terminal; fits the terminal's width.
@@ -381,6 +401,8 @@ pub struct AuditArgs {
     pub identity: IdentityArgs,
     #[command(flatten)]
     pub dns: DnsArgs,
+    #[command(flatten)]
+    pub rdap: RdapArgs,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = AuditFormat::Table)]

@@ -23,6 +23,7 @@ pub mod fleet;
 pub mod fuzzing;
 pub mod identity;
 pub mod inventory;
+pub mod rdap;
 pub mod remediate;
 pub mod report;
 pub mod resolve;

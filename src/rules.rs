@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::civil_date::CivilDate;
 use crate::identity::{ServerIdentity, glob_match};
 use crate::inventory::{Declared, Delivery, DomainName, KnownDomain, TableMismatch};
+use crate::rdap::{RdapRecord, RdapStatus};
 use crate::resolve::{DnsStatus, HostLookup, MxEvidence};
 use crate::verdict::{self, Verdict};
 
@@ -45,7 +46,11 @@ macro_rules! rule_ids {
 
 rule_ids! {
     BackupMxDeliversLocally => "backup-mx-delivers-locally",
+    /// `--rdap`: see [`rdap_findings`].
+    DomainExpiring => "domain-expiring",
     DomainNotFound => "domain-not-found",
+    /// `--rdap`: see [`rdap_findings`].
+    DomainOnHold => "domain-on-hold",
     /// Fleet-level: see `fleet::rules` (local on two or more servers).
     FleetLocalOnSeveral => "fleet-local-on-several",
     /// Fleet-level: see `fleet::rules` (local here, the best MX another fleet server).
@@ -86,7 +91,9 @@ impl RuleId {
             | RuleId::FleetMovedInternally
             | RuleId::FleetNotAccepted => true,
             RuleId::BackupMxDeliversLocally
+            | RuleId::DomainExpiring
             | RuleId::DomainNotFound
+            | RuleId::DomainOnHold
             | RuleId::IdentityUnconfirmed
             | RuleId::LookupInconclusive
             | RuleId::MailSwitchOn
@@ -719,6 +726,98 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
     findings
 }
 
+/// When `domain-expiring` fires (`rdap.warn_days`, `rdap.critical_days`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryWindows {
+    pub warn_days: u32,
+    pub critical_days: u32,
+}
+
+/// `domain-expiring` and `domain-on-hold` for `domain`, from the registry's
+/// record of its registrable domain. Within the critical window the finding
+/// is one step more severe than the rule's (configured) severity. Nothing
+/// fires for an inconclusive or missing record: that is reported in the
+/// domain's `rdap` object, never as "fine" and never as a finding.
+pub fn rdap_findings(
+    rules: &RuleSet,
+    domain: &KnownDomain,
+    record: &RdapRecord,
+    today: CivilDate,
+    windows: ExpiryWindows,
+) -> Vec<Finding> {
+    if record.status != RdapStatus::Found {
+        return Vec::new();
+    }
+    let registrable = record.registrable.as_str();
+    let about = if registrable == domain.name.as_str() {
+        registrable.to_string()
+    } else {
+        format!("{registrable} (the registration {} is under)", domain.name)
+    };
+    let registrar = record
+        .registrar
+        .as_deref()
+        .map(|r| format!("registrar {r}"))
+        .unwrap_or_else(|| "the registry names no registrar".to_string());
+    let source = record.source.as_deref().unwrap_or("the registry");
+    let location = located(&domain.declared);
+    let mut fired = Vec::new();
+    if let (Some(days), Some((day, _))) = (record.days_left(today), &record.expiration)
+        && days <= i64::from(windows.warn_days)
+    {
+        let rule = rules.rule(RuleId::DomainExpiring);
+        let critical = days <= i64::from(windows.critical_days);
+        let severity = if critical {
+            match rule.severity {
+                Severity::Info => Severity::Warning,
+                Severity::Warning | Severity::Critical => Severity::Critical,
+            }
+        } else {
+            rule.severity
+        };
+        let when = match days {
+            d if d < 0 => format!("expired on {day} ({} days ago)", -d),
+            0 => format!("expires today ({day})"),
+            1 => format!("expires tomorrow ({day})"),
+            d => format!("expires on {day} (in {d} days)"),
+        };
+        fired.push((
+            RuleId::DomainExpiring,
+            severity,
+            format!(
+                "the registration of {about} {when}, {registrar}: the customer must renew it \
+                 there before then, or mail to the domain stops (RDAP {source}){location}"
+            ),
+        ));
+    }
+    let holds: Vec<&str> = record.holds().iter().map(|s| s.as_str()).collect();
+    if !holds.is_empty() {
+        fired.push((
+            RuleId::DomainOnHold,
+            rules.rule(RuleId::DomainOnHold).severity,
+            format!(
+                "the registry lists {about} as {}, {registrar}: the domain is out of the DNS or \
+                 being deleted; the customer must have the registrar lift the hold or restore the \
+                 registration (RDAP {source}){location}",
+                holds.join(", ")
+            ),
+        ));
+    }
+    fired
+        .into_iter()
+        .map(|(id, severity, message)| Finding {
+            rule: id,
+            severity,
+            confidence: rules.rule(id).confidence,
+            domain: domain.name.clone(),
+            message,
+            declared: domain.declared.clone(),
+            ignored: None,
+            ignored_until: None,
+        })
+        .collect()
+}
+
 /// Local domains with the verdict nxdomain or elsewhere, at least this many...
 pub const UNUSUAL_SHARE_MIN_DOMAINS: usize = 5;
 /// ...and at least this share of all local domains (percent), make the
@@ -855,6 +954,8 @@ mod tests {
         ("fleet-moved-internally", Severity::Critical),
         ("fleet-not-accepted", Severity::Critical),
         ("fleet-local-on-several", Severity::Warning),
+        ("domain-expiring", Severity::Warning),
+        ("domain-on-hold", Severity::Critical),
         // Not (yet) in contract.md's table: the run-level warning of issue
         // 17 for an unusual share of nxdomain or elsewhere verdicts.
         ("unusual-verdict-share", Severity::Warning),

@@ -45,6 +45,9 @@ fn treatment(rule: RuleId) -> Treatment {
             "the MX points here but this server does not accept the domain's mail; turn mail on in the panel or change the MX (mxdrift never turns delivery on)",
         ),
         RuleId::LookupInconclusive => Treatment::Inconclusive,
+        // The customer's registration, not this server: the customer must
+        // renew or have the hold lifted (the finding's message says so).
+        RuleId::DomainExpiring | RuleId::DomainOnHold => Treatment::Nothing,
         RuleId::MxTargetCname
         | RuleId::MxHostLoopback
         | RuleId::TableNotCompiled

@@ -11,6 +11,7 @@ use super::baseline::{Change, Delta};
 use super::{AuditFormatter, JSON_SCHEMA_VERSION, Report, unicode_form};
 use crate::audit::AuditedDomain;
 use crate::inventory::{Declared, Delivery, DomainName, Inventory, InventoryWarning, KnownDomain};
+use crate::rdap::RdapRecord;
 use crate::resolve::{DnsStatus, MxEvidence};
 use crate::rules::{Finding, RunFinding, Severity};
 use crate::timestamp::Timestamp;
@@ -74,6 +75,7 @@ impl Serialize for Domains<'_> {
                 dns: None,
                 verdict: None,
                 findings: None,
+                rdap: None,
             })),
         }
     }
@@ -117,6 +119,42 @@ struct Domain<'a> {
     verdict: Option<Verdict>,
     #[serde(skip_serializing_if = "Option::is_none")]
     findings: Option<&'a [Finding]>,
+    /// `--rdap`: the registry's record of the registrable domain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rdap: Option<Rdap<'a>>,
+}
+
+#[derive(Serialize)]
+struct Rdap<'a> {
+    /// `ok` | `not-found` | `no-service` | `inconclusive`.
+    status: &'static str,
+    registrable: &'a str,
+    /// The expiration event's date as the registry wrote it (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiration: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registrar: Option<&'a str>,
+    /// The registry's status values (`client hold`, ...).
+    states: Vec<&'a str>,
+    /// The URL asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'a str>,
+    cached: bool,
+}
+
+fn rdap(record: &RdapRecord) -> Rdap<'_> {
+    Rdap {
+        status: record.status.as_str(),
+        registrable: record.registrable.as_str(),
+        expiration: record.expiration.as_ref().map(|(_, text)| text.as_str()),
+        registrar: record.registrar.as_deref(),
+        states: record.states.iter().map(|s| s.as_str()).collect(),
+        source: record.source.as_deref(),
+        problem: record.problem.as_deref(),
+        cached: record.cached,
+    }
 }
 
 #[derive(Serialize)]
@@ -191,6 +229,7 @@ fn audited(d: &AuditedDomain) -> Domain<'_> {
         dns: Some(dns(&d.evidence, &d.mx_this_server)),
         verdict: Some(d.verdict),
         findings: Some(&d.findings),
+        rdap: d.rdap.as_ref().map(rdap),
     }
 }
 

@@ -8,6 +8,7 @@
 //! ([`write_failure`]), with `mxdrift_last_run_error{kind}`, so a broken
 //! audit alerts at once instead of after the staleness window.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -196,6 +197,46 @@ impl AuditFormatter for Prometheus {
             "mxdrift_dns_lookups_failed {}",
             audit.stats.lookups_failed
         );
+        if audit.domains.iter().any(|d| d.rdap.is_some()) {
+            family(
+                &mut text,
+                "mxdrift_rdap_requests",
+                "RDAP requests sent to the registries by the last audit (--rdap; cache hits send none).",
+            );
+            let _ = writeln!(
+                text,
+                "mxdrift_rdap_requests {}",
+                audit.stats.rdap_requests_sent
+            );
+            let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+            let mut seen = std::collections::BTreeSet::new();
+            for record in audit.domains.iter().filter_map(|d| d.rdap.as_ref()) {
+                if seen.insert(&record.registrable) {
+                    *by_status.entry(record.status.as_str()).or_default() += 1;
+                }
+            }
+            family(
+                &mut text,
+                "mxdrift_rdap_lookups",
+                "Registrable domains by the outcome of their RDAP lookup (--rdap).",
+            );
+            for (status, n) in by_status {
+                let _ = writeln!(text, "mxdrift_rdap_lookups{{status=\"{status}\"}} {n}");
+            }
+        }
+        if let Some(soonest) = &audit.rdap_soonest {
+            family(
+                &mut text,
+                "mxdrift_domain_expiry_soonest_days",
+                "Days until the soonest registration expiry among the audited domains (--rdap; negative once past).",
+            );
+            let _ = writeln!(
+                text,
+                "mxdrift_domain_expiry_soonest_days{{domain=\"{}\"}} {}",
+                label(soonest.registrable.as_str()),
+                soonest.days
+            );
+        }
         family(
             &mut text,
             "mxdrift_config_warnings",

@@ -25,6 +25,7 @@ const LAYERS: &[&str] = &[
     "inventory",
     "sources",
     "resolve",
+    "rdap",
     "identity",
     "verdict",
     "rules",

@@ -66,6 +66,7 @@ mod postfix_corpus;
 mod postfix_differential;
 mod postfix_fixtures;
 mod postfix_limits;
+mod rdap;
 mod read_limits;
 mod report_formats;
 mod root_boundary;

@@ -160,9 +160,11 @@ fn sample_audit() -> Audit {
             duration: Duration::from_millis(1234),
             queries_sent: 21,
             lookups_failed: 1,
+            rdap_requests_sent: 0,
         },
         files_read: Default::default(),
         postfix_files: None,
+        rdap_soonest: None,
     }
 }
 

@@ -193,3 +193,44 @@ fn the_schema_rejects_what_it_does_not_document() {
         .remove("run_findings");
     assert!(!validator.is_valid(&inventory_with_dns));
 }
+
+#[test]
+fn the_rdap_object_is_documented_and_checked() {
+    let validator = validator();
+    let golden: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo("tests/golden/audit.json")).unwrap())
+            .unwrap();
+    let mut with_rdap = golden.clone();
+    with_rdap["domains"][0]["rdap"] = serde_json::json!({
+        "status": "ok",
+        "registrable": "example.com",
+        "expiration": "2027-08-13T04:00:00Z",
+        "registrar": "Example Registrar, Inc.",
+        "states": ["client transfer prohibited"],
+        "source": "https://rdap.verisign.com/com/v1/domain/example.com",
+        "cached": false
+    });
+    assert_valid(&validator, "a report with an rdap object", &with_rdap);
+    let mut failed = golden.clone();
+    failed["domains"][0]["rdap"] = serde_json::json!({
+        "status": "inconclusive",
+        "registrable": "example.fr",
+        "states": [],
+        "source": "https://rdap.nic.fr/domain/example.fr",
+        "problem": "no answer within 15 s",
+        "cached": false
+    });
+    assert_valid(&validator, "an inconclusive rdap object", &failed);
+    let mut fine = with_rdap.clone();
+    fine["domains"][0]["rdap"]["status"] = "fine".into();
+    assert!(
+        !validator.is_valid(&fine),
+        "an undocumented rdap status passes"
+    );
+    let mut extra = with_rdap;
+    extra["domains"][0]["rdap"]["surprise"] = true.into();
+    assert!(
+        !validator.is_valid(&extra),
+        "an undocumented rdap field passes"
+    );
+}

@@ -14,6 +14,7 @@ use std::time::Duration;
 use mxdrift::atomic::WriteError;
 use mxdrift::audit::{AuditError, BadServerName, FixRefusal};
 use mxdrift::fleet::FleetError;
+use mxdrift::rdap::RdapError;
 use mxdrift::remediate::apply::ApplyError;
 use mxdrift::remediate::{RemediateError, TooManyChanges};
 use mxdrift::report::baseline::BaselineError;
@@ -164,6 +165,10 @@ impl CliError {
                 AuditError::Source(_) | AuditError::Rules(_) => RunErrorKind::Configuration,
                 AuditError::Resolve(_) => RunErrorKind::Dns,
                 AuditError::Interfaces(_) => RunErrorKind::Internal,
+                AuditError::Rdap(RdapError::Client(_)) => RunErrorKind::Internal,
+                AuditError::Rdap(RdapError::Bootstrap(_) | RdapError::ReadBootstrap { .. }) => {
+                    RunErrorKind::Configuration
+                }
             },
             CliError::AuditDeadline(_)
             | CliError::ConfirmDeadline(_)
