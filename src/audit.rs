@@ -9,7 +9,8 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::civil_date::CivilDate;
 use crate::identity::{Confirmation, MxPattern, Origin, ServerIdentity};
 use crate::inventory::{Delivery, DomainName, Inventory, InventoryWarning, KnownDomain, Platform};
-use crate::resolve::{self, MxEvidence, ResolveError, ResolveOptions};
+use crate::resolve::authoritative::{self, AuthoritativeDomain};
+use crate::resolve::{self, DnsMode, MxEvidence, ResolveError, ResolveOptions};
 use crate::rules::{
     self, Finding, IgnoreRule, RuleError, RuleId, RuleSet, RunFinding, Severity, Subject,
 };
@@ -60,6 +61,18 @@ pub struct AuditedDomain {
     pub mx_this_server: Vec<bool>,
     pub verdict: Verdict,
     pub findings: Vec<Finding>,
+    /// `--dns authoritative`: each server's answer and the resolver's view
+    /// (`evidence` is then the authoritative servers' evidence).
+    pub authoritative: Option<AuthoritativeView>,
+}
+
+/// What `--dns authoritative` adds to a domain's evidence.
+#[derive(Debug, Clone)]
+pub struct AuthoritativeView {
+    pub servers: AuthoritativeDomain,
+    /// What this server's resolver answered, and the verdict on it.
+    pub resolver: MxEvidence,
+    pub resolver_verdict: Verdict,
 }
 
 /// Counters of the DNS stage.
@@ -440,9 +453,114 @@ pub fn judge(
             mx_this_server,
             verdict,
             findings,
+            authoritative: None,
         },
         expired,
     )
+}
+
+/// The evidence the authoritative servers give, and whether they disagree
+/// on the verdict (then it is inconclusive: the old provider's stale copy
+/// may be what half the Internet sees).
+fn authoritative_evidence(
+    domain: &DomainName,
+    servers: &AuthoritativeDomain,
+    identity: &ServerIdentity,
+) -> (MxEvidence, bool) {
+    if let Some(problem) = &servers.problem {
+        return (MxEvidence::inconclusive(problem.clone()), false);
+    }
+    match servers.views.as_slice() {
+        [] => (MxEvidence::inconclusive("no authoritative answer"), false),
+        [only] => (only.clone(), false),
+        [first, rest @ ..] => {
+            let verdict = verdict::decide(domain, first, identity);
+            if verdict != Verdict::Inconclusive
+                && rest
+                    .iter()
+                    .all(|other| verdict::decide(domain, other, identity) == verdict)
+            {
+                (first.clone(), false)
+            } else {
+                let answers: Vec<String> = servers
+                    .views
+                    .iter()
+                    .map(|view| {
+                        format!(
+                            "{} ({})",
+                            rules::evidence_summary(view),
+                            verdict::decide(domain, view, identity).as_str()
+                        )
+                    })
+                    .collect();
+                (
+                    MxEvidence::inconclusive(format!(
+                        "the authoritative servers disagree on where mail goes: {}",
+                        answers.join(" / ")
+                    )),
+                    true,
+                )
+            }
+        }
+    }
+}
+
+/// Where the resolver view of `--dns authoritative` comes from.
+#[derive(Debug, Clone, Copy)]
+struct ResolverContext<'a> {
+    asked_at: u64,
+    /// A resolver that is this machine and answers authoritatively.
+    local_zone: Option<&'a str>,
+}
+
+/// [`judge`] in authoritative mode: the authoritative servers' evidence
+/// decides; their disagreements, lame servers and the resolver's differing
+/// view are findings of their own.
+#[allow(clippy::too_many_arguments)]
+fn judge_authoritative(
+    domain: KnownDomain,
+    servers: AuthoritativeDomain,
+    resolver: MxEvidence,
+    context: ResolverContext<'_>,
+    identity: &ServerIdentity,
+    rules: &RuleSet,
+    ignores: &[IgnoreRule],
+    today: CivilDate,
+) -> (AuditedDomain, Vec<String>) {
+    let (evidence, decisive) = authoritative_evidence(&domain.name, &servers, identity);
+    let resolver_verdict = verdict::decide(&domain.name, &resolver, identity);
+    let (mut audited, mut notes) = judge(domain, evidence, identity, rules, ignores, today);
+    let name = &audited.domain.name;
+    if !name.is_localhost() && !identity.is_our_name(name.as_str()) {
+        let mut extra: Vec<Finding> = Vec::new();
+        extra.extend(rules::nameservers_disagree(
+            rules,
+            &audited.domain,
+            &servers,
+            decisive,
+        ));
+        extra.extend(rules::lame_delegation(rules, &audited.domain, &servers));
+        extra.extend(rules::resolver_view_differs(
+            rules,
+            &audited.domain,
+            &audited.evidence,
+            audited.verdict,
+            &rules::ResolverView {
+                evidence: &resolver,
+                verdict: resolver_verdict,
+                asked_at: context.asked_at,
+                local_zone: context.local_zone,
+            },
+        ));
+        notes.extend(rules::apply_ignores(&mut extra, ignores, today));
+        audited.findings.extend(extra);
+    }
+    audited.authoritative = Some(AuthoritativeView {
+        servers,
+        resolver,
+        resolver_verdict,
+    });
+    (audited, notes)
 }
 
 /// Run the whole audit. `rules` carries any severity overrides.
@@ -460,6 +578,12 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
     // This server's names are among the names the resolvers must know.
     let server_names: Vec<String> = identity.names.iter().cloned().collect();
     let mut dns = resolve::gather_checked(&names, &server_names, &opts.resolve).await?;
+    let mut servers = match opts.resolve.mode {
+        DnsMode::Resolver => None,
+        DnsMode::Authoritative => {
+            Some(authoritative::gather_authoritative(&names, &opts.resolve).await?)
+        }
+    };
     drop(names);
 
     let mut run_findings: Vec<RunFinding> = dns
@@ -484,14 +608,24 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
     );
     let mut notes = std::mem::take(&mut dns.sanity_notes);
     notes.extend(identity.learn_from_dns(&dns.server_names));
+    let mut local_zone: Option<String> = None;
     for server in &dns.authoritative_servers {
         if server.ip().is_loopback() || identity.is_our_address(server.ip()) {
+            local_zone.get_or_insert_with(|| server.to_string());
             notes.push(format!(
                 "the resolver {server} is this server and answers authoritatively: it may serve the \
-                 stale local zone instead of public DNS; use --nameserver with a public resolver"
+                 stale local zone instead of public DNS; run with --dns authoritative to ask the \
+                 domains' authoritative servers and compare, or use --nameserver with a public \
+                 resolver"
             ));
         }
     }
+    let context = ResolverContext {
+        asked_at: started
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        local_zone: local_zone.as_deref(),
+    };
 
     let domains = inventory
         .domains
@@ -501,14 +635,29 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
                 .evidence
                 .remove(&domain.name)
                 .unwrap_or_else(|| MxEvidence::inconclusive("not looked up"));
-            let (audited, expired) = judge(
-                domain,
-                evidence,
-                &identity,
-                &rules,
-                &opts.ignores,
-                opts.today,
-            );
+            let (audited, expired) = match servers.as_mut() {
+                None => judge(
+                    domain,
+                    evidence,
+                    &identity,
+                    &rules,
+                    &opts.ignores,
+                    opts.today,
+                ),
+                Some(found) => {
+                    let answers = found.evidence.remove(&domain.name).unwrap_or_default();
+                    judge_authoritative(
+                        domain,
+                        answers,
+                        evidence,
+                        context,
+                        &identity,
+                        &rules,
+                        &opts.ignores,
+                        opts.today,
+                    )
+                }
+            };
             notes.extend(expired);
             audited
         })
@@ -532,8 +681,8 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
         stats: RunStats {
             started,
             duration: clock.elapsed(),
-            queries_sent: dns.queries_sent,
-            lookups_failed: dns.lookups_failed,
+            queries_sent: dns.queries_sent + servers.as_ref().map_or(0, |s| s.queries_sent),
+            lookups_failed: dns.lookups_failed + servers.as_ref().map_or(0, |s| s.lookups_failed),
         },
         files_read,
         postfix_files,
@@ -587,6 +736,15 @@ pub async fn reconfirm(
         ..audit.identity.clone()
     };
     let _notes = identity.learn_from_dns(&dns.server_names);
+    let mut servers = match opts.resolve.mode {
+        DnsMode::Resolver => None,
+        DnsMode::Authoritative => {
+            Some(authoritative::gather_authoritative_over_tcp(&names, &opts.resolve).await?)
+        }
+    };
+    let asked_at = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let judged = wanted
         .into_iter()
         .map(|audited| {
@@ -594,14 +752,37 @@ pub async fn reconfirm(
                 .evidence
                 .remove(&audited.domain.name)
                 .unwrap_or_else(|| MxEvidence::inconclusive("not looked up over TCP"));
-            let (again, _expired) = judge(
-                audited.domain.clone(),
-                evidence,
-                &identity,
-                &audit.rules,
-                &opts.ignores,
-                opts.today,
-            );
+            let (again, _expired) = match servers.as_mut() {
+                None => judge(
+                    audited.domain.clone(),
+                    evidence,
+                    &identity,
+                    &audit.rules,
+                    &opts.ignores,
+                    opts.today,
+                ),
+                Some(found) => {
+                    let answers = found
+                        .evidence
+                        .remove(&audited.domain.name)
+                        .unwrap_or_default();
+                    // The local zone only words a message; the
+                    // confirmation compares verdicts, rules and actions.
+                    judge_authoritative(
+                        audited.domain.clone(),
+                        answers,
+                        evidence,
+                        ResolverContext {
+                            asked_at,
+                            local_zone: None,
+                        },
+                        &identity,
+                        &audit.rules,
+                        &opts.ignores,
+                        opts.today,
+                    )
+                }
+            };
             (audited.domain.name.clone(), again)
         })
         .collect();

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::civil_date::CivilDate;
 use crate::identity::{ServerIdentity, glob_match};
 use crate::inventory::{Declared, Delivery, DomainName, KnownDomain, TableMismatch};
+use crate::resolve::authoritative::{AuthoritativeDomain, ServerReply};
 use crate::resolve::{DnsStatus, HostLookup, MxEvidence};
 use crate::verdict::{self, Verdict};
 
@@ -48,15 +49,21 @@ rule_ids! {
     DomainNotFound => "domain-not-found",
     /// Run-level: see `audit` (nothing confirms who this server is).
     IdentityUnconfirmed => "identity-unconfirmed",
+    /// `--dns authoritative`: see [`lame_delegation`].
+    LameDelegation => "lame-delegation",
     LookupInconclusive => "lookup-inconclusive",
     MailSwitchOn => "mail-switch-on",
     MxHostLoopback => "mx-host-loopback",
     MxHostUnresolvable => "mx-host-unresolvable",
     MxPointsHereNotLocal => "mx-points-here-not-local",
     MxTargetCname => "mx-target-cname",
+    /// `--dns authoritative`: see [`nameservers_disagree`].
+    NameserversDisagree => "nameservers-disagree",
     NullMxDeliveredLocally => "null-mx-delivered-locally",
     /// Run-level: see `audit` (the sanity check of the resolvers).
     ResolverUntrustworthy => "resolver-untrustworthy",
+    /// `--dns authoritative`: see [`resolver_view_differs`].
+    ResolverViewDiffers => "resolver-view-differs",
     SplitDelivery => "split-delivery",
     /// Run-level: see [`table_not_compiled`].
     TableNotCompiled => "table-not-compiled",
@@ -795,6 +802,163 @@ pub fn table_not_compiled(rules: &RuleSet, m: &TableMismatch) -> RunFinding {
         .with_evidence(evidence)
 }
 
+/// A finding of `id` about one domain, with the rule's severity capped at
+/// `cap` when given (after `--config` overrides), located at its
+/// declaration.
+fn domain_finding(
+    rules: &RuleSet,
+    id: RuleId,
+    cap: Option<Severity>,
+    domain: &KnownDomain,
+    message: String,
+) -> Finding {
+    let rule = rules.rule(id);
+    Finding {
+        rule: id,
+        severity: cap.map_or(rule.severity, |cap| rule.severity.min(cap)),
+        confidence: rule.confidence,
+        domain: domain.name.clone(),
+        message: [message.as_str(), located(&domain.declared).as_str()].concat(),
+        declared: domain.declared.clone(),
+        ignored: None,
+        ignored_until: None,
+    }
+}
+
+/// `nameservers-disagree`: the delegated servers gave different answers.
+/// `decisive`: the answers lead to different verdicts (the domain is then
+/// inconclusive).
+pub fn nameservers_disagree(
+    rules: &RuleSet,
+    domain: &KnownDomain,
+    servers: &AuthoritativeDomain,
+    decisive: bool,
+) -> Option<Finding> {
+    if servers.views.len() < 2 {
+        return None;
+    }
+    let answers: Vec<String> = servers
+        .servers
+        .iter()
+        .filter_map(|s| match &s.reply {
+            ServerReply::Answer { answer, .. } => {
+                Some(format!("{} ({}) says {answer}", s.name, s.address))
+            }
+            ServerReply::Lame { .. } | ServerReply::Fault { .. } => None,
+        })
+        .collect();
+    let consequence = if decisive {
+        "the answers lead to different verdicts, so where mail goes is inconclusive"
+    } else {
+        "every answer leads to the same verdict"
+    };
+    Some(domain_finding(
+        rules,
+        RuleId::NameserversDisagree,
+        None,
+        domain,
+        format!(
+            "the authoritative servers disagree ({consequence}): {}",
+            answers.join("; ")
+        ),
+    ))
+}
+
+/// `lame-delegation`: a delegated server refuses, answers without AA or
+/// does not answer.
+pub fn lame_delegation(
+    rules: &RuleSet,
+    domain: &KnownDomain,
+    servers: &AuthoritativeDomain,
+) -> Option<Finding> {
+    let lame = servers.lame();
+    if lame.is_empty() {
+        return None;
+    }
+    Some(domain_finding(
+        rules,
+        RuleId::LameDelegation,
+        None,
+        domain,
+        format!(
+            "delegated name server{} of {}: {}",
+            if lame.len() > 1 { "s" } else { "" },
+            servers.zone.as_deref().unwrap_or(domain.name.as_str()),
+            lame.join("; ")
+        ),
+    ))
+}
+
+/// What this server's resolver said, for `resolver-view-differs`.
+pub struct ResolverView<'a> {
+    pub evidence: &'a MxEvidence,
+    pub verdict: Verdict,
+    /// The run started at this Unix time (for when caches expire).
+    pub asked_at: u64,
+    /// The resolver answers authoritatively and is this machine: a local zone.
+    pub local_zone: Option<&'a str>,
+}
+
+/// `resolver-view-differs`: the resolver's answer is not the authoritative
+/// one. Critical when the resolver says here and the authoritative servers
+/// say elsewhere (mail from this server stays here; switching local
+/// delivery off makes it loop), a warning otherwise. Nothing when either
+/// side is inconclusive: there is nothing to compare.
+pub fn resolver_view_differs(
+    rules: &RuleSet,
+    domain: &KnownDomain,
+    authoritative: &MxEvidence,
+    authoritative_verdict: Verdict,
+    resolver: &ResolverView<'_>,
+) -> Option<Finding> {
+    if authoritative_verdict == Verdict::Inconclusive || resolver.verdict == Verdict::Inconclusive {
+        return None;
+    }
+    fn hosts(e: &MxEvidence) -> Vec<(u16, &str)> {
+        let mut hosts: Vec<(u16, &str)> =
+            e.mx.iter()
+                .map(|h| (h.preference, h.host.as_str()))
+                .collect();
+        hosts.sort_unstable();
+        hosts
+    }
+    if authoritative_verdict == resolver.verdict
+        && authoritative.status == resolver.evidence.status
+        && hosts(authoritative) == hosts(resolver.evidence)
+    {
+        return None;
+    }
+    let cap = if resolver.verdict == Verdict::Here && authoritative_verdict == Verdict::Elsewhere {
+        None
+    } else {
+        Some(Severity::Warning)
+    };
+    let ttl = match (resolver.local_zone, resolver.evidence.ttl) {
+        (Some(server), _) => format!(
+            "; the resolver {server} answers authoritatively from this machine: a local DNS zone \
+             (such as Plesk's or cPanel's BIND) serves this answer and it never expires"
+        ),
+        (None, Some(ttl)) => format!(
+            "; the resolver's remaining TTL is {ttl} s: caches will have expired by {}",
+            crate::civil_date::utc_timestamp(resolver.asked_at.saturating_add(u64::from(ttl)))
+        ),
+        (None, None) => String::new(),
+    };
+    Some(domain_finding(
+        rules,
+        RuleId::ResolverViewDiffers,
+        cap,
+        domain,
+        format!(
+            "this server's resolver says {} ({}), the authoritative servers say {} ({}){ttl}",
+            resolver.verdict.as_str(),
+            evidence_summary(resolver.evidence),
+            authoritative_verdict.as_str(),
+            evidence_summary(authoritative),
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -815,6 +979,9 @@ mod tests {
         ("mx-host-loopback", Severity::Warning),
         ("resolver-untrustworthy", Severity::Critical),
         ("identity-unconfirmed", Severity::Critical),
+        ("nameservers-disagree", Severity::Warning),
+        ("lame-delegation", Severity::Warning),
+        ("resolver-view-differs", Severity::Critical),
         // Not (yet) in contract.md's table: the run-level warning of issue
         // 17 for an unusual share of nxdomain or elsewhere verdicts.
         ("unusual-verdict-share", Severity::Warning),

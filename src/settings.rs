@@ -169,6 +169,8 @@ pub fn audit_options(args: &PipelineArgs, config: &Config, today: CivilDate) -> 
             concurrency: args.dns.concurrency,
             progress: None,
             max_qps: args.dns.max_qps,
+            mode: args.dns.dns.or(config.dns).unwrap_or_default(),
+            root_hints: args.dns.root_hints.clone(),
         },
         ignores: config.ignore.iter().map(|i| i.to_rule()).collect(),
         today,

@@ -44,13 +44,20 @@ fn treatment(rule: RuleId) -> Treatment {
         RuleId::MxPointsHereNotLocal => Treatment::ForAHuman(
             "the MX points here but this server does not accept the domain's mail; turn mail on in the panel or change the MX (mxdrift never turns delivery on)",
         ),
+        RuleId::ResolverViewDiffers => Treatment::ForAHuman(
+            "this server's resolver does not see what the authoritative servers say: remove the local DNS zone first (and wait until caches expire), or this server's mail will loop",
+        ),
         RuleId::LookupInconclusive => Treatment::Inconclusive,
         RuleId::MxTargetCname
         | RuleId::MxHostLoopback
         | RuleId::TableNotCompiled
         | RuleId::ResolverUntrustworthy
         | RuleId::IdentityUnconfirmed
-        | RuleId::UnusualVerdictShare => Treatment::Nothing,
+        | RuleId::UnusualVerdictShare
+        // The servers' answers agree on the verdict (otherwise the domain
+        // is inconclusive), and a lame server changes nothing here.
+        | RuleId::NameserversDisagree
+        | RuleId::LameDelegation => Treatment::Nothing,
     }
 }
 
