@@ -26,6 +26,7 @@ use mxdrift::{inventory, resolve};
 mod audit_e2e;
 mod cli;
 mod compiled_differential;
+mod dns_authoritative;
 mod dns_case;
 mod dns_classify;
 mod dns_dedup;
