@@ -100,12 +100,14 @@ fn start_tree(net: u8) -> Option<Tree> {
                  lame IN NS ns1.newdns\nlame IN NS ns.refuser\n\
                  cname IN NS ns1.newdns\ncname IN NS ns2.newdns\n\
                  mailhost IN NS ns.olddns\n\
-                 oob IN NS ns.provider.example.\n",
+                 oob IN NS ns.provider.example.\n\
+                 faulty IN NS ns1.newdns\nfaulty IN NS ns.broken\nns.broken IN A {seven}\n",
                 two = a(2),
                 three = a(3),
                 four = a(4),
                 five = a(5),
-                six = a(6)
+                six = a(6),
+                seven = a(7)
             ),
         ),
     );
@@ -169,6 +171,14 @@ fn start_tree(net: u8) -> Option<Tree> {
             "cname.test.",
             &new_ns,
             &format!("{}mx IN CNAME mx.mailhost.test.\n", mx("mx.cname.test.")),
+        ),
+    );
+    let faulty = write(
+        "faulty.zone",
+        zone(
+            "faulty.test.",
+            &["ns1.newdns.test.", "ns.broken.test."],
+            &mx("mx.elsewhere.test."),
         ),
     );
     let oob = write(
@@ -237,6 +247,7 @@ fn start_tree(net: u8) -> Option<Tree> {
                 ("lame.test", lame),
                 ("cname.test", cname),
                 ("oob.test", oob),
+                ("faulty.test", faulty),
                 ("provider.example", provider),
             ],
         )?,
@@ -276,8 +287,13 @@ fn start_tree(net: u8) -> Option<Tree> {
 /// `mxdrift audit` of the tree's domains as JSON, this server's resolver
 /// being the old provider.
 async fn audit(tree: &Tree, net: u8, extra: &[&str]) -> Value {
+    run(tree, "audit", &tree.domains, net, extra).await
+}
+
+/// `mxdrift COMMAND` on the domains of `list`, as JSON.
+async fn run(tree: &Tree, command: &str, list: &Path, net: u8, extra: &[&str]) -> Value {
     let mut args: Vec<String> = vec![
-        "audit".into(),
+        command.into(),
         "--root".into(),
         tree.domains
             .parent()
@@ -288,7 +304,7 @@ async fn audit(tree: &Tree, net: u8, extra: &[&str]) -> Value {
         "--platform".into(),
         "list".into(),
         "--domains".into(),
-        tree.domains.display().to_string(),
+        list.display().to_string(),
         "--server-ip".into(),
         THIS_SERVER.into(),
         "--nameserver".into(),
@@ -299,9 +315,10 @@ async fn audit(tree: &Tree, net: u8, extra: &[&str]) -> Value {
         "1".into(),
         "--format".into(),
         "json".into(),
-        "--fail-on".into(),
-        "never".into(),
     ];
+    if command == "audit" {
+        args.extend(["--fail-on".into(), "never".into()]);
+    }
     args.extend(extra.iter().map(|s| s.to_string()));
     let out = run_mxdrift_blocking(args).await;
     stdout_json(&out)
@@ -331,6 +348,16 @@ fn rules(d: &Value) -> Vec<String> {
         .collect();
     ids.sort();
     ids
+}
+
+/// The plan's actions about `name`.
+fn actions<'a>(plan: &'a Value, name: &str) -> Vec<&'a Value> {
+    plan["actions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no actions: {plan:#}"))
+        .iter()
+        .filter(|a| a["domain"] == name)
+        .collect()
 }
 
 fn message<'a>(d: &'a Value, rule: &str) -> &'a str {
@@ -458,4 +485,160 @@ async fn authoritative_mode_sees_the_move_resolver_mode_misses() {
         addr(NET, 3).to_string()
     );
     assert!(rules(oob).is_empty(), "{oob:#}");
+
+    // fix: the moved domain is left to a human (the local zone first),
+    // the lame one (conclusive over TCP too) is switched off, the
+    // disagreeing one is not touched.
+    let plan = run(
+        &tree,
+        "fix",
+        &tree.domains,
+        NET,
+        &["--dns", "authoritative", "--root-hints", &hints],
+    )
+    .await;
+    let moved = actions(&plan, "moved.test");
+    assert!(!moved.is_empty(), "{plan:#}");
+    assert!(moved.iter().all(|a| a["kind"] == "left"), "{plan:#}");
+    assert!(
+        moved.iter().any(|a| a["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("remove the local DNS zone first"))),
+        "{plan:#}"
+    );
+    assert!(
+        actions(&plan, "disagree.test")
+            .iter()
+            .all(|a| a["kind"] == "left"),
+        "{plan:#}"
+    );
+    let lame = actions(&plan, "lame.test");
+    assert!(
+        lame.iter()
+            .any(|a| a["kind"] == "edit" && a["confirmed"]["via"] == "tcp"),
+        "{plan:#}"
+    );
+}
+
+/// What the broken authoritative server of `faulty.test` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Silence,
+    ServFail,
+    /// An AA answer whose MX record belongs to another name.
+    Garbage,
+    /// An AA answer to another question (with the right id).
+    WrongQuestion,
+}
+
+fn broken(
+    mode: std::sync::Arc<std::sync::Mutex<Fault>>,
+) -> impl Fn(&hickory_proto::op::Message) -> Option<hickory_proto::op::Message> {
+    use crate::common::raw_dns::{mx, name, reply_to, with_rcode};
+    use hickory_proto::op::{Query, ResponseCode};
+    use hickory_proto::rr::RecordType;
+    move |request| {
+        let fault = *mode.lock().unwrap();
+        let mut reply = reply_to(request);
+        reply.metadata.recursion_available = false;
+        reply.metadata.authoritative = true;
+        match fault {
+            Fault::Silence => None,
+            Fault::ServFail => Some(with_rcode(reply, ResponseCode::ServFail)),
+            Fault::Garbage => {
+                reply
+                    .answers
+                    .push(mx("evil.test.", 10, "mail.hoster.test."));
+                Some(reply)
+            }
+            Fault::WrongQuestion => {
+                reply.queries = vec![Query::query(name("other.test."), RecordType::MX)];
+                reply
+                    .answers
+                    .push(mx("other.test.", 10, "mail.hoster.test."));
+                Some(reply)
+            }
+        }
+    }
+}
+
+/// One of the two delegated servers of a domain that moved away fails in
+/// each way in turn: the domain is inconclusive (never "elsewhere", which
+/// `fix` would act on), the other domains are unaffected, `fix` plans
+/// nothing for it, and each run ends within a bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_authoritative_server_makes_the_domain_inconclusive() {
+    const NET: u8 = 13;
+    let Some(tree) = start_tree(NET) else {
+        return;
+    };
+    let hints = tree.hints.display().to_string();
+    let list = tree.hints.with_file_name("faulty.txt");
+    std::fs::write(&list, "faulty.test\nstable.test\n").unwrap();
+    let mode = std::sync::Arc::new(std::sync::Mutex::new(Fault::Silence));
+    let _server = crate::common::raw_dns::RawDns::start_on(
+        std::net::SocketAddr::from((addr(NET, 7), 53)),
+        broken(mode.clone()),
+    )
+    .await;
+    for fault in [
+        Fault::Silence,
+        Fault::ServFail,
+        Fault::Garbage,
+        Fault::WrongQuestion,
+    ] {
+        *mode.lock().unwrap() = fault;
+        let started = Instant::now();
+        let doc = run(
+            &tree,
+            "audit",
+            &list,
+            NET,
+            &["--dns", "authoritative", "--root-hints", &hints],
+        )
+        .await;
+        // Two attempts of one second at most per question, a handful of
+        // questions in a row.
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{fault:?}: {:?}",
+            started.elapsed()
+        );
+        let faulty = domain(&doc, "faulty.test");
+        assert_eq!(faulty["verdict"], "inconclusive", "{fault:?}: {faulty:#}");
+        let found = rules(faulty);
+        assert!(
+            found.contains(&"lookup-inconclusive:info".to_string())
+                && !found.iter().any(|r| r.starts_with("mail-switch-on")),
+            "{fault:?}: {found:?}"
+        );
+        assert_eq!(
+            found.contains(&"lame-delegation:warning".to_string()),
+            fault == Fault::Silence,
+            "{fault:?}: {found:?}"
+        );
+        let problem = faulty["dns"]["problem"].as_str().unwrap();
+        assert!(
+            problem.contains(&format!("ns.broken.test ({})", addr(NET, 7))),
+            "{fault:?}: {problem}"
+        );
+        let stable = domain(&doc, "stable.test");
+        assert_eq!(stable["verdict"], "here", "{fault:?}: {stable:#}");
+
+        let plan = run(
+            &tree,
+            "fix",
+            &list,
+            NET,
+            &["--dns", "authoritative", "--root-hints", &hints],
+        )
+        .await;
+        for action in actions(&plan, "faulty.test") {
+            assert_eq!(action["kind"], "left", "{fault:?}: {plan:#}");
+        }
+        assert!(
+            plan["edits"].as_array().unwrap().is_empty(),
+            "{fault:?}: {plan:#}"
+        );
+    }
 }
