@@ -292,6 +292,19 @@ async fn audit(tree: &Tree, net: u8, extra: &[&str]) -> Value {
 
 /// `mxdrift COMMAND` on the domains of `list`, as JSON.
 async fn run(tree: &Tree, command: &str, list: &Path, net: u8, extra: &[&str]) -> Value {
+    let out = run_raw(tree, command, list, net, "json", extra).await;
+    stdout_json(&out)
+}
+
+/// `mxdrift COMMAND` on the domains of `list` in `format`.
+async fn run_raw(
+    tree: &Tree,
+    command: &str,
+    list: &Path,
+    net: u8,
+    format: &str,
+    extra: &[&str],
+) -> std::process::Output {
     let mut args: Vec<String> = vec![
         command.into(),
         "--root".into(),
@@ -314,14 +327,13 @@ async fn run(tree: &Tree, command: &str, list: &Path, net: u8, extra: &[&str]) -
         "--attempts".into(),
         "1".into(),
         "--format".into(),
-        "json".into(),
+        format.into(),
     ];
     if command == "audit" {
         args.extend(["--fail-on".into(), "never".into()]);
     }
     args.extend(extra.iter().map(|s| s.to_string()));
-    let out = run_mxdrift_blocking(args).await;
-    stdout_json(&out)
+    run_mxdrift_blocking(args).await
 }
 
 fn domain<'a>(doc: &'a Value, name: &str) -> &'a Value {
@@ -485,6 +497,47 @@ async fn authoritative_mode_sees_the_move_resolver_mode_misses() {
         addr(NET, 3).to_string()
     );
     assert!(rules(oob).is_empty(), "{oob:#}");
+
+    // Every output format shows the new rules; prometheus counts lame
+    // delegations and disagreements.
+    let extra = ["--dns", "authoritative", "--root-hints", hints.as_str()];
+    for format in ["table", "text", "sarif", "nagios"] {
+        let out = run_raw(&tree, "audit", &tree.domains, NET, format, &extra).await;
+        let shown = String::from_utf8_lossy(&out.stdout);
+        for rule in [
+            "resolver-view-differs",
+            "nameservers-disagree",
+            "lame-delegation",
+        ] {
+            assert!(shown.contains(rule), "{format} lacks {rule}:\n{shown}");
+        }
+    }
+    let out = run_raw(&tree, "audit", &tree.domains, NET, "prometheus", &extra).await;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let value = |metric: &str, rule: Option<&str>| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == metric && rule.is_none_or(|r| s.labels.get("rule") == Some(r)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+            .unwrap_or_else(|| panic!("{metric} missing:\n{text}"))
+    };
+    assert_eq!(value("mxdrift_lame_delegations", None), 1.0, "{text}");
+    assert_eq!(
+        value("mxdrift_nameserver_disagreements", None),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        value("mxdrift_findings", Some("resolver-view-differs")),
+        1.0
+    );
+    assert_eq!(value("mxdrift_findings", Some("nameservers-disagree")), 1.0);
+    assert_eq!(value("mxdrift_findings", Some("lame-delegation")), 1.0);
 
     // fix: the moved domain is left to a human (the local zone first),
     // the lame one (conclusive over TCP too) is switched off, the
