@@ -1466,3 +1466,120 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod authoritative_tests {
+    use super::*;
+    use crate::resolve::authoritative::{Lameness, ServerAnswer};
+    use crate::test_support::{declared, host, known_domain, ok};
+
+    fn moved() -> KnownDomain {
+        known_domain(
+            "moved.test",
+            Delivery::Local,
+            declared("etc/postfix/main.cf", 3, "mydestination"),
+        )
+    }
+
+    #[test]
+    fn resolver_here_and_authoritative_elsewhere_is_critical_with_the_expiry() {
+        let rules = RuleSet::embedded().unwrap();
+        let here = ok(vec![host(10, "mail.hoster.test", &["203.0.113.10"])]);
+        let there = ok(vec![host(10, "mx.elsewhere.test", &["198.51.100.7"])]);
+        let view = ResolverView {
+            evidence: &here,
+            verdict: Verdict::Here,
+            asked_at: 1_795_398_400,
+            local_zone: None,
+        };
+        let finding =
+            resolver_view_differs(&rules, &moved(), &there, Verdict::Elsewhere, &view).unwrap();
+        assert_eq!(finding.rule, RuleId::ResolverViewDiffers);
+        assert_eq!(finding.severity, Severity::Critical);
+        let ttl = here.ttl.unwrap();
+        assert!(
+            finding.message.contains(&format!(
+                "the resolver's remaining TTL is {ttl} s: caches will have expired by {}",
+                crate::civil_date::utc_timestamp(1_795_398_400 + u64::from(ttl))
+            )),
+            "{}",
+            finding.message
+        );
+        assert!(
+            finding
+                .message
+                .ends_with("declared at etc/postfix/main.cf:3")
+        );
+
+        // The other way round (the resolver lags behind a move here): a warning.
+        let back = ResolverView {
+            evidence: &there,
+            verdict: Verdict::Elsewhere,
+            ..view
+        };
+        let finding = resolver_view_differs(&rules, &moved(), &here, Verdict::Here, &back).unwrap();
+        assert_eq!(finding.severity, Severity::Warning);
+        // Same answer: nothing. Either side inconclusive: nothing to compare.
+        let same = ResolverView {
+            evidence: &there,
+            verdict: Verdict::Elsewhere,
+            ..view
+        };
+        assert!(
+            resolver_view_differs(&rules, &moved(), &there, Verdict::Elsewhere, &same).is_none()
+        );
+        assert!(
+            resolver_view_differs(&rules, &moved(), &there, Verdict::Inconclusive, &view).is_none()
+        );
+    }
+
+    #[test]
+    fn lame_and_disagreeing_servers_are_named_with_their_answers() {
+        let rules = RuleSet::embedded().unwrap();
+        let answer = |name: &str, ip: &str, text: &str, view: usize| ServerAnswer {
+            name: name.into(),
+            address: ip.parse().unwrap(),
+            reply: ServerReply::Answer {
+                answer: text.into(),
+                view,
+            },
+        };
+        let servers = AuthoritativeDomain {
+            zone: Some("moved.test".into()),
+            servers: vec![
+                answer("ns1.new.test", "192.0.2.1", "MX 10 mx.new.test", 0),
+                answer("ns.old.test", "192.0.2.2", "MX 10 mail.hoster.test", 1),
+                ServerAnswer {
+                    name: "ns.gone.test".into(),
+                    address: "192.0.2.3".parse().unwrap(),
+                    reply: ServerReply::Lame {
+                        lameness: Lameness::Refused,
+                    },
+                },
+            ],
+            views: vec![ok(vec![]), ok(vec![])],
+            problem: None,
+        };
+        let disagree = nameservers_disagree(&rules, &moved(), &servers, true).unwrap();
+        assert_eq!(disagree.severity, Severity::Warning);
+        assert!(
+            disagree.message.contains(
+                "ns1.new.test (192.0.2.1) says MX 10 mx.new.test; ns.old.test (192.0.2.2) says MX 10 mail.hoster.test"
+            ) && disagree.message.contains("different verdicts"),
+            "{}",
+            disagree.message
+        );
+        let lame = lame_delegation(&rules, &moved(), &servers).unwrap();
+        assert!(
+            lame.message
+                .contains("ns.gone.test (192.0.2.3) refuses the domain (REFUSED)"),
+            "{}",
+            lame.message
+        );
+        let agreeing = AuthoritativeDomain {
+            views: vec![ok(vec![])],
+            ..servers
+        };
+        assert!(nameservers_disagree(&rules, &moved(), &agreeing, false).is_none());
+    }
+}

@@ -993,3 +993,85 @@ async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> V
     .await;
     outputs.into_iter().flatten().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::name as n;
+    use hickory_proto::op::{Message, OpCode};
+    use hickory_proto::rr::rdata::{A, NS};
+
+    fn reply(child: &str) -> Message {
+        let mut message = Message::response(1, OpCode::Query);
+        message.queries.push(Query::query(n(child), RecordType::NS));
+        message
+    }
+
+    #[test]
+    fn a_referral_keeps_only_glue_inside_the_parent_zone() {
+        let mut message = reply("shop.test.");
+        for ns in ["ns1.shop.test.", "ns.provider.example."] {
+            message.authorities.push(Record::from_rdata(
+                n("shop.test."),
+                3600,
+                RData::NS(NS(n(ns))),
+            ));
+        }
+        message.additionals.push(Record::from_rdata(
+            n("ns1.shop.test."),
+            3600,
+            RData::A(A::new(192, 0, 2, 1)),
+        ));
+        // Glue the parent may not vouch for.
+        message.additionals.push(Record::from_rdata(
+            n("ns.provider.example."),
+            3600,
+            RData::A(A::new(192, 0, 2, 66)),
+        ));
+        let Ok(Step::Delegated(zone)) = referral(&message, &n("test."), &n("shop.test.")) else {
+            panic!("not a referral");
+        };
+        assert_eq!(zone.name, n("shop.test."));
+        assert_eq!(zone.servers.len(), 2);
+        assert_eq!(
+            zone.servers[0].glue,
+            ["192.0.2.1".parse::<IpAddr>().unwrap()]
+        );
+        assert!(zone.servers[1].glue.is_empty());
+    }
+
+    #[test]
+    fn a_referral_upwards_or_sideways_is_no_referral() {
+        let mut message = reply("shop.test.");
+        message.authorities.push(Record::from_rdata(
+            n("other.test."),
+            3600,
+            RData::NS(NS(n("ns.other.test."))),
+        ));
+        assert!(referral(&message, &n("test."), &n("shop.test.")).is_err());
+        let mut aa = reply("www.shop.test.");
+        aa.metadata.authoritative = true;
+        assert!(matches!(
+            referral(&aa, &n("shop.test."), &n("www.shop.test.")),
+            Ok(Step::NoCut)
+        ));
+        let mut refused = reply("shop.test.");
+        refused.metadata.response_code = ResponseCode::Refused;
+        assert!(referral(&refused, &n("test."), &n("shop.test.")).is_err());
+    }
+
+    #[test]
+    fn answers_compare_without_ttls_and_case() {
+        let record = |owner: &str, ttl: u32| {
+            Record::from_rdata(
+                n(owner),
+                ttl,
+                RData::MX(hickory_proto::rr::rdata::MX::new(10, n("mx.test."))),
+            )
+        };
+        let a = Checked::Answer(Answer::Records(vec![record("a.test.", 300)]));
+        let b = Checked::Answer(Answer::Records(vec![record("A.TEST.", 60)]));
+        assert_eq!(checked_key(&a), checked_key(&b));
+        assert_eq!(short_answer(&a), "MX 10 mx.test");
+    }
+}
