@@ -185,6 +185,9 @@ struct Asked {
     checked: Option<Checked>,
 }
 
+/// A (name, type) question asked once per run.
+type RecordKey = (Name, RecordType);
+
 struct Iterative {
     wire: Wire,
     /// IPv6 server addresses are asked only when this machine has an IPv6
@@ -192,7 +195,7 @@ struct Iterative {
     ipv6: bool,
     root: Arc<Zone>,
     steps: Mutex<HashMap<Name, Arc<OnceCell<Step>>>>,
-    records: Mutex<HashMap<(Name, RecordType), Arc<OnceCell<Answer>>>>,
+    records: Mutex<HashMap<RecordKey, Arc<OnceCell<Answer>>>>,
     queries: AtomicU64,
 }
 
