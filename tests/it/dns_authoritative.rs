@@ -101,7 +101,8 @@ fn start_tree(net: u8) -> Option<Tree> {
                  cname IN NS ns1.newdns\ncname IN NS ns2.newdns\n\
                  mailhost IN NS ns.olddns\n\
                  oob IN NS ns.provider.example.\n\
-                 faulty IN NS ns1.newdns\nfaulty IN NS ns.broken\nns.broken IN A {seven}\n",
+                 faulty IN NS ns1.newdns\nfaulty IN NS ns.broken\nns.broken IN A {seven}\n\
+                 cycle1 IN NS ns.cycle2\ncycle2 IN NS ns.cycle1\n",
                 two = a(2),
                 three = a(3),
                 four = a(4),
@@ -274,7 +275,8 @@ fn start_tree(net: u8) -> Option<Tree> {
     );
     let domains = write(
         "domains.txt",
-        "moved.test\nstable.test\ndisagree.test\nlame.test\ncname.test\noob.test\n".to_string(),
+        "moved.test\nstable.test\ndisagree.test\nlame.test\ncname.test\noob.test\ncycle1.test\n"
+            .to_string(),
     );
     Some(Tree {
         _servers: servers,
@@ -538,6 +540,15 @@ async fn authoritative_mode_sees_the_move_resolver_mode_misses() {
     );
     assert_eq!(value("mxdrift_findings", Some("nameservers-disagree")), 1.0);
     assert_eq!(value("mxdrift_findings", Some("lame-delegation")), 1.0);
+
+    // Two zones whose name servers are only in each other, without glue:
+    // a loop, found at once (not after the per-domain bound).
+    let cycle = domain(&doc, "cycle1.test");
+    assert_eq!(cycle["verdict"], "inconclusive", "{cycle:#}");
+    assert!(
+        cycle["dns"]["problem"].as_str().unwrap().contains("loop"),
+        "{cycle:#}"
+    );
 
     // fix: the moved domain is left to a human (the local zone first),
     // the lame one (conclusive over TCP too) is switched off, the

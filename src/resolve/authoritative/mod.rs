@@ -44,7 +44,8 @@ pub const PER_SERVER_IN_FLIGHT: usize = 8;
 
 /// How deep lookups may nest: a CNAME target in another zone, an NS host
 /// without glue whose own zone's NS host has no glue, ... Deeper is
-/// inconclusive (and stops delegation loops).
+/// inconclusive. (Loops are caught before: each lookup carries the trail
+/// of lookups it is part of.)
 const MAX_DEPTH: usize = 8;
 
 /// The DNS port: root hints and referrals carry addresses, never ports.
@@ -53,7 +54,7 @@ const DNS_PORT: u16 = 53;
 /// Where one domain's evidence may take at most this many query timeouts
 /// (a bound, so that a run cannot hang on a cycle of glueless
 /// delegations).
-const DOMAIN_BOUND_IN_TIMEOUTS: u32 = 40;
+const DOMAIN_BOUND_IN_TIMEOUTS: u32 = 20;
 
 /// Why a delegated server's answer does not count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -343,11 +344,11 @@ impl Iterative {
                 return AuthoritativeDomain::failed(format!("cannot query {domain}: {err}"));
             }
         };
-        let zone = match self.zone_of(&name, 0).await {
+        let zone = match self.zone_of(&name, &[]).await {
             Ok(zone) => zone,
             Err(problem) => return AuthoritativeDomain::failed(problem),
         };
-        let asked = self.ask_all(&zone, &name, RecordType::MX, 0).await;
+        let asked = self.ask_all(&zone, &name, RecordType::MX, &[]).await;
         let mut found = AuthoritativeDomain {
             zone: Some(display_name(&zone.name)),
             ..AuthoritativeDomain::default()
@@ -411,7 +412,7 @@ impl Iterative {
             ));
         }
         for checked in answers {
-            let answer = self.complete(&name, RecordType::MX, checked, 0).await;
+            let answer = self.complete(&name, RecordType::MX, checked, &[]).await;
             found.views.push(self.evidence(&name, answer).await);
         }
         found
@@ -425,7 +426,7 @@ impl Iterative {
         name: &Name,
         rtype: RecordType,
         checked: Checked,
-        depth: usize,
+        trail: &[RecordKey],
     ) -> Answer {
         match checked {
             Checked::Answer(answer) => answer,
@@ -437,7 +438,7 @@ impl Iterative {
                         display_name(&target)
                     ));
                 }
-                match Box::pin(self.records(&target, rtype, depth + 1)).await {
+                match Box::pin(self.records(&target, rtype, trail)).await {
                     Answer::Records(mut more) => {
                         if more
                             .iter()
@@ -521,16 +522,26 @@ impl Iterative {
             return classify::loopback_host();
         }
         let (a, aaaa) = tokio::join!(
-            self.records(host, RecordType::A, 0),
-            self.records(host, RecordType::AAAA, 0)
+            self.records(host, RecordType::A, &[]),
+            self.records(host, RecordType::AAAA, &[])
         );
         classify::host_addresses(host, &a, &aaaa)
     }
 
     /// The records of (`name`, `rtype`), asked of every server of its zone
     /// and believed only when they all answer alike. Asked once per run.
-    async fn records(&self, name: &Name, rtype: RecordType, depth: usize) -> Answer {
+    async fn records(&self, name: &Name, rtype: RecordType, trail: &[RecordKey]) -> Answer {
         let key = (normalize(name), rtype);
+        // A lookup that needs itself (glueless delegations that point at
+        // each other) would wait on its own cell for ever.
+        if trail.contains(&key) {
+            return Answer::Failed(format!(
+                "{} {rtype}: a lookup loop (name servers without glue that need each other)",
+                display_name(name)
+            ));
+        }
+        let mut inner = trail.to_vec();
+        inner.push(key.clone());
         let cell = {
             let mut records = self
                 .records
@@ -538,24 +549,29 @@ impl Iterative {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             Arc::clone(records.entry(key.clone()).or_default())
         };
-        cell.get_or_init(|| self.records_uncached(&key.0, rtype, depth))
+        cell.get_or_init(|| self.records_uncached(&key.0, rtype, &inner))
             .await
             .clone()
     }
 
-    async fn records_uncached(&self, name: &Name, rtype: RecordType, depth: usize) -> Answer {
-        if depth > MAX_DEPTH {
+    async fn records_uncached(
+        &self,
+        name: &Name,
+        rtype: RecordType,
+        trail: &[RecordKey],
+    ) -> Answer {
+        if trail.len() > MAX_DEPTH {
             return Answer::Failed(format!(
                 "{} {rtype}: lookups nested more than {MAX_DEPTH} deep (CNAMEs or glueless \
                  delegations)",
                 display_name(name)
             ));
         }
-        let zone = match Box::pin(self.zone_of(name, depth)).await {
+        let zone = match Box::pin(self.zone_of(name, trail)).await {
             Ok(zone) => zone,
             Err(problem) => return Answer::Failed(problem),
         };
-        let asked = Box::pin(self.ask_all(&zone, name, rtype, depth)).await;
+        let asked = Box::pin(self.ask_all(&zone, name, rtype, trail)).await;
         let mut chosen: Option<(String, Checked)> = None;
         let mut problems = Vec::new();
         for Asked { server, checked } in asked {
@@ -596,7 +612,7 @@ impl Iterative {
             ));
         }
         match chosen {
-            Some((_, checked)) => self.complete(name, rtype, checked, depth).await,
+            Some((_, checked)) => self.complete(name, rtype, checked, trail).await,
             None => Answer::Failed(format!(
                 "{} {rtype}: no server of {} answers authoritatively",
                 display_name(name),
@@ -611,14 +627,14 @@ impl Iterative {
         zone: &Zone,
         name: &Name,
         rtype: RecordType,
-        depth: usize,
+        trail: &[RecordKey],
     ) -> Vec<Asked> {
         let query = Query::query(name.clone(), rtype);
         let mut targets: Vec<(String, IpAddr)> = Vec::new();
         let mut asked = Vec::new();
         for ns in &zone.servers {
             let shown = display_name(&ns.name);
-            match self.addresses(ns, depth).await {
+            match self.addresses(ns, trail).await {
                 Ok(addresses) => {
                     for ip in addresses {
                         if !targets.iter().any(|(_, known)| *known == ip) {
@@ -657,7 +673,7 @@ impl Iterative {
 
     /// The addresses to ask a name server at: its glue, or its A (and,
     /// with an IPv6 route, AAAA) records asked iteratively.
-    async fn addresses(&self, ns: &NsServer, depth: usize) -> Result<Vec<IpAddr>, String> {
+    async fn addresses(&self, ns: &NsServer, trail: &[RecordKey]) -> Result<Vec<IpAddr>, String> {
         let usable = |ip: &IpAddr| self.ipv6 || ip.is_ipv4();
         if !ns.glue.is_empty() {
             let glue: Vec<IpAddr> = ns.glue.iter().copied().filter(usable).collect();
@@ -673,7 +689,7 @@ impl Iterative {
             &[RecordType::A]
         };
         for rtype in families {
-            match Box::pin(self.records(&ns.name, *rtype, depth + 1)).await {
+            match Box::pin(self.records(&ns.name, *rtype, trail)).await {
                 Answer::Records(records) => {
                     let (ips, _) = super::answer::follow_chain(&ns.name, *rtype, &records);
                     found.extend(ips.iter().filter_map(|r| match &r.data {
@@ -701,14 +717,14 @@ impl Iterative {
     }
 
     /// The zone `name` is in, following referrals down from the root.
-    async fn zone_of(&self, name: &Name, depth: usize) -> Result<Arc<Zone>, String> {
+    async fn zone_of(&self, name: &Name, trail: &[RecordKey]) -> Result<Arc<Zone>, String> {
         let mut zone = Arc::clone(&self.root);
         let total = usize::from(name.num_labels());
         let mut labels = usize::from(zone.name.num_labels()) + 1;
         // Every pass moves at least one label down: bounded by the name.
         while labels <= total {
             let child = name.trim_to(labels);
-            match self.step(&child, &zone, depth).await {
+            match self.step(&child, &zone, trail).await {
                 Step::Delegated(below) => {
                     let below_labels = usize::from(below.name.num_labels());
                     if below_labels < labels || !below.name.zone_of(name) {
@@ -729,7 +745,16 @@ impl Iterative {
         Ok(zone)
     }
 
-    async fn step(&self, child: &Name, zone: &Arc<Zone>, depth: usize) -> Step {
+    async fn step(&self, child: &Name, zone: &Arc<Zone>, trail: &[RecordKey]) -> Step {
+        let key = (normalize(child), RecordType::NS);
+        if trail.contains(&key) || trail.len() > MAX_DEPTH {
+            return Step::Failed(format!(
+                "a delegation loop at {} (name servers without glue that need each other)",
+                display_name(child)
+            ));
+        }
+        let mut inner = trail.to_vec();
+        inner.push(key);
         let cell = {
             let mut steps = self
                 .steps
@@ -737,18 +762,18 @@ impl Iterative {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             Arc::clone(steps.entry(normalize(child)).or_default())
         };
-        cell.get_or_init(|| self.step_uncached(child, zone, depth))
+        cell.get_or_init(|| self.step_uncached(child, zone, &inner))
             .await
             .clone()
     }
 
     /// Ask the servers of `zone`, one address after another until one
     /// answers usefully, who serves `child`.
-    async fn step_uncached(&self, child: &Name, zone: &Zone, depth: usize) -> Step {
+    async fn step_uncached(&self, child: &Name, zone: &Zone, trail: &[RecordKey]) -> Step {
         let query = Query::query(child.clone(), RecordType::NS);
         let mut problems = Vec::new();
         for ns in &zone.servers {
-            let addresses = match self.addresses(ns, depth).await {
+            let addresses = match self.addresses(ns, trail).await {
                 Ok(addresses) => addresses,
                 Err(problem) => {
                     problems.push(problem);
