@@ -552,6 +552,19 @@ mod tests {
     }
 
     #[test]
+    fn dns_mode_is_resolver_or_authoritative() {
+        let e = rejected(&["mxdrift", "--dns", "recursive"]);
+        assert!(
+            e.contains("--dns") && e.contains("`recursive` is not a DNS mode"),
+            "{e}"
+        );
+        assert_eq!(
+            dns_mode("authoritative"),
+            Ok(crate::resolve::DnsMode::Authoritative)
+        );
+    }
+
+    #[test]
     fn counts_are_bounded() {
         for (option, bad) in [
             ("--attempts", "0"),

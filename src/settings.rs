@@ -423,6 +423,50 @@ ignore:
     }
 
     #[test]
+    fn dns_mode_comes_from_the_command_line_over_the_config_file() {
+        let root = root_with_config("dns: authoritative\n");
+        let path = root.path().to_str().unwrap();
+        let from_file = load(&PipelineArgs::from(&audit_args(&["--root", path])), today()).unwrap();
+        assert_eq!(
+            from_file.opts.resolve.mode,
+            crate::resolve::DnsMode::Authoritative
+        );
+        assert_eq!(from_file.opts.resolve.root_hints, None);
+        let args = audit_args(&[
+            "--root",
+            path,
+            "--dns",
+            "resolver",
+            "--root-hints",
+            "/srv/named.root",
+        ]);
+        let from_cli = load(&PipelineArgs::from(&args), today()).unwrap();
+        assert_eq!(
+            from_cli.opts.resolve.mode,
+            crate::resolve::DnsMode::Resolver
+        );
+        assert_eq!(
+            from_cli.opts.resolve.root_hints,
+            Some(std::path::PathBuf::from("/srv/named.root"))
+        );
+        let bare = tempfile::tempdir().unwrap();
+        let default = load(
+            &PipelineArgs::from(&audit_args(&["--root", bare.path().to_str().unwrap()])),
+            today(),
+        )
+        .unwrap();
+        assert_eq!(default.opts.resolve.mode, crate::resolve::DnsMode::Resolver);
+        let bad = root_with_config("dns: recursive\n");
+        let e = load(
+            &PipelineArgs::from(&audit_args(&["--root", bad.path().to_str().unwrap()])),
+            today(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("mxdrift.yaml") && e.contains(":1"), "{e}");
+    }
+
+    #[test]
     fn config_given_explicitly_wins_over_the_one_under_the_root() {
         let root = root_with_config("resolvers: ['9.9.9.9']\n");
         let elsewhere = tempfile::tempdir().unwrap();
