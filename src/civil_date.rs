@@ -93,7 +93,7 @@ mod tests {
         assert_eq!(CivilDate::from_unix(951_782_400).to_string(), "2000-02-29");
         assert!(CivilDate::parse("2026-11-23").unwrap() < CivilDate::parse("2027-01-01").unwrap());
         assert_eq!(
-            utc_timestamp(1_795_398_400 + 3661),
+            utc_timestamp(1_795_392_000 + 3661),
             "2026-11-23 01:01:01 UTC"
         );
     }

@@ -210,12 +210,12 @@ pub struct DnsArgs {
     /// delegation from the root servers, asks every authoritative server of each domain and
     /// compares with the resolver's view (--max-qps is then per server address). Default:
     /// `dns` in mxdrift.yaml, else `resolver`.
-    #[arg(long, value_name = "MODE", value_parser = dns_mode)]
+    #[arg(long, value_name = "MODE", value_parser = dns_mode, conflicts_with = "zone_file")]
     pub dns: Option<crate::resolve::DnsMode>,
 
     /// Root hints in named.root format for `--dns authoritative` (default: IANA's root servers,
     /// built in): for private DNS trees and tests.
-    #[arg(long = "root-hints", value_name = "FILE")]
+    #[arg(long = "root-hints", value_name = "FILE", conflicts_with = "zone_file")]
     pub root_hints: Option<PathBuf>,
 }
 
@@ -562,6 +562,9 @@ mod tests {
             dns_mode("authoritative"),
             Ok(crate::resolve::DnsMode::Authoritative)
         );
+        // Zone files answer offline: no network to follow delegations in.
+        let e = rejected(&["mxdrift", "--dns", "authoritative", "--zone-file", "z"]);
+        assert!(e.contains("cannot be used with"), "{e}");
     }
 
     #[test]

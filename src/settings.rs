@@ -169,7 +169,14 @@ pub fn audit_options(args: &PipelineArgs, config: &Config, today: CivilDate) -> 
             concurrency: args.dns.concurrency,
             progress: None,
             max_qps: args.dns.max_qps,
-            mode: args.dns.dns.or(config.dns).unwrap_or_default(),
+            // Zone files answer offline: `dns:` in the config file does
+            // not send such a run to the network (`--dns` with
+            // `--zone-file` is a usage error).
+            mode: if args.dns.zone_file.is_empty() {
+                args.dns.dns.or(config.dns).unwrap_or_default()
+            } else {
+                crate::resolve::DnsMode::Resolver
+            },
             root_hints: args.dns.root_hints.clone(),
         },
         ignores: config.ignore.iter().map(|i| i.to_rule()).collect(),
