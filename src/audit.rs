@@ -505,6 +505,49 @@ fn authoritative_evidence(
     }
 }
 
+/// The resolver options of the run. In authoritative mode the resolver
+/// view is the one this server's MTA has: without `--nameserver` (or
+/// `resolvers:`) and with a `--root` other than `/`, the name servers of
+/// `<root>/etc/resolv.conf`, when it names any (else the system's, with a
+/// note).
+fn mta_resolver(opts: &AuditOptions, notes: &mut Vec<String>) -> ResolveOptions {
+    let root = &opts.sources.root;
+    if opts.resolve.mode != DnsMode::Authoritative
+        || !opts.resolve.nameservers.is_empty()
+        || !opts.resolve.zone_files.is_empty()
+        || root.is_system_root()
+        || !root.exists("/etc/resolv.conf")
+    {
+        return opts.resolve.clone();
+    }
+    let found = root
+        .read_to_string("/etc/resolv.conf")
+        .map_err(|e| e.to_string())
+        .and_then(|text| {
+            resolve::resolv_conf_nameservers(text.as_bytes()).map_err(|e| e.to_string())
+        });
+    match found {
+        Ok(nameservers) => {
+            let shown: Vec<String> = nameservers.iter().map(|a| a.to_string()).collect();
+            notes.push(format!(
+                "this server's resolver view: etc/resolv.conf under the root names {}",
+                shown.join(", ")
+            ));
+            ResolveOptions {
+                nameservers,
+                ..opts.resolve.clone()
+            }
+        }
+        Err(why) => {
+            notes.push(format!(
+                "etc/resolv.conf under the root cannot be used ({why}): the resolver view is this \
+                 machine's resolv.conf"
+            ));
+            opts.resolve.clone()
+        }
+    }
+}
+
 /// Where the resolver view of `--dns authoritative` comes from.
 #[derive(Debug, Clone, Copy)]
 struct ResolverContext<'a> {
@@ -577,7 +620,9 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
     let names: Vec<_> = inventory.domains.iter().map(|d| d.name.clone()).collect();
     // This server's names are among the names the resolvers must know.
     let server_names: Vec<String> = identity.names.iter().cloned().collect();
-    let mut dns = resolve::gather_checked(&names, &server_names, &opts.resolve).await?;
+    let mut root_notes = Vec::new();
+    let resolver_opts = mta_resolver(opts, &mut root_notes);
+    let mut dns = resolve::gather_checked(&names, &server_names, &resolver_opts).await?;
     let mut servers = match opts.resolve.mode {
         DnsMode::Resolver => None,
         DnsMode::Authoritative => {
@@ -606,7 +651,8 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
             .iter()
             .map(|m| rules::table_not_compiled(&rules, m)),
     );
-    let mut notes = std::mem::take(&mut dns.sanity_notes);
+    let mut notes = root_notes;
+    notes.append(&mut dns.sanity_notes);
     notes.extend(identity.learn_from_dns(&dns.server_names));
     let mut local_zone: Option<String> = None;
     for server in &dns.authoritative_servers {

@@ -26,6 +26,11 @@ mod udp_pool;
 pub(crate) mod validate;
 
 pub use confirm::gather_over_tcp;
+
+/// The name servers of a resolv.conf's text (`nameserver` lines).
+pub fn resolv_conf_nameservers(text: &[u8]) -> Result<Vec<SocketAddr>, ResolveError> {
+    live::resolv_conf_nameservers(text)
+}
 pub use gather::{MAX_MX_HOSTS_LOOKED_UP, gather, gather_checked};
 
 /// How to ask DNS. `main` fills it from the command line.

@@ -541,6 +541,54 @@ async fn authoritative_mode_sees_the_move_resolver_mode_misses() {
     assert_eq!(value("mxdrift_findings", Some("nameservers-disagree")), 1.0);
     assert_eq!(value("mxdrift_findings", Some("lame-delegation")), 1.0);
 
+    // Without --nameserver, the resolver view is the one of the audited
+    // root's etc/resolv.conf (here: the old provider).
+    let root = tree.domains.parent().unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(
+        root.join("etc/resolv.conf"),
+        format!("# the server's own\nnameserver {}\n", addr(NET, 5)),
+    )
+    .unwrap();
+    let out = run_mxdrift_blocking([
+        "audit".to_string(),
+        "--root".into(),
+        root.display().to_string(),
+        "--platform".into(),
+        "list".into(),
+        "--domains".into(),
+        tree.domains.display().to_string(),
+        "--server-ip".into(),
+        THIS_SERVER.into(),
+        "--timeout".into(),
+        "1".into(),
+        "--attempts".into(),
+        "1".into(),
+        "--format".into(),
+        "json".into(),
+        "--fail-on".into(),
+        "never".into(),
+        "--dns".into(),
+        "authoritative".into(),
+        "--root-hints".into(),
+        hints.clone(),
+    ])
+    .await;
+    std::fs::remove_file(root.join("etc/resolv.conf")).unwrap();
+    let from_root = stdout_json(&out);
+    assert_eq!(
+        rules(domain(&from_root, "moved.test")),
+        ["mail-switch-on:critical", "resolver-view-differs:critical"]
+    );
+    assert!(
+        from_root["notes"].to_string().contains(&format!(
+            "etc/resolv.conf under the root names {}:53",
+            addr(NET, 5)
+        )),
+        "{}",
+        from_root["notes"]
+    );
+
     // Two zones whose name servers are only in each other, without glue:
     // a loop, found at once (not after the per-domain bound).
     let cycle = domain(&doc, "cycle1.test");
