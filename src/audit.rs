@@ -518,7 +518,7 @@ fn mta_resolver(opts: &AuditOptions, notes: &mut Vec<String>) -> ResolveOptions 
         || root.is_system_root()
         || !root.exists("/etc/resolv.conf")
     {
-        return opts.resolve.clone();
+        return quiet(opts);
     }
     let found = root
         .read_to_string("/etc/resolv.conf")
@@ -535,7 +535,7 @@ fn mta_resolver(opts: &AuditOptions, notes: &mut Vec<String>) -> ResolveOptions 
             ));
             ResolveOptions {
                 nameservers,
-                ..opts.resolve.clone()
+                ..quiet(opts)
             }
         }
         Err(why) => {
@@ -543,8 +543,20 @@ fn mta_resolver(opts: &AuditOptions, notes: &mut Vec<String>) -> ResolveOptions 
                 "etc/resolv.conf under the root cannot be used ({why}): the resolver view is this \
                  machine's resolv.conf"
             ));
-            opts.resolve.clone()
+            quiet(opts)
         }
+    }
+}
+
+/// The resolver options; in authoritative mode without the progress bar,
+/// which follows the authoritative stage (the longer one) alone.
+fn quiet(opts: &AuditOptions) -> ResolveOptions {
+    match opts.resolve.mode {
+        DnsMode::Resolver => opts.resolve.clone(),
+        DnsMode::Authoritative => ResolveOptions {
+            progress: None,
+            ..opts.resolve.clone()
+        },
     }
 }
 
