@@ -230,3 +230,109 @@ fn matching(data: &[u8], id: u16, query: &Query) -> Result<Message, String> {
     }
     Ok(message)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::name;
+    use hickory_proto::op::{MessageType, OpCode};
+    use hickory_proto::rr::RecordType;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    /// A server on `ip` (port chosen by the kernel) that answers every
+    /// query with an empty NOERROR; returns its port and the arrival count.
+    async fn responder(ip: &str) -> (u16, Arc<AtomicUsize>) {
+        let socket = UdpSocket::bind((ip, 0)).await.unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&seen);
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            while let Ok((len, peer)) = socket.recv_from(&mut buf).await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let Ok(query) = Message::from_vec(&buf[..len]) else {
+                    continue;
+                };
+                let mut reply = Message::response(query.metadata.id, OpCode::Query);
+                reply.metadata.message_type = MessageType::Response;
+                reply.queries = query.queries.clone();
+                if let Ok(bytes) = reply.to_vec() {
+                    let _ = socket.send_to(&bytes, peer).await;
+                }
+            }
+        });
+        (port, seen)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn max_qps_paces_each_server_address_on_its_own() {
+        let (port_a, seen_a) = responder("127.0.0.1").await;
+        let (port_b, seen_b) = responder("127.0.0.2").await;
+        let wire = Arc::new(Wire::new(
+            Duration::from_secs(2),
+            1,
+            64,
+            super::super::PER_SERVER_IN_FLIGHT,
+            Some(20),
+            false,
+        ));
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..30 {
+            for (ip, port) in [("127.0.0.1", port_a), ("127.0.0.2", port_b)] {
+                let wire = Arc::clone(&wire);
+                tasks.spawn(async move {
+                    let query = Query::query(name(&format!("d{i}.test.")), RecordType::MX);
+                    wire.ask(ip.parse().unwrap(), port, &query).await.is_ok()
+                });
+            }
+        }
+        let mut answered = 0;
+        while let Some(done) = tasks.join_next().await {
+            answered += usize::from(done.unwrap());
+        }
+        let elapsed = started.elapsed();
+        assert_eq!(answered, 60);
+        assert_eq!(seen_a.load(Ordering::SeqCst), 30);
+        assert_eq!(seen_b.load(Ordering::SeqCst), 30);
+        // 30 questions at 20 per second (a burst of 2) take about 1.4 s at
+        // each address; the two addresses are paced side by side, not one
+        // after the other (about 2.9 s).
+        assert!(elapsed >= Duration::from_millis(1200), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(2600), "{elapsed:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silent_server_gets_at_most_the_per_server_limit_at_once() {
+        // Bound but never answering.
+        let silent = UdpSocket::bind(("127.0.0.1", 0)).await.unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let wire = Arc::new(Wire::new(Duration::from_millis(300), 1, 64, 3, None, false));
+        let counter = Arc::new(AtomicUsize::new(0));
+        let reader = {
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                while silent.recv_from(&mut buf).await.is_ok() {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..9 {
+            let wire = Arc::clone(&wire);
+            tasks.spawn(async move {
+                let query = Query::query(name(&format!("d{i}.test.")), RecordType::MX);
+                wire.ask("127.0.0.1".parse().unwrap(), port, &query).await
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(counter.load(Ordering::SeqCst), 3);
+        while let Some(done) = tasks.join_next().await {
+            assert_eq!(done.unwrap().unwrap_err(), WireFault::Silent);
+        }
+        assert_eq!(counter.load(Ordering::SeqCst), 9);
+        reader.abort();
+    }
+}
