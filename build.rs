@@ -1,6 +1,11 @@
 //! Embeds every `rules/*.yaml` file in the binary so the installed tool needs
 //! no data files. The files are parsed (and their errors reported with
 //! file:line) by `rules::RuleSet::embedded` and its tests.
+//!
+//! Also passes `MXDRIFT_GIT_COMMIT` (set by `scripts/dist`) on to
+//! `mxdrift --version`. The script asks git, not this build script: a build
+//! script that watched `.git/HEAD` would rebuild the crate and every test
+//! binary after each commit.
 // A build script reports a broken checkout by panicking.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -8,6 +13,16 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 fn main() {
+    println!("cargo:rerun-if-env-changed=MXDRIFT_GIT_COMMIT");
+    let commit = std::env::var("MXDRIFT_GIT_COMMIT").unwrap_or_else(|_| "unknown".to_string());
+    assert!(
+        !commit.is_empty()
+            && commit
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'),
+        "MXDRIFT_GIT_COMMIT must be a commit id such as 0123456789ab or 0123456789ab-dirty, not {commit:?}"
+    );
+    println!("cargo:rustc-env=MXDRIFT_COMMIT={commit}");
     let dir =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
             .join("rules");

@@ -119,7 +119,9 @@ fn main() -> std::io::Result<()> {
     let man_dir = out.join("man");
     std::fs::create_dir_all(out.join("completions"))?;
     std::fs::create_dir_all(&man_dir)?;
-    let mut cmd = mxdrift::cli::Cli::command();
+    // The man pages name the version alone: the commit of `--version` is only
+    // known to the release build.
+    let mut cmd = mxdrift::cli::Cli::command().version(env!("CARGO_PKG_VERSION"));
     cmd.build();
     for (page, exit) in PAGES {
         let page_cmd = match page.strip_prefix("mxdrift-") {

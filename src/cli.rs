@@ -44,10 +44,19 @@ error (the message names the file and line). With --format nagios: 0 OK, 1 WARNI
 Settings may also live in /etc/mxdrift.yaml (see --config and mxdrift.yaml(5)). `mxdrift rules ID`
 explains a finding. The JSON report's schema: /usr/share/doc/mxdrift/mxdrift.schema.json.";
 
+/// `mxdrift --version`: the version and the git commit `scripts/dist` built
+/// it from ("unknown" in any other build; see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("MXDRIFT_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mxdrift",
-    version,
+    version = VERSION,
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_long_help = AFTER_HELP,
@@ -160,7 +169,7 @@ pub struct ServerArgs {
 
     /// A name of this server (repeatable); added to `myhostname` and the panel's host name. An
     /// MX host of this name is this server, whatever its addresses.
-    #[arg(long = "server-name", value_name = "HOST")]
+    #[arg(long = "server-name", value_name = "HOST", value_parser = host_name)]
     pub server_name: Vec<String>,
 }
 
@@ -351,6 +360,13 @@ fn ip_address(text: &str) -> Result<IpAddr, String> {
     text.trim()
         .parse()
         .map_err(|_| format!("`{text}` is not an IP address"))
+}
+
+/// `--server-name`: a host name, kept as written (the identity normalises it).
+fn host_name(text: &str) -> Result<String, String> {
+    crate::inventory::DomainName::parse(text)
+        .map(|_| text.to_string())
+        .map_err(|e| format!("`{text}` is not a host name: {e}"))
 }
 
 /// `--nameserver`: `IP`, `IPv4:PORT` or `[IPv6]:PORT`.

@@ -74,8 +74,26 @@ pub struct Config {
 pub struct ServerSection {
     #[serde(default)]
     pub addresses: Vec<IpAddr>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "host_names")]
     pub names: Vec<String>,
+}
+
+/// One entry of `server.names`, checked as `--server-name` is; an error is
+/// raised at the entry, so the message names its line.
+struct HostName(String);
+
+impl<'de> Deserialize<'de> for HostName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        crate::inventory::DomainName::parse(&text)
+            .map(|_| HostName(text.clone()))
+            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a host name: {e}")))
+    }
+}
+
+fn host_names<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    let written = Vec::<HostName>::deserialize(deserializer)?;
+    Ok(written.into_iter().map(|n| n.0).collect())
 }
 
 /// One entry of `resolvers:`, parsed as `--nameserver` parses it; an error
@@ -359,6 +377,16 @@ ignore:
     }
 
     #[test]
+    fn a_server_name_that_is_no_host_name_is_an_error_at_its_line() {
+        let text = "server:\n  names:\n    - web10.hoster.test\n    - bad name!\n";
+        let e = Config::parse(text, "m.yaml", &rules())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("m.yaml:4:"), "{e}");
+        assert!(e.contains("`bad name!` is not a host name"), "{e}");
+    }
+
+    #[test]
     fn bad_yaml_and_bad_values_name_the_line() {
         let e = Config::parse(
             "ignore:\n  - domain: a.test\n    rule: [\n",
@@ -456,11 +484,13 @@ ignore:
         let domain = KnownDomain {
             name: DomainName::parse("split.test").unwrap(),
             delivery: Delivery::Local,
-            declared: vec![Declared {
-                file: "etc/postfix/vdomains".into(),
-                line: 1,
-                via: "virtual_mailbox_domains".into(),
-            }],
+            declared: vec![Declared::new(
+                "etc/postfix/vdomains",
+                1,
+                crate::inventory::Via::Parameter(
+                    crate::inventory::PostfixParam::VirtualMailboxDomains,
+                ),
+            )],
             facts: DomainFacts::default(),
         };
         let evidence = MxEvidence::inconclusive("timeout");

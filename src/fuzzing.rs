@@ -17,8 +17,9 @@ use crate::resolve::{classify, offline, validate};
 use crate::rules::RuleSet;
 use crate::sources::ConfigRoot;
 use crate::sources::postfix::compiled::{self, CompiledFormat};
+use crate::sources::postfix::expand::MAX_EXPANDED_BYTES;
 use crate::sources::postfix::lists::ListReader;
-use crate::sources::postfix::maincf::{MAX_EXPANDED_BYTES, MainCf};
+use crate::sources::postfix::maincf::MainCf;
 use crate::sources::postfix::tables::{self, KeptKeys, TableLoad, TableSpec};
 use crate::sources::postfix::{CLASSES, Location};
 
@@ -36,7 +37,8 @@ fn scratch() -> &'static Path {
 /// Every expanded character has an origin on a line of the file (or in a
 /// built-in default, line 0); nothing exceeds the expansion limit; a value
 /// without `$` expands to itself; the checked expansion fails exactly when
-/// a limit stopped it; a match list's index answers as the walk over it.
+/// a limit stopped it; a match list's index answers as the walk over it;
+/// the bytes recorded for a listed name are that name.
 pub fn main_cf(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let lines = text.split('\n').count();
@@ -84,6 +86,12 @@ pub fn main_cf(data: &[u8]) {
         let (members, _) = list.members();
         for member in &members {
             assert_eq!(list.first_match(&member.raw), Some(true), "{}", member.raw);
+            if let Some(span) = member.location.span()
+                && member.location.file == "etc/postfix/main.cf"
+            {
+                let written = text.get(span.start..span.end).map(tables::fold_case);
+                assert_eq!(written.as_deref(), Some(member.raw.as_str()), "{span:?}");
+            }
         }
         let names: Vec<&str> = tables::split_tokens(&expanded.text)
             .into_iter()
@@ -104,7 +112,8 @@ pub fn main_cf(data: &[u8]) {
 
 /// Table text (postmap's source format), read for a match list and for
 /// its values: never more keys than lines, every key found by a lookup at
-/// its first line, a list's keys a subset without addresses.
+/// its first line, a list's keys a subset without addresses, the bytes
+/// recorded for a key that key.
 pub fn table_text(data: &[u8]) {
     let dir = scratch();
     let path = dir.join("etc/postfix/table");
@@ -112,10 +121,7 @@ pub fn table_text(data: &[u8]) {
         return;
     }
     let root = ConfigRoot::new(dir);
-    let here = Location {
-        file: "etc/postfix/main.cf".into(),
-        line: 1,
-    };
+    let here = Location::text("etc/postfix/main.cf", 1, None);
     let Some(spec) = TableSpec::parse("texthash:/etc/postfix/table") else {
         panic!("the spec parses");
     };
@@ -127,6 +133,7 @@ pub fn table_text(data: &[u8]) {
         return;
     };
     assert!(all.len() <= lines, "{} keys from {lines} lines", all.len());
+    let text = String::from_utf8_lossy(data);
     for entry in all.entries() {
         assert!(!entry.key.is_empty());
         assert!(entry.line as usize >= 1 && entry.line as usize <= lines);
@@ -134,6 +141,10 @@ pub fn table_text(data: &[u8]) {
             panic!("key {:?} is not found", entry.key);
         };
         assert_eq!(found.line, entry.line, "the first of duplicate keys wins");
+        if let Some(span) = entry.location().span() {
+            let written = text.get(span.start..span.end).map(tables::fold_case);
+            assert_eq!(written.as_deref(), Some(entry.key), "{span:?}");
+        }
     }
     assert!(domains.len() <= all.len());
     for entry in domains.entries() {

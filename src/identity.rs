@@ -322,6 +322,19 @@ fn clean_name(name: &str) -> String {
     name.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// An address no other machine can be reached at: loopback (`127.0.0.0/8`,
+/// `::1`), unspecified or "this network" (`0.0.0.0/8`, `::`), link-local
+/// (`169.254.0.0/16`, `fe80::/10`), also as IPv4-mapped IPv6. Mail to an MX
+/// host there loops back in the sender or fails.
+pub fn is_loopback_like(ip: IpAddr) -> bool {
+    match normalize_ip(ip) {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.octets()[0] == 0 || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
 fn is_link_local(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_link_local(),
@@ -333,7 +346,7 @@ fn is_link_local(ip: IpAddr) -> bool {
 /// unspecified or link-local (a name of this server that resolves there
 /// says nothing about where the world connects).
 fn reachable_from_outside(ip: IpAddr) -> bool {
-    !crate::verdict::is_loopback_like(ip) && !is_link_local(ip)
+    !is_loopback_like(ip) && !is_link_local(ip)
 }
 
 /// An address the Internet routes to: not private (RFC 1918, RFC 4193),

@@ -13,7 +13,7 @@ pub mod atomic;
 pub mod audit;
 pub mod civil_date;
 pub mod cli;
-pub mod config;
+pub(crate) mod config;
 pub mod deadline;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -23,7 +23,7 @@ pub mod remediate;
 pub mod report;
 pub mod resolve;
 pub mod rules;
-pub mod safe_fs;
+pub(crate) mod safe_fs;
 pub mod settings;
 pub mod sources;
 pub mod verdict;

@@ -627,7 +627,7 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
                 let addresses: Vec<String> = h
                     .addresses
                     .iter()
-                    .filter(|ip| verdict::is_loopback_like(**ip))
+                    .filter(|ip| crate::identity::is_loopback_like(**ip))
                     .map(|ip| ip.to_string())
                     .collect();
                 format!("{} ({})", h.host, addresses.join(" "))

@@ -1,7 +1,7 @@
 //! Opening files the way a tool that runs as root must, among files that
 //! customers and other users control. Every file mxdrift reads (main.cf,
 //! tables, list files, panel files, zone files, `mxdrift.yaml`, the
-//! `--domains` list) is opened here; writing is [`crate::atomic`]'s.
+//! `--domains` list) is opened here; writing is `atomic`'s (which builds on this module).
 //!
 //! What a newcomer gets wrong:
 //! - Resolving a path and then opening it by name is a race: a user who

@@ -15,11 +15,9 @@
 //! only link to this server is a contradicted DNS address makes the level
 //! it decides inconclusive.
 
-use std::net::IpAddr;
-
 use serde::Serialize;
 
-use crate::identity::{ServerIdentity, normalize_ip};
+use crate::identity::{ServerIdentity, is_loopback_like};
 use crate::inventory::DomainName;
 use crate::resolve::{DnsStatus, HostLookup, MxEvidence, MxHost};
 
@@ -115,19 +113,6 @@ pub fn is_this_server(host: &MxHost, identity: &ServerIdentity) -> bool {
 fn known_by_name(host: &MxHost, identity: &ServerIdentity) -> bool {
     identity.is_trusted_mx(&host.host)
         || (identity.is_our_name(&host.host) && !host.addresses.is_empty())
-}
-
-/// An address no other machine can be reached at: loopback (`127.0.0.0/8`,
-/// `::1`), unspecified or "this network" (`0.0.0.0/8`, `::`), link-local
-/// (`169.254.0.0/16`, `fe80::/10`), also as IPv4-mapped IPv6. Mail to an MX
-/// host there loops back in the sender or fails.
-pub fn is_loopback_like(ip: IpAddr) -> bool {
-    match normalize_ip(ip) {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.octets()[0] == 0 || v4.is_link_local(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80
-        }
-    }
 }
 
 /// True when an MX host has an address no other machine can be reached at.

@@ -2,13 +2,19 @@
 //! it, and where in the configuration that was declared. Produced by
 //! `sources`, consumed by every later stage.
 
+mod declared;
 mod domain_name;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use serde::Serialize;
 
+pub use declared::{
+    BuiltIn, ByteSpan, Declared, DomainDirectory, ListFile, MAX_REPEATS, PostfixParam, UnknownVia,
+    Via,
+};
 pub use domain_name::{DomainName, DomainNameError};
 
 /// Which kind of server configuration the inventory was read from.
@@ -56,18 +62,6 @@ impl Delivery {
             Delivery::NotLocal => "not-local",
         }
     }
-}
-
-/// One place in the configuration where a domain is named.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct Declared {
-    /// Path relative to `--root`, with `/` separators.
-    pub file: String,
-    /// 1-based physical line where the name itself stands.
-    pub line: u32,
-    /// The parameter or list through which the server reads it
-    /// (`mydestination`, `virtual_mailbox_domains`, `etc/localdomains`, ...).
-    pub via: String,
 }
 
 /// A domain the server knows.
@@ -272,9 +266,10 @@ impl Inventory {
 pub struct InventoryBuilder {
     domains: BTreeMap<DomainName, KnownDomain>,
     /// The declarations of domains declared more than
-    /// [`FEW_DECLARATIONS`] times, for the duplicate check: a name
-    /// repeated 400,000 times in a list must not cost 400,000² comparisons.
-    many: HashMap<DomainName, HashSet<Declared>>,
+    /// [`FEW_DECLARATIONS`] times, with their index in the domain's list,
+    /// for the duplicate check: a name repeated 400,000 times in a list
+    /// must not cost 400,000² comparisons.
+    many: HashMap<DomainName, HashMap<Declared, usize>>,
 }
 
 /// Up to this many declarations a domain's list is searched directly.
@@ -295,7 +290,9 @@ impl InventoryBuilder {
 
     /// Record a declaration. When the domain was declared before, returns
     /// its delivery and its first declaration (so the caller can warn about
-    /// the duplicate); the first class seen stays.
+    /// the duplicate); the first class seen stays. A place declared again
+    /// (the name twice on one line) stays one place, with the bytes of
+    /// each occurrence: a fix removes them all.
     pub fn declare(
         &mut self,
         name: DomainName,
@@ -309,17 +306,29 @@ impl InventoryBuilder {
                     .first()
                     .cloned()
                     .unwrap_or_else(|| declared.clone());
-                let known = if existing.declared.len() < FEW_DECLARATIONS {
-                    existing.declared.contains(&declared)
+                let places = &mut existing.declared;
+                let known = if places.len() < FEW_DECLARATIONS {
+                    places.iter().position(|place| *place == declared)
                 } else {
-                    !self
-                        .many
-                        .entry(name)
-                        .or_insert_with(|| existing.declared.iter().cloned().collect())
-                        .insert(declared.clone())
+                    let index = self.many.entry(name).or_insert_with(|| {
+                        places
+                            .iter()
+                            .enumerate()
+                            .map(|(i, place)| (place.clone(), i))
+                            .collect()
+                    });
+                    let next = places.len();
+                    match index.entry(declared.clone()) {
+                        Entry::Occupied(at) => Some(*at.get()),
+                        Entry::Vacant(slot) => {
+                            slot.insert(next);
+                            None
+                        }
+                    }
                 };
-                if !known {
-                    existing.declared.push(declared);
+                match known.and_then(|i| places.get_mut(i)) {
+                    Some(place) => place.add_occurrence(&declared),
+                    None => places.push(declared),
                 }
                 Some((existing.delivery, first))
             }
@@ -377,10 +386,12 @@ mod tests {
     fn a_name_declared_many_times_keeps_each_place_once() {
         let name = DomainName::parse("a.test").unwrap();
         let mut builder = InventoryBuilder::new();
-        let at = |line: u32| Declared {
-            file: "etc/postfix/local".into(),
-            line,
-            via: "mydestination".into(),
+        let at = |line: u32| {
+            Declared::new(
+                "etc/postfix/local",
+                line,
+                Via::Parameter(PostfixParam::Mydestination),
+            )
         };
         // Past the few declarations searched directly, the set takes over;
         // repeats on either side of that point are still dropped.
@@ -394,5 +405,33 @@ mod tests {
         assert_eq!(domains.len(), 1);
         let lines: Vec<u32> = domains[0].declared.iter().map(|d| d.line).collect();
         assert_eq!(lines, (1..=40).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_name_twice_on_one_line_is_one_place_with_both_spans() {
+        let name = DomainName::parse("a.test").unwrap();
+        let mut builder = InventoryBuilder::new();
+        let via = Via::Parameter(PostfixParam::Mydestination);
+        let at = |line: u32, start: usize| {
+            Declared::new("etc/postfix/main.cf", line, via).with_span(Some(ByteSpan::at(start, 6)))
+        };
+        // Past the few declarations searched directly too.
+        for line in 1..=20 {
+            builder.declare(name.clone(), Delivery::Local, at(line, 100 * line as usize));
+        }
+        for (line, start) in [(3, 320), (3, 300), (3, 320), (18, 1810)] {
+            builder.declare(name.clone(), Delivery::Local, at(line, start));
+        }
+        let domains = builder.into_domains();
+        assert_eq!(domains[0].declared.len(), 20);
+        let spans = |line: usize| -> Vec<usize> {
+            domains[0].declared[line - 1]
+                .spans()
+                .map(|s| s.start)
+                .collect()
+        };
+        assert_eq!(spans(3), vec![300, 320]);
+        assert_eq!(spans(18), vec![1800, 1810]);
+        assert_eq!(spans(4), vec![400]);
     }
 }

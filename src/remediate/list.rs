@@ -40,6 +40,7 @@ pub(super) fn ops(
             rel,
             EditOp::Remove {
                 line: place.line,
+                spans: place.spans().collect(),
                 kind: PlaceKind::LinePerName,
                 domain: known.name.clone(),
             },

@@ -30,7 +30,7 @@
 
 pub mod apply;
 pub mod commands;
-pub mod diff;
+pub(crate) mod diff;
 mod follow_ups;
 mod list;
 mod panel;
@@ -42,7 +42,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::audit::{Audit, Reconfirmed};
-use crate::inventory::{Declared, DomainName, KnownDomain, Platform};
+use crate::inventory::{Declared, DomainName, KnownDomain, Platform, PostfixParam, Via};
 use crate::rules::{RuleId, Severity};
 use crate::safe_fs;
 use crate::sources::postfix::{MainCf, PostfixFiles};
@@ -686,10 +686,13 @@ pub fn plan(
                 any_turn_off |= action == Action::TurnOff;
                 any_relay |= action == Action::MakeRelay;
                 any_alias_domain |= action == Action::TurnOff
-                    && known
-                        .declared
-                        .iter()
-                        .any(|d| d.via == "virtual_alias_domains");
+                    && known.declared.iter().any(|d| {
+                        matches!(
+                            d.via,
+                            Via::Parameter(PostfixParam::VirtualAliasDomains)
+                                | Via::CompiledTable(PostfixParam::VirtualAliasDomains)
+                        )
+                    });
                 r.fixes.push(Fix {
                     domain: known.name.clone(),
                     rule: finding.rule,
@@ -866,7 +869,7 @@ fn remove_op(
     known: &KnownDomain,
     kinds: &Kinds,
 ) -> Result<(String, EditOp), String> {
-    if place.line == 0 {
+    if let Via::Default(_) = place.via {
         return Err(format!(
             "declared by a built-in default ({}); set the parameter by hand",
             place.via
@@ -879,6 +882,7 @@ fn remove_op(
         place.file.clone(),
         EditOp::Remove {
             line: place.line,
+            spans: place.spans().collect(),
             kind: *kind,
             domain: known.name.clone(),
         },

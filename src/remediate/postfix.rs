@@ -11,7 +11,7 @@
 use super::diff::{EditOp, PlaceKind};
 use super::{Action, FileEdit, Kinds, Ops, StaleTable, remove_op};
 use crate::audit::Audit;
-use crate::inventory::{DomainName, KnownDomain};
+use crate::inventory::{DomainName, KnownDomain, PostfixParam, Via};
 use crate::rules::RuleId;
 use crate::sources::ConfigRoot;
 use crate::sources::postfix::compiled::{self, CompiledFormat, FileSource};
@@ -50,12 +50,6 @@ fn compiled_reason(file: &str, place: &CompiledTable, domain: &DomainName) -> St
     }
 }
 
-const LOCAL_CLASSES: &[&str] = &[
-    "mydestination",
-    "virtual_alias_domains",
-    "virtual_mailbox_domains",
-];
-
 /// The edits that fix `known` on plain Postfix, or why it is left for a
 /// human.
 pub(super) fn ops(
@@ -70,17 +64,29 @@ pub(super) fn ops(
         if let Some(table) = files.compiled.get(&place.file) {
             return Err(compiled_reason(&place.file, table, &known.name));
         }
-        let relay = place.via == "relay_domains";
-        in_relay |= relay;
-        // Transport entries route mail; they do not make it local.
-        if place.via == "transport_maps" || (action == Action::MakeRelay && relay) {
-            continue;
-        }
-        if !LOCAL_CLASSES.contains(&place.via.as_str()) && !relay {
-            return Err(format!(
-                "declared at {}:{} through {}, which mxdrift does not edit",
-                place.file, place.line, place.via
-            ));
+        // A compiled table of a class list was left above; a compiled
+        // transport table only routes, as its text would.
+        let param = match place.via {
+            Via::Parameter(param) | Via::CompiledTable(param) => param,
+            Via::Default(_) | Via::ListFile(_) | Via::Directory(_) => {
+                return Err(format!(
+                    "declared at {}:{} through {}, which mxdrift does not edit",
+                    place.file, place.line, place.via
+                ));
+            }
+        };
+        match param {
+            // Transport entries route mail; they do not make it local.
+            PostfixParam::TransportMaps => continue,
+            PostfixParam::RelayDomains => {
+                in_relay = true;
+                if action == Action::MakeRelay {
+                    continue;
+                }
+            }
+            PostfixParam::Mydestination
+            | PostfixParam::VirtualAliasDomains
+            | PostfixParam::VirtualMailboxDomains => {}
         }
         ops.push(remove_op(place, known, kinds)?);
     }
@@ -88,7 +94,7 @@ pub(super) fn ops(
         ops.push((
             files.main_cf.clone(),
             EditOp::AppendToParam {
-                param: "relay_domains".into(),
+                param: PostfixParam::RelayDomains,
                 domain: known.name.clone(),
             },
         ));

@@ -9,7 +9,7 @@
 
 use super::diff::{EditOp, PlaceKind};
 use super::{Action, Kinds, Ops, remove_op};
-use crate::inventory::KnownDomain;
+use crate::inventory::{KnownDomain, ListFile, Via};
 use crate::sources::qmail;
 
 /// How each control file mxdrift edits is edited.
@@ -36,7 +36,21 @@ pub(super) fn ops(known: &KnownDomain, action: Action) -> Result<Ops, String> {
         if action == Action::MakeRelay && acceptance {
             continue;
         }
-        if !kinds.contains_key(&place.file) || place.via.contains("default") {
+        // Only names written in qmail's control files are removed; `me`
+        // standing in for a missing `locals` is a default.
+        let in_control_file = match place.via {
+            Via::ListFile(list) => matches!(
+                list,
+                ListFile::QmailLocals
+                    | ListFile::QmailVirtualDomains
+                    | ListFile::QmailRcptHosts
+                    | ListFile::QmailMoreRcptHosts
+            ),
+            Via::Default(_) | Via::Parameter(_) | Via::CompiledTable(_) | Via::Directory(_) => {
+                false
+            }
+        };
+        if !kinds.contains_key(&place.file) || !in_control_file {
             return Err(format!(
                 "declared at {}:{} ({}), which mxdrift does not edit",
                 place.file, place.line, place.via

@@ -458,7 +458,7 @@ pub fn write_inventory(inventory: &Inventory, out: &mut dyn Write) -> io::Result
             declared_cell(&d.declared),
             d.declared
                 .iter()
-                .map(|x| printable(&x.via).into_owned())
+                .map(|x| printable(x.via.as_str()).into_owned())
                 .collect::<Vec<_>>()
                 .join("\n"),
         ]);

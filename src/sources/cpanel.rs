@@ -36,11 +36,12 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::inventory::{
-    Declared, Delivery, DomainName, HandsOff, Inventory, Platform, WarningKind,
+    ByteSpan, Declared, Delivery, DomainName, HandsOff, Inventory, ListFile, Platform, Via,
+    WarningKind,
 };
 use crate::sources::reading::{
     EntryKind, ListKey, LsearchLine, Reading, entry_lines, line_number, list_dir, list_key,
-    lsearch_lines,
+    lsearch_lines, tail_span,
 };
 use crate::sources::{Marker, Source, SourceError, SourceOptions};
 
@@ -59,8 +60,6 @@ const CPNAT: &str = "var/cpanel/cpnat";
 const NOBODY: &str = "nobody";
 /// The cpuser file of the system domains.
 const SYSTEM_USER_FILE: &str = "system";
-/// How declarations from `etc/manualmx` are labelled.
-const MANUALMX_VIA: &str = "manualmx";
 
 /// Files cPanel writes itself (Email Routing, account changes): an edit of
 /// one is undone by cPanel's next rebuild, so a change is a cPanel
@@ -108,14 +107,18 @@ impl Source for Cpanel {
 
 fn read_primary_hostname(reading: &mut Reading<'_>) -> Result<(), SourceError> {
     let from_hostname = match reading.read_optional(HOSTNAME)? {
-        Some(text) => first_entry(&text).map(|(line, raw)| (HOSTNAME, line, raw.to_string())),
+        Some(text) => {
+            first_entry(&text).map(|(line, span, raw)| (HOSTNAME, line, span, raw.to_string()))
+        }
         None => None,
     };
     let from_wwwacct = match reading.read_optional(WWWACCT)? {
-        Some(text) => wwwacct_host(&text).map(|(line, raw)| (WWWACCT, line, raw.to_string())),
+        Some(text) => {
+            wwwacct_host(&text).map(|(line, span, raw)| (WWWACCT, line, span, raw.to_string()))
+        }
         None => None,
     };
-    if let (Some((_, _, system)), Some((_, line, cpanel))) = (&from_hostname, &from_wwwacct)
+    if let (Some((_, _, _, system)), Some((_, line, _, cpanel))) = (&from_hostname, &from_wwwacct)
         && !system.eq_ignore_ascii_case(cpanel)
     {
         let file = reading.root.display(WWWACCT);
@@ -126,7 +129,7 @@ fn read_primary_hostname(reading: &mut Reading<'_>) -> Result<(), SourceError> {
             format!("cPanel's HOST {cpanel} differs from etc/hostname ({system}); Exim uses the system host name"),
         );
     }
-    let Some((path, line, raw)) = from_hostname.or(from_wwwacct) else {
+    let Some((path, line, span, raw)) = from_hostname.or(from_wwwacct) else {
         let file = reading.root.display(HOSTNAME);
         reading.warn(
             WarningKind::MissingFile,
@@ -136,20 +139,23 @@ fn read_primary_hostname(reading: &mut Reading<'_>) -> Result<(), SourceError> {
         );
         return Ok(());
     };
-    reading.declare_primary_hostname(path, line, &raw);
+    reading.declare_primary_hostname(path, line, span, &raw);
     Ok(())
 }
 
 /// The first entry of a one-value file such as `etc/hostname`.
-fn first_entry(text: &str) -> Option<(u32, &str)> {
-    entry_lines(text).next()
+fn first_entry(text: &str) -> Option<(u32, Option<ByteSpan>, &str)> {
+    entry_lines(text)
+        .next()
+        .map(|(line, span, entry)| (line, Some(span), entry))
 }
 
 /// The `HOST` line of `etc/wwwacct.conf` (`KEY value` lines).
-fn wwwacct_host(text: &str) -> Option<(u32, &str)> {
-    entry_lines(text).find_map(|(line, entry)| {
+fn wwwacct_host(text: &str) -> Option<(u32, Option<ByteSpan>, &str)> {
+    entry_lines(text).find_map(|(line, span, entry)| {
         let (key, value) = entry.split_once(char::is_whitespace)?;
-        (key == "HOST").then_some((line, value.trim()))
+        let value = value.trim();
+        (key == "HOST").then(|| (line, tail_span(entry, span, value), value))
     })
 }
 
@@ -160,10 +166,11 @@ fn read_secondarymx(reading: &mut Reading<'_>) -> Result<(), SourceError> {
         return Ok(());
     };
     let file = reading.root.display(SECONDARYMX);
-    reading.each_lsearch_domain(&bytes, &file, |reading, name, line, _| {
+    reading.each_lsearch_domain(&bytes, &file, |reading, name, line, span, _| {
         // A local domain listed here stays local: Exim checks
         // local_domains first. declare_listed says so.
-        reading.declare_listed(&name, Delivery::Relay, &file, line, "relay_domains");
+        let via = Via::ListFile(ListFile::EximRelayDomains);
+        reading.declare_listed(&name, Delivery::Relay, &file, line, span, via);
     });
     Ok(())
 }
@@ -178,15 +185,16 @@ fn read_remotedomains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
     };
     let file = reading.root.display(REMOTEDOMAINS);
     let mut seen = std::collections::BTreeSet::new();
-    reading.each_lsearch_domain(&bytes, &file, |reading, name, line, _| {
+    let via = Via::ListFile(ListFile::CpanelRemoteDomains);
+    reading.each_lsearch_domain(&bytes, &file, |reading, name, line, span, _| {
         let first_here = seen.insert(name.clone());
         match reading.get(&name).map(|known| known.delivery) {
             // cPanel records a backup MX in both files: it stays a relay.
             Some(Delivery::Relay) if first_here => {
-                reading.declare(&name, Delivery::Relay, &file, line, "remotedomains");
+                reading.declare(&name, Delivery::Relay, &file, line, span, via);
             }
             Some(Delivery::Local) if first_here => {
-                reading.declare(&name, Delivery::Local, &file, line, "remotedomains");
+                reading.declare(&name, Delivery::Local, &file, line, span, via);
                 reading.warn(
                     WarningKind::DuplicateDomain,
                     &file,
@@ -194,7 +202,7 @@ fn read_remotedomains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
                     format!("{name} is in etc/localdomains and etc/remotedomains: Exim delivers it here while cPanel records its mail as remote"),
                 );
             }
-            _ => reading.declare_listed(&name, Delivery::NotLocal, &file, line, "remotedomains"),
+            _ => reading.declare_listed(&name, Delivery::NotLocal, &file, line, span, via),
         }
     });
     Ok(())
@@ -260,7 +268,7 @@ fn read_manualmx(reading: &mut Reading<'_>) -> Result<(), SourceError> {
     };
     let file = reading.root.display(MANUALMX);
     let mut first_line: BTreeMap<DomainName, u32> = BTreeMap::new();
-    reading.each_lsearch_domain(&bytes, &file, |reading, name, line, host| {
+    reading.each_lsearch_domain(&bytes, &file, |reading, name, line, span, host| {
         if let Some(first) = first_line.get(&name) {
             // lsearch returns the first entry with the key.
             reading.warn(
@@ -292,11 +300,8 @@ fn read_manualmx(reading: &mut Reading<'_>) -> Result<(), SourceError> {
         // The manualmx line decides where the mail goes: it comes first.
         known.declared.insert(
             0,
-            Declared {
-                file: file.clone(),
-                line,
-                via: MANUALMX_VIA.to_string(),
-            },
+            Declared::new(file.clone(), line, Via::ListFile(ListFile::CpanelManualMx))
+                .with_span(span),
         );
     });
     Ok(())
@@ -307,7 +312,7 @@ fn read_userdomains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
         return Ok(());
     };
     let file = reading.root.display(USERDOMAINS);
-    reading.owners(&bytes, &file, "userdomains");
+    reading.owners(&bytes, &file, ListFile::CpanelUserDomains);
     // `domain: nobody` is a system domain: no account to run uapi as.
     let system: Vec<DomainName> = reading
         .names()
@@ -358,7 +363,7 @@ fn read_userdatadomains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
     else {
         return Ok(());
     };
-    for (_, entry) in entry_lines(&text) {
+    for (_, _, entry) in entry_lines(&text) {
         let Some((addon, fields)) = entry.split_once(':') else {
             continue;
         };
@@ -549,7 +554,7 @@ fn read_cpnat(reading: &mut Reading<'_>) -> Result<(), SourceError> {
     };
     let file = reading.root.display(CPNAT);
     // Not an lsearch file: IPv6 addresses contain colons.
-    for (line, entry) in entry_lines(&text) {
+    for (line, _, entry) in entry_lines(&text) {
         let mut fields = entry.split_whitespace();
         let (Some(_private), Some(public)) = (fields.next(), fields.next()) else {
             // A line without a public address maps nothing.
@@ -575,7 +580,10 @@ mod tests {
     #[test]
     fn wwwacct_host_line() {
         let text = "ADDR 10.0.0.10\nHOST web10.hoster.test\nNS ns1.hoster.test\n";
-        assert_eq!(wwwacct_host(text), Some((2, "web10.hoster.test")));
+        let (line, span, host) = wwwacct_host(text).unwrap();
+        assert_eq!((line, host), (2, "web10.hoster.test"));
+        let span = span.unwrap();
+        assert_eq!(&text[span.start..span.end], host);
         assert_eq!(wwwacct_host("HOSTNAME x\n"), None);
     }
 

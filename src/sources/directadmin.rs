@@ -13,8 +13,8 @@
 //!   DirectAdmin versions, hence one function): `servername=` in
 //!   `usr/local/directadmin/conf/directadmin.conf`, else `etc/hostname`.
 
-use crate::inventory::{Inventory, Platform, WarningKind};
-use crate::sources::reading::{Reading, entry_lines};
+use crate::inventory::{ByteSpan, Inventory, ListFile, Platform, WarningKind};
+use crate::sources::reading::{Reading, entry_lines, tail_span};
 use crate::sources::{Marker, Source, SourceError, SourceOptions};
 
 const DOMAINS: &str = "etc/virtual/domains";
@@ -53,9 +53,8 @@ impl Source for DirectAdmin {
 /// The primary host name and where it was found.
 fn read_primary_hostname(reading: &mut Reading<'_>) -> Result<(), SourceError> {
     let from_conf = match reading.read_optional(DIRECTADMIN_CONF)? {
-        Some(text) => {
-            servername(&text).map(|(line, raw)| (DIRECTADMIN_CONF, line, raw.to_string()))
-        }
+        Some(text) => servername(&text)
+            .map(|(line, span, raw)| (DIRECTADMIN_CONF, line, span, raw.to_string())),
         None => None,
     };
     let found = match from_conf {
@@ -63,11 +62,11 @@ fn read_primary_hostname(reading: &mut Reading<'_>) -> Result<(), SourceError> {
         None => match reading.read_optional(HOSTNAME)? {
             Some(text) => entry_lines(&text)
                 .next()
-                .map(|(line, raw)| (HOSTNAME, line, raw.to_string())),
+                .map(|(line, span, raw)| (HOSTNAME, line, Some(span), raw.to_string())),
             None => None,
         },
     };
-    let Some((path, line, raw)) = found else {
+    let Some((path, line, span, raw)) = found else {
         let file = reading.root.display(DIRECTADMIN_CONF);
         reading.warn(
             WarningKind::MissingFile,
@@ -77,15 +76,16 @@ fn read_primary_hostname(reading: &mut Reading<'_>) -> Result<(), SourceError> {
         );
         return Ok(());
     };
-    reading.declare_primary_hostname(path, line, &raw);
+    reading.declare_primary_hostname(path, line, span, &raw);
     Ok(())
 }
 
 /// `servername=host` in directadmin.conf (`key=value` lines).
-fn servername(text: &str) -> Option<(u32, &str)> {
-    entry_lines(text).find_map(|(line, entry)| {
+fn servername(text: &str) -> Option<(u32, Option<ByteSpan>, &str)> {
+    entry_lines(text).find_map(|(line, span, entry)| {
         let (key, value) = entry.split_once('=')?;
-        (key.trim() == "servername").then_some((line, value.trim()))
+        let value = value.trim();
+        (key.trim() == "servername").then(|| (line, tail_span(entry, span, value), value))
     })
 }
 
@@ -95,7 +95,7 @@ fn read_domainowners(reading: &mut Reading<'_>) -> Result<(), SourceError> {
         return Ok(());
     };
     let file = reading.root.display(DOMAINOWNERS);
-    reading.owners(&bytes, &file, "domainowners");
+    reading.owners(&bytes, &file, ListFile::DirectadminDomainOwners);
     Ok(())
 }
 
@@ -106,7 +106,10 @@ mod tests {
     #[test]
     fn servername_line() {
         let text = "# comment\nport=2222\nservername = da1.hoster.test\n";
-        assert_eq!(servername(text), Some((3, "da1.hoster.test")));
+        let (line, span, host) = servername(text).unwrap();
+        assert_eq!((line, host), (3, "da1.hoster.test"));
+        let span = span.unwrap();
+        assert_eq!(&text[span.start..span.end], host);
         assert_eq!(servername("servernamex=1\n"), None);
     }
 }

@@ -6,13 +6,10 @@
 //! the name); blank lines are ignored. Every name is `local`, declared at
 //! the file as given on the command line (it is not under `--root`).
 
-use crate::inventory::{Delivery, Inventory, Platform};
+use crate::inventory::{ByteSpan, Delivery, Inventory, ListFile, Platform, Via};
 use crate::safe_fs;
 use crate::sources::reading::{Reading, line_number};
 use crate::sources::{Marker, Source, SourceError, SourceOptions};
-
-/// How declarations from the list are labelled.
-pub const VIA: &str = "domains file";
 
 /// The `--domains FILE` reader.
 #[derive(Debug, Clone, Copy, Default)]
@@ -56,16 +53,24 @@ impl Source for DomainList {
     }
 }
 
-/// Add every name of a domain list, as `local`, declared at `file`.
+/// Add every name of a domain list, as `local`, declared at `file` with
+/// the span of the name in `text`.
 fn read_list(reading: &mut Reading<'_>, text: &str, file: &str) {
-    for (index, raw) in text.lines().enumerate() {
-        let entry = raw.split('#').next().unwrap_or_default().trim();
+    let mut offset = 0;
+    for (index, raw) in text.split_inclusive('\n').enumerate() {
+        let start = offset;
+        offset += raw.len();
+        let before_comment = raw.split('#').next().unwrap_or_default();
+        let entry = before_comment.trim();
         if entry.is_empty() {
             continue;
         }
+        let lead = before_comment.len() - before_comment.trim_start().len();
+        let span = ByteSpan::at(start + lead, entry.len());
         let line = line_number(index);
         if let Some(name) = reading.domain(entry, file, line) {
-            reading.declare_listed(&name, Delivery::Local, file, line, VIA);
+            let via = Via::ListFile(ListFile::DomainsFile);
+            reading.declare_listed(&name, Delivery::Local, file, line, Some(span), via);
         }
     }
 }
@@ -99,6 +104,17 @@ mod tests {
                 ("shop.test", 4),
                 ("xn--bcher-kva.test", 6)
             ]
+        );
+        for known in &inventory.domains {
+            let span = known.declared[0].span.unwrap();
+            let written = crate::inventory::DomainName::parse(&text[span.start..span.end]);
+            assert_eq!(written.as_ref(), Ok(&known.name));
+        }
+        let crlf = inventory_from_text("a.test\r\n  b.test # x\r\n", "d");
+        let spans: Vec<_> = crlf.domains.iter().map(|d| d.declared[0].span).collect();
+        assert_eq!(
+            spans,
+            vec![Some(ByteSpan::at(0, 6)), Some(ByteSpan::at(10, 6))]
         );
         assert!(
             inventory

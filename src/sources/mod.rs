@@ -2,12 +2,12 @@
 //! produce an [`Inventory`]. One module per platform; nothing outside this
 //! module knows which panel a server runs.
 
-pub mod cpanel;
-pub mod directadmin;
-pub mod list;
-pub mod plesk;
+pub(crate) mod cpanel;
+pub(crate) mod directadmin;
+pub(crate) mod list;
+pub(crate) mod plesk;
 pub mod postfix;
-pub mod qmail;
+pub(crate) mod qmail;
 
 mod files_read;
 mod reading;

@@ -30,7 +30,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::inventory::{Delivery, DomainName, Inventory, Platform, WarningKind};
+use crate::inventory::{
+    Delivery, DomainDirectory, DomainName, Inventory, Platform, Via, WarningKind,
+};
 use crate::sources::reading::{EntryKind, Reading, list_dir};
 use crate::sources::{ConfigRoot, Marker, Source, SourceError, SourceOptions, postfix, qmail};
 
@@ -41,9 +43,6 @@ const MAIN_CF: &str = "etc/postfix/main.cf";
 const VHOSTS: &str = "var/www/vhosts";
 /// One directory per hosted domain (site or subscription).
 pub(crate) const VHOSTS_SYSTEM: &str = "var/www/vhosts/system";
-
-/// How declarations of hosted domains are labelled.
-pub const HOSTING_VIA: &str = "plesk hosting";
 
 /// Files Plesk writes itself, from its database: an edit of one is undone
 /// by Plesk's next rebuild, so a change is a Plesk command, never an edit.
@@ -149,7 +148,8 @@ fn add_hosted_domains(
             }
         };
         if reading.get(&name).is_none() {
-            reading.declare(&name, Delivery::NotLocal, &file, 0, HOSTING_VIA);
+            let via = Via::Directory(DomainDirectory::PleskHosting);
+            reading.declare(&name, Delivery::NotLocal, &file, 0, None, via);
         }
         if let Some(known) = reading.get_mut(&name) {
             known.facts.hosted = true;
@@ -267,6 +267,7 @@ fn mark_subscriptions(reading: &mut Reading<'_>) -> Result<(), SourceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::PostfixParam;
 
     fn mkdirs(root: &std::path::Path, dirs: &[&str]) {
         for dir in dirs {
@@ -292,7 +293,8 @@ mod tests {
         let root = ConfigRoot::new(dir.path());
         let mut reading = Reading::new(&root);
         let on = DomainName::parse("mail-on.test").unwrap();
-        reading.declare(&on, Delivery::Local, "x", 1, "virtual_mailbox_domains");
+        let via = Via::Parameter(PostfixParam::VirtualMailboxDomains);
+        reading.declare(&on, Delivery::Local, "x", 1, None, via);
         add_hosted_domains(&mut reading).unwrap();
         mark_subscriptions(&mut reading).unwrap();
         let inventory = reading.finish(Platform::Plesk);
@@ -318,7 +320,7 @@ mod tests {
         let off = &inventory.domains[0].declared[0];
         assert_eq!(off.file, "var/www/vhosts/system/Mail-Off.test");
         assert_eq!(off.line, 0);
-        assert_eq!(off.via, HOSTING_VIA);
+        assert_eq!(off.via, Via::Directory(DomainDirectory::PleskHosting));
         assert_eq!(inventory.warnings.len(), 1);
         assert_eq!(inventory.warnings[0].kind, WarningKind::InvalidDomain);
     }
@@ -348,24 +350,14 @@ mod tests {
             (4, "orphan.test"),
         ] {
             let name = DomainName::parse(name).unwrap();
-            reading.declare(
-                &name,
-                Delivery::Local,
-                maps,
-                line,
-                "virtual_mailbox_domains",
-            );
+            let via = Via::Parameter(PostfixParam::VirtualMailboxDomains);
+            reading.declare(&name, Delivery::Local, maps, line, None, via);
         }
         // The server's own name, declared in main.cf, is never an alias.
         let own = DomainName::parse("web.hoster.test").unwrap();
         reading.add_server_name(own.clone());
-        reading.declare(
-            &own,
-            Delivery::Local,
-            "etc/postfix/main.cf",
-            9,
-            "mydestination",
-        );
+        let via = Via::Parameter(PostfixParam::Mydestination);
+        reading.declare(&own, Delivery::Local, "etc/postfix/main.cf", 9, None, via);
         let hosted = add_hosted_domains(&mut reading).unwrap();
         find_aliases(&mut reading, &hosted).unwrap();
         let inventory = reading.finish(Platform::Plesk);

@@ -23,7 +23,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::inventory::{Delivery, DomainName, Inventory, Platform, WarningKind};
+use crate::inventory::{
+    BuiltIn, ByteSpan, Delivery, DomainName, Inventory, ListFile, Platform, Via, WarningKind,
+};
 use crate::sources::reading::{ListReader, Reading, line_number};
 use crate::sources::{Marker, Source, SourceError, SourceOptions};
 
@@ -64,17 +66,37 @@ pub(crate) fn read_control(reading: &mut Reading<'_>) -> Result<(), SourceError>
     read_rcpthosts(reading)
 }
 
-/// One entry of a control file as qmail stores it: its physical line and
-/// its bytes.
+/// One entry of a control file as qmail stores it: its physical line, its
+/// bytes, and where they stand in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct ControlEntry<'b> {
     line: u32,
     bytes: &'b [u8],
+    span: ByteSpan,
+}
+
+/// One physical line of a file without its newline.
+struct PhysicalLine<'b> {
+    line: u32,
+    /// Where the line starts in the file.
+    offset: usize,
+    bytes: &'b [u8],
+}
+
+impl<'b> PhysicalLine<'b> {
+    /// An entry made of `piece`, a part of this line.
+    fn entry(&self, piece: &'b [u8], at: usize) -> ControlEntry<'b> {
+        ControlEntry {
+            line: self.line,
+            bytes: piece,
+            span: ByteSpan::at(self.offset + at, piece.len()),
+        }
+    }
 }
 
 /// The physical lines of a file without their newlines, numbered; a last
 /// line without a newline counts, an empty one does not.
-fn physical_lines(bytes: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
+fn physical_lines(bytes: &[u8]) -> impl Iterator<Item = PhysicalLine<'_>> {
     let ends_with_newline = bytes.last() == Some(&b'\n');
     let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
     if ends_with_newline || bytes.is_empty() {
@@ -83,7 +105,15 @@ fn physical_lines(bytes: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
     lines
         .into_iter()
         .enumerate()
-        .map(|(index, line)| (line_number(index), line))
+        .scan(0usize, |offset, (index, line)| {
+            let start = *offset;
+            *offset += line.len() + 1;
+            Some(PhysicalLine {
+                line: line_number(index),
+                offset: start,
+                bytes: line,
+            })
+        })
 }
 
 /// qmail's `striptrailingwhitespace()`: blanks, tabs and newlines only.
@@ -99,14 +129,18 @@ fn strip_trailing_blanks(mut line: &[u8]) -> &[u8] {
 /// byte (qmail stores entries NUL-terminated, so a NUL in a line splits it).
 fn control_entries(bytes: &[u8]) -> Vec<ControlEntry<'_>> {
     let mut entries = Vec::new();
-    for (line, raw) in physical_lines(bytes) {
-        let text = strip_trailing_blanks(raw);
+    for physical in physical_lines(bytes) {
+        let text = strip_trailing_blanks(physical.bytes);
         match text.first() {
             None | Some(b'#') | Some(0) => continue,
             Some(_) => {}
         }
-        for piece in text.split(|&b| b == 0).filter(|piece| !piece.is_empty()) {
-            entries.push(ControlEntry { line, bytes: piece });
+        let mut at = 0;
+        for piece in text.split(|&b| b == 0) {
+            if !piece.is_empty() {
+                entries.push(physical.entry(piece, at));
+            }
+            at += piece.len() + 1;
         }
     }
     entries
@@ -116,9 +150,9 @@ fn control_entries(bytes: &[u8]) -> Vec<ControlEntry<'_>> {
 /// trailing blanks go, but a NUL stays part of the key.
 fn newmrh_entries(bytes: &[u8]) -> Vec<ControlEntry<'_>> {
     physical_lines(bytes)
-        .filter_map(|(line, raw)| {
-            let text = strip_trailing_blanks(raw);
-            (!text.is_empty() && text[0] != b'#').then_some(ControlEntry { line, bytes: text })
+        .filter_map(|physical| {
+            let text = strip_trailing_blanks(physical.bytes);
+            (!text.is_empty() && text[0] != b'#').then(|| physical.entry(text, 0))
         })
         .collect()
 }
@@ -127,6 +161,7 @@ fn newmrh_entries(bytes: &[u8]) -> Vec<ControlEntry<'_>> {
 struct MeLine {
     line: u32,
     bytes: Vec<u8>,
+    span: ByteSpan,
 }
 
 /// `me`: the host's own name (its first line, as `control_readline()`
@@ -137,9 +172,13 @@ fn read_me(reading: &mut Reading<'_>) -> Result<Option<MeLine>, SourceError> {
         return Ok(None);
     };
     let file = reading.root.display(ME);
-    let first = physical_lines(&bytes).next().map(|(line, raw)| MeLine {
-        line,
-        bytes: strip_trailing_blanks(raw).to_vec(),
+    let first = physical_lines(&bytes).next().map(|physical| {
+        let name = strip_trailing_blanks(physical.bytes);
+        MeLine {
+            line: physical.line,
+            bytes: name.to_vec(),
+            span: ByteSpan::at(physical.offset, name.len()),
+        }
     });
     let Some(me) = first.filter(|me| !me.bytes.is_empty()) else {
         reading.warn(
@@ -185,7 +224,8 @@ fn read_locals(reading: &mut Reading<'_>, me: Option<MeLine>) -> Result<(), Sour
                     Delivery::Local,
                     &me_file,
                     me.line,
-                    "locals (default: me)",
+                    Some(me.span),
+                    Via::Default(BuiltIn::QmailLocalsIsMe),
                 );
             }
         }
@@ -194,7 +234,15 @@ fn read_locals(reading: &mut Reading<'_>, me: Option<MeLine>) -> Result<(), Sour
     let file = reading.root.display(LOCALS);
     for entry in control_entries(&bytes) {
         if let Some(name) = reading.list_domain(entry.bytes, &file, entry.line, ListReader::Qmail) {
-            reading.declare_listed(&name, Delivery::Local, &file, entry.line, "locals");
+            let via = Via::ListFile(ListFile::QmailLocals);
+            reading.declare_listed(
+                &name,
+                Delivery::Local,
+                &file,
+                entry.line,
+                Some(entry.span),
+                via,
+            );
         }
     }
     Ok(())
@@ -204,6 +252,8 @@ fn read_locals(reading: &mut Reading<'_>, me: Option<MeLine>) -> Result<(), Sour
 struct VirtualDomain {
     name: DomainName,
     line: u32,
+    /// The domain's bytes (before the colon).
+    span: ByteSpan,
     /// An empty prepend: the domain is an exception, not virtual.
     exception: bool,
 }
@@ -279,6 +329,7 @@ fn read_virtualdomains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
             domains.push(VirtualDomain {
                 name,
                 line,
+                span: ByteSpan::at(entry.span.start, key.len()),
                 exception,
             });
         }
@@ -290,15 +341,16 @@ fn read_virtualdomains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
         .iter()
         .map(|domain| (&domain.name, domain.exception))
         .collect();
-    let mut delivered: Vec<(DomainName, u32)> = Vec::new();
+    let mut delivered: Vec<(DomainName, u32, ByteSpan)> = Vec::new();
     for domain in &domains {
         if domain.exception || last_is_exception.get(&domain.name) == Some(&true) {
             continue;
         }
-        delivered.push((domain.name.clone(), domain.line));
+        delivered.push((domain.name.clone(), domain.line, domain.span));
     }
-    for (name, line) in delivered {
-        reading.declare_listed(&name, Delivery::Local, &file, line, "virtualdomains");
+    let via = Via::ListFile(ListFile::QmailVirtualDomains);
+    for (name, line, span) in delivered {
+        reading.declare_listed(&name, Delivery::Local, &file, line, Some(span), via);
     }
     Ok(())
 }
@@ -313,16 +365,17 @@ fn read_rcpthosts(reading: &mut Reading<'_>) -> Result<(), SourceError> {
     let files = [
         (
             RCPTHOSTS,
-            "rcpthosts",
+            ListFile::QmailRcptHosts,
             rcpthosts.as_deref().map(control_entries),
         ),
         (
             MORERCPTHOSTS,
-            "morercpthosts",
+            ListFile::QmailMoreRcptHosts,
             more.as_deref().map(newmrh_entries),
         ),
     ];
-    for (path, via, entries) in files {
+    for (path, list, entries) in files {
+        let via = Via::ListFile(list);
         let Some(entries) = entries else { continue };
         let file = reading.root.display(path);
         for entry in entries {
@@ -345,13 +398,13 @@ fn read_rcpthosts(reading: &mut Reading<'_>) -> Result<(), SourceError> {
                 continue;
             };
             if accepted.contains(&name) {
-                reading.declare_listed(&name, Delivery::Relay, &file, line, via);
+                reading.declare_listed(&name, Delivery::Relay, &file, line, Some(entry.span), via);
                 continue;
             }
             accepted.insert(name.clone());
             // Accepted and delivered here is the normal case for a local
             // domain; accepted only is a relay.
-            reading.declare(&name, Delivery::Relay, &file, line, via);
+            reading.declare(&name, Delivery::Relay, &file, line, Some(entry.span), via);
         }
     }
     if rcpthosts.is_none() {
@@ -409,7 +462,10 @@ mod tests {
         assert_eq!(inventory.domains[0].name.as_str(), "mail.hoster.test");
         assert_eq!(inventory.domains[0].delivery, Delivery::Local);
         assert_eq!(inventory.domains[0].declared[0].file, ME);
-        assert_eq!(inventory.domains[0].declared[0].via, "locals (default: me)");
+        assert_eq!(
+            inventory.domains[0].declared[0].via,
+            Via::Default(BuiltIn::QmailLocalsIsMe)
+        );
         assert_eq!(inventory.warnings.len(), 1);
         assert_eq!(inventory.warnings[0].kind, WarningKind::MissingFile);
     }
@@ -473,6 +529,12 @@ mod tests {
                 (8, b"last.test".to_vec()),
             ]
         );
+        for entry in control_entries(text) {
+            assert_eq!(&text[entry.span.start..entry.span.end], entry.bytes);
+        }
+        for entry in newmrh_entries(text) {
+            assert_eq!(&text[entry.span.start..entry.span.end], entry.bytes);
+        }
     }
 
     #[test]

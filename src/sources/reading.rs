@@ -16,8 +16,8 @@ use std::io::ErrorKind;
 use std::net::IpAddr;
 
 use crate::inventory::{
-    Declared, Delivery, DomainName, Inventory, InventoryBuilder, InventoryWarning, KnownDomain,
-    Platform, TableMismatch, WarningKind,
+    ByteSpan, Declared, Delivery, DomainName, Inventory, InventoryBuilder, InventoryWarning,
+    KnownDomain, ListFile, Platform, TableMismatch, Via, WarningKind,
 };
 use crate::sources::{ConfigRoot, SourceError};
 
@@ -27,17 +27,40 @@ pub(crate) fn line_number(index: usize) -> u32 {
 }
 
 /// The entries of a one-name-per-line file (qmail control files, plain
-/// lists): the 1-based physical line and the trimmed text. Blank lines and
-/// lines whose first non-blank character is `#` are skipped.
-pub(crate) fn entry_lines(text: &str) -> impl Iterator<Item = (u32, &str)> {
-    text.lines().enumerate().filter_map(|(index, raw)| {
-        let entry = raw.trim();
-        if entry.is_empty() || entry.starts_with('#') {
-            None
-        } else {
-            Some((line_number(index), entry))
-        }
-    })
+/// lists): the 1-based physical line, the span of the trimmed text in
+/// `text`, and the trimmed text. Blank lines and lines whose first
+/// non-blank character is `#` are skipped.
+pub(crate) fn entry_lines(text: &str) -> impl Iterator<Item = (u32, ByteSpan, &str)> {
+    text.split_inclusive('\n')
+        .scan(0usize, |offset, raw| {
+            let start = *offset;
+            *offset += raw.len();
+            Some((start, raw))
+        })
+        .enumerate()
+        .filter_map(|(index, (start, raw))| {
+            // `str::lines` ends: "\n", or "\r\n".
+            let raw = raw.strip_suffix('\n').unwrap_or(raw);
+            let raw = raw.strip_suffix('\r').unwrap_or(raw);
+            let entry = raw.trim();
+            if entry.is_empty() || entry.starts_with('#') {
+                return None;
+            }
+            let lead = raw.len() - raw.trim_start().len();
+            Some((
+                line_number(index),
+                ByteSpan::at(start + lead, entry.len()),
+                entry,
+            ))
+        })
+}
+
+/// The span of `value`, the trimmed end of `entry` (the value of a
+/// `KEY value` or `key=value` entry), where `entry` stands at `entry_span`.
+pub(crate) fn tail_span(entry: &str, entry_span: ByteSpan, value: &str) -> Option<ByteSpan> {
+    entry
+        .ends_with(value)
+        .then(|| ByteSpan::at(entry_span.end.saturating_sub(value.len()), value.len()))
 }
 
 /// C's `isspace()` in the C locale, which Exim uses on list files: unlike
@@ -56,10 +79,12 @@ const EXIM_LINE_BUFFER: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum LsearchLine<'b> {
     /// `key`, `key: value` or `key value`: the key exactly as Exim compares
-    /// it (bytes; a quoted key with its escapes interpreted), and the data.
+    /// it (bytes; a quoted key with its escapes interpreted), where an
+    /// unquoted key stands in the file, and the data.
     Entry {
         line: u32,
         key: Cow<'b, [u8]>,
+        span: Option<ByteSpan>,
         value: Cow<'b, str>,
     },
     /// A line starting with white space: Exim reads it as the continuation
@@ -81,6 +106,8 @@ pub(crate) enum SkipReason {
 /// they start on, and whether they start that line.
 struct Segment<'b> {
     bytes: &'b [u8],
+    /// Where `bytes` start in the file.
+    offset: usize,
     line: u32,
     starts_line: bool,
 }
@@ -90,6 +117,7 @@ struct Segment<'b> {
 fn fgets_segments(bytes: &[u8]) -> Vec<Segment<'_>> {
     let mut segments = Vec::new();
     let mut rest = bytes;
+    let mut offset = 0;
     let mut line: u32 = 1;
     let mut starts_line = true;
     while !rest.is_empty() {
@@ -101,9 +129,11 @@ fn fgets_segments(bytes: &[u8]) -> Vec<Segment<'_>> {
         let (piece, tail) = rest.split_at(end);
         segments.push(Segment {
             bytes: piece,
+            offset,
             line,
             starts_line,
         });
+        offset += piece.len();
         starts_line = piece.last() == Some(&b'\n');
         if starts_line {
             line = line.saturating_add(1);
@@ -255,6 +285,11 @@ pub(crate) fn lsearch_lines(bytes: &[u8]) -> Vec<LsearchLine<'_>> {
             Some(_) => {}
         }
         let (key, rest) = lsearch_key(text);
+        // An unquoted key is the text at the start of the segment.
+        let span = match &key {
+            Cow::Borrowed(key) => Some(ByteSpan::at(segment.offset, key.len())),
+            Cow::Owned(_) => None,
+        };
         let rest = trim_c_space_start(rest);
         let rest = trim_c_space_start(rest.strip_prefix(b":").unwrap_or(rest));
         let mut value = Cow::Borrowed(rest);
@@ -286,6 +321,7 @@ pub(crate) fn lsearch_lines(bytes: &[u8]) -> Vec<LsearchLine<'_>> {
         lines.push(LsearchLine::Entry {
             line: segment.line,
             key,
+            span,
             value: match value {
                 Cow::Borrowed(bytes) => String::from_utf8_lossy(bytes),
                 Cow::Owned(bytes) => Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()),
@@ -603,16 +639,21 @@ impl<'r> Reading<'r> {
         &mut self,
         bytes: &[u8],
         file: &str,
-        mut each: impl FnMut(&mut Self, DomainName, u32, &str),
+        mut each: impl FnMut(&mut Self, DomainName, u32, Option<ByteSpan>, &str),
     ) {
         for entry in lsearch_lines(bytes) {
             match entry {
                 // `*` is the default entry of a `*lsearch` lookup
                 // (cPanel's /etc/userdomains has `*: nobody`).
                 LsearchLine::Entry { key, .. } if *key == *b"*" => {}
-                LsearchLine::Entry { line, key, value } => {
+                LsearchLine::Entry {
+                    line,
+                    key,
+                    span,
+                    value,
+                } => {
                     if let Some(name) = self.list_domain(&key, file, line, ListReader::Exim) {
-                        each(self, name, line, &value);
+                        each(self, name, line, span, &value);
                     }
                 }
                 LsearchLine::Continuation { line, text } => {
@@ -638,18 +679,26 @@ impl<'r> Reading<'r> {
         }
     }
 
-    /// The server's primary host name, found at `server_path:line`: a name
-    /// of this server, and a domain Exim always delivers locally. cPanel
-    /// also writes it into `/etc/localdomains`; that is no duplicate.
-    pub fn declare_primary_hostname(&mut self, server_path: &str, line: u32, raw: &str) {
+    /// The server's primary host name, found at `server_path:line` (its
+    /// bytes at `span`): a name of this server, and a domain Exim always
+    /// delivers locally. cPanel also writes it into `/etc/localdomains`;
+    /// that is no duplicate.
+    pub fn declare_primary_hostname(
+        &mut self,
+        server_path: &str,
+        line: u32,
+        span: Option<ByteSpan>,
+        raw: &str,
+    ) {
         let file = self.root.display(server_path);
+        let via = Via::ListFile(ListFile::EximPrimaryHostname);
         if let Some(name) = self.domain(raw, &file, line) {
             self.add_server_name(name.clone());
             match self.get(&name).map(|known| known.delivery) {
                 Some(Delivery::Local) => {
-                    self.declare(&name, Delivery::Local, &file, line, "primary_hostname");
+                    self.declare(&name, Delivery::Local, &file, line, span, via);
                 }
-                _ => self.declare_listed(&name, Delivery::Local, &file, line, "primary_hostname"),
+                _ => self.declare_listed(&name, Delivery::Local, &file, line, span, via),
             }
         }
     }
@@ -671,8 +720,9 @@ impl<'r> Reading<'r> {
             return Ok(None);
         };
         let file = self.root.display(server_path);
-        self.each_lsearch_domain(&bytes, &file, |reading, name, line, _| {
-            reading.declare_listed(&name, Delivery::Local, &file, line, "local_domains");
+        self.each_lsearch_domain(&bytes, &file, |reading, name, line, span, _| {
+            let via = Via::ListFile(ListFile::EximLocalDomains);
+            reading.declare_listed(&name, Delivery::Local, &file, line, span, via);
         });
         Ok(Some(bytes))
     }
@@ -681,9 +731,9 @@ impl<'r> Reading<'r> {
     /// `etc/userdomains`, DirectAdmin's `etc/virtual/domainowners`) into
     /// `facts.owner`. An owned domain that no mail list named is hosted with
     /// its mail off: `not-local`, declared here.
-    pub fn owners(&mut self, bytes: &[u8], file: &str, via: &str) {
+    pub fn owners(&mut self, bytes: &[u8], file: &str, via: ListFile) {
         let mut seen: BTreeSet<DomainName> = BTreeSet::new();
-        self.each_lsearch_domain(bytes, file, |reading, name, line, owner| {
+        self.each_lsearch_domain(bytes, file, |reading, name, line, span, owner| {
             if !seen.insert(name.clone()) {
                 reading.warn(
                     WarningKind::DuplicateDomain,
@@ -694,7 +744,14 @@ impl<'r> Reading<'r> {
                 return;
             }
             if reading.get(&name).is_none() {
-                reading.declare(&name, Delivery::NotLocal, file, line, via);
+                reading.declare(
+                    &name,
+                    Delivery::NotLocal,
+                    file,
+                    line,
+                    span,
+                    Via::ListFile(via),
+                );
             }
             if let Some(known) = reading.get_mut(&name)
                 && !owner.is_empty()
@@ -704,22 +761,20 @@ impl<'r> Reading<'r> {
         });
     }
 
-    /// Record a declaration. When the domain was declared before, returns
-    /// its delivery and first declaration so the caller can say what the
-    /// repetition means on its platform.
+    /// Record a declaration: `name` at `file:line`, its bytes at `span`.
+    /// When the domain was declared before, returns its delivery and first
+    /// declaration so the caller can say what the repetition means on its
+    /// platform.
     pub fn declare(
         &mut self,
         name: &DomainName,
         delivery: Delivery,
         file: &str,
         line: u32,
-        via: &str,
+        span: Option<ByteSpan>,
+        via: Via,
     ) -> Option<(Delivery, Declared)> {
-        let place = Declared {
-            file: file.to_string(),
-            line,
-            via: via.to_string(),
-        };
+        let place = Declared::new(file, line, via).with_span(span);
         self.domains.declare(name.clone(), delivery, place)
     }
 
@@ -731,9 +786,11 @@ impl<'r> Reading<'r> {
         delivery: Delivery,
         file: &str,
         line: u32,
-        via: &str,
+        span: Option<ByteSpan>,
+        via: Via,
     ) {
-        if let Some((earlier_delivery, first)) = self.declare(name, delivery, file, line, via) {
+        if let Some((earlier_delivery, first)) = self.declare(name, delivery, file, line, span, via)
+        {
             let consequence = if earlier_delivery == delivery {
                 String::new()
             } else {
@@ -806,22 +863,78 @@ mod tests {
     fn entry_lines_skip_blank_and_comment_lines_and_keep_physical_numbers() {
         let text = "# header\n\n  Example.test  \n\t# indented comment\nother.test\n";
         let entries: Vec<_> = entry_lines(text).collect();
-        assert_eq!(entries, vec![(3, "Example.test"), (5, "other.test")]);
+        assert_eq!(
+            entries,
+            vec![
+                (3, ByteSpan::at(12, 12), "Example.test"),
+                (5, ByteSpan::at(47, 10), "other.test")
+            ]
+        );
+        for (_, span, entry) in entries {
+            assert_eq!(&text[span.start..span.end], entry);
+        }
+        let crlf: Vec<_> = entry_lines("a.test\r\n b.test \r\n").collect();
+        assert_eq!(
+            crlf,
+            vec![
+                (1, ByteSpan::at(0, 6), "a.test"),
+                (2, ByteSpan::at(9, 6), "b.test")
+            ]
+        );
     }
 
     fn entry(line: u32, key: &[u8], value: &str) -> LsearchLine<'static> {
         LsearchLine::Entry {
             line,
             key: Cow::Owned(key.to_vec()),
+            span: None,
             value: Cow::Owned(value.to_string()),
         }
+    }
+
+    /// The lines with their spans left out (see the span test).
+    fn lsearch_keys(bytes: &[u8]) -> Vec<LsearchLine<'_>> {
+        lsearch_lines(bytes)
+            .into_iter()
+            .map(|line| match line {
+                LsearchLine::Entry {
+                    line, key, value, ..
+                } => LsearchLine::Entry {
+                    line,
+                    key,
+                    span: None,
+                    value,
+                },
+                other => other,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lsearch_unquoted_keys_keep_where_they_stand() {
+        let text = b"a.test: x\r\n\"q.test\"\nlong.test\n";
+        let spans: Vec<(Vec<u8>, Option<ByteSpan>)> = lsearch_lines(text)
+            .into_iter()
+            .filter_map(|l| match l {
+                LsearchLine::Entry { key, span, .. } => Some((key.into_owned(), span)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            spans,
+            vec![
+                (b"a.test".to_vec(), Some(ByteSpan::at(0, 6))),
+                (b"q.test".to_vec(), None),
+                (b"long.test".to_vec(), Some(ByteSpan::at(20, 9))),
+            ]
+        );
     }
 
     #[test]
     fn lsearch_keys_end_at_colon_or_space_and_may_be_quoted() {
         let text = b"a.test: alice\nb.test bob\n\"c.test\": carol\n  continued\nd.test\n#x\n";
         assert_eq!(
-            lsearch_lines(text),
+            lsearch_keys(text),
             vec![
                 entry(1, b"a.test", "alice"),
                 entry(2, b"b.test", "bob"),
@@ -864,7 +977,7 @@ mod tests {
         let text =
             b"\"a\\x2etest\"\n\"b\\056test\":v\n\"sp ace.test\"\n\"unterminated.test\n\"end\\\n";
         assert_eq!(
-            lsearch_lines(text),
+            lsearch_keys(text),
             vec![
                 entry(1, b"a.test", ""),
                 entry(2, b"b.test", "v"),
@@ -887,14 +1000,14 @@ mod tests {
         // The rest of the line is data, its blanks included.
         let data = format!("{}tail.test", " ".repeat(5000 - (4095 - 9)));
         assert_eq!(
-            lsearch_lines(&text),
+            lsearch_keys(&text),
             vec![entry(1, b"long.test", &data), entry(2, b"next.test", "")]
         );
         // A NUL ends what Exim sees of a line and hides its newline: the
         // line after it is lost.
         let text = b"nul.test\0junk\nlost.test\nfound.test\n";
         assert_eq!(
-            lsearch_lines(text),
+            lsearch_keys(text),
             vec![
                 entry(1, b"nul.test", "lost.test"),
                 LsearchLine::Skipped {
@@ -952,9 +1065,10 @@ mod tests {
             Delivery::Local,
             "etc/localdomains",
             1,
-            "local_domains",
+            None,
+            Via::ListFile(ListFile::EximLocalDomains),
         );
-        reading.declare_primary_hostname("etc/hostname", 1, "cp.hoster.test");
+        reading.declare_primary_hostname("etc/hostname", 1, None, "cp.hoster.test");
         let inventory = reading.finish(Platform::Cpanel);
         assert!(inventory.warnings.is_empty(), "{:?}", inventory.warnings);
         assert_eq!(inventory.domains[0].declared.len(), 2);
@@ -986,8 +1100,12 @@ mod tests {
         let root = ConfigRoot::new("/nonexistent");
         let mut reading = Reading::new(&root);
         let name = DomainName::parse("dup.test").unwrap();
-        reading.declare_listed(&name, Delivery::Local, "f", 1, "v");
-        reading.declare_listed(&name, Delivery::Relay, "g", 7, "w");
+        let (v, w) = (
+            Via::ListFile(ListFile::DomainsFile),
+            Via::ListFile(ListFile::QmailLocals),
+        );
+        reading.declare_listed(&name, Delivery::Local, "f", 1, None, v);
+        reading.declare_listed(&name, Delivery::Relay, "g", 7, None, w);
         let inventory = reading.finish(Platform::List);
         assert_eq!(inventory.domains.len(), 1);
         assert_eq!(inventory.domains[0].delivery, Delivery::Local);

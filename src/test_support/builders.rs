@@ -62,12 +62,9 @@ pub fn with_ttl(mut evidence: MxEvidence, ttl: u32) -> MxEvidence {
     evidence
 }
 
+/// A place declared through `via`, the contract's string for it.
 pub fn declared(file: &str, line: u32, via: &str) -> Declared {
-    Declared {
-        file: file.into(),
-        line,
-        via: via.into(),
-    }
+    Declared::new(file, line, via.parse().expect("a via mxdrift writes"))
 }
 
 /// A domain declared in one place, without panel facts.

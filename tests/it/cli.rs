@@ -795,6 +795,23 @@ fn huge_counts_are_usage_errors_not_panics() {
 }
 
 #[test]
+fn a_server_name_that_is_no_host_name_is_a_usage_error_for_every_command() {
+    for command in ["audit", "fix", "inventory"] {
+        let mut cmd = mxdrift();
+        cmd.args([command, "--root", DEMO]);
+        if command != "inventory" {
+            cmd.args(["--zone-file", DEMO_ZONE]);
+        }
+        cmd.args(["--server-name", "bad name!"])
+            .assert()
+            .code(2)
+            .stdout(predicate::str::is_empty())
+            .stderr(predicate::str::contains("--server-name"))
+            .stderr(predicate::str::contains("`bad name!` is not a host name"));
+    }
+}
+
+#[test]
 fn a_bad_resolver_in_the_config_file_names_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("mxdrift.yaml");

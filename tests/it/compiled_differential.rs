@@ -223,10 +223,7 @@ type Read = (BTreeMap<String, String>, Option<(usize, usize)>);
 /// What mxdrift reads from `TYPE:/abs/path`.
 fn mxdrift_read(table: &str) -> Result<Read, String> {
     let spec = TableSpec::parse(table).unwrap();
-    let origin = Location {
-        file: "etc/postfix/main.cf".into(),
-        line: 1,
-    };
+    let origin = Location::text("etc/postfix/main.cf", 1, None);
     let read = tables::load(&ConfigRoot::new("/"), &spec, &origin, "/var/spool/postfix");
     match read.load {
         TableLoad::Loaded(t) => Ok((

@@ -16,10 +16,18 @@ use crate::common::{copy_fixture, fixture, mxdrift, require_tool};
 type Expected<'a> = &'a [(&'a str, Option<&'a str>)];
 
 fn round_trip(test: &str, fixture_rel: &str, extra: &[&str], expected: Expected<'_>) {
-    let Some(patch) = require_tool("patch") else {
-        return;
-    };
-    let dir = copy_fixture(fixture_rel);
+    round_trip_in(test, copy_fixture(fixture_rel), extra, expected);
+}
+
+/// [`round_trip`] on a copy of a fixture, prepared by the caller; returns
+/// the fixed copy (`None` when `patch` is missing).
+fn round_trip_in(
+    test: &str,
+    dir: tempfile::TempDir,
+    extra: &[&str],
+    expected: Expected<'_>,
+) -> Option<tempfile::TempDir> {
+    let patch = require_tool("patch")?;
     let root = dir.path();
     let zone = root.join("zones/test.zone");
     let root_s = root.to_str().unwrap();
@@ -101,6 +109,7 @@ fn round_trip(test: &str, fixture_rel: &str, extra: &[&str], expected: Expected<
         "{test}: second fix still changes files:\n{}",
         String::from_utf8_lossy(&again.stdout)
     );
+    Some(dir)
 }
 
 #[test]
@@ -133,6 +142,108 @@ fn postfix_lists_tables_and_continuation_lines_round_trip() {
             ("backup.test", Some("relay")),
         ],
     );
+}
+
+#[test]
+fn postfix_crlf_files_round_trip() {
+    // The same configuration saved with Windows line ends: every edit
+    // splices the recorded bytes and keeps each line's CRLF.
+    let dir = copy_fixture("fix/postfix");
+    for entry in walkdir::WalkDir::new(dir.path().join("etc/postfix")) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            std::fs::write(entry.path(), text.replace('\n', "\r\n")).unwrap();
+        }
+    }
+    let Some(fixed) = round_trip_in(
+        "postfix_crlf_files_round_trip",
+        dir,
+        &[],
+        &[
+            ("moved.test", None),
+            ("expired.test", None),
+            ("nomail.test", None),
+            ("xn--bcher-kva.test", None),
+            ("backup.test", Some("relay")),
+        ],
+    ) else {
+        return;
+    };
+    for entry in walkdir::WalkDir::new(fixed.path().join("etc/postfix")) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            assert_eq!(
+                text.matches('\n').count(),
+                text.matches("\r\n").count(),
+                "{}: a line lost its CR:\n{text}",
+                entry.path().display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_name_written_twice_on_a_line_goes_entirely() {
+    let dir = copy_fixture("fix/postfix");
+    let main_cf = dir.path().join("etc/postfix/main.cf");
+    let text = std::fs::read_to_string(&main_cf).unwrap();
+    assert!(text.contains("    shop.test, moved.test,\n"));
+    let text = text.replace(
+        "    shop.test, moved.test,\n",
+        "    moved.test, shop.test, moved.test,\n",
+    );
+    std::fs::write(&main_cf, text).unwrap();
+    round_trip_in(
+        "a_name_written_twice_on_a_line_goes_entirely",
+        dir,
+        &[],
+        &[
+            ("moved.test", None),
+            ("expired.test", None),
+            ("nomail.test", None),
+            ("xn--bcher-kva.test", None),
+            ("backup.test", Some("relay")),
+        ],
+    );
+}
+
+#[test]
+fn a_name_also_inside_a_conditional_is_left_for_a_human() {
+    let dir = copy_fixture("fix/postfix");
+    let main_cf = dir.path().join("etc/postfix/main.cf");
+    let text = std::fs::read_to_string(&main_cf).unwrap();
+    let text = text.replace(
+        "    shop.test, moved.test,\n",
+        "    shop.test, moved.test, ${myhostname?{moved.test}},\n",
+    );
+    std::fs::write(&main_cf, text).unwrap();
+    let root = dir.path();
+    let out = mxdrift()
+        .arg("fix")
+        .arg("--root")
+        .arg(root)
+        .arg("--zone-file")
+        .arg(root.join("zones/test.zone"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let diff = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let changed = |l: &&str| l.starts_with(['-', '+']) && !l.starts_with("---");
+    assert!(
+        !diff
+            .lines()
+            .filter(changed)
+            .any(|l| l.contains("moved.test")),
+        "{diff}"
+    );
+    assert!(
+        stderr.contains("left for a human: moved.test (mail-switch-on): etc/postfix/main.cf:13: moved.test is not written there as a plain name"),
+        "{stderr}"
+    );
+    assert!(diff.contains("-    expired.test"), "{diff}");
 }
 
 #[test]

@@ -23,9 +23,11 @@ mod common;
 // shared with its unit tests (common/mod.rs) name its types that way.
 use mxdrift::{inventory, resolve};
 
+mod architecture;
 mod audit_e2e;
 mod cli;
 mod compiled_differential;
+mod dist;
 mod dns_authoritative;
 mod dns_case;
 mod dns_classify;
@@ -48,6 +50,8 @@ mod fix_panel_roundtrip;
 mod fix_roundtrip;
 mod fix_tcp_confirm;
 mod identity;
+mod ops_ansible;
+mod ops_prometheus;
 mod platform_audit;
 mod platform_cpanel;
 mod platform_detect;

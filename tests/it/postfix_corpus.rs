@@ -9,6 +9,7 @@ use std::process::Command;
 
 use crate::common::postfix_oracle::{Oracle, Tools, compile_table, split};
 use crate::common::require;
+use mxdrift::inventory::DomainName;
 use mxdrift::sources::postfix::{self, PostfixOptions};
 use mxdrift::sources::{ConfigRoot, SourceError};
 
@@ -121,7 +122,7 @@ fn corpus_configs_agree_with_postconf() {
         .filter(|p| p.is_dir())
         .collect();
     cases.sort();
-    let (mut compared_lists, mut syntax_errors) = (0, 0);
+    let (mut compared_lists, mut syntax_errors, mut spans_checked) = (0, 0, 0);
     let mut failures = Vec::new();
     for case in &cases {
         let companions: Vec<PathBuf> = walk(case);
@@ -247,12 +248,23 @@ fn corpus_configs_agree_with_postconf() {
                 let parent = split(&pdms).iter().any(|p| p == class);
                 let expected = oracle.members(&value, parent);
                 let list = config.classes.iter().find(|l| l.param == *class).unwrap();
-                let got: BTreeSet<String> = list
-                    .members()
-                    .0
-                    .into_iter()
-                    .map(|m| m.name.to_string())
-                    .collect();
+                let members = list.members().0;
+                // Every recorded span holds its name: what a fix splices.
+                for m in &members {
+                    let Some(span) = m.location.span() else {
+                        continue;
+                    };
+                    let bytes = std::fs::read(root.join(&m.location.file)).unwrap();
+                    let written = bytes.get(span.start..span.end).map(String::from_utf8_lossy);
+                    assert_eq!(
+                        written.as_deref().map(DomainName::parse),
+                        Some(Ok(m.name.clone())),
+                        "{label}: {class}: {m:?}"
+                    );
+                    spans_checked += 1;
+                }
+                let got: BTreeSet<String> =
+                    members.into_iter().map(|m| m.name.to_string()).collect();
                 compared_lists += 1;
                 if got != expected {
                     failures.push(format!("{label}: {class} = {value:?}\n  postconf/postmap: {expected:?}\n  mxdrift:          {got:?}"));
@@ -261,7 +273,7 @@ fn corpus_configs_agree_with_postconf() {
         }
     }
     eprintln!(
-        "corpus: {compared_lists} class lists compared, {syntax_errors} syntax errors matched"
+        "corpus: {compared_lists} class lists compared, {syntax_errors} syntax errors matched, {spans_checked} spans checked"
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(

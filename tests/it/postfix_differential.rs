@@ -362,6 +362,7 @@ fn postfix_reader_agrees_with_postconf_and_postmap() {
     let mut rng = Rng(seed | 1);
     let mut compared = 0;
     let mut domains_seen = 0;
+    let mut spans_checked = 0;
     let mut failures = Vec::new();
     for case in 0..CONFIGS {
         let tmp = tempfile::tempdir().unwrap();
@@ -440,6 +441,7 @@ fn postfix_reader_agrees_with_postconf_and_postmap() {
             .collect();
         compared += 1;
         domains_seen += expected_local.len() + expected_relay.len();
+        spans_checked += check_spans(&base, &inv, case);
         if got_local != expected_local || got_relay != expected_relay {
             let kept = tmp.keep();
             failures.push(format!(
@@ -463,5 +465,40 @@ fn postfix_reader_agrees_with_postconf_and_postmap() {
         domains_seen > CONFIGS * 2,
         "only {domains_seen} domains in {CONFIGS} configs"
     );
-    eprintln!("compared {compared} configs, {domains_seen} domains");
+    // Most names are written literally somewhere: their spans were checked.
+    assert!(
+        spans_checked > CONFIGS,
+        "only {spans_checked} spans checked in {CONFIGS} configs"
+    );
+    eprintln!("compared {compared} configs, {domains_seen} domains, {spans_checked} spans");
+}
+
+/// Every recorded span holds its domain's name, on the declared line: the
+/// bytes a fix would remove are the name that was read. Returns how many
+/// spans were checked.
+fn check_spans(base: &Path, inv: &mxdrift::inventory::Inventory, case: usize) -> usize {
+    let mut checked = 0;
+    for known in &inv.domains {
+        for place in &known.declared {
+            let Some(span) = place.span else { continue };
+            let bytes = std::fs::read(base.join(&place.file))
+                .unwrap_or_else(|e| panic!("case {case}: {}: {e}", place.file));
+            let written = bytes
+                .get(span.start..span.end)
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or_else(|| panic!("case {case}: {place:?} lies outside the file"));
+            let line = 1 + bytes[..span.start].iter().filter(|&&b| b == b'\n').count();
+            assert_eq!(
+                (
+                    mxdrift::inventory::DomainName::parse(written).ok().as_ref(),
+                    line
+                ),
+                (Some(&known.name), place.line as usize),
+                "case {case}: {} at {place:?} holds `{written}`",
+                known.name
+            );
+            checked += 1;
+        }
+    }
+    checked
 }

@@ -20,11 +20,7 @@ fn read(case: &str) -> Inventory {
 }
 
 fn declared(file: &str, line: u32, via: &str) -> Declared {
-    Declared {
-        file: file.into(),
-        line,
-        via: via.into(),
-    }
+    Declared::new(file, line, via.parse().unwrap())
 }
 
 fn domain<'a>(inv: &'a Inventory, name: &str) -> &'a mxdrift::inventory::KnownDomain {

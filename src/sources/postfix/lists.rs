@@ -8,10 +8,10 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
-use super::Location;
-use super::maincf::Expanded;
+use super::expand::Expanded;
 use super::tables::{self, KeptKeys, TableLoad, TableSpec, fold_case, split_tokens};
-use crate::inventory::{DomainName, InventoryWarning, TableMismatch, WarningKind};
+use super::{At, Location};
+use crate::inventory::{ByteSpan, DomainName, InventoryWarning, TableMismatch, WarningKind};
 use crate::safe_fs;
 use crate::sources::{ConfigRoot, SourceError};
 
@@ -423,10 +423,10 @@ impl<'a> ListReader<'a> {
         self.inclusions = 0;
         self.overflow = None;
         for (offset, token) in split_tokens(&value.text) {
-            let location = location_at(value, offset);
+            let location = location_of(value, offset..offset + token.len());
             self.add_token(param, token, &location, false, &mut items, &mut Vec::new());
             if let Some((at, what)) = self.overflow.take() {
-                let main = location_at(value, offset);
+                let main = location;
                 return Err(SourceError::Syntax {
                     file: main.file,
                     line: main.line,
@@ -489,6 +489,8 @@ impl<'a> ListReader<'a> {
             negated = !negated;
             pattern = rest;
         }
+        // The pattern's own bytes: the token's, after its `!`s.
+        let location = &location.narrowed(token.len() - pattern.len());
         if pattern.is_empty() {
             self.warn(
                 WarningKind::Suspicious,
@@ -600,18 +602,20 @@ impl<'a> ListReader<'a> {
         };
         let file = self.root.display(path);
         file_stack.push(path.to_string());
+        let mut line_start = 0;
         for (idx, line) in text.split('\n').enumerate() {
+            let offset = line_start;
+            line_start += line.len() + 1;
             if self.overflow.is_some() {
                 break;
             }
             if line.starts_with('#') {
                 continue;
             }
-            let here = Location {
-                file: file.clone(),
-                line: u32::try_from(idx + 1).unwrap_or(u32::MAX),
-            };
-            for (_, token) in split_tokens(line) {
+            let line_no = u32::try_from(idx + 1).unwrap_or(u32::MAX);
+            for (at, token) in split_tokens(line) {
+                let span = ByteSpan::at(offset + at, token.len());
+                let here = Location::text(file.clone(), line_no, Some(span));
                 self.add_token(param, token, &here, negated, items, file_stack);
             }
         }
@@ -633,19 +637,27 @@ impl<'a> ListReader<'a> {
     }
 }
 
-/// Where the character at `offset` of an expanded value was written
-/// (file and physical line), or nowhere for a built-in default.
-pub fn location_at(value: &Expanded, offset: usize) -> Location {
-    value.origin_at(offset).map_or_else(
-        || Location {
-            file: String::new(),
-            line: 0,
-        },
-        |o| Location {
-            file: o.file.clone(),
-            line: o.line,
-        },
-    )
+/// Where `value.text[range]` (a token) was written: the file and physical
+/// line of its first byte, with its bytes when the whole token is one piece
+/// of that file; or nowhere, for a built-in default.
+pub fn location_of(value: &Expanded, range: std::ops::Range<usize>) -> Location {
+    match value.origin_at(range.start) {
+        None => Location::builtin_default(""),
+        Some(o) if o.is_builtin_default() => Location::builtin_default(o.file.clone()),
+        Some(o) => Location::text(o.file.clone(), o.line, value.span_of(range)),
+    }
+}
+
+impl Location {
+    /// The same place without the first `skip` bytes of its span (a
+    /// pattern after the `!`s of its token).
+    fn narrowed(&self, skip: usize) -> Location {
+        let mut narrowed = self.clone();
+        if let At::Text(Some(span)) = &mut narrowed.at {
+            span.start = span.start.saturating_add(skip).min(span.end);
+        }
+        narrowed
+    }
 }
 
 #[cfg(test)]
@@ -783,10 +795,7 @@ mod tests {
     fn list_tables_keep_domain_keys_and_transport_reads_the_whole_table() {
         let fx = fixture(&[("etc/postfix/t", "a.test x\nuser@a.test y\nnovalue\n")]);
         let spec = TableSpec::parse("hash:/etc/postfix/t").unwrap();
-        let here = Location {
-            file: "etc/postfix/main.cf".into(),
-            line: 1,
-        };
+        let here = Location::text("etc/postfix/main.cf", 1, None);
         let mut reader = ListReader::new(&fx.root, "/var/spool/postfix");
         let for_list = reader.table_keys(&spec, &here, KeptKeys::Domains);
         let for_values = reader.table(&spec, &here);

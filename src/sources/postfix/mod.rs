@@ -8,29 +8,34 @@
 //! domain wins. Then `transport_maps` may route a local-class domain
 //! elsewhere (see [`TransportMaps::route`] for the rule).
 //!
-//! `declared` points at the physical line where the name itself stands. A
-//! name that only exists in a Postfix built-in default (`localhost` in the
-//! default `mydestination`) is declared at line 0 of main.cf with `via`
-//! `"<parameter> (default)"`: it is written nowhere, and line 0 says so
-//! without inventing a place.
+//! `declared` points at the physical line where the name itself stands,
+//! with the name's bytes there (its span) when it is written as one piece.
+//! A name that only exists in a Postfix built-in default (`localhost` in
+//! the default `mydestination`) is declared at line 0 of main.cf with
+//! `via` `"<parameter> (default)"`: it is written nowhere, and line 0 says
+//! so without inventing a place. A key of a compiled table is declared at
+//! line 0 of the compiled file, which has no lines.
 
-pub mod compiled;
-pub mod lists;
-pub mod maincf;
+pub(crate) mod compiled;
+pub(crate) mod expand;
+pub(crate) mod lexer;
+pub(crate) mod lists;
+pub(crate) mod maincf;
 pub mod tables;
-pub mod transport;
+pub(crate) mod transport;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
+pub use expand::Expanded;
 pub use lists::{ListReader, MatchList, Member};
-pub use maincf::{Definition, Expanded, MainCf, Origin};
+pub use maincf::{Definition, MainCf, Origin};
 pub use tables::{Table, TableEntry, TableLoad, TableSpec};
 pub use transport::{Route, TransportMaps, TransportMatch};
 
 use crate::inventory::{
-    Declared, Delivery, DomainName, Inventory, InventoryBuilder, InventoryWarning, Platform,
-    WarningKind,
+    BuiltIn, ByteSpan, Declared, Delivery, DomainName, Inventory, InventoryBuilder,
+    InventoryWarning, Platform, PostfixParam, Via, WarningKind,
 };
 use crate::safe_fs;
 use crate::sources::{ConfigRoot, SourceError, SourceOptions};
@@ -38,19 +43,62 @@ use crate::sources::{ConfigRoot, SourceError, SourceOptions};
 /// A place in a file under the root.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Location {
-    /// Relative to the root, `/`-separated.
+    /// Relative to the root, `/`-separated; empty for text written nowhere.
     pub file: String,
     /// 1-based physical line; 0 for a built-in default (in main.cf) and
     /// for a key of a compiled table (which has no lines).
     pub line: u32,
+    /// What stands there.
+    pub at: At,
+}
+
+/// What a [`Location`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum At {
+    /// Text in the file, with the bytes of the name or pattern when they
+    /// are written there as one piece (see [`Expanded::span_of`]).
+    Text(Option<ByteSpan>),
+    /// A key of a compiled table (line 0 of the compiled file).
+    CompiledKey,
+    /// A Postfix built-in default, written nowhere (line 0 of main.cf).
+    BuiltinDefault,
 }
 
 impl Location {
-    /// True for a name written nowhere: a Postfix built-in default, located
-    /// at line 0 of main.cf (or nowhere at all). A compiled table's keys
-    /// are at line 0 of the compiled file, which is not main.cf.
-    pub fn is_builtin_default(&self, main_cf: &str) -> bool {
-        self.line == 0 && (self.file.is_empty() || self.file == main_cf)
+    /// Text at `file:line`, the name's bytes at `span`.
+    pub fn text(file: impl Into<String>, line: u32, span: Option<ByteSpan>) -> Self {
+        Location {
+            file: file.into(),
+            line,
+            at: At::Text(span),
+        }
+    }
+
+    /// A built-in default of main.cf `file` (empty: of no file).
+    pub fn builtin_default(file: impl Into<String>) -> Self {
+        Location {
+            file: file.into(),
+            line: 0,
+            at: At::BuiltinDefault,
+        }
+    }
+
+    /// The bytes of the name, when known.
+    pub fn span(&self) -> Option<ByteSpan> {
+        match self.at {
+            At::Text(span) => span,
+            At::CompiledKey | At::BuiltinDefault => None,
+        }
+    }
+
+    /// The declaration of a name found here through `param`.
+    fn declared(&self, param: PostfixParam) -> Declared {
+        let via = match self.at {
+            At::Text(_) => Via::Parameter(param),
+            At::CompiledKey => Via::CompiledTable(param),
+            At::BuiltinDefault => Via::Default(BuiltIn::Postfix(param)),
+        };
+        Declared::new(self.file.clone(), self.line, via).with_span(self.span())
     }
 }
 
@@ -83,11 +131,11 @@ impl From<&SourceOptions> for PostfixOptions {
 }
 
 /// The address classes in Postfix's order of precedence.
-pub const CLASSES: &[(&str, Delivery)] = &[
-    ("mydestination", Delivery::Local),
-    ("virtual_alias_domains", Delivery::Local),
-    ("virtual_mailbox_domains", Delivery::Local),
-    ("relay_domains", Delivery::Relay),
+pub const CLASSES: &[(PostfixParam, Delivery)] = &[
+    (PostfixParam::Mydestination, Delivery::Local),
+    (PostfixParam::VirtualAliasDomains, Delivery::Local),
+    (PostfixParam::VirtualMailboxDomains, Delivery::Local),
+    (PostfixParam::RelayDomains, Delivery::Relay),
 ];
 
 /// Everything the reader learned, for readers built on top of Postfix
@@ -100,20 +148,6 @@ pub struct PostfixConfig {
     /// The four class lists, in precedence order.
     pub classes: Vec<MatchList>,
     pub transport: TransportMaps,
-}
-
-impl PostfixConfig {
-    /// The transport entry for `domain` and where it routes mail, with
-    /// this server's `myhostname` counted as "here".
-    pub fn transport_route(&self, domain: &DomainName) -> Option<(TransportMatch, Route)> {
-        let m = self.transport.lookup_domain(domain.as_str())?;
-        let route = self.transport.route(&m.value, &self.this_host());
-        Some((m, route))
-    }
-
-    fn this_host(&self) -> Vec<String> {
-        vec![self.main_cf.expanded("myhostname")]
-    }
 }
 
 /// How Postfix reads each file that names domains of its classes: what a
@@ -239,22 +273,27 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
     let pdms = main_cf
         .expand_checked("parent_domain_matches_subdomains")?
         .text;
-    let parent_matching =
-        |param: &str| tables::split_tokens(&pdms).iter().any(|(_, t)| *t == param);
+    let parent_matching = |param: PostfixParam| {
+        tables::split_tokens(&pdms)
+            .iter()
+            .any(|(_, t)| *t == param.as_str())
+    };
     let mut reader = ListReader::new(root, &queue_dir);
     let mut builder = InventoryBuilder::new();
     // Every place each domain was declared, with its class, to report
     // duplicates.
-    let mut places: BTreeMap<DomainName, Vec<(&str, Location)>> = BTreeMap::new();
+    let mut places: BTreeMap<DomainName, Vec<(PostfixParam, Location)>> = BTreeMap::new();
     let mut classes = Vec::new();
     let mut relay_includes_mydestination = false;
-    for (param, delivery) in CLASSES {
-        let value = main_cf.expand_checked(param)?;
-        report_expansion_problems(param, &value, &main_file, &mut warnings);
-        if *param == "relay_domains" {
-            relay_includes_mydestination = value.referenced.contains("mydestination");
+    for &(param, delivery) in CLASSES {
+        let value = main_cf.expand_checked(param.as_str())?;
+        report_expansion_problems(param.as_str(), &value, &main_file, &mut warnings);
+        if param == PostfixParam::RelayDomains {
+            relay_includes_mydestination = value
+                .referenced
+                .contains(PostfixParam::Mydestination.as_str());
         }
-        let list = reader.read_list(param, &value, parent_matching(param))?;
+        let list = reader.read_list(param.as_str(), &value, parent_matching(param))?;
         let (members, member_warnings) = list.members();
         warnings.extend(member_warnings);
         for member in members {
@@ -263,16 +302,16 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
             // wins, so they add nothing and are not a mistake.
             // mydestination is the first class: a name in it has it first.
             let repeats_mydestination = relay_includes_mydestination
-                && *param == "relay_domains"
+                && param == PostfixParam::RelayDomains
                 && places
                     .get(&member.name)
                     .and_then(|p| p.first())
-                    .is_some_and(|(c, _)| *c == "mydestination");
+                    .is_some_and(|(c, _)| *c == PostfixParam::Mydestination);
             if repeats_mydestination {
                 continue;
             }
-            let declared = declared_at(&member.location, param, &main_file);
-            builder.declare(member.name.clone(), *delivery, declared);
+            let declared = member.location.declared(param);
+            builder.declare(member.name.clone(), delivery, declared);
             places
                 .entry(member.name)
                 .or_default()
@@ -280,7 +319,7 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
         }
         classes.push(list);
     }
-    warnings.extend(duplicate_warnings(&places, &main_file));
+    warnings.extend(duplicate_warnings(&places));
 
     let transport_value = main_cf.expand_checked("transport_maps")?;
     report_expansion_problems(
@@ -295,7 +334,7 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
     let transport = TransportMaps::read(
         &mut reader,
         &transport_value,
-        parent_matching("transport_maps"),
+        parent_matching(PostfixParam::TransportMaps),
         master_cf.as_deref(),
     );
     warnings.extend(reader.take_warnings());
@@ -309,7 +348,10 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
         let Some((first_class, _)) = declared.first() else {
             continue;
         };
-        if !matches!(*first_class, "mydestination" | "virtual_mailbox_domains") {
+        if !matches!(
+            *first_class,
+            PostfixParam::Mydestination | PostfixParam::VirtualMailboxDomains
+        ) {
             continue;
         }
         let Some(m) = transport.lookup_domain(name.as_str()) else {
@@ -320,7 +362,7 @@ pub fn read_config(root: &ConfigRoot, opts: &PostfixOptions) -> Result<PostfixCo
             builder.declare(
                 name.clone(),
                 Delivery::Relay,
-                declared_at(&m.location, "transport_maps", &main_file),
+                m.location.declared(PostfixParam::TransportMaps),
             );
         }
     }
@@ -391,15 +433,20 @@ fn set_hostname_default(
     let mailname = root
         .read_text("/etc/mailname", safe_fs::SMALL_FILE_LIMIT)
         .ok()
-        .and_then(|t| t.lines().next().map(|l| l.trim().to_string()))
-        .filter(|l| !l.is_empty());
-    if let Some(name) = mailname {
+        .and_then(|t| {
+            let first = t.lines().next()?;
+            let name = first.trim();
+            let offset = first.len() - first.trim_start().len();
+            Some((name.to_string(), offset))
+        })
+        .filter(|(name, _)| !name.is_empty());
+    if let Some((name, offset)) = mailname {
         let origin = Origin {
             file: root.display("/etc/mailname"),
             line: 1,
             param: "myhostname".into(),
         };
-        main_cf.set_hostname(&name, Some(origin));
+        main_cf.set_hostname(&name, Some((origin, offset)));
         return;
     }
     if let Some(name) = opts.hostname.as_deref().filter(|n| !n.is_empty()) {
@@ -428,18 +475,6 @@ fn set_hostname_default(
         parameter: Some("myhostname".into()),
         message: "myhostname is not set and the machine's name is unknown: $myhostname expands to nothing (give it with --server-name)".into(),
     });
-}
-
-fn declared_at(location: &Location, via: &str, main_cf: &str) -> Declared {
-    Declared {
-        file: location.file.clone(),
-        line: location.line,
-        via: if location.is_builtin_default(main_cf) {
-            format!("{via} (default)")
-        } else {
-            via.to_string()
-        },
-    }
 }
 
 fn param_warning(
@@ -476,8 +511,7 @@ fn report_expansion_problems(
 
 /// A domain in two classes or twice in one list.
 fn duplicate_warnings(
-    places: &BTreeMap<DomainName, Vec<(&str, Location)>>,
-    main_cf: &str,
+    places: &BTreeMap<DomainName, Vec<(PostfixParam, Location)>>,
 ) -> Vec<InventoryWarning> {
     let mut warnings = Vec::new();
     for (name, declared) in places {
@@ -488,21 +522,21 @@ fn duplicate_warnings(
             let message = if class == first_class {
                 format!(
                     "{name} is listed twice in {class}: {} and {}",
-                    show(first, main_cf),
-                    show(loc, main_cf)
+                    show(first),
+                    show(loc)
                 )
             } else {
                 format!(
                     "{name} is in both {first_class} ({}) and {class} ({}); Postfix uses {first_class}",
-                    show(first, main_cf),
-                    show(loc, main_cf)
+                    show(first),
+                    show(loc)
                 )
             };
             warnings.push(InventoryWarning {
                 kind: WarningKind::DuplicateDomain,
                 file: Some(loc.file.clone()),
                 line: Some(loc.line),
-                parameter: Some(class.to_string()),
+                parameter: Some(class.as_str().to_string()),
                 message,
             });
         }
@@ -510,13 +544,11 @@ fn duplicate_warnings(
     warnings
 }
 
-fn show(location: &Location, main_cf: &str) -> String {
-    if location.is_builtin_default(main_cf) {
-        format!("{} (built-in default)", location.file)
-    } else if location.line == 0 {
-        location.file.clone()
-    } else {
-        format!("{}:{}", location.file, location.line)
+fn show(location: &Location) -> String {
+    match location.at {
+        At::BuiltinDefault => format!("{} (built-in default)", location.file),
+        At::CompiledKey => location.file.clone(),
+        At::Text(_) => format!("{}:{}", location.file, location.line),
     }
 }
 

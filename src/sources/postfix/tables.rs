@@ -17,10 +17,10 @@ use std::ops::ControlFlow;
 #[cfg(test)]
 use std::path::Path;
 
-use super::Location;
 use super::compiled::{self, CompiledFormat, CompiledTableError, FileSource};
-use super::maincf::is_postfix_space;
-use crate::inventory::{MISMATCH_KEYS_SHOWN, TableMismatch, WarningKind};
+use super::lexer::{Lexer, is_postfix_space};
+use super::{At, Location};
+use crate::inventory::{ByteSpan, MISMATCH_KEYS_SHOWN, TableMismatch, WarningKind};
 use crate::safe_fs;
 use crate::sources::{ConfigRoot, SourceError};
 
@@ -111,6 +111,9 @@ pub struct TableEntry<'t> {
     /// Its physical line (the first of a logical line); 0 in a compiled
     /// file, which has no lines.
     pub line: u32,
+    /// What stands there: the key's bytes in the text source, or a key of
+    /// the compiled file.
+    pub at: At,
 }
 
 impl TableEntry<'_> {
@@ -118,6 +121,7 @@ impl TableEntry<'_> {
         Location {
             file: self.file.to_string(),
             line: self.line,
+            at: self.at,
         }
     }
 }
@@ -135,6 +139,23 @@ struct Slot {
     key: Span,
     value: Span,
     line: u32,
+    /// Where the key is written in the text source (not a span of the
+    /// table's text): none for a compiled key or an `inline:` table.
+    written: Option<Span>,
+}
+
+impl Span {
+    /// `len` bytes at `start` of a file, when they fit a span.
+    fn of_file(start: usize, len: usize) -> Option<Span> {
+        let start = u32::try_from(start).ok()?;
+        let len = u32::try_from(len).ok()?;
+        start.checked_add(len)?;
+        Some(Span { start, len })
+    }
+
+    fn bytes(self) -> ByteSpan {
+        ByteSpan::at(self.start as usize, self.len as usize)
+    }
 }
 
 /// A table whose keys are known.
@@ -183,15 +204,19 @@ impl Table {
     }
 
     fn entry(&self, slot: &Slot) -> TableEntry<'_> {
-        let file = match (&self.compiled, slot.line) {
-            (Some(compiled), 0) => compiled,
-            _ => &self.file,
+        let (file, at) = match (&self.compiled, slot.line) {
+            (Some(compiled), 0) => (compiled, At::CompiledKey),
+            // No line and no compiled file: an `inline:` table of a
+            // built-in default.
+            (None, 0) => (&self.file, At::BuiltinDefault),
+            _ => (&self.file, At::Text(slot.written.map(Span::bytes))),
         };
         TableEntry {
             key: self.span_text(slot.key),
             value: self.span_text(slot.value),
             file,
             line: slot.line,
+            at,
         }
     }
 
@@ -222,10 +247,18 @@ impl Table {
         }
     }
 
-    /// Add an entry (`key` already case-folded). `first_wins`: postmap
-    /// keeps the first of duplicate keys; `inline:` keeps the last. False
-    /// when the table is too large to hold it.
-    fn insert(&mut self, key: &str, value: &str, line: u32, first_wins: bool) -> bool {
+    /// Add an entry (`key` already case-folded) written on `line`, the
+    /// key's bytes at `written`. `first_wins`: postmap keeps the first of
+    /// duplicate keys; `inline:` keeps the last. False when the table is
+    /// too large to hold it.
+    fn insert(
+        &mut self,
+        key: &str,
+        value: &str,
+        line: u32,
+        written: Option<Span>,
+        first_wins: bool,
+    ) -> bool {
         if let Some(i) = self.find(key) {
             if !first_wins {
                 let Some(value) = self.push_text(value) else {
@@ -234,6 +267,7 @@ impl Table {
                 if let Some(slot) = self.slots.get_mut(i as usize) {
                     slot.value = value;
                     slot.line = line;
+                    slot.written = written;
                 }
             }
             return true;
@@ -249,6 +283,7 @@ impl Table {
             key: key_span,
             value: value_span,
             line,
+            written,
         });
         match self.index.entry(key_hash(key)) {
             std::collections::hash_map::Entry::Vacant(v) => {
@@ -647,6 +682,7 @@ impl CompiledRead<'_> {
             };
             let value = String::from_utf8_lossy(compiled::lookup_value(stored_value));
             let mut line = 0;
+            let mut written = None;
             if let Some(text) = &text {
                 match text.find(&key) {
                     Some(i) => {
@@ -655,6 +691,7 @@ impl CompiledRead<'_> {
                         }
                         if let Some(slot) = text.slots.get(i as usize) {
                             line = slot.line;
+                            written = slot.written;
                             if text.span_text(slot.value) != value {
                                 changed_count += 1;
                                 if changed_values.len() < 3 {
@@ -674,7 +711,7 @@ impl CompiledRead<'_> {
             if kept == KeptKeys::Domains && key.contains('@') {
                 return ControlFlow::Continue(());
             }
-            if !full && !table.insert(&key, &value, line, true) {
+            if !full && !table.insert(&key, &value, line, written, true) {
                 full = true;
                 if text.is_none() {
                     return ControlFlow::Break(());
@@ -803,8 +840,15 @@ fn read_source(
         // Keys and values take about the room of the file itself.
         table.text.reserve(text.len());
     }
-    for (line, joined) in SourceLines::new(&text) {
+    for logical in Lexer::new(&text).lines() {
+        let line = logical.line();
+        let joined = logical.joined();
         let (key, value) = split_key_value(&joined);
+        // The key starts the logical line; a quoted key may run on into a
+        // continuation, and then it is not one piece of the file.
+        let written = (key.len() <= logical.first.text.len())
+            .then(|| Span::of_file(logical.first.offset, key.len()))
+            .flatten();
         if value.is_empty() {
             problems.push(TableProblem {
                 kind: WarningKind::Suspicious,
@@ -824,7 +868,7 @@ fn read_source(
         } else {
             std::borrow::Cow::Borrowed(key)
         };
-        if !table.insert(&folded, value, line, true) {
+        if !table.insert(&folded, value, line, written, true) {
             problems.push(TableProblem {
                 kind: WarningKind::NotEnumerable,
                 file: Some(file.clone()),
@@ -839,122 +883,6 @@ fn read_source(
     table.text.shrink_to_fit();
     table.slots.shrink_to_fit();
     Ok(table)
-}
-
-/// The logical lines of a table source, one at a time, each with the number
-/// of its first physical line: the rules of main.cf's `logical_lines`
-/// (continuations start with white space, comment and blank lines are
-/// skipped and do not end a logical line, a continuation with nothing to
-/// continue is dropped), without holding a vector of every line of a
-/// million-line table. A line without continuations is borrowed.
-struct SourceLines<'t> {
-    text: &'t str,
-    /// Byte offset of the next physical line; past the end when done.
-    pos: usize,
-    /// Number of the physical line at `pos`.
-    line: u32,
-}
-
-/// A physical line as the logical-line rules see it.
-enum Physical<'t> {
-    /// Blank or comment.
-    Skip,
-    /// Starts with white space: continues the open logical line.
-    Continuation(&'t str),
-    /// Starts a logical line.
-    Start(&'t str),
-}
-
-impl<'t> SourceLines<'t> {
-    fn new(text: &'t str) -> Self {
-        SourceLines {
-            text,
-            pos: 0,
-            line: 1,
-        }
-    }
-
-    /// The physical line at `pos` (without its newline) and the offset
-    /// after it, or `None` at the end.
-    fn peek(&self) -> Option<(&'t str, usize)> {
-        let rest = self.text.get(self.pos..)?;
-        Some(match rest.as_bytes().iter().position(|&b| b == b'\n') {
-            Some(newline) => (rest.get(..newline).unwrap_or(rest), self.pos + newline + 1),
-            // The last line; the offset past the end ends the iteration.
-            None => (rest, self.text.len() + 1),
-        })
-    }
-
-    fn advance(&mut self, next: usize) {
-        self.pos = next;
-        self.line = self.line.saturating_add(1);
-    }
-
-    fn classify(raw: &'t str) -> Physical<'t> {
-        // The white space Postfix trims is ASCII, so byte positions are
-        // character boundaries.
-        let bytes = raw.as_bytes();
-        let end = bytes
-            .iter()
-            .rposition(|&b| !is_space_byte(b))
-            .map_or(0, |last| last + 1);
-        let trimmed_end = raw.get(..end).unwrap_or(raw);
-        match bytes.iter().position(|&b| !is_space_byte(b)) {
-            None => Physical::Skip,
-            Some(_)
-                if trimmed_end
-                    .trim_start_matches(is_postfix_space)
-                    .starts_with('#') =>
-            {
-                Physical::Skip
-            }
-            Some(0) => Physical::Start(trimmed_end),
-            Some(_) => Physical::Continuation(trimmed_end),
-        }
-    }
-}
-
-impl<'t> Iterator for SourceLines<'t> {
-    type Item = (u32, std::borrow::Cow<'t, str>);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let (line, first) = loop {
-            let (raw, next) = self.peek()?;
-            let line = self.line;
-            self.advance(next);
-            match Self::classify(raw) {
-                Physical::Start(text) => break (line, text),
-                // Nothing is open here: every continuation of a logical
-                // line is taken below, so this one continues nothing.
-                Physical::Skip | Physical::Continuation(_) => continue,
-            }
-        };
-        let mut joined: Option<String> = None;
-        while let Some((raw, next)) = self.peek() {
-            match Self::classify(raw) {
-                Physical::Skip => self.advance(next),
-                Physical::Continuation(text) => {
-                    joined
-                        .get_or_insert_with(|| first.to_string())
-                        .push_str(text);
-                    self.advance(next);
-                }
-                Physical::Start(_) => break,
-            }
-        }
-        Some((
-            line,
-            match joined {
-                Some(text) => std::borrow::Cow::Owned(text),
-                None => std::borrow::Cow::Borrowed(first),
-            },
-        ))
-    }
-}
-
-/// [`is_postfix_space`] for a byte.
-fn is_space_byte(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c)
 }
 
 /// Split a source line into key and value.
@@ -1009,6 +937,7 @@ fn load_inline(spec: &TableSpec, origin: &Location) -> TableLoad {
             &fold_case(key),
             value.trim_matches(is_postfix_space),
             origin.line,
+            None,
             false,
         );
     }
@@ -1059,10 +988,7 @@ mod tests {
     use crate::test_support::tree;
 
     fn origin() -> Location {
-        Location {
-            file: "etc/postfix/main.cf".into(),
-            line: 7,
-        }
+        Location::text("etc/postfix/main.cf", 7, None)
     }
 
     fn root_with(files: &[(&str, &str)]) -> (tempfile::TempDir, ConfigRoot) {
@@ -1116,29 +1042,6 @@ mod tests {
         assert_eq!(t.file, "etc/postfix/vdomains");
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].line, Some(7));
-    }
-
-    #[test]
-    fn source_lines_follow_the_main_cf_logical_line_rules() {
-        let text =
-            "  orphan\n\tstill orphan\n# c\na 1\n\n  # inside\n  2\t \n\tthree\r\nb x\n#\n   \nc y";
-        let streamed: Vec<(u32, String)> = SourceLines::new(text)
-            .map(|(line, joined)| (line, joined.into_owned()))
-            .collect();
-        let (lines, orphans) = crate::sources::postfix::maincf::logical_lines(text);
-        let whole: Vec<(u32, String)> = lines.iter().map(|l| (l.line, l.joined().0)).collect();
-        assert_eq!(streamed, whole);
-        assert_eq!(
-            streamed,
-            vec![
-                (4, "a 1  2\tthree".to_string()),
-                (9, "b x".to_string()),
-                (12, "c y".to_string())
-            ]
-        );
-        assert_eq!(orphans, vec![1, 2]);
-        assert_eq!(SourceLines::new("").count(), 0);
-        assert_eq!(SourceLines::new("\n\n").count(), 0);
     }
 
     #[test]

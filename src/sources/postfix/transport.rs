@@ -9,8 +9,9 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 use super::Location;
-use super::lists::{ListReader, location_at};
-use super::maincf::{Expanded, is_postfix_space, logical_lines};
+use super::expand::Expanded;
+use super::lexer::{Lexer, is_postfix_space};
+use super::lists::{ListReader, location_of};
 use super::tables::{TableLoad, TableSpec, fold_case, split_tokens};
 use crate::inventory::WarningKind;
 
@@ -69,7 +70,7 @@ impl TransportMaps {
     ) -> TransportMaps {
         let mut tables = Vec::new();
         for (offset, token) in split_tokens(&value.text) {
-            let location = location_at(value, offset);
+            let location = location_of(value, offset..offset + token.len());
             let Some(spec) = TableSpec::parse(token) else {
                 reader.warn(
                     WarningKind::Suspicious,
@@ -226,9 +227,8 @@ impl TransportMaps {
 fn client_services_from_master_cf(text: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     let mut clients = BTreeSet::new();
     let mut lmtp = BTreeSet::new();
-    let (lines, _) = logical_lines(text);
-    for logical in lines {
-        let (joined, _) = logical.joined();
+    for logical in Lexer::new(text).lines() {
+        let joined = logical.joined();
         let fields: Vec<&str> = joined
             .split(is_postfix_space)
             .filter(|f| !f.is_empty())
