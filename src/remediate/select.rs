@@ -45,7 +45,7 @@ fn treatment(rule: RuleId) -> Treatment {
             "the MX points here but this server does not accept the domain's mail; turn mail on in the panel or change the MX (mxdrift never turns delivery on)",
         ),
         RuleId::ResolverViewDiffers => Treatment::ForAHuman(
-            "this server's resolver does not see what the authoritative servers say: remove the local DNS zone first (and wait until caches expire), or this server's mail will loop",
+            "this server's resolver does not see what the authoritative servers say: if a local DNS zone answers for the domain, remove the local DNS zone first (and wait until caches expire), or this server's mail will loop",
         ),
         RuleId::LookupInconclusive => Treatment::Inconclusive,
         RuleId::MxTargetCname

@@ -102,7 +102,8 @@ fn start_tree(net: u8) -> Option<Tree> {
                  mailhost IN NS ns.olddns\n\
                  oob IN NS ns.provider.example.\n\
                  faulty IN NS ns1.newdns\nfaulty IN NS ns.broken\nns.broken IN A {seven}\n\
-                 cycle1 IN NS ns.cycle2\ncycle2 IN NS ns.cycle1\n",
+                 cycle1 IN NS ns.cycle2\ncycle2 IN NS ns.cycle1\n\
+                 back IN NS ns1.newdns\nback IN NS ns2.newdns\n",
                 two = a(2),
                 three = a(3),
                 four = a(4),
@@ -174,6 +175,11 @@ fn start_tree(net: u8) -> Option<Tree> {
             &format!("{}mx IN CNAME mx.mailhost.test.\n", mx("mx.cname.test.")),
         ),
     );
+    // Moved here: the old provider still has the old MX.
+    let back_new = write(
+        "back-new.zone",
+        zone("back.test.", &new_ns, &mx("mail.hoster.test.")),
+    );
     let faulty = write(
         "faulty.zone",
         zone(
@@ -217,6 +223,10 @@ fn start_tree(net: u8) -> Option<Tree> {
             &mx("mail.hoster.test."),
         ),
     );
+    let back_old = write(
+        "back-old.zone",
+        zone("back.test.", &old_ns, &mx("mx.elsewhere.test.")),
+    );
     let mailhost = write(
         "mailhost.zone",
         zone("mailhost.test.", &old_ns, "mx IN A 198.51.100.20\n"),
@@ -249,6 +259,7 @@ fn start_tree(net: u8) -> Option<Tree> {
                 ("cname.test", cname),
                 ("oob.test", oob),
                 ("faulty.test", faulty),
+                ("back.test", back_new),
                 ("provider.example", provider),
             ],
         )?,
@@ -259,6 +270,7 @@ fn start_tree(net: u8) -> Option<Tree> {
                 ("moved.test", moved_old),
                 ("disagree.test", disagree_old),
                 ("mailhost.test", mailhost),
+                ("back.test", back_old),
                 ("hoster.test", hoster),
                 ("elsewhere.test", elsewhere),
                 ("stable.test", stable),
@@ -275,7 +287,7 @@ fn start_tree(net: u8) -> Option<Tree> {
     );
     let domains = write(
         "domains.txt",
-        "moved.test\nstable.test\ndisagree.test\nlame.test\ncname.test\noob.test\ncycle1.test\n"
+        "moved.test\nstable.test\ndisagree.test\nlame.test\ncname.test\noob.test\ncycle1.test\nback.test\n"
             .to_string(),
     );
     Some(Tree {
@@ -445,6 +457,12 @@ async fn authoritative_mode_sees_the_move_resolver_mode_misses() {
     assert_eq!(stable["verdict"], "here");
     assert!(rules(stable).is_empty(), "{stable:#}");
 
+    // Moved here, the resolver still says elsewhere: a warning.
+    let back = domain(&doc, "back.test");
+    assert_eq!(back["verdict"], "here", "{back:#}");
+    assert_eq!(rules(back), ["resolver-view-differs:warning"]);
+    assert_eq!(back["dns"]["resolver"]["verdict"], "elsewhere");
+
     // Two delegated servers with different MX, leading to different
     // verdicts: inconclusive, never remediated.
     let disagree = domain(&doc, "disagree.test");
@@ -536,7 +554,7 @@ async fn authoritative_mode_sees_the_move_resolver_mode_misses() {
     );
     assert_eq!(
         value("mxdrift_findings", Some("resolver-view-differs")),
-        1.0
+        2.0
     );
     assert_eq!(value("mxdrift_findings", Some("nameservers-disagree")), 1.0);
     assert_eq!(value("mxdrift_findings", Some("lame-delegation")), 1.0);
@@ -620,6 +638,12 @@ async fn authoritative_mode_sees_the_move_resolver_mode_misses() {
     );
     assert!(
         actions(&plan, "disagree.test")
+            .iter()
+            .all(|a| a["kind"] == "left"),
+        "{plan:#}"
+    );
+    assert!(
+        actions(&plan, "back.test")
             .iter()
             .all(|a| a["kind"] == "left"),
         "{plan:#}"
