@@ -783,7 +783,9 @@ pub async fn reconfirm(
         .collect();
     let names: Vec<DomainName> = wanted.iter().map(|d| d.domain.name.clone()).collect();
     let server_names: Vec<String> = audit.identity.names.iter().cloned().collect();
-    let mut dns = resolve::gather_over_tcp(&names, &server_names, &opts.resolve).await?;
+    // The same resolver view as the audit's (the root's resolv.conf).
+    let resolver_opts = mta_resolver(opts, &mut Vec::new());
+    let mut dns = resolve::gather_over_tcp(&names, &server_names, &resolver_opts).await?;
     // This server as stated, and what its names resolve to over TCP:
     // nothing the audit learned from DNS over UDP.
     let mut identity = ServerIdentity {
