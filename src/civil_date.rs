@@ -66,6 +66,19 @@ impl CivilDate {
     }
 }
 
+/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC` (when caches expire, in
+/// `resolver-view-differs`).
+pub fn utc_timestamp(secs: u64) -> String {
+    let within = secs % 86_400;
+    format!(
+        "{} {:02}:{:02}:{:02} UTC",
+        CivilDate::from_unix(secs),
+        within / 3600,
+        within % 3600 / 60,
+        within % 60
+    )
+}
+
 /// As in the config file and the JSON report: `YYYY-MM-DD`.
 impl Serialize for CivilDate {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -103,5 +116,9 @@ mod tests {
         );
         assert_eq!(CivilDate::from_unix(951_782_400).to_string(), "2000-02-29");
         assert!(CivilDate::parse("2026-11-23").unwrap() < CivilDate::parse("2027-01-01").unwrap());
+        assert_eq!(
+            utc_timestamp(1_795_392_000 + 3661),
+            "2026-11-23 01:01:01 UTC"
+        );
     }
 }

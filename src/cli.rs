@@ -238,6 +238,29 @@ pub struct DnsArgs {
     /// Public resolvers limit clients to about 1,000 per second; use e.g. 500 for a large audit.
     #[arg(long = "max-qps", value_name = "N", value_parser = queries_per_second)]
     pub max_qps: Option<u32>,
+
+    /// How to ask DNS: `resolver` (default) asks the resolvers; `authoritative` follows the
+    /// delegation from the root servers, asks every authoritative server of each domain and
+    /// compares with the resolver's view (--max-qps is then per server address). Default:
+    /// `dns` in mxdrift.yaml, else `resolver`.
+    #[arg(long, value_name = "MODE", value_parser = dns_mode, conflicts_with = "zone_file")]
+    pub dns: Option<crate::resolve::DnsMode>,
+
+    /// Root hints in named.root format for `--dns authoritative` (default: IANA's root servers,
+    /// built in): for private DNS trees and tests.
+    #[arg(long = "root-hints", value_name = "FILE", conflicts_with = "zone_file")]
+    pub root_hints: Option<PathBuf>,
+}
+
+/// `--dns resolver|authoritative`.
+fn dns_mode(text: &str) -> Result<crate::resolve::DnsMode, String> {
+    match text {
+        "resolver" => Ok(crate::resolve::DnsMode::Resolver),
+        "authoritative" => Ok(crate::resolve::DnsMode::Authoritative),
+        other => Err(format!(
+            "`{other}` is not a DNS mode: use `resolver` or `authoritative`"
+        )),
+    }
 }
 
 /// The registry lookups (`audit --rdap`).
@@ -650,6 +673,22 @@ mod tests {
         assert!(e.contains("--timeout") && e.contains("1e30"), "{e}");
         let e = rejected(&["mxdrift", "fix", "--deadline=inf"]);
         assert!(e.contains("--deadline") && e.contains("inf"), "{e}");
+    }
+
+    #[test]
+    fn dns_mode_is_resolver_or_authoritative() {
+        let e = rejected(&["mxdrift", "--dns", "recursive"]);
+        assert!(
+            e.contains("--dns") && e.contains("`recursive` is not a DNS mode"),
+            "{e}"
+        );
+        assert_eq!(
+            dns_mode("authoritative"),
+            Ok(crate::resolve::DnsMode::Authoritative)
+        );
+        // Zone files answer offline: no network to follow delegations in.
+        let e = rejected(&["mxdrift", "--dns", "authoritative", "--zone-file", "z"]);
+        assert!(e.contains("cannot be used with"), "{e}");
     }
 
     #[test]

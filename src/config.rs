@@ -46,6 +46,8 @@ struct ConfigFile {
     #[serde(default, deserialize_with = "nameservers")]
     resolvers: Vec<SocketAddr>,
     #[serde(default)]
+    dns: Option<crate::resolve::DnsMode>,
+    #[serde(default)]
     severity: BTreeMap<String, Severity>,
     #[serde(default)]
     ignore: Vec<IgnoreAsWritten>,
@@ -62,6 +64,8 @@ pub struct Config {
     /// Resolvers to ask, `IP` or `IP:PORT` (command-line `--nameserver` wins),
     /// checked as they are read so that a bad one is named with its line.
     pub resolvers: Vec<SocketAddr>,
+    /// `dns: resolver|authoritative` (command-line `--dns` wins).
+    pub dns: Option<crate::resolve::DnsMode>,
     /// Severity overrides per rule.
     pub severity: BTreeMap<RuleId, Severity>,
     pub ignore: Vec<Ignore>,
@@ -294,6 +298,7 @@ impl Config {
             server: file.server,
             trusted_mx: file.trusted_mx,
             resolvers: file.resolvers,
+            dns: file.dns,
             severity,
             ignore: ignores,
             rdap: file.rdap,

@@ -180,6 +180,15 @@ pub fn audit_options(args: &PipelineArgs, config: &Config, today: CivilDate) -> 
             concurrency: args.dns.concurrency,
             progress: None,
             max_qps: args.dns.max_qps,
+            // Zone files answer offline: `dns:` in the config file does
+            // not send such a run to the network (`--dns` with
+            // `--zone-file` is a usage error).
+            mode: if args.dns.zone_file.is_empty() {
+                args.dns.dns.or(config.dns).unwrap_or_default()
+            } else {
+                crate::resolve::DnsMode::Resolver
+            },
+            root_hints: args.dns.root_hints.clone(),
         },
         ignores: config.ignore.iter().map(|i| i.to_rule()).collect(),
         today,
@@ -464,6 +473,50 @@ ignore:
         assert_eq!(opts.resolve.attempts, 3);
         assert_eq!(opts.resolve.concurrency, 8);
         assert_eq!(opts.resolve.max_qps, Some(100));
+    }
+
+    #[test]
+    fn dns_mode_comes_from_the_command_line_over_the_config_file() {
+        let root = root_with_config("dns: authoritative\n");
+        let path = root.path().to_str().unwrap();
+        let from_file = load(&PipelineArgs::from(&audit_args(&["--root", path])), today()).unwrap();
+        assert_eq!(
+            from_file.opts.resolve.mode,
+            crate::resolve::DnsMode::Authoritative
+        );
+        assert_eq!(from_file.opts.resolve.root_hints, None);
+        let args = audit_args(&[
+            "--root",
+            path,
+            "--dns",
+            "resolver",
+            "--root-hints",
+            "/srv/named.root",
+        ]);
+        let from_cli = load(&PipelineArgs::from(&args), today()).unwrap();
+        assert_eq!(
+            from_cli.opts.resolve.mode,
+            crate::resolve::DnsMode::Resolver
+        );
+        assert_eq!(
+            from_cli.opts.resolve.root_hints,
+            Some(std::path::PathBuf::from("/srv/named.root"))
+        );
+        let bare = tempfile::tempdir().unwrap();
+        let default = load(
+            &PipelineArgs::from(&audit_args(&["--root", bare.path().to_str().unwrap()])),
+            today(),
+        )
+        .unwrap();
+        assert_eq!(default.opts.resolve.mode, crate::resolve::DnsMode::Resolver);
+        let bad = root_with_config("dns: recursive\n");
+        let e = load(
+            &PipelineArgs::from(&audit_args(&["--root", bad.path().to_str().unwrap()])),
+            today(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("mxdrift.yaml") && e.contains(":1"), "{e}");
     }
 
     #[test]

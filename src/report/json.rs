@@ -168,6 +168,28 @@ struct Dns<'a> {
     dangling_cname: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     problem: Option<&'a str>,
+    /// `resolver` or `authoritative` (`--dns`).
+    mode: &'static str,
+    /// Authoritative mode: the zone the MX was asked in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    zone: Option<&'a str>,
+    /// Authoritative mode: each delegated server address and its answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    servers: Option<&'a [crate::resolve::authoritative::ServerAnswer]>,
+    /// Authoritative mode: what this server's resolver answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resolver: Option<ResolverDns<'a>>,
+}
+
+#[derive(Serialize)]
+struct ResolverDns<'a> {
+    status: DnsStatus,
+    mx: Vec<&'a crate::resolve::MxHost>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'a str>,
+    verdict: Verdict,
 }
 
 #[derive(Serialize)]
@@ -201,8 +223,25 @@ fn delivery_counts(deliveries: impl Iterator<Item = Delivery>) -> BTreeMap<&'sta
     counts
 }
 
-fn dns<'a>(evidence: &'a MxEvidence, this_server: &[bool]) -> Dns<'a> {
+fn dns<'a>(d: &'a AuditedDomain) -> Dns<'a> {
+    let evidence: &'a MxEvidence = &d.evidence;
+    let this_server = &d.mx_this_server;
+    let view = d.authoritative.as_ref();
     Dns {
+        mode: if view.is_some() {
+            crate::resolve::DnsMode::Authoritative.as_str()
+        } else {
+            crate::resolve::DnsMode::Resolver.as_str()
+        },
+        zone: view.and_then(|v| v.servers.zone.as_deref()),
+        servers: view.map(|v| v.servers.servers.as_slice()),
+        resolver: view.map(|v| ResolverDns {
+            status: v.resolver.status,
+            mx: v.resolver.mx.iter().collect(),
+            ttl: v.resolver.ttl,
+            problem: v.resolver.problem.as_deref(),
+            verdict: v.resolver_verdict,
+        }),
         status: evidence.status,
         implicit_mx: evidence.implicit_mx,
         mx: evidence
@@ -226,7 +265,7 @@ fn audited(d: &AuditedDomain) -> Domain<'_> {
         unicode: unicode_form(&d.domain.name),
         delivery: d.domain.delivery,
         declared: &d.domain.declared,
-        dns: Some(dns(&d.evidence, &d.mx_this_server)),
+        dns: Some(dns(d)),
         verdict: Some(d.verdict),
         findings: Some(&d.findings),
         rdap: d.rdap.as_ref().map(rdap),

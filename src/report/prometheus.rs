@@ -112,6 +112,31 @@ pub fn write_failure(
     out.write_all(text.as_bytes())
 }
 
+/// `--dns authoritative` only: lame delegations (server addresses) and
+/// domains whose authoritative servers disagree.
+fn authoritative_counts(text: &mut String, audit: &crate::audit::Audit) {
+    let views = || {
+        audit
+            .domains
+            .iter()
+            .filter_map(|d| d.authoritative.as_ref())
+    };
+    family(
+        text,
+        "mxdrift_lame_delegations",
+        "Delegated name server addresses that refuse, answer without AA or do not answer (--dns authoritative).",
+    );
+    let lame: usize = views().map(|v| v.servers.lame().len()).sum();
+    let _ = writeln!(text, "mxdrift_lame_delegations {lame}");
+    family(
+        text,
+        "mxdrift_nameserver_disagreements",
+        "Domains whose authoritative servers give different answers (--dns authoritative).",
+    );
+    let disagree = views().filter(|v| v.servers.views.len() > 1).count();
+    let _ = writeln!(text, "mxdrift_nameserver_disagreements {disagree}");
+}
+
 impl AuditFormatter for Prometheus {
     fn write_report(&self, report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
         let audit = report.audit;
@@ -187,6 +212,9 @@ impl AuditFormatter for Prometheus {
             "Distinct DNS queries sent by the last audit.",
         );
         let _ = writeln!(text, "mxdrift_dns_queries {}", audit.stats.queries_sent);
+        if audit.domains.iter().any(|d| d.authoritative.is_some()) {
+            authoritative_counts(&mut text, audit);
+        }
         family(
             &mut text,
             "mxdrift_dns_lookups_failed",

@@ -28,6 +28,7 @@ mod audit_e2e;
 mod cli;
 mod compiled_differential;
 mod dist;
+mod dns_authoritative;
 mod dns_case;
 mod dns_classify;
 mod dns_dedup;

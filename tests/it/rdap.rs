@@ -57,6 +57,8 @@ impl Setup {
                 concurrency: 4,
                 progress: None,
                 max_qps: None,
+                mode: mxdrift::resolve::DnsMode::Resolver,
+                root_hints: None,
             },
             ignores: Vec::new(),
             today,
