@@ -19,6 +19,7 @@ mod confirm;
 mod fast;
 mod gather;
 mod live;
+mod mx_set;
 pub(crate) mod offline;
 mod rate;
 mod sanity;

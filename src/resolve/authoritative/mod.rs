@@ -25,9 +25,10 @@ use tokio::sync::OnceCell;
 use tokio::task::JoinSet;
 
 use super::answer::{Answer, display_name, normalize};
-use super::classify::{self, MxAnswer};
+use super::classify;
+use super::mx_set;
 use super::validate::{self, Checked};
-use super::{MAX_MX_HOSTS_LOOKED_UP, MxEvidence, ResolveError, ResolveOptions};
+use super::{MxEvidence, ResolveError, ResolveOptions};
 use crate::inventory::DomainName;
 
 mod hints;
@@ -461,60 +462,11 @@ impl Iterative {
     /// MX evidence from the domain's final MX answer, with the MX hosts'
     /// addresses asked iteratively too.
     async fn evidence(self: &Arc<Self>, name: &Name, answer: Answer) -> MxEvidence {
-        match classify::mx_answer(name, &answer) {
-            MxAnswer::Failed(problem) => MxEvidence::inconclusive(problem),
-            MxAnswer::Nxdomain {
-                dangling_cname,
-                ttl,
-            } => classify::nxdomain(dangling_cname, ttl),
-            MxAnswer::Nodata { ttl } => {
-                let found = self.host(name).await;
-                classify::implicit(name, ttl, found)
-            }
-            MxAnswer::Exchanges { mut records, ttl } => {
-                let null_mx = records.iter().any(|(_, e, _)| classify::is_null_mx(e));
-                records.retain(|(_, e, _)| !classify::is_null_mx(e));
-                records.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-                let mut hosts = Vec::with_capacity(records.len());
-                let mut lookups = JoinSet::new();
-                let mut looked_up = 0usize;
-                for (preference, exchange, record_ttl) in records {
-                    if let Some(ip) = classify::ip_literal(&exchange) {
-                        hosts.push(classify::literal_host(
-                            preference, &exchange, ip, record_ttl,
-                        ));
-                    } else if looked_up < MAX_MX_HOSTS_LOOKED_UP {
-                        looked_up += 1;
-                        let run = Arc::clone(self);
-                        lookups.spawn(async move {
-                            let found = run.host(&exchange).await;
-                            classify::named_host(preference, &exchange, record_ttl, found)
-                        });
-                    } else {
-                        hosts.push(classify::unresolved_host(
-                            preference,
-                            &exchange,
-                            record_ttl,
-                            format!(
-                                "not looked up: mxdrift looks up the addresses of the best {MAX_MX_HOSTS_LOOKED_UP} MX hosts"
-                            ),
-                        ));
-                    }
-                }
-                while let Some(joined) = lookups.join_next().await {
-                    match joined {
-                        Ok(host) => hosts.push(host),
-                        Err(_) => {
-                            return MxEvidence::inconclusive(format!(
-                                "internal error while looking up the MX hosts of {}",
-                                display_name(name)
-                            ));
-                        }
-                    }
-                }
-                classify::with_exchanges(null_mx, hosts, ttl)
-            }
-        }
+        mx_set::evidence(name, &answer, |host| {
+            let run = Arc::clone(self);
+            async move { run.host(&host).await }
+        })
+        .await
     }
 
     async fn host(&self, host: &Name) -> classify::HostAddresses {
