@@ -21,14 +21,15 @@ use crate::verdict::Verdict;
 pub struct Prometheus;
 
 /// Escape a label value (backslash, double quote, newline).
-fn label(value: &str) -> String {
+pub(crate) fn label(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
 
-fn family(out: &mut String, name: &str, help: &str) {
+/// `# HELP` and `# TYPE ... gauge` of one metric family.
+pub(crate) fn family(out: &mut String, name: &str, help: &str) {
     // Writing to a String cannot fail.
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
 }

@@ -12,21 +12,9 @@ use std::io::{self, Write};
 
 use super::FleetFormatter;
 use crate::fleet::Fleet;
+use crate::report::prometheus::{family, label};
 
 pub struct Prometheus;
-
-/// Escape a label value (backslash, double quote, newline).
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn family(out: &mut String, name: &str, help: &str) {
-    // Writing to a String cannot fail.
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-}
 
 /// The run-status metrics alone: what a failed `fleet` run writes.
 pub fn write_run_status(

@@ -2,9 +2,8 @@
 //! cross-server rules, write the report, and turn the findings into the
 //! exit code as `audit` does.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 
-use mxdrift::atomic;
 use mxdrift::cli::{FailOn, FleetArgs, FleetFormat};
 use mxdrift::fleet::report::{FleetFormatter, html, json, prometheus, table, text};
 use mxdrift::fleet::{self, Fleet, FleetOptions};
@@ -13,7 +12,6 @@ use mxdrift::rules::{RuleSet, Severity};
 use mxdrift::settings;
 use mxdrift::timestamp::Timestamp;
 
-use super::OUTPUT_BUFFER;
 use crate::error::{CliError, Outcome};
 
 fn extension(format: FleetFormat) -> &'static str {
@@ -34,33 +32,12 @@ pub fn run(args: &FleetArgs) -> Result<Outcome, CliError> {
         {
             let mut text = Vec::new();
             if prometheus::write_run_status(false, now, &mut text).is_ok() {
-                let _ = write(args, &text);
+                let _ = super::write_report(args.output.as_deref(), |out| out.write_all(&text));
             }
             Err(error)
         }
         other => other,
     }
-}
-
-fn write(args: &FleetArgs, bytes: &[u8]) -> Result<(), CliError> {
-    match &args.output {
-        Some(path) => {
-            let written =
-                atomic::write_atomic(path, bytes, 0o644).map_err(|source| CliError::Output {
-                    path: path.clone(),
-                    source,
-                })?;
-            if let Some(note) = written.note {
-                eprintln!("mxdrift: {note}");
-            }
-        }
-        None => {
-            let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout().lock());
-            out.write_all(bytes)?;
-            out.flush()?;
-        }
-    }
-    Ok(())
 }
 
 fn fleet_and_report(args: &FleetArgs, now: Timestamp) -> Result<Outcome, CliError> {
@@ -87,20 +64,11 @@ fn fleet_and_report(args: &FleetArgs, now: Timestamp) -> Result<Outcome, CliErro
         FleetFormat::Prometheus => &prometheus::Prometheus,
         FleetFormat::Html => &html::Html,
     };
-    match &args.output {
-        // Atomically: the whole report, then one rename.
-        Some(_) => {
-            let mut buffer = Vec::new();
-            formatter.write_fleet(&fleet, &mut buffer)?;
-            write(args, &buffer)?;
-        }
-        // Streamed: a fleet's report can be far larger than any one audit's.
-        None => {
-            let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout().lock());
-            formatter.write_fleet(&fleet, &mut out)?;
-            out.flush()?;
-        }
-    }
+    // Streamed to standard output: a fleet's report can be far larger than
+    // any one audit's.
+    super::write_report(args.output.as_deref(), |out| {
+        formatter.write_fleet(&fleet, out)
+    })?;
     let threshold = match args.fail_on {
         FailOn::Critical => Some(Severity::Critical),
         FailOn::Warning => Some(Severity::Warning),
