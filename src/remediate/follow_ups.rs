@@ -71,7 +71,9 @@ pub(super) fn follow_ups(
         | Platform::List
         | Platform::Plesk
         | Platform::Cpanel
-        | Platform::Directadmin => {}
+        | Platform::Directadmin
+        | Platform::Exim
+        | Platform::Hestiacp => {}
     }
     steps
 }

@@ -566,7 +566,13 @@ impl<'a> Editor<'a> {
             }
             Platform::Qmail => Editor::Qmail,
             Platform::List => Editor::List,
-            Platform::Plesk | Platform::Cpanel | Platform::Directadmin => Editor::Panel,
+            // Exim and HestiaCP have no editor yet: the panel path leaves
+            // every domain for a human with the reason.
+            Platform::Plesk
+            | Platform::Cpanel
+            | Platform::Directadmin
+            | Platform::Exim
+            | Platform::Hestiacp => Editor::Panel,
         })
     }
 

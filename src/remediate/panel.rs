@@ -154,6 +154,10 @@ fn panel_managed(platform: Platform, file: &str) -> bool {
         Platform::Plesk => plesk::panel_writes(file),
         Platform::Cpanel => cpanel::panel_writes(file),
         Platform::Directadmin => directadmin::panel_writes(file),
-        Platform::Postfix | Platform::Qmail | Platform::List => false,
+        Platform::Postfix
+        | Platform::Qmail
+        | Platform::List
+        | Platform::Exim
+        | Platform::Hestiacp => false,
     }
 }
