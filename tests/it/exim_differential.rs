@@ -254,8 +254,10 @@ fn root_for(dir: &Path) -> ConfigRoot {
     let rel = dir.strip_prefix("/").unwrap();
     let link = dir.join(rel);
     std::fs::create_dir_all(link.parent().unwrap()).unwrap();
-    if !link.exists() {
-        std::os::unix::fs::symlink("/", &link).unwrap();
+    match std::fs::symlink_metadata(&link) {
+        Ok(meta) if meta.file_type().is_symlink() => {}
+        Ok(_) => panic!("{} is in the way of the root's link", link.display()),
+        Err(_) => std::os::unix::fs::symlink("/", &link).unwrap(),
     }
     ConfigRoot::new(dir)
 }

@@ -39,6 +39,7 @@ mod dns_nsd;
 mod dns_offline;
 mod dns_rate;
 mod dns_sanity;
+mod exim_corpus;
 mod exim_differential;
 mod expansion_bombs;
 mod fix_apply;

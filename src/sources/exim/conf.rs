@@ -288,7 +288,7 @@ impl Reader<'_> {
                     None => break,
                 }
             }
-            self.logical_line(logical, file, number);
+            self.logical_line(logical, file, number)?;
         }
         Ok(())
     }
@@ -385,12 +385,12 @@ impl Reader<'_> {
         line
     }
 
-    fn logical_line(&mut self, line: Located, file: usize, number: u32) {
+    fn logical_line(&mut self, line: Located, file: usize, number: u32) -> Result<(), SourceError> {
         let text = line.text.as_str();
         if text.starts_with("begin") && text[5..].starts_with(|c: char| c.is_ascii_whitespace()) {
             // The end of the main section: lists live only there.
             self.done = true;
-            return;
+            return Ok(());
         }
         if text.starts_with(|c: char| c.is_ascii_uppercase()) {
             let name_end = text
@@ -403,8 +403,23 @@ impl Reader<'_> {
             } else if let Some(r) = rest.strip_prefix('=') {
                 (false, r)
             } else {
-                return;
+                return Ok(());
             };
+            if !redefine
+                && let Some(earlier) = self
+                    .macros
+                    .iter()
+                    .find(|m| m.name != name && name.contains(m.name.as_str()))
+            {
+                return Err(SourceError::Syntax {
+                    file: self.main.files[file].clone(),
+                    line: number,
+                    message: format!(
+                        "macro {name} holds the earlier macro {} in its name: Exim refuses this configuration",
+                        earlier.name
+                    ),
+                });
+            }
             let value_start = text.len() - value_from.trim_start().len();
             let value = line.slice(value_start, text.len());
             match self.macros.iter_mut().find(|m| m.name == name) {
@@ -415,7 +430,7 @@ impl Reader<'_> {
                     value,
                 }),
             }
-            return;
+            return Ok(());
         }
         let (kind, after) = if let Some(r) = text.strip_prefix("domainlist") {
             (ListKind::Domain, r)
@@ -432,15 +447,15 @@ impl Reader<'_> {
                 let start = text.len() - value.trim_start().len();
                 self.main.primary_hostname = Some((line.slice(start, text.len()), number, file));
             }
-            return;
+            return Ok(());
         };
         if !after.starts_with(|c: char| c.is_ascii_whitespace() || c == '_') {
-            return;
+            return Ok(());
         }
         // `domainlist_cache` is a modifier Exim accepts; the name follows.
         let after = after.trim_start_matches("_cache").trim_start();
         let Some((name, value)) = after.split_once('=') else {
-            return;
+            return Ok(());
         };
         let start = text.len() - value.trim_start().len();
         let value = line.slice(start, text.len());
@@ -457,6 +472,7 @@ impl Reader<'_> {
                 file,
                 line: line_no,
             });
+        Ok(())
     }
 }
 
@@ -513,6 +529,17 @@ mod tests {
         }
         let root = ConfigRoot::new(dir.path());
         read_main(&root, files[0].0, &[]).unwrap()
+    }
+
+    #[test]
+    fn a_macro_named_after_an_earlier_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("exim.conf"), "CALLER = a\nCALLER_UID = 0\n").unwrap();
+        let root = ConfigRoot::new(dir.path());
+        match read_main(&root, "exim.conf", &[]) {
+            Err(SourceError::Syntax { line: 2, .. }) => {}
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -60,6 +60,17 @@ impl EximConfig {
         self.lists.lists.contains_key(list)
     }
 
+    /// The names of the domain lists the configuration defines.
+    pub fn list_names(&self) -> Vec<String> {
+        self.lists.lists.keys().cloned().collect()
+    }
+
+    /// Every name mxdrift can see the named list may match (literal
+    /// names, the primary host name, lookup keys, directory entries).
+    pub fn candidates(&self, list: &str) -> Vec<String> {
+        self.lists.candidates(list).into_iter().collect()
+    }
+
     /// True when mxdrift can list every domain the named list matches.
     pub fn enumerable(&self, list: &str) -> bool {
         self.lists.open_ends(list).is_empty()
@@ -154,7 +165,17 @@ pub fn read_config(
     server_path: &str,
     hostname: Option<&str>,
 ) -> Result<EximConfig, SourceError> {
-    let main = conf::read_main(root, server_path, &[])?;
+    read_config_with_macros(root, server_path, hostname, &[])
+}
+
+/// [`read_config`] with macros defined as by Exim's `-D NAME=value`.
+pub fn read_config_with_macros(
+    root: &ConfigRoot,
+    server_path: &str,
+    hostname: Option<&str>,
+    macros: &[(&str, &str)],
+) -> Result<EximConfig, SourceError> {
+    let main = conf::read_main(root, server_path, macros)?;
     let lists = lists::DomainLists::parse(root, &main, hostname)?;
     Ok(EximConfig {
         file: root.display(server_path),

@@ -76,6 +76,17 @@ impl Exim {
     /// Evaluate each expression (one per line) with the configuration file
     /// `config_file`, in one `exim4 -C FILE -be` process.
     pub fn evaluate(&self, config_file: &Path, expressions: &[String]) -> Vec<String> {
+        self.try_evaluate(config_file, expressions)
+            .unwrap_or_else(|(_, message)| panic!("{message}"))
+    }
+
+    /// [`Exim::evaluate`], or the answers Exim gave before it stopped
+    /// (it refused the configuration, or an expression failed) and why.
+    pub fn try_evaluate(
+        &self,
+        config_file: &Path,
+        expressions: &[String],
+    ) -> Result<Vec<String>, (Vec<String>, String)> {
         for expression in expressions {
             assert!(
                 !expression.contains('\n'),
@@ -95,7 +106,10 @@ impl Exim {
         {
             let mut stdin = child.stdin.take().unwrap();
             for expression in expressions {
-                writeln!(stdin, "{expression}").unwrap();
+                // Exim stops reading when it refuses the configuration.
+                if writeln!(stdin, "{expression}").is_err() {
+                    break;
+                }
             }
         }
         let out = child.wait_with_output().unwrap();
@@ -107,15 +121,22 @@ impl Exim {
             .map(|line| line.strip_prefix("> ").unwrap_or(line).to_string())
             .take(expressions.len())
             .collect();
-        assert_eq!(
-            answers.len(),
-            expressions.len(),
-            "exim -be gave {} answers for {} expressions; stdout: {stdout}; stderr: {}",
-            answers.len(),
-            expressions.len(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        answers
+        if answers.len() != expressions.len() {
+            // The last line is the prompt of the expression that failed.
+            let count = answers.len();
+            let mut given = answers;
+            given.pop();
+            return Err((
+                given,
+                format!(
+                    "exim -be gave {} answers for {} expressions; stdout: {stdout}; stderr: {}",
+                    count,
+                    expressions.len(),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            ));
+        }
+        Ok(answers)
     }
 
     /// For each domain, whether the named domain list of `config_file`
