@@ -57,6 +57,7 @@ mod platform_audit;
 mod platform_cpanel;
 mod platform_detect;
 mod platform_directadmin;
+mod platform_exim;
 mod platform_exim_lsearch;
 mod platform_fixtures;
 mod platform_list;
