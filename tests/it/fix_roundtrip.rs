@@ -336,3 +336,77 @@ fn ignored_and_inconclusive_domains_are_never_touched() {
         "left for a human: moved.test (mail-switch-on): ignored in the configuration (customer keeps a local copy)"
     ));
 }
+
+#[test]
+fn debian_exim4_round_trip() {
+    round_trip(
+        "debian_exim4_round_trip",
+        "exim/debian",
+        &["--server-ip", "203.0.113.10"],
+        &[
+            ("moved.test", None),
+            ("expired.test", None),
+            ("nomail.test", None),
+        ],
+    );
+}
+
+#[test]
+fn debian_exim4_fix_names_update_exim4_conf_and_a_reload() {
+    let dir = copy_fixture("exim/debian");
+    let root = dir.path().to_str().unwrap().to_string();
+    let zone = dir.path().join("zones/test.zone");
+    let out = mxdrift()
+        .args(["fix", "--commands", "--root", &root, "--zone-file"])
+        .arg(&zone)
+        .args(["--server-ip", "203.0.113.10"])
+        .output()
+        .unwrap();
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let update = script
+        .find("\nupdate-exim4.conf\n")
+        .unwrap_or_else(|| panic!("{script}"));
+    let reload = script
+        .find("invoke-rc.d exim4 reload")
+        .unwrap_or_else(|| panic!("{script}"));
+    assert!(update < reload, "{script}");
+}
+
+#[test]
+fn hestiacp_is_left_for_a_human_with_the_suspend_command() {
+    let dir = copy_fixture("hestiacp/basic");
+    let root = dir.path().to_str().unwrap().to_string();
+    let zone = dir.path().join("zones/test.zone");
+    for mode in [&["fix"][..], &["fix", "--commands"][..]] {
+        let out = mxdrift()
+            .args(mode)
+            .args(["--root", &root, "--zone-file"])
+            .arg(&zone)
+            .args(["--server-ip", "203.0.113.10"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Nothing to run: every domain is left for a human, with the way
+        // (in comments of the script, or on stderr).
+        for line in stdout.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            assert!(
+                !line.contains("v-delete") && !line.contains("v-suspend"),
+                "{stdout}"
+            );
+        }
+        assert!(
+            format!("{stdout}{stderr}").contains(
+                "moved.test (mail-switch-on): HestiaCP's `v-suspend-mail-domain USER moved.test`"
+            ),
+            "{stdout}{stderr}"
+        );
+    }
+}
