@@ -19,6 +19,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("qmail/basic", "qmail"),
     ("list/basic", "list"),
     ("exim/debian", "exim"),
+    ("exim/debian-generated", "exim"),
     ("hestiacp/basic", "hestiacp"),
 ];
 

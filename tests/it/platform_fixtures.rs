@@ -8,7 +8,7 @@ use std::process::Command;
 use crate::common::platform::*;
 use crate::common::{fixture, require_tool};
 
-const FIXTURES: [&str; 12] = [
+const FIXTURES: [&str; 13] = [
     "plesk/postfix",
     "plesk/qmail",
     "cpanel/basic",
@@ -20,6 +20,7 @@ const FIXTURES: [&str; 12] = [
     "qmail/basic",
     "list/basic",
     "exim/debian",
+    "exim/debian-generated",
     "hestiacp/basic",
 ];
 
