@@ -14,6 +14,7 @@ pub mod audit;
 pub mod civil_date;
 pub mod cli;
 pub(crate) mod config;
+pub mod crosscheck;
 pub mod deadline;
 #[doc(hidden)]
 pub mod fuzzing;

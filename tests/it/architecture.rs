@@ -23,6 +23,7 @@ const LAYERS: &[&str] = &[
     // the pipeline
     "inventory",
     "sources",
+    "crosscheck",
     "resolve",
     "identity",
     "verdict",

@@ -27,6 +27,7 @@ mod architecture;
 mod audit_e2e;
 mod cli;
 mod compiled_differential;
+mod crosscheck;
 mod dist;
 mod dns_case;
 mod dns_classify;
