@@ -52,6 +52,12 @@ const PAGES: &[(&str, Option<&str>)] = &[
         "mxdrift-rules",
         Some("0: printed. 2: unknown rule (the nearest id is suggested)."),
     ),
+    (
+        "mxdrift-fleet",
+        Some(
+            "0: no cross-server finding at or above --fail-on. 1: findings at or above it (a stale report counts as a warning). 2: usage error, or a report that cannot be read (the message names the file).",
+        ),
+    ),
 ];
 
 fn see_also(page: &str) -> Roff {

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::civil_date::CivilDate;
 use crate::identity::{Confirmation, MxPattern, Origin, ServerIdentity};
 use crate::inventory::{Delivery, DomainName, Inventory, InventoryWarning, KnownDomain, Platform};
-use crate::resolve::{self, MxEvidence, ResolveError, ResolveOptions};
+use crate::rdap::{self, RdapError, RdapOptions, RdapRecord};
+use crate::resolve::authoritative::{self, AuthoritativeDomain};
+use crate::resolve::{self, DnsMode, MxEvidence, ResolveError, ResolveOptions};
 use crate::rules::{
     self, Finding, IgnoreRule, RuleError, RuleId, RuleSet, RunFinding, Severity, Subject,
 };
@@ -25,6 +27,8 @@ pub enum AuditError {
     Resolve(#[from] ResolveError),
     #[error(transparent)]
     Rules(#[from] RuleError),
+    #[error(transparent)]
+    Rdap(#[from] RdapError),
     #[error("cannot read this machine's network interfaces: {0}")]
     Interfaces(#[source] std::io::Error),
 }
@@ -47,8 +51,11 @@ pub struct AuditOptions {
     pub resolve: ResolveOptions,
     /// Findings the admin chose to ignore (`mxdrift.yaml`).
     pub ignores: Vec<IgnoreRule>,
-    /// The day ignores expire against (today, UTC; fixed in tests).
+    /// The day ignores expire against (today, UTC; fixed in tests), and
+    /// the day registration expiry is counted from (`--rdap`).
     pub today: CivilDate,
+    /// The RDAP stage (`--rdap`; off by default).
+    pub rdap: RdapOptions,
 }
 
 /// One known domain with its DNS evidence, verdict and findings.
@@ -60,6 +67,21 @@ pub struct AuditedDomain {
     pub mx_this_server: Vec<bool>,
     pub verdict: Verdict,
     pub findings: Vec<Finding>,
+    /// The registry's record of the domain's registrable domain (`--rdap`;
+    /// `None` without it, or for a name that has none).
+    pub rdap: Option<RdapRecord>,
+    /// `--dns authoritative`: each server's answer and the resolver's view
+    /// (`evidence` is then the authoritative servers' evidence).
+    pub authoritative: Option<AuthoritativeView>,
+}
+
+/// What `--dns authoritative` adds to a domain's evidence.
+#[derive(Debug, Clone)]
+pub struct AuthoritativeView {
+    pub servers: AuthoritativeDomain,
+    /// What this server's resolver answered, and the verdict on it.
+    pub resolver: MxEvidence,
+    pub resolver_verdict: Verdict,
 }
 
 /// Counters of the DNS stage.
@@ -69,12 +91,16 @@ pub struct RunStats {
     pub duration: Duration,
     pub queries_sent: u64,
     pub lookups_failed: u64,
+    /// RDAP requests sent (`--rdap`; cache hits send none).
+    pub rdap_requests_sent: u64,
 }
 
 /// The outcome of an audit.
 #[derive(Debug, Clone)]
 pub struct Audit {
     pub platform: Platform,
+    /// The server's host name, as reports name it (see [`host_name`]).
+    pub hostname: Option<String>,
     pub identity: ServerIdentity,
     pub domains: Vec<AuditedDomain>,
     /// Findings about the server or the run as a whole (see [`RunFinding`]).
@@ -93,6 +119,18 @@ pub struct Audit {
     /// (`None` on other platforms): remediation edits by it and never reads
     /// the configuration again.
     pub postfix_files: Option<PostfixFiles>,
+    /// `--rdap`: the registration that expires first, counted from the
+    /// run's day (`None` without `--rdap` or without any expiry date).
+    pub rdap_soonest: Option<SoonestExpiry>,
+}
+
+/// The registration that expires first (`--rdap`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoonestExpiry {
+    pub registrable: DomainName,
+    pub expiration: CivilDate,
+    /// Days from the run's day (negative once past).
+    pub days: i64,
 }
 
 /// Totals for summaries and exit codes.
@@ -440,9 +478,191 @@ pub fn judge(
             mx_this_server,
             verdict,
             findings,
+            rdap: None,
+            authoritative: None,
         },
         expired,
     )
+}
+
+/// The name a fleet of reports knows this server by: the name its mail
+/// server's configuration gives it (Postfix `myhostname`, the panel's host
+/// name, qmail's `me`), else, when the configuration is this machine's own
+/// (`--root /`), the kernel's host name. A configuration checkout under
+/// `--root` is not this machine, so the kernel's name would be wrong there.
+pub fn host_name(inventory: &Inventory, own_machine: bool) -> Option<String> {
+    if let Some(name) = inventory.server_names.first() {
+        return Some(name.to_string());
+    }
+    if !own_machine {
+        return None;
+    }
+    let uname = rustix::system::uname();
+    let kernel = uname
+        .nodename()
+        .to_string_lossy()
+        .trim()
+        .to_ascii_lowercase();
+    (!kernel.is_empty() && kernel != "localhost" && kernel != "(none)").then_some(kernel)
+}
+
+/// The evidence the authoritative servers give, and whether they disagree
+/// on the verdict (then it is inconclusive: the old provider's stale copy
+/// may be what half the Internet sees).
+fn authoritative_evidence(
+    domain: &DomainName,
+    servers: &AuthoritativeDomain,
+    identity: &ServerIdentity,
+) -> (MxEvidence, bool) {
+    if let Some(problem) = &servers.problem {
+        return (MxEvidence::inconclusive(problem.clone()), false);
+    }
+    match servers.views.as_slice() {
+        [] => (MxEvidence::inconclusive("no authoritative answer"), false),
+        [only] => (only.clone(), false),
+        [first, rest @ ..] => {
+            let verdict = verdict::decide(domain, first, identity);
+            if verdict != Verdict::Inconclusive
+                && rest
+                    .iter()
+                    .all(|other| verdict::decide(domain, other, identity) == verdict)
+            {
+                (first.clone(), false)
+            } else {
+                let answers: Vec<String> = servers
+                    .views
+                    .iter()
+                    .map(|view| {
+                        format!(
+                            "{} ({})",
+                            rules::evidence_summary(view),
+                            verdict::decide(domain, view, identity).as_str()
+                        )
+                    })
+                    .collect();
+                (
+                    MxEvidence::inconclusive(format!(
+                        "the authoritative servers disagree on where mail goes: {}",
+                        answers.join(" / ")
+                    )),
+                    true,
+                )
+            }
+        }
+    }
+}
+
+/// The resolver options of the run. In authoritative mode the resolver
+/// view is the one this server's MTA has: without `--nameserver` (or
+/// `resolvers:`) and with a `--root` other than `/`, the name servers of
+/// `<root>/etc/resolv.conf`, when it names any (else the system's, with a
+/// note).
+fn mta_resolver(opts: &AuditOptions, notes: &mut Vec<String>) -> ResolveOptions {
+    let root = &opts.sources.root;
+    if opts.resolve.mode != DnsMode::Authoritative
+        || !opts.resolve.nameservers.is_empty()
+        || !opts.resolve.zone_files.is_empty()
+        || root.is_system_root()
+        || !root.exists("/etc/resolv.conf")
+    {
+        return quiet(opts);
+    }
+    let found = root
+        .read_to_string("/etc/resolv.conf")
+        .map_err(|e| e.to_string())
+        .and_then(|text| {
+            resolve::resolv_conf_nameservers(text.as_bytes()).map_err(|e| e.to_string())
+        });
+    match found {
+        Ok(nameservers) => {
+            let shown: Vec<String> = nameservers.iter().map(|a| a.to_string()).collect();
+            notes.push(format!(
+                "this server's resolver view: etc/resolv.conf under the root names {}",
+                shown.join(", ")
+            ));
+            ResolveOptions {
+                nameservers,
+                ..quiet(opts)
+            }
+        }
+        Err(why) => {
+            notes.push(format!(
+                "etc/resolv.conf under the root cannot be used ({why}): the resolver view is this \
+                 machine's resolv.conf"
+            ));
+            quiet(opts)
+        }
+    }
+}
+
+/// The resolver options; in authoritative mode without the progress bar,
+/// which follows the authoritative stage (the longer one) alone.
+fn quiet(opts: &AuditOptions) -> ResolveOptions {
+    match opts.resolve.mode {
+        DnsMode::Resolver => opts.resolve.clone(),
+        DnsMode::Authoritative => ResolveOptions {
+            progress: None,
+            ..opts.resolve.clone()
+        },
+    }
+}
+
+/// Where the resolver view of `--dns authoritative` comes from.
+#[derive(Debug, Clone, Copy)]
+struct ResolverContext<'a> {
+    asked_at: u64,
+    /// A resolver that is this machine and answers authoritatively.
+    local_zone: Option<&'a str>,
+}
+
+/// [`judge`] in authoritative mode: the authoritative servers' evidence
+/// decides; their disagreements, lame servers and the resolver's differing
+/// view are findings of their own.
+#[allow(clippy::too_many_arguments)]
+fn judge_authoritative(
+    domain: KnownDomain,
+    servers: AuthoritativeDomain,
+    resolver: MxEvidence,
+    context: ResolverContext<'_>,
+    identity: &ServerIdentity,
+    rules: &RuleSet,
+    ignores: &[IgnoreRule],
+    today: CivilDate,
+) -> (AuditedDomain, Vec<String>) {
+    let (evidence, decisive) = authoritative_evidence(&domain.name, &servers, identity);
+    let resolver_verdict = verdict::decide(&domain.name, &resolver, identity);
+    let (mut audited, mut notes) = judge(domain, evidence, identity, rules, ignores, today);
+    let name = &audited.domain.name;
+    if !name.is_localhost() && !identity.is_our_name(name.as_str()) {
+        let mut extra: Vec<Finding> = Vec::new();
+        extra.extend(rules::nameservers_disagree(
+            rules,
+            &audited.domain,
+            &servers,
+            decisive,
+        ));
+        extra.extend(rules::lame_delegation(rules, &audited.domain, &servers));
+        extra.extend(rules::resolver_view_differs(
+            rules,
+            &audited.domain,
+            &audited.evidence,
+            audited.verdict,
+            &rules::ResolverView {
+                evidence: &resolver,
+                verdict: resolver_verdict,
+                asked_at: context.asked_at,
+                local_zone: context.local_zone,
+            },
+        ));
+        notes.extend(rules::apply_ignores(&mut extra, ignores, today));
+        audited.findings.extend(extra);
+    }
+    audited.authoritative = Some(AuthoritativeView {
+        servers,
+        resolver,
+        resolver_verdict,
+    });
+    (audited, notes)
 }
 
 /// Run the whole audit. `rules` carries any severity overrides.
@@ -455,12 +675,40 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
     } = sources::read(&opts.sources)?;
     let files_read = opts.sources.root.files_read();
     let mut identity = build_identity(&inventory, &opts.identity)?;
+    let hostname = host_name(&inventory, opts.identity.interfaces);
 
     let names: Vec<_> = inventory.domains.iter().map(|d| d.name.clone()).collect();
     // This server's names are among the names the resolvers must know.
     let server_names: Vec<String> = identity.names.iter().cloned().collect();
-    let mut dns = resolve::gather_checked(&names, &server_names, &opts.resolve).await?;
+    let mut root_notes = Vec::new();
+    let resolver_opts = mta_resolver(opts, &mut root_notes);
+    // The registries and the resolvers are asked at the same time.
+    let (dns, rdap) = tokio::join!(
+        resolve::gather_checked(&names, &server_names, &resolver_opts),
+        rdap::gather(&names, &opts.rdap)
+    );
+    let mut dns = dns?;
+    let mut rdap = rdap?;
+    let mut servers = match opts.resolve.mode {
+        DnsMode::Resolver => None,
+        DnsMode::Authoritative => {
+            Some(authoritative::gather_authoritative(&names, &opts.resolve).await?)
+        }
+    };
     drop(names);
+    let rdap_anchors = rdap_anchors(&inventory.domains, &rdap);
+    let rdap_soonest = rdap
+        .records
+        .values()
+        .filter(|r| r.status == rdap::RdapStatus::Found)
+        .filter_map(|r| {
+            r.expiration.as_ref().map(|(day, _)| SoonestExpiry {
+                registrable: r.registrable.clone(),
+                expiration: *day,
+                days: day.days() - opts.today.days(),
+            })
+        })
+        .min_by_key(|s| s.days);
 
     let mut run_findings: Vec<RunFinding> = dns
         .untrustworthy
@@ -482,16 +730,28 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
             .iter()
             .map(|m| rules::table_not_compiled(&rules, m)),
     );
-    let mut notes = std::mem::take(&mut dns.sanity_notes);
+    let mut notes = root_notes;
+    notes.append(&mut dns.sanity_notes);
+    notes.append(&mut rdap.notes);
     notes.extend(identity.learn_from_dns(&dns.server_names));
+    let mut local_zone: Option<String> = None;
     for server in &dns.authoritative_servers {
         if server.ip().is_loopback() || identity.is_our_address(server.ip()) {
+            local_zone.get_or_insert_with(|| server.to_string());
             notes.push(format!(
                 "the resolver {server} is this server and answers authoritatively: it may serve the \
-                 stale local zone instead of public DNS; use --nameserver with a public resolver"
+                 stale local zone instead of public DNS; run with --dns authoritative to ask the \
+                 domains' authoritative servers and compare, or use --nameserver with a public \
+                 resolver"
             ));
         }
     }
+    let context = ResolverContext {
+        asked_at: started
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        local_zone: local_zone.as_deref(),
+    };
 
     let domains = inventory
         .domains
@@ -501,15 +761,43 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
                 .evidence
                 .remove(&domain.name)
                 .unwrap_or_else(|| MxEvidence::inconclusive("not looked up"));
-            let (audited, expired) = judge(
-                domain,
-                evidence,
-                &identity,
-                &rules,
-                &opts.ignores,
-                opts.today,
-            );
+            let (mut audited, expired) = match servers.as_mut() {
+                None => judge(
+                    domain,
+                    evidence,
+                    &identity,
+                    &rules,
+                    &opts.ignores,
+                    opts.today,
+                ),
+                Some(found) => {
+                    let answers = found.evidence.remove(&domain.name).unwrap_or_default();
+                    judge_authoritative(
+                        domain,
+                        answers,
+                        evidence,
+                        context,
+                        &identity,
+                        &rules,
+                        &opts.ignores,
+                        opts.today,
+                    )
+                }
+            };
             notes.extend(expired);
+            if let Some(record) = rdap.record_of(&audited.domain.name) {
+                if rdap_anchors.contains(&audited.domain.name) {
+                    let windows = rules::ExpiryWindows {
+                        warn_days: opts.rdap.warn_days,
+                        critical_days: opts.rdap.critical_days,
+                    };
+                    let mut found =
+                        rules::rdap_findings(&rules, &audited.domain, record, opts.today, windows);
+                    notes.extend(rules::apply_ignores(&mut found, &opts.ignores, opts.today));
+                    audited.findings.extend(found);
+                }
+                audited.rdap = Some(record.clone());
+            }
             audited
         })
         .collect::<Vec<AuditedDomain>>();
@@ -522,6 +810,7 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
     ));
 
     Ok(Audit {
+        hostname,
         platform: inventory.platform,
         identity,
         domains,
@@ -532,12 +821,35 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
         stats: RunStats {
             started,
             duration: clock.elapsed(),
-            queries_sent: dns.queries_sent,
-            lookups_failed: dns.lookups_failed,
+            queries_sent: dns.queries_sent + servers.as_ref().map_or(0, |s| s.queries_sent),
+            lookups_failed: dns.lookups_failed + servers.as_ref().map_or(0, |s| s.lookups_failed),
+            rdap_requests_sent: rdap.requests_sent,
         },
         files_read,
         postfix_files,
+        rdap_soonest,
     })
+}
+
+/// The domains that carry the RDAP findings of their registrable domain:
+/// the registrable domain itself when the server knows it, else the first
+/// of its names in inventory order. One registration, one finding.
+fn rdap_anchors(
+    domains: &[KnownDomain],
+    rdap: &rdap::RdapEvidence,
+) -> std::collections::BTreeSet<DomainName> {
+    let mut anchor: BTreeMap<&DomainName, &DomainName> = BTreeMap::new();
+    for d in domains {
+        let Some(reg) = rdap.registrable_of.get(&d.name) else {
+            continue;
+        };
+        if *reg == d.name {
+            anchor.insert(reg, &d.name);
+        } else {
+            anchor.entry(reg).or_insert(&d.name);
+        }
+    }
+    anchor.into_values().cloned().collect()
 }
 
 /// The evidence of the domains `fix` would change, gathered again before
@@ -576,7 +888,9 @@ pub async fn reconfirm(
         .collect();
     let names: Vec<DomainName> = wanted.iter().map(|d| d.domain.name.clone()).collect();
     let server_names: Vec<String> = audit.identity.names.iter().cloned().collect();
-    let mut dns = resolve::gather_over_tcp(&names, &server_names, &opts.resolve).await?;
+    // The same resolver view as the audit's (the root's resolv.conf).
+    let resolver_opts = mta_resolver(opts, &mut Vec::new());
+    let mut dns = resolve::gather_over_tcp(&names, &server_names, &resolver_opts).await?;
     // This server as stated, and what its names resolve to over TCP:
     // nothing the audit learned from DNS over UDP.
     let mut identity = ServerIdentity {
@@ -587,6 +901,15 @@ pub async fn reconfirm(
         ..audit.identity.clone()
     };
     let _notes = identity.learn_from_dns(&dns.server_names);
+    let mut servers = match opts.resolve.mode {
+        DnsMode::Resolver => None,
+        DnsMode::Authoritative => {
+            Some(authoritative::gather_authoritative_over_tcp(&names, &opts.resolve).await?)
+        }
+    };
+    let asked_at = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let judged = wanted
         .into_iter()
         .map(|audited| {
@@ -594,14 +917,37 @@ pub async fn reconfirm(
                 .evidence
                 .remove(&audited.domain.name)
                 .unwrap_or_else(|| MxEvidence::inconclusive("not looked up over TCP"));
-            let (again, _expired) = judge(
-                audited.domain.clone(),
-                evidence,
-                &identity,
-                &audit.rules,
-                &opts.ignores,
-                opts.today,
-            );
+            let (again, _expired) = match servers.as_mut() {
+                None => judge(
+                    audited.domain.clone(),
+                    evidence,
+                    &identity,
+                    &audit.rules,
+                    &opts.ignores,
+                    opts.today,
+                ),
+                Some(found) => {
+                    let answers = found
+                        .evidence
+                        .remove(&audited.domain.name)
+                        .unwrap_or_default();
+                    // The local zone only words a message; the
+                    // confirmation compares verdicts, rules and actions.
+                    judge_authoritative(
+                        audited.domain.clone(),
+                        answers,
+                        evidence,
+                        ResolverContext {
+                            asked_at,
+                            local_zone: None,
+                        },
+                        &identity,
+                        &audit.rules,
+                        &opts.ignores,
+                        opts.today,
+                    )
+                }
+            };
             (audited.domain.name.clone(), again)
         })
         .collect();
@@ -721,6 +1067,7 @@ mod tests {
         }
         let audit = Audit {
             platform: Platform::Postfix,
+            hostname: None,
             identity: id.clone(),
             domains,
             run_findings: vec![finding],
@@ -732,9 +1079,11 @@ mod tests {
                 duration: Duration::ZERO,
                 queries_sent: 0,
                 lookups_failed: 0,
+                rdap_requests_sent: 0,
             },
             files_read: FilesRead::default(),
             postfix_files: None,
+            rdap_soonest: None,
         };
         assert_eq!(
             audit.fix_refusal(),

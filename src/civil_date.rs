@@ -45,12 +45,38 @@ impl CivilDate {
         CivilDate { year, month, day }
     }
 
+    /// Days since 1970-01-01 (negative before): `b.days() - a.days()` is
+    /// the number of days from `a` to `b` (days-from-civil, H. Hinnant).
+    pub fn days(self) -> i64 {
+        let month = i64::from(self.month);
+        let year = if month <= 2 { self.year - 1 } else { self.year };
+        let era = year.div_euclid(400);
+        let yoe = year.rem_euclid(400);
+        let mp = (month + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + i64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
     pub fn today() -> CivilDate {
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         CivilDate::from_unix(secs)
     }
+}
+
+/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC` (when caches expire, in
+/// `resolver-view-differs`).
+pub fn utc_timestamp(secs: u64) -> String {
+    let within = secs % 86_400;
+    format!(
+        "{} {:02}:{:02}:{:02} UTC",
+        CivilDate::from_unix(secs),
+        within / 3600,
+        within % 3600 / 60,
+        within % 60
+    )
 }
 
 /// As in the config file and the JSON report: `YYYY-MM-DD`.
@@ -71,6 +97,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn days_is_the_inverse_of_from_unix() {
+        for secs in [0u64, 86_399, 951_782_400, 1_795_000_000, 4_102_444_800] {
+            let date = CivilDate::from_unix(secs);
+            assert_eq!(date.days(), (secs / 86_400) as i64, "{date}");
+        }
+        let a = CivilDate::parse("2026-11-23").unwrap();
+        let b = CivilDate::parse("2027-03-01").unwrap();
+        assert_eq!(b.days() - a.days(), 98);
+    }
+
+    #[test]
     fn civil_dates() {
         assert_eq!(CivilDate::from_unix(0).to_string(), "1970-01-01");
         assert_eq!(
@@ -79,5 +116,9 @@ mod tests {
         );
         assert_eq!(CivilDate::from_unix(951_782_400).to_string(), "2000-02-29");
         assert!(CivilDate::parse("2026-11-23").unwrap() < CivilDate::parse("2027-01-01").unwrap());
+        assert_eq!(
+            utc_timestamp(1_795_392_000 + 3661),
+            "2026-11-23 01:01:01 UTC"
+        );
     }
 }

@@ -34,7 +34,9 @@ Examples:
   mxdrift inventory                         list the domains the configuration knows, no DNS
   mxdrift audit --format json > audit.json  machine-readable report
   mxdrift audit --root ./server-config --zone-file zones/example.test.zone
-                                            audit a configuration checkout offline";
+                                            audit a configuration checkout offline
+  mxdrift fleet reports/*.json --format html --output fleet.html
+                                            cross-server findings over many servers' reports";
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it; 2 usage or configuration
@@ -72,6 +74,8 @@ pub struct Cli {
     pub audit: AuditArgs,
 }
 
+// Parsed once per run: boxing the largest variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read the configuration, look up DNS and report findings (the default command).
@@ -84,7 +88,27 @@ pub enum Command {
     Fix(FixArgs),
     /// List the rules, or explain one: `mxdrift rules mail-switch-on`.
     Rules(RulesArgs),
+    /// Merge per-server audit reports (JSON) into cross-server findings.
+    #[command(long_about = FLEET_ABOUT, after_long_help = FLEET_AFTER)]
+    Fleet(FleetArgs),
 }
+
+const FLEET_ABOUT: &str = "\
+Read the reports that `mxdrift audit --format json` wrote on each server of a fleet and report what
+no single server can see: a domain delivered locally on server A while its best MX is our own
+server B (fleet-moved-internally: switch A off), an MX that points at a fleet server which neither
+delivers nor relays the domain (fleet-not-accepted), and a domain delivered locally on two or more
+servers (fleet-local-on-several).
+
+A report older than --max-age is stale: it is named and left out, never mixed with fresh ones.
+Of two reports of one server (by server.hostname) the newest wins, and the report says so.
+
+Formats: `table` (a terminal), `text` (one finding per line, ASCII), `json`, `prometheus` (a textfile for the central node_exporter:
+mxdrift_fleet_findings{rule,severity,server}), `html` (one self-contained page for a support team).";
+
+const FLEET_AFTER: &str = "\
+Exit codes: 0 nothing at or above --fail-on; 1 cross-server findings at or above it (a stale report
+counts as a warning); 2 usage error or a report that cannot be read (the message names the file).";
 
 const AUDIT_ABOUT: &str = "\
 Read the mail server's configuration, look up DNS for every domain it knows, and report each
@@ -216,6 +240,47 @@ pub struct DnsArgs {
     /// Public resolvers limit clients to about 1,000 per second; use e.g. 500 for a large audit.
     #[arg(long = "max-qps", value_name = "N", value_parser = queries_per_second)]
     pub max_qps: Option<u32>,
+
+    /// How to ask DNS: `resolver` (default) asks the resolvers; `authoritative` follows the
+    /// delegation from the root servers, asks every authoritative server of each domain and
+    /// compares with the resolver's view (--max-qps is then per server address). Default:
+    /// `dns` in mxdrift.yaml, else `resolver`.
+    #[arg(long, value_name = "MODE", value_parser = dns_mode, conflicts_with = "zone_file")]
+    pub dns: Option<crate::resolve::DnsMode>,
+
+    /// Root hints in named.root format for `--dns authoritative` (default: IANA's root servers,
+    /// built in): for private DNS trees and tests.
+    #[arg(long = "root-hints", value_name = "FILE", conflicts_with = "zone_file")]
+    pub root_hints: Option<PathBuf>,
+}
+
+/// `--dns resolver|authoritative`.
+fn dns_mode(text: &str) -> Result<crate::resolve::DnsMode, String> {
+    match text {
+        "resolver" => Ok(crate::resolve::DnsMode::Resolver),
+        "authoritative" => Ok(crate::resolve::DnsMode::Authoritative),
+        other => Err(format!(
+            "`{other}` is not a DNS mode: use `resolver` or `authoritative`"
+        )),
+    }
+}
+
+/// The registry lookups (`audit --rdap`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct RdapArgs {
+    /// Ask each registrable domain's registry (RDAP, the successor of WHOIS) for its expiry date
+    /// and status: rules domain-expiring and domain-on-hold. Sends the domain names to the
+    /// registries; off unless given (or `rdap: enabled: true` in mxdrift.yaml).
+    #[arg(long)]
+    pub rdap: bool,
+
+    /// IANA's RDAP bootstrap file for DNS (RFC 9224 `dns.json`) instead of the built-in snapshot.
+    #[arg(long = "rdap-bootstrap", value_name = "FILE")]
+    pub rdap_bootstrap: Option<PathBuf>,
+
+    /// Where RDAP answers are kept for 24 hours (default /var/cache/mxdrift).
+    #[arg(long = "rdap-cache", value_name = "DIR")]
+    pub rdap_cache: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -361,6 +426,8 @@ pub struct AuditArgs {
     pub identity: IdentityArgs,
     #[command(flatten)]
     pub dns: DnsArgs,
+    #[command(flatten)]
+    pub rdap: RdapArgs,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = AuditFormat::Table)]
@@ -497,6 +564,70 @@ pub struct FixArgs {
     pub max_changes: Option<usize>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FleetFormat {
+    /// For people at a terminal.
+    Table,
+    /// One finding per line, ASCII only: cron mail and logs.
+    Text,
+    /// The fleet as data (schema: docs/mxdrift.schema.json).
+    Json,
+    /// A textfile for node_exporter's textfile collector.
+    Prometheus,
+    /// One self-contained HTML page for a support team.
+    Html,
+}
+
+/// The longest `--max-age` accepted: a year.
+pub const MAX_REPORT_AGE_SECS: u64 = 366 * 86_400;
+
+/// `--max-age`: a whole number with a unit, `2d`, `36h`, `90m`, `600s`.
+pub fn report_age(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let unit_secs = match unit {
+        "d" => 86_400,
+        "h" => 3600,
+        "m" => 60,
+        "s" => 1,
+        _ => {
+            return Err(format!(
+                "`{text}`: give a number and a unit: 2d, 36h, 90m or 600s"
+            ));
+        }
+    };
+    let n: u64 = whole_number(digits, 1, Some(MAX_REPORT_AGE_SECS))?;
+    n.checked_mul(unit_secs)
+        .filter(|secs| *secs <= MAX_REPORT_AGE_SECS)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{text}`: at most 366d"))
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FleetArgs {
+    /// Reports written by `mxdrift audit --format json`, one or more per server.
+    #[arg(value_name = "REPORT.json", required = true)]
+    pub reports: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FleetFormat::Table)]
+    pub format: FleetFormat,
+
+    /// Reports audited longer ago than this are stale: named, and left out of the fleet rules.
+    #[arg(long = "max-age", value_name = "AGE", default_value = "2d", value_parser = report_age)]
+    pub max_age: Duration,
+
+    /// Exit with 1 when a cross-server finding of this severity or worse is reported (a stale
+    /// report counts as a warning).
+    #[arg(long = "fail-on", value_enum, default_value_t = FailOn::Warning)]
+    pub fail_on: FailOn,
+
+    /// Write the report to FILE atomically (mode 0644) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct RulesArgs {
     /// Explain this rule instead of listing all of them.
@@ -544,6 +675,22 @@ mod tests {
         assert!(e.contains("--timeout") && e.contains("1e30"), "{e}");
         let e = rejected(&["mxdrift", "fix", "--deadline=inf"]);
         assert!(e.contains("--deadline") && e.contains("inf"), "{e}");
+    }
+
+    #[test]
+    fn dns_mode_is_resolver_or_authoritative() {
+        let e = rejected(&["mxdrift", "--dns", "recursive"]);
+        assert!(
+            e.contains("--dns") && e.contains("`recursive` is not a DNS mode"),
+            "{e}"
+        );
+        assert_eq!(
+            dns_mode("authoritative"),
+            Ok(crate::resolve::DnsMode::Authoritative)
+        );
+        // Zone files answer offline: no network to follow delegations in.
+        let e = rejected(&["mxdrift", "--dns", "authoritative", "--zone-file", "z"]);
+        assert!(e.contains("cannot be used with"), "{e}");
     }
 
     #[test]

@@ -46,9 +46,13 @@ struct ConfigFile {
     #[serde(default, deserialize_with = "nameservers")]
     resolvers: Vec<SocketAddr>,
     #[serde(default)]
+    dns: Option<crate::resolve::DnsMode>,
+    #[serde(default)]
     severity: BTreeMap<String, Severity>,
     #[serde(default)]
     ignore: Vec<IgnoreAsWritten>,
+    #[serde(default)]
+    rdap: RdapSection,
 }
 
 /// The settings, checked: every rule named is a rule.
@@ -60,9 +64,54 @@ pub struct Config {
     /// Resolvers to ask, `IP` or `IP:PORT` (command-line `--nameserver` wins),
     /// checked as they are read so that a bad one is named with its line.
     pub resolvers: Vec<SocketAddr>,
+    /// `dns: resolver|authoritative` (command-line `--dns` wins).
+    pub dns: Option<crate::resolve::DnsMode>,
     /// Severity overrides per rule.
     pub severity: BTreeMap<RuleId, Severity>,
     pub ignore: Vec<Ignore>,
+    pub rdap: RdapSection,
+}
+
+/// `rdap:`: the registry lookups of `--rdap` (off unless `enabled: true`
+/// or `--rdap`: they send the domain names to the registries).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RdapSection {
+    #[serde(default)]
+    pub enabled: bool,
+    /// `domain-expiring` warns within this many days...
+    #[serde(default = "default_warn_days")]
+    pub warn_days: u32,
+    /// ...and is critical within this many.
+    #[serde(default = "default_critical_days")]
+    pub critical_days: u32,
+    /// An RFC 9224 `dns.json` instead of the built-in snapshot
+    /// (`--rdap-bootstrap` wins).
+    #[serde(default)]
+    pub bootstrap: Option<std::path::PathBuf>,
+    /// The cache directory (`--rdap-cache` wins).
+    #[serde(default)]
+    pub cache: Option<std::path::PathBuf>,
+}
+
+fn default_warn_days() -> u32 {
+    crate::rdap::DEFAULT_WARN_DAYS
+}
+
+fn default_critical_days() -> u32 {
+    crate::rdap::DEFAULT_CRITICAL_DAYS
+}
+
+impl Default for RdapSection {
+    fn default() -> Self {
+        RdapSection {
+            enabled: false,
+            warn_days: default_warn_days(),
+            critical_days: default_critical_days(),
+            bootstrap: None,
+            cache: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -238,12 +287,21 @@ impl Config {
                 until: ignore.until,
             });
         }
+        if file.rdap.critical_days > file.rdap.warn_days {
+            return Err(invalid(format!(
+                "rdap: critical_days ({}) is more than warn_days ({}): the critical window lies \
+                 within the warning window",
+                file.rdap.critical_days, file.rdap.warn_days
+            )));
+        }
         Ok(Config {
             server: file.server,
             trusted_mx: file.trusted_mx,
             resolvers: file.resolvers,
+            dns: file.dns,
             severity,
             ignore: ignores,
+            rdap: file.rdap,
         })
     }
 
@@ -521,5 +579,43 @@ ignore:
         )
         .unwrap();
         assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn the_rdap_section_is_read_and_checked() {
+        let config = Config::parse(
+            "rdap:\n  enabled: true\n  warn_days: 45\n  critical_days: 10\n  bootstrap: /etc/mxdrift/dns.json\n  cache: /var/tmp/rdap\n",
+            "f.yaml",
+            &rules(),
+        )
+        .unwrap();
+        assert!(config.rdap.enabled);
+        assert_eq!((config.rdap.warn_days, config.rdap.critical_days), (45, 10));
+        assert_eq!(
+            config.rdap.bootstrap.as_deref(),
+            Some(Path::new("/etc/mxdrift/dns.json"))
+        );
+        assert_eq!(
+            config.rdap.cache.as_deref(),
+            Some(Path::new("/var/tmp/rdap"))
+        );
+        let defaults = Config::parse("rdap: {}\n", "f.yaml", &rules()).unwrap();
+        assert_eq!(defaults.rdap, RdapSection::default());
+        assert!(!defaults.rdap.enabled, "off unless asked");
+        let e = Config::parse(
+            "rdap:\n  warn_days: 5\n  critical_days: 7\n",
+            "f.yaml",
+            &rules(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("f.yaml: rdap: critical_days (7) is more than warn_days (5)"),
+            "{e}"
+        );
+        let e = Config::parse("rdap:\n  enable: true\n", "f.yaml", &rules())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("f.yaml:2:"), "{e}");
     }
 }

@@ -7,6 +7,9 @@
 //! ```text
 //! sources ─▶ inventory ─▶ resolve ─▶ verdict ─▶ rules ─▶ report | remediate
 //! ```
+//!
+//! `fleet` comes after report: it reads many servers' JSON reports back
+//! and finds what only a view across servers shows.
 #![forbid(unsafe_code)]
 
 pub mod atomic;
@@ -16,10 +19,12 @@ pub mod cli;
 pub(crate) mod config;
 pub mod crosscheck;
 pub mod deadline;
+pub mod fleet;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod identity;
 pub mod inventory;
+pub mod rdap;
 pub mod remediate;
 pub mod report;
 pub mod resolve;
@@ -27,6 +32,7 @@ pub mod rules;
 pub(crate) mod safe_fs;
 pub mod settings;
 pub mod sources;
+pub mod timestamp;
 pub mod verdict;
 
 #[cfg(test)]

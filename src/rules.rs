@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::civil_date::CivilDate;
 use crate::identity::{ServerIdentity, glob_match};
 use crate::inventory::{Declared, Delivery, DomainName, KnownDomain, TableMismatch};
+use crate::rdap::{RdapRecord, RdapStatus};
+use crate::resolve::authoritative::{AuthoritativeDomain, ServerReply};
 use crate::resolve::{DnsStatus, HostLookup, MxEvidence};
 use crate::verdict::{self, Verdict};
 
@@ -45,18 +47,34 @@ macro_rules! rule_ids {
 
 rule_ids! {
     BackupMxDeliversLocally => "backup-mx-delivers-locally",
+    /// `--rdap`: see [`rdap_findings`].
+    DomainExpiring => "domain-expiring",
     DomainNotFound => "domain-not-found",
+    /// `--rdap`: see [`rdap_findings`].
+    DomainOnHold => "domain-on-hold",
+    /// Fleet-level: see `fleet::rules` (local on two or more servers).
+    FleetLocalOnSeveral => "fleet-local-on-several",
+    /// Fleet-level: see `fleet::rules` (local here, the best MX another fleet server).
+    FleetMovedInternally => "fleet-moved-internally",
+    /// Fleet-level: see `fleet::rules` (the MX is a fleet server that does not accept it).
+    FleetNotAccepted => "fleet-not-accepted",
     /// Run-level: see `audit` (nothing confirms who this server is).
     IdentityUnconfirmed => "identity-unconfirmed",
+    /// `--dns authoritative`: see [`lame_delegation`].
+    LameDelegation => "lame-delegation",
     LookupInconclusive => "lookup-inconclusive",
     MailSwitchOn => "mail-switch-on",
     MxHostLoopback => "mx-host-loopback",
     MxHostUnresolvable => "mx-host-unresolvable",
     MxPointsHereNotLocal => "mx-points-here-not-local",
     MxTargetCname => "mx-target-cname",
+    /// `--dns authoritative`: see [`nameservers_disagree`].
+    NameserversDisagree => "nameservers-disagree",
     NullMxDeliveredLocally => "null-mx-delivered-locally",
     /// Run-level: see `audit` (the sanity check of the resolvers).
     ResolverUntrustworthy => "resolver-untrustworthy",
+    /// `--dns authoritative`: see [`resolver_view_differs`].
+    ResolverViewDiffers => "resolver-view-differs",
     SplitDelivery => "split-delivery",
     /// Run-level: see [`table_not_compiled`].
     TableNotCompiled => "table-not-compiled",
@@ -69,6 +87,36 @@ impl RuleId {
     /// config file or on the command line).
     pub fn parse(name: &str) -> Option<RuleId> {
         RuleId::ALL.iter().copied().find(|id| id.as_str() == name)
+    }
+
+    /// A cross-server rule: only `mxdrift fleet` raises it, from many
+    /// servers' reports; one server's audit never does. Exhaustive, so a
+    /// new rule decides.
+    pub fn is_fleet(self) -> bool {
+        match self {
+            RuleId::FleetLocalOnSeveral
+            | RuleId::FleetMovedInternally
+            | RuleId::FleetNotAccepted => true,
+            RuleId::BackupMxDeliversLocally
+            | RuleId::DomainExpiring
+            | RuleId::DomainNotFound
+            | RuleId::DomainOnHold
+            | RuleId::IdentityUnconfirmed
+            | RuleId::LameDelegation
+            | RuleId::LookupInconclusive
+            | RuleId::MailSwitchOn
+            | RuleId::MxHostLoopback
+            | RuleId::MxHostUnresolvable
+            | RuleId::MxPointsHereNotLocal
+            | RuleId::MxTargetCname
+            | RuleId::NameserversDisagree
+            | RuleId::NullMxDeliveredLocally
+            | RuleId::ResolverUntrustworthy
+            | RuleId::ResolverViewDiffers
+            | RuleId::SplitDelivery
+            | RuleId::TableNotCompiled
+            | RuleId::UnusualVerdictShare => false,
+        }
     }
 
     /// Position in [`RuleId::ALL`] (the variants are declared in that order).
@@ -284,6 +332,12 @@ impl RuleSet {
 
     pub fn iter(&self) -> impl Iterator<Item = &Rule> {
         self.rules.iter()
+    }
+
+    /// The rules one server's audit can raise (every rule but the fleet's):
+    /// what its monitoring series and SARIF rule list name.
+    pub fn audit_rules(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.iter().filter(|r| !r.id.is_fleet())
     }
 
     /// Override a rule's default severity (from `--config`).
@@ -682,6 +736,98 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
     findings
 }
 
+/// When `domain-expiring` fires (`rdap.warn_days`, `rdap.critical_days`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryWindows {
+    pub warn_days: u32,
+    pub critical_days: u32,
+}
+
+/// `domain-expiring` and `domain-on-hold` for `domain`, from the registry's
+/// record of its registrable domain. Within the critical window the finding
+/// is one step more severe than the rule's (configured) severity. Nothing
+/// fires for an inconclusive or missing record: that is reported in the
+/// domain's `rdap` object, never as "fine" and never as a finding.
+pub fn rdap_findings(
+    rules: &RuleSet,
+    domain: &KnownDomain,
+    record: &RdapRecord,
+    today: CivilDate,
+    windows: ExpiryWindows,
+) -> Vec<Finding> {
+    if record.status != RdapStatus::Found {
+        return Vec::new();
+    }
+    let registrable = record.registrable.as_str();
+    let about = if registrable == domain.name.as_str() {
+        registrable.to_string()
+    } else {
+        format!("{registrable} (the registration {} is under)", domain.name)
+    };
+    let registrar = record
+        .registrar
+        .as_deref()
+        .map(|r| format!("registrar {r}"))
+        .unwrap_or_else(|| "the registry names no registrar".to_string());
+    let source = record.source.as_deref().unwrap_or("the registry");
+    let location = located(&domain.declared);
+    let mut fired = Vec::new();
+    if let (Some(days), Some((day, _))) = (record.days_left(today), &record.expiration)
+        && days <= i64::from(windows.warn_days)
+    {
+        let rule = rules.rule(RuleId::DomainExpiring);
+        let critical = days <= i64::from(windows.critical_days);
+        let severity = if critical {
+            match rule.severity {
+                Severity::Info => Severity::Warning,
+                Severity::Warning | Severity::Critical => Severity::Critical,
+            }
+        } else {
+            rule.severity
+        };
+        let when = match days {
+            d if d < 0 => format!("expired on {day} ({} days ago)", -d),
+            0 => format!("expires today ({day})"),
+            1 => format!("expires tomorrow ({day})"),
+            d => format!("expires on {day} (in {d} days)"),
+        };
+        fired.push((
+            RuleId::DomainExpiring,
+            severity,
+            format!(
+                "the registration of {about} {when}, {registrar}: the customer must renew it \
+                 there before then, or mail to the domain stops (RDAP {source}){location}"
+            ),
+        ));
+    }
+    let holds: Vec<&str> = record.holds().iter().map(|s| s.as_str()).collect();
+    if !holds.is_empty() {
+        fired.push((
+            RuleId::DomainOnHold,
+            rules.rule(RuleId::DomainOnHold).severity,
+            format!(
+                "the registry lists {about} as {}, {registrar}: the domain is out of the DNS or \
+                 being deleted; the customer must have the registrar lift the hold or restore the \
+                 registration (RDAP {source}){location}",
+                holds.join(", ")
+            ),
+        ));
+    }
+    fired
+        .into_iter()
+        .map(|(id, severity, message)| Finding {
+            rule: id,
+            severity,
+            confidence: rules.rule(id).confidence,
+            domain: domain.name.clone(),
+            message,
+            declared: domain.declared.clone(),
+            ignored: None,
+            ignored_until: None,
+        })
+        .collect()
+}
+
 /// Local domains with the verdict nxdomain or elsewhere, at least this many...
 pub const UNUSUAL_SHARE_MIN_DOMAINS: usize = 5;
 /// ...and at least this share of all local domains (percent), make the
@@ -795,6 +941,163 @@ pub fn table_not_compiled(rules: &RuleSet, m: &TableMismatch) -> RunFinding {
         .with_evidence(evidence)
 }
 
+/// A finding of `id` about one domain, with the rule's severity capped at
+/// `cap` when given (after `--config` overrides), located at its
+/// declaration.
+fn domain_finding(
+    rules: &RuleSet,
+    id: RuleId,
+    cap: Option<Severity>,
+    domain: &KnownDomain,
+    message: String,
+) -> Finding {
+    let rule = rules.rule(id);
+    Finding {
+        rule: id,
+        severity: cap.map_or(rule.severity, |cap| rule.severity.min(cap)),
+        confidence: rule.confidence,
+        domain: domain.name.clone(),
+        message: [message.as_str(), located(&domain.declared).as_str()].concat(),
+        declared: domain.declared.clone(),
+        ignored: None,
+        ignored_until: None,
+    }
+}
+
+/// `nameservers-disagree`: the delegated servers gave different answers.
+/// `decisive`: the answers lead to different verdicts (the domain is then
+/// inconclusive).
+pub fn nameservers_disagree(
+    rules: &RuleSet,
+    domain: &KnownDomain,
+    servers: &AuthoritativeDomain,
+    decisive: bool,
+) -> Option<Finding> {
+    if servers.views.len() < 2 {
+        return None;
+    }
+    let answers: Vec<String> = servers
+        .servers
+        .iter()
+        .filter_map(|s| match &s.reply {
+            ServerReply::Answer { answer, .. } => {
+                Some(format!("{} ({}) says {answer}", s.name, s.address))
+            }
+            ServerReply::Lame { .. } | ServerReply::Fault { .. } => None,
+        })
+        .collect();
+    let consequence = if decisive {
+        "the answers lead to different verdicts, so where mail goes is inconclusive"
+    } else {
+        "every answer leads to the same verdict"
+    };
+    Some(domain_finding(
+        rules,
+        RuleId::NameserversDisagree,
+        None,
+        domain,
+        format!(
+            "the authoritative servers disagree ({consequence}): {}",
+            answers.join("; ")
+        ),
+    ))
+}
+
+/// `lame-delegation`: a delegated server refuses, answers without AA or
+/// does not answer.
+pub fn lame_delegation(
+    rules: &RuleSet,
+    domain: &KnownDomain,
+    servers: &AuthoritativeDomain,
+) -> Option<Finding> {
+    let lame = servers.lame();
+    if lame.is_empty() {
+        return None;
+    }
+    Some(domain_finding(
+        rules,
+        RuleId::LameDelegation,
+        None,
+        domain,
+        format!(
+            "delegated name server{} of {}: {}",
+            if lame.len() > 1 { "s" } else { "" },
+            servers.zone.as_deref().unwrap_or(domain.name.as_str()),
+            lame.join("; ")
+        ),
+    ))
+}
+
+/// What this server's resolver said, for `resolver-view-differs`.
+pub struct ResolverView<'a> {
+    pub evidence: &'a MxEvidence,
+    pub verdict: Verdict,
+    /// The run started at this Unix time (for when caches expire).
+    pub asked_at: u64,
+    /// The resolver answers authoritatively and is this machine: a local zone.
+    pub local_zone: Option<&'a str>,
+}
+
+/// `resolver-view-differs`: the resolver's answer is not the authoritative
+/// one. Critical when the resolver says here and the authoritative servers
+/// say elsewhere (mail from this server stays here; switching local
+/// delivery off makes it loop), a warning otherwise. Nothing when either
+/// side is inconclusive: there is nothing to compare.
+pub fn resolver_view_differs(
+    rules: &RuleSet,
+    domain: &KnownDomain,
+    authoritative: &MxEvidence,
+    authoritative_verdict: Verdict,
+    resolver: &ResolverView<'_>,
+) -> Option<Finding> {
+    if authoritative_verdict == Verdict::Inconclusive || resolver.verdict == Verdict::Inconclusive {
+        return None;
+    }
+    fn hosts(e: &MxEvidence) -> Vec<(u16, &str)> {
+        let mut hosts: Vec<(u16, &str)> =
+            e.mx.iter()
+                .map(|h| (h.preference, h.host.as_str()))
+                .collect();
+        hosts.sort_unstable();
+        hosts
+    }
+    if authoritative_verdict == resolver.verdict
+        && authoritative.status == resolver.evidence.status
+        && hosts(authoritative) == hosts(resolver.evidence)
+    {
+        return None;
+    }
+    let cap = if resolver.verdict == Verdict::Here && authoritative_verdict == Verdict::Elsewhere {
+        None
+    } else {
+        Some(Severity::Warning)
+    };
+    let ttl = match (resolver.local_zone, resolver.evidence.ttl) {
+        (Some(server), _) => format!(
+            "; the resolver {server} answers authoritatively from this machine: a local DNS zone \
+             (such as Plesk's or cPanel's BIND) serves this answer and it never expires"
+        ),
+        (None, Some(ttl)) => format!(
+            "; the resolver's remaining TTL is {ttl} s: caches will have expired by {}",
+            crate::civil_date::utc_timestamp(resolver.asked_at.saturating_add(u64::from(ttl)))
+        ),
+        (None, None) => String::new(),
+    };
+    Some(domain_finding(
+        rules,
+        RuleId::ResolverViewDiffers,
+        cap,
+        domain,
+        format!(
+            "this server's resolver says {} ({}), the authoritative servers say {} ({}){ttl}",
+            resolver.verdict.as_str(),
+            evidence_summary(resolver.evidence),
+            authoritative_verdict.as_str(),
+            evidence_summary(authoritative),
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -815,6 +1118,14 @@ mod tests {
         ("mx-host-loopback", Severity::Warning),
         ("resolver-untrustworthy", Severity::Critical),
         ("identity-unconfirmed", Severity::Critical),
+        ("fleet-moved-internally", Severity::Critical),
+        ("fleet-not-accepted", Severity::Critical),
+        ("fleet-local-on-several", Severity::Warning),
+        ("domain-expiring", Severity::Warning),
+        ("domain-on-hold", Severity::Critical),
+        ("nameservers-disagree", Severity::Warning),
+        ("lame-delegation", Severity::Warning),
+        ("resolver-view-differs", Severity::Critical),
         // Not (yet) in contract.md's table: the run-level warning of issue
         // 17 for an unusual share of nxdomain or elsewhere verdicts.
         ("unusual-verdict-share", Severity::Warning),
@@ -1297,5 +1608,122 @@ mod tests {
                 "fix: postmap hash:/etc/postfix/vdomains, then postfix reload",
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod authoritative_tests {
+    use super::*;
+    use crate::resolve::authoritative::{Lameness, ServerAnswer};
+    use crate::test_support::{declared, host, known_domain, ok};
+
+    fn moved() -> KnownDomain {
+        known_domain(
+            "moved.test",
+            Delivery::Local,
+            declared("etc/postfix/main.cf", 3, "mydestination"),
+        )
+    }
+
+    #[test]
+    fn resolver_here_and_authoritative_elsewhere_is_critical_with_the_expiry() {
+        let rules = RuleSet::embedded().unwrap();
+        let here = ok(vec![host(10, "mail.hoster.test", &["203.0.113.10"])]);
+        let there = ok(vec![host(10, "mx.elsewhere.test", &["198.51.100.7"])]);
+        let view = ResolverView {
+            evidence: &here,
+            verdict: Verdict::Here,
+            asked_at: 1_795_398_400,
+            local_zone: None,
+        };
+        let finding =
+            resolver_view_differs(&rules, &moved(), &there, Verdict::Elsewhere, &view).unwrap();
+        assert_eq!(finding.rule, RuleId::ResolverViewDiffers);
+        assert_eq!(finding.severity, Severity::Critical);
+        let ttl = here.ttl.unwrap();
+        assert!(
+            finding.message.contains(&format!(
+                "the resolver's remaining TTL is {ttl} s: caches will have expired by {}",
+                crate::civil_date::utc_timestamp(1_795_398_400 + u64::from(ttl))
+            )),
+            "{}",
+            finding.message
+        );
+        assert!(
+            finding
+                .message
+                .ends_with("declared at etc/postfix/main.cf:3")
+        );
+
+        // The other way round (the resolver lags behind a move here): a warning.
+        let back = ResolverView {
+            evidence: &there,
+            verdict: Verdict::Elsewhere,
+            ..view
+        };
+        let finding = resolver_view_differs(&rules, &moved(), &here, Verdict::Here, &back).unwrap();
+        assert_eq!(finding.severity, Severity::Warning);
+        // Same answer: nothing. Either side inconclusive: nothing to compare.
+        let same = ResolverView {
+            evidence: &there,
+            verdict: Verdict::Elsewhere,
+            ..view
+        };
+        assert!(
+            resolver_view_differs(&rules, &moved(), &there, Verdict::Elsewhere, &same).is_none()
+        );
+        assert!(
+            resolver_view_differs(&rules, &moved(), &there, Verdict::Inconclusive, &view).is_none()
+        );
+    }
+
+    #[test]
+    fn lame_and_disagreeing_servers_are_named_with_their_answers() {
+        let rules = RuleSet::embedded().unwrap();
+        let answer = |name: &str, ip: &str, text: &str, view: usize| ServerAnswer {
+            name: name.into(),
+            address: ip.parse().unwrap(),
+            reply: ServerReply::Answer {
+                answer: text.into(),
+                view,
+            },
+        };
+        let servers = AuthoritativeDomain {
+            zone: Some("moved.test".into()),
+            servers: vec![
+                answer("ns1.new.test", "192.0.2.1", "MX 10 mx.new.test", 0),
+                answer("ns.old.test", "192.0.2.2", "MX 10 mail.hoster.test", 1),
+                ServerAnswer {
+                    name: "ns.gone.test".into(),
+                    address: "192.0.2.3".parse().unwrap(),
+                    reply: ServerReply::Lame {
+                        lameness: Lameness::Refused,
+                    },
+                },
+            ],
+            views: vec![ok(vec![]), ok(vec![])],
+            problem: None,
+        };
+        let disagree = nameservers_disagree(&rules, &moved(), &servers, true).unwrap();
+        assert_eq!(disagree.severity, Severity::Warning);
+        assert!(
+            disagree.message.contains(
+                "ns1.new.test (192.0.2.1) says MX 10 mx.new.test; ns.old.test (192.0.2.2) says MX 10 mail.hoster.test"
+            ) && disagree.message.contains("different verdicts"),
+            "{}",
+            disagree.message
+        );
+        let lame = lame_delegation(&rules, &moved(), &servers).unwrap();
+        assert!(
+            lame.message
+                .contains("ns.gone.test (192.0.2.3) refuses the domain (REFUSED)"),
+            "{}",
+            lame.message
+        );
+        let agreeing = AuthoritativeDomain {
+            views: vec![ok(vec![])],
+            ..servers
+        };
+        assert!(nameservers_disagree(&rules, &moved(), &agreeing, false).is_none());
     }
 }

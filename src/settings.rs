@@ -17,10 +17,12 @@ use std::path::{Path, PathBuf};
 use crate::audit::{AuditOptions, IdentityOptions};
 use crate::civil_date::CivilDate;
 use crate::cli::{
-    AuditArgs, AuditFormat, DnsArgs, FixArgs, FixFormat, IdentityArgs, PlatformArg, SourceArgs,
+    AuditArgs, AuditFormat, DnsArgs, FixArgs, FixFormat, IdentityArgs, PlatformArg, RdapArgs,
+    SourceArgs,
 };
 use crate::config::{Config, ConfigError};
 use crate::inventory::Platform;
+use crate::rdap::RdapOptions;
 use crate::resolve::ResolveOptions;
 use crate::rules::{RuleError, RuleSet};
 use crate::sources::{ConfigRoot, PlatformChoice, SourceOptions};
@@ -37,6 +39,11 @@ pub struct PipelineArgs {
     pub identity: IdentityArgs,
     pub dns: DnsArgs,
     pub config: Option<PathBuf>,
+    /// `None`: this command never asks the registries (`fix`: nothing it
+    /// could do with the answer).
+    pub rdap: Option<RdapArgs>,
+    /// `--deadline`: the RDAP stage keeps within it.
+    pub deadline: Option<std::time::Duration>,
 }
 
 impl From<&AuditArgs> for PipelineArgs {
@@ -46,6 +53,8 @@ impl From<&AuditArgs> for PipelineArgs {
             identity: a.identity.clone(),
             dns: a.dns.clone(),
             config: a.config.clone(),
+            rdap: Some(a.rdap.clone()),
+            deadline: a.deadline,
         }
     }
 }
@@ -57,6 +66,8 @@ impl From<&FixArgs> for PipelineArgs {
             identity: a.identity.clone(),
             dns: a.dns.clone(),
             config: a.config.clone(),
+            rdap: None,
+            deadline: a.deadline,
         }
     }
 }
@@ -169,9 +180,47 @@ pub fn audit_options(args: &PipelineArgs, config: &Config, today: CivilDate) -> 
             concurrency: args.dns.concurrency,
             progress: None,
             max_qps: args.dns.max_qps,
+            // Zone files answer offline: `dns:` in the config file does
+            // not send such a run to the network (`--dns` with
+            // `--zone-file` is a usage error).
+            mode: if args.dns.zone_file.is_empty() {
+                args.dns.dns.or(config.dns).unwrap_or_default()
+            } else {
+                crate::resolve::DnsMode::Resolver
+            },
+            root_hints: args.dns.root_hints.clone(),
         },
         ignores: config.ignore.iter().map(|i| i.to_rule()).collect(),
         today,
+        rdap: rdap_options(args, config),
+    }
+}
+
+/// The RDAP stage: on with `--rdap` or `rdap: enabled`, never for a
+/// command without RDAP options; the command line's paths win over the
+/// config file's. The stage keeps to nine tenths of `--deadline`, leaving
+/// the rest for judging and the report.
+pub fn rdap_options(args: &PipelineArgs, config: &Config) -> RdapOptions {
+    let section = &config.rdap;
+    let Some(rdap) = &args.rdap else {
+        return RdapOptions::default();
+    };
+    RdapOptions {
+        enabled: rdap.rdap || section.enabled,
+        bootstrap: rdap
+            .rdap_bootstrap
+            .clone()
+            .or_else(|| section.bootstrap.clone()),
+        cache_dir: Some(
+            rdap.rdap_cache
+                .clone()
+                .or_else(|| section.cache.clone())
+                .unwrap_or_else(|| PathBuf::from(crate::rdap::DEFAULT_CACHE_DIR)),
+        ),
+        warn_days: section.warn_days,
+        critical_days: section.critical_days,
+        budget: args.deadline.map(|d| d.mul_f64(0.9)),
+        ..RdapOptions::default()
     }
 }
 
@@ -232,6 +281,12 @@ pub fn check_output_path(path: &Path, format: AuditFormat) -> Result<(), UsageEr
         AuditFormat::Sarif => "sarif",
         AuditFormat::Table | AuditFormat::Text | AuditFormat::Nagios => "txt",
     };
+    check_output_file(path, extension)
+}
+
+/// `--output FILE` of any command: not a directory (the error suggests
+/// `DIR/mxdrift.EXTENSION`), in a directory that exists.
+pub fn check_output_file(path: &Path, extension: &str) -> Result<(), UsageError> {
     if path.as_os_str().to_string_lossy().ends_with('/') || path.is_dir() {
         return Err(UsageError::OutputIsDirectory {
             path: path.display().to_string(),
@@ -423,6 +478,50 @@ ignore:
     }
 
     #[test]
+    fn dns_mode_comes_from_the_command_line_over_the_config_file() {
+        let root = root_with_config("dns: authoritative\n");
+        let path = root.path().to_str().unwrap();
+        let from_file = load(&PipelineArgs::from(&audit_args(&["--root", path])), today()).unwrap();
+        assert_eq!(
+            from_file.opts.resolve.mode,
+            crate::resolve::DnsMode::Authoritative
+        );
+        assert_eq!(from_file.opts.resolve.root_hints, None);
+        let args = audit_args(&[
+            "--root",
+            path,
+            "--dns",
+            "resolver",
+            "--root-hints",
+            "/srv/named.root",
+        ]);
+        let from_cli = load(&PipelineArgs::from(&args), today()).unwrap();
+        assert_eq!(
+            from_cli.opts.resolve.mode,
+            crate::resolve::DnsMode::Resolver
+        );
+        assert_eq!(
+            from_cli.opts.resolve.root_hints,
+            Some(std::path::PathBuf::from("/srv/named.root"))
+        );
+        let bare = tempfile::tempdir().unwrap();
+        let default = load(
+            &PipelineArgs::from(&audit_args(&["--root", bare.path().to_str().unwrap()])),
+            today(),
+        )
+        .unwrap();
+        assert_eq!(default.opts.resolve.mode, crate::resolve::DnsMode::Resolver);
+        let bad = root_with_config("dns: recursive\n");
+        let e = load(
+            &PipelineArgs::from(&audit_args(&["--root", bad.path().to_str().unwrap()])),
+            today(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("mxdrift.yaml") && e.contains(":1"), "{e}");
+    }
+
+    #[test]
     fn config_given_explicitly_wins_over_the_one_under_the_root() {
         let root = root_with_config("resolvers: ['9.9.9.9']\n");
         let elsewhere = tempfile::tempdir().unwrap();
@@ -532,5 +631,66 @@ ignore:
             check_output_path(&dir.path().join("report.json"), AuditFormat::Json),
             Ok(())
         );
+    }
+
+    #[test]
+    fn rdap_is_off_unless_asked_and_the_command_line_wins() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path().to_str().unwrap();
+        let opts = load(&PipelineArgs::from(&audit_args(&["--root", r])), today())
+            .unwrap()
+            .opts;
+        assert!(!opts.rdap.enabled);
+        assert_eq!(
+            opts.rdap.cache_dir.as_deref(),
+            Some(Path::new("/var/cache/mxdrift"))
+        );
+        assert_eq!(opts.rdap.budget, None);
+        let opts = load(
+            &PipelineArgs::from(&audit_args(&[
+                "--root",
+                r,
+                "--rdap",
+                "--rdap-cache",
+                "/tmp/c",
+                "--rdap-bootstrap",
+                "/tmp/b.json",
+                "--deadline",
+                "100",
+            ])),
+            today(),
+        )
+        .unwrap()
+        .opts;
+        assert!(opts.rdap.enabled);
+        assert_eq!(opts.rdap.cache_dir.as_deref(), Some(Path::new("/tmp/c")));
+        assert_eq!(
+            opts.rdap.bootstrap.as_deref(),
+            Some(Path::new("/tmp/b.json"))
+        );
+        assert_eq!(opts.rdap.budget, Some(Duration::from_secs(90)));
+
+        let root = root_with_config(
+            "rdap:\n  enabled: true\n  warn_days: 60\n  critical_days: 14\n  cache: /srv/rdap\n",
+        );
+        let r = root.path().to_str().unwrap();
+        let opts = load(&PipelineArgs::from(&audit_args(&["--root", r])), today())
+            .unwrap()
+            .opts;
+        assert!(opts.rdap.enabled, "rdap: enabled");
+        assert_eq!((opts.rdap.warn_days, opts.rdap.critical_days), (60, 14));
+        assert_eq!(opts.rdap.cache_dir.as_deref(), Some(Path::new("/srv/rdap")));
+        let opts = load(
+            &PipelineArgs::from(&audit_args(&["--root", r, "--rdap-cache", "/tmp/c"])),
+            today(),
+        )
+        .unwrap()
+        .opts;
+        assert_eq!(opts.rdap.cache_dir.as_deref(), Some(Path::new("/tmp/c")));
+        // fix never asks the registries, whatever the config says.
+        let opts = load(&PipelineArgs::from(&fix_args(&["--root", r])), today())
+            .unwrap()
+            .opts;
+        assert!(!opts.rdap.enabled);
     }
 }

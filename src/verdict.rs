@@ -15,14 +15,14 @@
 //! only link to this server is a contradicted DNS address makes the level
 //! it decides inconclusive.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::identity::{ServerIdentity, is_loopback_like};
 use crate::inventory::DomainName;
 use crate::resolve::{DnsStatus, HostLookup, MxEvidence, MxHost};
 
 /// The contract's `verdict`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// This server is in the most preferred MX set that resolves, alone.

@@ -9,7 +9,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use declared::{
     BuiltIn, ByteSpan, Declared, DomainDirectory, ListFile, MAX_REPEATS, PostfixParam, UnknownVia,
@@ -47,7 +47,7 @@ impl Platform {
 }
 
 /// How the server treats mail for a domain (the contract's `delivery`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Delivery {
     /// Delivered on this machine (mydestination, virtual mailbox or alias domain, ...).

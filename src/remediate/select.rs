@@ -44,13 +44,29 @@ fn treatment(rule: RuleId) -> Treatment {
         RuleId::MxPointsHereNotLocal => Treatment::ForAHuman(
             "the MX points here but this server does not accept the domain's mail; turn mail on in the panel or change the MX (mxdrift never turns delivery on)",
         ),
+        RuleId::ResolverViewDiffers => Treatment::ForAHuman(
+            "this server's resolver does not see what the authoritative servers say: if a local DNS zone answers for the domain, remove the local DNS zone first (and wait until caches expire), or this server's mail will loop",
+        ),
         RuleId::LookupInconclusive => Treatment::Inconclusive,
+        // The customer's registration, not this server: the customer must
+        // renew or have the hold lifted (the finding's message says so).
+        RuleId::DomainExpiring | RuleId::DomainOnHold => Treatment::Nothing,
         RuleId::MxTargetCname
         | RuleId::MxHostLoopback
         | RuleId::TableNotCompiled
         | RuleId::ResolverUntrustworthy
         | RuleId::IdentityUnconfirmed
-        | RuleId::UnusualVerdictShare => Treatment::Nothing,
+        | RuleId::UnusualVerdictShare
+        // The servers' answers agree on the verdict (otherwise the domain
+        // is inconclusive), and a lame server changes nothing here.
+        | RuleId::NameserversDisagree
+        | RuleId::LameDelegation => Treatment::Nothing,
+        // Cross-server findings come from `mxdrift fleet`, never from one
+        // server's audit: `fix` on one server cannot see the other servers
+        // the evidence rests on.
+        RuleId::FleetMovedInternally | RuleId::FleetNotAccepted | RuleId::FleetLocalOnSeveral => {
+            Treatment::Nothing
+        }
     }
 }
 

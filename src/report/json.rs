@@ -11,8 +11,10 @@ use super::baseline::{Change, Delta};
 use super::{AuditFormatter, JSON_SCHEMA_VERSION, Report, unicode_form};
 use crate::audit::AuditedDomain;
 use crate::inventory::{Declared, Delivery, DomainName, Inventory, InventoryWarning, KnownDomain};
+use crate::rdap::RdapRecord;
 use crate::resolve::{DnsStatus, MxEvidence};
 use crate::rules::{Finding, RunFinding, Severity};
+use crate::timestamp::Timestamp;
 use crate::verdict::Verdict;
 
 #[derive(Serialize)]
@@ -73,6 +75,7 @@ impl Serialize for Domains<'_> {
                 dns: None,
                 verdict: None,
                 findings: None,
+                rdap: None,
             })),
         }
     }
@@ -94,6 +97,12 @@ struct Server<'a> {
     platform: &'static str,
     addresses: Vec<IpAddr>,
     names: Vec<&'a str>,
+    /// The name `mxdrift fleet` knows the server by (see `audit::host_name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: Option<&'a str>,
+    /// When the audit started (audits only): `fleet` judges staleness by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audited_at: Option<Timestamp>,
 }
 
 #[derive(Serialize)]
@@ -110,6 +119,42 @@ struct Domain<'a> {
     verdict: Option<Verdict>,
     #[serde(skip_serializing_if = "Option::is_none")]
     findings: Option<&'a [Finding]>,
+    /// `--rdap`: the registry's record of the registrable domain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rdap: Option<Rdap<'a>>,
+}
+
+#[derive(Serialize)]
+struct Rdap<'a> {
+    /// `ok` | `not-found` | `no-service` | `inconclusive`.
+    status: &'static str,
+    registrable: &'a str,
+    /// The expiration event's date as the registry wrote it (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiration: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registrar: Option<&'a str>,
+    /// The registry's status values (`client hold`, ...).
+    states: Vec<&'a str>,
+    /// The URL asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'a str>,
+    cached: bool,
+}
+
+fn rdap(record: &RdapRecord) -> Rdap<'_> {
+    Rdap {
+        status: record.status.as_str(),
+        registrable: record.registrable.as_str(),
+        expiration: record.expiration.as_ref().map(|(_, text)| text.as_str()),
+        registrar: record.registrar.as_deref(),
+        states: record.states.iter().map(|s| s.as_str()).collect(),
+        source: record.source.as_deref(),
+        problem: record.problem.as_deref(),
+        cached: record.cached,
+    }
 }
 
 #[derive(Serialize)]
@@ -123,6 +168,28 @@ struct Dns<'a> {
     dangling_cname: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     problem: Option<&'a str>,
+    /// `resolver` or `authoritative` (`--dns`).
+    mode: &'static str,
+    /// Authoritative mode: the zone the MX was asked in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    zone: Option<&'a str>,
+    /// Authoritative mode: each delegated server address and its answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    servers: Option<&'a [crate::resolve::authoritative::ServerAnswer]>,
+    /// Authoritative mode: what this server's resolver answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resolver: Option<ResolverDns<'a>>,
+}
+
+#[derive(Serialize)]
+struct ResolverDns<'a> {
+    status: DnsStatus,
+    mx: Vec<&'a crate::resolve::MxHost>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'a str>,
+    verdict: Verdict,
 }
 
 #[derive(Serialize)]
@@ -156,8 +223,25 @@ fn delivery_counts(deliveries: impl Iterator<Item = Delivery>) -> BTreeMap<&'sta
     counts
 }
 
-fn dns<'a>(evidence: &'a MxEvidence, this_server: &[bool]) -> Dns<'a> {
+fn dns<'a>(d: &'a AuditedDomain) -> Dns<'a> {
+    let evidence: &'a MxEvidence = &d.evidence;
+    let this_server = &d.mx_this_server;
+    let view = d.authoritative.as_ref();
     Dns {
+        mode: if view.is_some() {
+            crate::resolve::DnsMode::Authoritative.as_str()
+        } else {
+            crate::resolve::DnsMode::Resolver.as_str()
+        },
+        zone: view.and_then(|v| v.servers.zone.as_deref()),
+        servers: view.map(|v| v.servers.servers.as_slice()),
+        resolver: view.map(|v| ResolverDns {
+            status: v.resolver.status,
+            mx: v.resolver.mx.iter().collect(),
+            ttl: v.resolver.ttl,
+            problem: v.resolver.problem.as_deref(),
+            verdict: v.resolver_verdict,
+        }),
         status: evidence.status,
         implicit_mx: evidence.implicit_mx,
         mx: evidence
@@ -181,9 +265,10 @@ fn audited(d: &AuditedDomain) -> Domain<'_> {
         unicode: unicode_form(&d.domain.name),
         delivery: d.domain.delivery,
         declared: &d.domain.declared,
-        dns: Some(dns(&d.evidence, &d.mx_this_server)),
+        dns: Some(dns(d)),
         verdict: Some(d.verdict),
         findings: Some(&d.findings),
+        rdap: d.rdap.as_ref().map(rdap),
     }
 }
 
@@ -201,6 +286,8 @@ impl AuditFormatter for Json {
                 platform: audit.platform.as_str(),
                 addresses: audit.identity.addresses.iter().copied().collect(),
                 names: audit.identity.names.iter().map(String::as_str).collect(),
+                hostname: audit.hostname.as_deref(),
+                audited_at: Some(Timestamp::from_system(audit.stats.started)),
             },
             domains: Domains::Audit(&audit.domains),
             run_findings: Some(&audit.run_findings),
@@ -243,6 +330,8 @@ pub fn write_inventory(
                 .iter()
                 .map(DomainName::as_str)
                 .collect(),
+            hostname: inventory.server_names.first().map(DomainName::as_str),
+            audited_at: None,
         },
         domains: Domains::Inventory(&inventory.domains),
         run_findings: None,

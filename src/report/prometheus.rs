@@ -8,6 +8,7 @@
 //! ([`write_failure`]), with `mxdrift_last_run_error{kind}`, so a broken
 //! audit alerts at once instead of after the staleness window.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,14 +21,15 @@ use crate::verdict::Verdict;
 pub struct Prometheus;
 
 /// Escape a label value (backslash, double quote, newline).
-fn label(value: &str) -> String {
+pub(crate) fn label(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
 
-fn family(out: &mut String, name: &str, help: &str) {
+/// `# HELP` and `# TYPE ... gauge` of one metric family.
+pub(crate) fn family(out: &mut String, name: &str, help: &str) {
     // Writing to a String cannot fail.
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
 }
@@ -111,6 +113,31 @@ pub fn write_failure(
     out.write_all(text.as_bytes())
 }
 
+/// `--dns authoritative` only: lame delegations (server addresses) and
+/// domains whose authoritative servers disagree.
+fn authoritative_counts(text: &mut String, audit: &crate::audit::Audit) {
+    let views = || {
+        audit
+            .domains
+            .iter()
+            .filter_map(|d| d.authoritative.as_ref())
+    };
+    family(
+        text,
+        "mxdrift_lame_delegations",
+        "Delegated name server addresses that refuse, answer without AA or do not answer (--dns authoritative).",
+    );
+    let lame: usize = views().map(|v| v.servers.lame().len()).sum();
+    let _ = writeln!(text, "mxdrift_lame_delegations {lame}");
+    family(
+        text,
+        "mxdrift_nameserver_disagreements",
+        "Domains whose authoritative servers give different answers (--dns authoritative).",
+    );
+    let disagree = views().filter(|v| v.servers.views.len() > 1).count();
+    let _ = writeln!(text, "mxdrift_nameserver_disagreements {disagree}");
+}
+
 impl AuditFormatter for Prometheus {
     fn write_report(&self, report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
         let audit = report.audit;
@@ -123,7 +150,7 @@ impl AuditFormatter for Prometheus {
             "mxdrift_findings",
             "Findings of the last audit by rule and severity, ignored findings excluded.",
         );
-        for rule in audit.rules.iter() {
+        for rule in audit.rules.audit_rules() {
             let n = audit.count_rule(rule.id);
             let _ = writeln!(
                 text,
@@ -137,7 +164,7 @@ impl AuditFormatter for Prometheus {
             "mxdrift_findings_ignored",
             "Findings of the last audit covered by an ignore in mxdrift.yaml, by rule.",
         );
-        for rule in audit.rules.iter() {
+        for rule in audit.rules.audit_rules() {
             let n = audit
                 .findings()
                 .filter(|(_, f)| f.rule == rule.id && f.ignored.is_some())
@@ -186,6 +213,9 @@ impl AuditFormatter for Prometheus {
             "Distinct DNS queries sent by the last audit.",
         );
         let _ = writeln!(text, "mxdrift_dns_queries {}", audit.stats.queries_sent);
+        if audit.domains.iter().any(|d| d.authoritative.is_some()) {
+            authoritative_counts(&mut text, audit);
+        }
         family(
             &mut text,
             "mxdrift_dns_lookups_failed",
@@ -196,6 +226,46 @@ impl AuditFormatter for Prometheus {
             "mxdrift_dns_lookups_failed {}",
             audit.stats.lookups_failed
         );
+        if audit.domains.iter().any(|d| d.rdap.is_some()) {
+            family(
+                &mut text,
+                "mxdrift_rdap_requests",
+                "RDAP requests sent to the registries by the last audit (--rdap; cache hits send none).",
+            );
+            let _ = writeln!(
+                text,
+                "mxdrift_rdap_requests {}",
+                audit.stats.rdap_requests_sent
+            );
+            let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+            let mut seen = std::collections::BTreeSet::new();
+            for record in audit.domains.iter().filter_map(|d| d.rdap.as_ref()) {
+                if seen.insert(&record.registrable) {
+                    *by_status.entry(record.status.as_str()).or_default() += 1;
+                }
+            }
+            family(
+                &mut text,
+                "mxdrift_rdap_lookups",
+                "Registrable domains by the outcome of their RDAP lookup (--rdap).",
+            );
+            for (status, n) in by_status {
+                let _ = writeln!(text, "mxdrift_rdap_lookups{{status=\"{status}\"}} {n}");
+            }
+        }
+        if let Some(soonest) = &audit.rdap_soonest {
+            family(
+                &mut text,
+                "mxdrift_domain_expiry_soonest_days",
+                "Days until the soonest registration expiry among the audited domains (--rdap; negative once past).",
+            );
+            let _ = writeln!(
+                text,
+                "mxdrift_domain_expiry_soonest_days{{domain=\"{}\"}} {}",
+                label(soonest.registrable.as_str()),
+                soonest.days
+            );
+        }
         family(
             &mut text,
             "mxdrift_config_warnings",

@@ -246,7 +246,7 @@ impl AuditFormatter for Sarif {
     fn write_report(&self, report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
         let audit = report.audit;
         let delta = report.baseline;
-        let rules: Vec<&Rule> = audit.rules.iter().collect();
+        let rules: Vec<&Rule> = audit.rules.audit_rules().collect();
         let location = |file: &str, line: Option<u32>| Location {
             physical_location: PhysicalLocation {
                 artifact_location: ArtifactLocation {

@@ -10,8 +10,9 @@ use tokio::sync::{OnceCell, Semaphore};
 use tokio::task::JoinSet;
 
 use super::answer::{Answer, normalize};
-use super::classify::{self, MxAnswer};
+use super::classify;
 use super::live::LiveResolver;
+use super::mx_set;
 use super::offline::ZoneSet;
 use super::rate::TokenBucket;
 use super::sanity::{self, Probe};
@@ -163,72 +164,11 @@ impl Run {
             }
         };
         let mx = self.query_mx(&name).await;
-        match classify::mx_answer(&name, &mx) {
-            MxAnswer::Failed(problem) => MxEvidence::inconclusive(problem),
-            MxAnswer::Nxdomain {
-                dangling_cname,
-                ttl,
-            } => classify::nxdomain(dangling_cname, ttl),
-            MxAnswer::Nodata { ttl } => {
-                let found = self.host(&name).await;
-                classify::implicit(&name, ttl, found)
-            }
-            MxAnswer::Exchanges { mut records, ttl } => {
-                let null_mx = records
-                    .iter()
-                    .any(|(_, exchange, _)| classify::is_null_mx(exchange));
-                records.retain(|(_, exchange, _)| !classify::is_null_mx(exchange));
-                // Best preference first, so that the limit keeps the hosts
-                // a sender tries first.
-                records.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-                let named = records
-                    .iter()
-                    .filter(|(_, exchange, _)| classify::ip_literal(exchange).is_none())
-                    .count();
-                let mut hosts = Vec::with_capacity(records.len());
-                // The hosts' lookups run at once, each query within the
-                // run's in-flight limit: 20 hosts that never answer cost
-                // one timeout, not twenty.
-                let mut lookups = JoinSet::new();
-                let mut looked_up = 0usize;
-                for (preference, exchange, record_ttl) in records {
-                    if let Some(ip) = classify::ip_literal(&exchange) {
-                        hosts.push(classify::literal_host(
-                            preference, &exchange, ip, record_ttl,
-                        ));
-                    } else if looked_up < MAX_MX_HOSTS_LOOKED_UP {
-                        looked_up += 1;
-                        let run = Arc::clone(self);
-                        lookups.spawn(async move {
-                            let found = run.host(&exchange).await;
-                            classify::named_host(preference, &exchange, record_ttl, found)
-                        });
-                    } else {
-                        hosts.push(classify::unresolved_host(
-                            preference,
-                            &exchange,
-                            record_ttl,
-                            format!(
-                                "not looked up: the domain has {named} MX hosts, mxdrift looks up the addresses of the best {MAX_MX_HOSTS_LOOKED_UP}"
-                            ),
-                        ));
-                    }
-                }
-                while let Some(joined) = lookups.join_next().await {
-                    match joined {
-                        Ok(host) => hosts.push(host),
-                        // Only a panic (a bug) ends a lookup task early: the
-                        // domain cannot be judged.
-                        Err(_) => {
-                            return MxEvidence::inconclusive(format!(
-                                "internal error while looking up the MX hosts of {domain}"
-                            ));
-                        }
-                    }
-                }
-                classify::with_exchanges(null_mx, hosts, ttl)
-            }
-        }
+        mx_set::evidence(&name, &mx, |host| {
+            let run = Arc::clone(self);
+            async move { run.host(&host).await }
+        })
+        .await
     }
 }
 

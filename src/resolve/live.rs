@@ -510,6 +510,14 @@ fn system_nameservers() -> Result<Vec<(SocketAddr, NameServerConfig)>, ResolveEr
     nameservers_from_resolv_conf(&text)
 }
 
+/// The name servers a resolv.conf names (for the one under `--root`).
+pub(crate) fn resolv_conf_nameservers(text: &[u8]) -> Result<Vec<SocketAddr>, ResolveError> {
+    Ok(nameservers_from_resolv_conf(text)?
+        .into_iter()
+        .map(|(addr, _)| addr)
+        .collect())
+}
+
 fn nameservers_from_resolv_conf(
     text: &[u8],
 ) -> Result<Vec<(SocketAddr, NameServerConfig)>, ResolveError> {

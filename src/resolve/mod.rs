@@ -8,16 +8,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::inventory::DomainName;
 
 pub(crate) mod answer;
+pub mod authoritative;
 pub(crate) mod classify;
 mod confirm;
 mod fast;
 mod gather;
 mod live;
+mod mx_set;
 pub(crate) mod offline;
 mod rate;
 mod sanity;
@@ -25,6 +27,11 @@ mod udp_pool;
 pub(crate) mod validate;
 
 pub use confirm::gather_over_tcp;
+
+/// The name servers of a resolv.conf's text (`nameserver` lines).
+pub fn resolv_conf_nameservers(text: &[u8]) -> Result<Vec<SocketAddr>, ResolveError> {
+    live::resolv_conf_nameservers(text)
+}
 pub use gather::{MAX_MX_HOSTS_LOOKED_UP, gather, gather_checked};
 
 /// How to ask DNS. `main` fills it from the command line.
@@ -47,6 +54,31 @@ pub struct ResolveOptions {
     /// limit beyond `concurrency`. Public resolvers rate-limit clients at
     /// about 1,000 queries per second.
     pub max_qps: Option<u32>,
+    /// Ask the resolvers (the default), or follow the delegations from
+    /// the root and ask the authoritative servers (see `authoritative`).
+    /// In authoritative mode `max_qps` is per server address.
+    pub mode: DnsMode,
+    /// `--root-hints`: named.root-format root hints for the authoritative
+    /// mode; `None`: IANA's, built in.
+    pub root_hints: Option<PathBuf>,
+}
+
+/// How DNS is asked (`--dns`, `dns:` in mxdrift.yaml).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DnsMode {
+    #[default]
+    Resolver,
+    Authoritative,
+}
+
+impl DnsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DnsMode::Resolver => "resolver",
+            DnsMode::Authoritative => "authoritative",
+        }
+    }
 }
 
 impl Default for ResolveOptions {
@@ -59,6 +91,8 @@ impl Default for ResolveOptions {
             concurrency: 64,
             progress: None,
             max_qps: None,
+            mode: DnsMode::Resolver,
+            root_hints: None,
         }
     }
 }
@@ -104,6 +138,8 @@ pub enum ResolveError {
     NoNameservers,
     #[error("bad name server `{input}`: {reason}")]
     BadNameserver { input: String, reason: String },
+    #[error(transparent)]
+    RootHints(#[from] authoritative::RootHintsError),
     #[error("cannot set up the resolver for {server}: {message}")]
     ResolverSetup { server: SocketAddr, message: String },
 }
@@ -221,7 +257,7 @@ pub fn parse_nameserver(s: &str) -> Result<SocketAddr, ResolveError> {
 }
 
 /// Outcome of the MX lookup for a domain (the contract's `dns.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DnsStatus {
     /// MX records found (or an implicit MX from the domain's own addresses).

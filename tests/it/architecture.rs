@@ -18,6 +18,7 @@ const LAYERS: &[&str] = &[
     // helpers
     "deadline",
     "civil_date",
+    "timestamp",
     "safe_fs",
     "atomic",
     // the pipeline
@@ -25,6 +26,7 @@ const LAYERS: &[&str] = &[
     "sources",
     "crosscheck",
     "resolve",
+    "rdap",
     "identity",
     "verdict",
     "rules",
@@ -32,6 +34,7 @@ const LAYERS: &[&str] = &[
     "audit",
     "remediate",
     "report",
+    "fleet",
     // the command line's settings, and the fuzz targets' entry points
     "cli",
     "settings",

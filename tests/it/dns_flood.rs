@@ -182,6 +182,7 @@ async fn a_forged_answer_never_survives_into_a_change() {
         resolve,
         ignores: Vec::new(),
         today: CivilDate::today(),
+        rdap: Default::default(),
     };
 
     let attacker = flood(server.udp_socket(), latest);

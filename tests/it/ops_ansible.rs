@@ -158,12 +158,15 @@ fn audit_playbook_fetches_a_report_per_host() {
         json!({"mxdrift_bin": mxdrift_path(), "mxdrift_reports_dir": reports}),
         Value::Object(hosts),
     );
-    // `mxdrift fleet` does not exist yet (issue 14 part 1): the fleet step is
-    // switched off as an admin would, with -e.
+    // The whole play as an admin runs it: the audits, then `mxdrift fleet`
+    // on the controller over the three fetched reports.
     let out = run(ansible(&ansible_playbook, work.path())
         .arg("-i")
         .arg(&inventory)
-        .args(["-e", r#"{"mxdrift_fleet_enabled": false}"#])
+        .args([
+            "-e",
+            &json!({"mxdrift_fleet_bin": mxdrift_path()}).to_string(),
+        ])
         .arg(playbook("audit.yml")));
     assert!(out.status.success(), "audit.yml {}", describe(&out));
     let stdout = text(&out.stdout);
@@ -179,21 +182,37 @@ fn audit_playbook_fetches_a_report_per_host() {
     let fetched: BTreeSet<String> = std::fs::read_dir(&reports)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".json"))
         .collect();
     let want: BTreeSet<String> = FLEET.iter().map(|(h, _)| format!("{h}.json")).collect();
     assert_eq!(fetched, want, "one report per host and nothing else");
     assert_fleet_reports(&reports);
-    // The fleet step was skipped, not run.
-    assert!(
-        stdout.contains("TASK [mxdrift : Run mxdrift fleet]"),
-        "{stdout}"
+
+    // The fleet step ran the real `mxdrift fleet`: its JSON has exactly the
+    // cross-server findings this fixture is built for, and its html page
+    // names them.
+    let fleet_json = reports.join("fleet/fleet.json");
+    let doc: Value = serde_json::from_slice(
+        &std::fs::read(&fleet_json).unwrap_or_else(|e| panic!("{}: {e}", fleet_json.display())),
+    )
+    .unwrap();
+    assert_eq!(
+        crate::fleet::fleet_lines(&doc),
+        crate::fleet::expected_fleet_lines()
     );
-    assert!(!reports.join("fleet").exists());
+    let html = std::fs::read_to_string(reports.join("fleet/fleet.html")).unwrap();
+    for rule in [
+        "fleet-moved-internally",
+        "fleet-not-accepted",
+        "fleet-local-on-several",
+    ] {
+        assert!(html.contains(rule), "fleet.html lacks {rule}");
+    }
 }
 
-/// The fleet step's wiring, with a stand-in for `mxdrift fleet` (which does
-/// not exist yet) that records its arguments, writes its --output and exits
-/// 1 (findings): it runs once per format on the controller, over every
+/// The fleet step's wiring, with a stand-in for `mxdrift fleet` that
+/// records its arguments (what the real run above cannot show), writes its
+/// --output and exits 1 (findings): it runs once per format on the controller, over every
 /// host's report. A fourth host's audit fails (exit 2): the play reports
 /// it, and its report of an earlier run still reaches mxdrift fleet, which
 /// names old reports as stale.

@@ -67,6 +67,21 @@ fn audit_inventory_and_fix_plan_outputs_match_the_schema() {
         let audit = json_of(&args(&["audit", "--format", "json"], &root, &with_ip));
         assert_valid(&validator, &format!("audit of {name}"), &audit);
         assert!(!audit["domains"].as_array().unwrap().is_empty(), "{name}");
+        // What `mxdrift fleet` keys and dates reports by.
+        let audited_at = audit["server"]["audited_at"].as_str().unwrap_or_default();
+        let when = mxdrift::timestamp::Timestamp::parse(audited_at)
+            .unwrap_or_else(|| panic!("{name}: audited_at {audited_at:?}"));
+        assert!(
+            when.age_at(mxdrift::timestamp::Timestamp::now()).as_secs() < 3600,
+            "{name}: {audited_at}"
+        );
+        if let Some(hostname) = audit["server"]["hostname"].as_str() {
+            let names = audit["server"]["names"].as_array().unwrap();
+            assert!(names.iter().any(|n| n == hostname), "{name}: {hostname}");
+        } else {
+            // Only a domain list names no server (and --root is not /).
+            assert!(name.ends_with("list/basic"), "{name}: no hostname");
+        }
 
         let inventory_extra: Vec<String> = extra
             .chunks(2)
@@ -177,4 +192,45 @@ fn the_schema_rejects_what_it_does_not_document() {
         .unwrap()
         .remove("run_findings");
     assert!(!validator.is_valid(&inventory_with_dns));
+}
+
+#[test]
+fn the_rdap_object_is_documented_and_checked() {
+    let validator = validator();
+    let golden: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo("tests/golden/audit.json")).unwrap())
+            .unwrap();
+    let mut with_rdap = golden.clone();
+    with_rdap["domains"][0]["rdap"] = serde_json::json!({
+        "status": "ok",
+        "registrable": "example.com",
+        "expiration": "2027-08-13T04:00:00Z",
+        "registrar": "Example Registrar, Inc.",
+        "states": ["client transfer prohibited"],
+        "source": "https://rdap.verisign.com/com/v1/domain/example.com",
+        "cached": false
+    });
+    assert_valid(&validator, "a report with an rdap object", &with_rdap);
+    let mut failed = golden.clone();
+    failed["domains"][0]["rdap"] = serde_json::json!({
+        "status": "inconclusive",
+        "registrable": "example.fr",
+        "states": [],
+        "source": "https://rdap.nic.fr/domain/example.fr",
+        "problem": "no answer within 15 s",
+        "cached": false
+    });
+    assert_valid(&validator, "an inconclusive rdap object", &failed);
+    let mut fine = with_rdap.clone();
+    fine["domains"][0]["rdap"]["status"] = "fine".into();
+    assert!(
+        !validator.is_valid(&fine),
+        "an undocumented rdap status passes"
+    );
+    let mut extra = with_rdap;
+    extra["domains"][0]["rdap"]["surprise"] = true.into();
+    assert!(
+        !validator.is_valid(&extra),
+        "an undocumented rdap field passes"
+    );
 }

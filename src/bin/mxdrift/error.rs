@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use mxdrift::atomic::WriteError;
 use mxdrift::audit::{AuditError, BadServerName, FixRefusal};
+use mxdrift::fleet::FleetError;
+use mxdrift::rdap::RdapError;
 use mxdrift::remediate::apply::ApplyError;
 use mxdrift::remediate::{RemediateError, TooManyChanges};
 use mxdrift::report::baseline::BaselineError;
@@ -63,6 +65,8 @@ pub enum CliError {
     Audit(#[from] AuditError),
     #[error(transparent)]
     Baseline(#[from] BaselineError),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
     #[error(transparent)]
     ServerName(#[from] BadServerName),
     #[error("unknown rule `{id}` ({hint}see `mxdrift rules`)")]
@@ -153,6 +157,7 @@ impl CliError {
             | CliError::UnknownRule { .. } => RunErrorKind::Usage,
             CliError::Settings(_)
             | CliError::Rules(_)
+            | CliError::Fleet(_)
             | CliError::FixRefused(_)
             | CliError::Remediate(_)
             | CliError::TooManyChanges(_) => RunErrorKind::Configuration,
@@ -160,6 +165,10 @@ impl CliError {
                 AuditError::Source(_) | AuditError::Rules(_) => RunErrorKind::Configuration,
                 AuditError::Resolve(_) => RunErrorKind::Dns,
                 AuditError::Interfaces(_) => RunErrorKind::Internal,
+                AuditError::Rdap(RdapError::Client(_)) => RunErrorKind::Internal,
+                AuditError::Rdap(RdapError::Bootstrap(_) | RdapError::ReadBootstrap { .. }) => {
+                    RunErrorKind::Configuration
+                }
             },
             CliError::AuditDeadline(_)
             | CliError::ConfirmDeadline(_)

@@ -47,6 +47,7 @@ fn main() -> ExitCode {
         Some(Command::Inventory(args)) => commands::inventory::run(args),
         Some(Command::Fix(args)) => commands::fix::run(args),
         Some(Command::Rules(args)) => commands::rules::run(args),
+        Some(Command::Fleet(args)) => commands::fleet::run(args),
     };
     let outcome = result.unwrap_or_else(|error| match error {
         // A reader that closed our standard output is not an error to

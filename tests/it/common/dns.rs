@@ -44,6 +44,8 @@ pub fn live_options(servers: &[SocketAddr]) -> ResolveOptions {
         concurrency: 16,
         progress: None,
         max_qps: None,
+        mode: mxdrift::resolve::DnsMode::Resolver,
+        root_hints: None,
     }
 }
 
@@ -56,6 +58,8 @@ pub fn offline_options(files: &[&str]) -> ResolveOptions {
         concurrency: 16,
         progress: None,
         max_qps: None,
+        mode: mxdrift::resolve::DnsMode::Resolver,
+        root_hints: None,
     }
 }
 

@@ -30,9 +30,12 @@ pub fn offline_audit_options(root: &Path) -> AuditOptions {
             concurrency: 4,
             progress: None,
             max_qps: None,
+            mode: mxdrift::resolve::DnsMode::Resolver,
+            root_hints: None,
         },
         ignores: Vec::new(),
         today: CivilDate::today(),
+        rdap: Default::default(),
     }
 }
 

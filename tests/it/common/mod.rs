@@ -23,6 +23,7 @@ pub mod nsd;
 pub mod platform;
 pub mod postfix_oracle;
 pub mod raw_dns;
+pub mod rdap_server;
 pub mod report;
 pub mod rng;
 

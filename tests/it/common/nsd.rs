@@ -32,6 +32,19 @@ impl Nsd {
     /// NSD serving each `(zone name, zone file)`; `None` after a visible
     /// skip when NSD is not installed (a failure under CI=true).
     pub fn start(zones: &[(&str, PathBuf)]) -> Option<Nsd> {
+        Self::launch(&[], zones)
+    }
+
+    /// NSD serving each `(zone name, zone file)` on port 53 of each of
+    /// `addresses` (loopback addresses of 127/8 that no other test uses:
+    /// the authoritative-mode trees, whose root hints and referrals carry
+    /// addresses, never ports). Needs root, as CI runs.
+    pub fn start_on(addresses: &[std::net::Ipv4Addr], zones: &[(&str, PathBuf)]) -> Option<Nsd> {
+        assert!(!addresses.is_empty());
+        Self::launch(addresses, zones)
+    }
+
+    fn launch(addresses: &[std::net::Ipv4Addr], zones: &[(&str, PathBuf)]) -> Option<Nsd> {
         let nsd = require_tool("nsd")?;
         let checkconf = find_tool("nsd-checkconf");
         let dir = tempfile::tempdir().expect("temp dir");
@@ -45,12 +58,22 @@ impl Nsd {
             ));
         }
         let mut last_log = String::new();
-        for _ in 0..5 {
-            let port = free_port();
-            let probe = probe_zone(port);
+        // A fixed address and port either works or does not: one try.
+        let tries = if addresses.is_empty() { 5 } else { 1 };
+        for _ in 0..tries {
+            let (port, bind) = match addresses.first() {
+                Some(first) => (53, *first),
+                None => (free_port(), std::net::Ipv4Addr::LOCALHOST),
+            };
+            let probe = probe_zone(port, bind);
             std::fs::write(dir.path().join("probe.zone"), probe_zone_text(&probe))
                 .expect("write the probe zone");
-            let config = write_config(dir.path(), port, &zone_config, &probe);
+            let listen: Vec<std::net::Ipv4Addr> = if addresses.is_empty() {
+                vec![bind]
+            } else {
+                addresses.to_vec()
+            };
+            let config = write_config(dir.path(), &listen, port, &zone_config, &probe);
             if let Some(checkconf) = &checkconf {
                 let status = Command::new(checkconf)
                     .arg(&config)
@@ -69,7 +92,7 @@ impl Nsd {
                 .spawn()
                 .expect("start nsd");
             let mut process = Process(child);
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let addr = SocketAddr::from((bind, port));
             // Readiness: poll until it answers, bounded (about 10 s).
             for _ in 0..50 {
                 if answers_probe(addr, &probe) {
@@ -132,10 +155,14 @@ fn free_port() -> u16 {
     panic!("no free loopback port");
 }
 
-/// The zone only the NSD on `port` of this process serves.
-fn probe_zone(port: u16) -> Name {
-    Name::from_ascii(format!("p{port}-{}.nsd-probe.invalid.", std::process::id()))
-        .expect("probe zone name")
+/// The zone only the NSD on `port` of `bind` in this process serves.
+fn probe_zone(port: u16, bind: std::net::Ipv4Addr) -> Name {
+    let [a, b, c, d] = bind.octets();
+    Name::from_ascii(format!(
+        "p{port}-{a}-{b}-{c}-{d}-{}.nsd-probe.invalid.",
+        std::process::id()
+    ))
+    .expect("probe zone name")
 }
 
 fn probe_zone_text(zone: &Name) -> String {
@@ -144,11 +171,21 @@ fn probe_zone_text(zone: &Name) -> String {
     )
 }
 
-fn write_config(dir: &Path, port: u16, zones: &str, probe: &Name) -> PathBuf {
+fn write_config(
+    dir: &Path,
+    listen: &[std::net::Ipv4Addr],
+    port: u16,
+    zones: &str,
+    probe: &Name,
+) -> PathBuf {
     let d = dir.display();
+    let ip_addresses: String = listen
+        .iter()
+        .map(|ip| format!("    ip-address: {ip}\n"))
+        .collect();
     let config = format!(
         "server:\n\
-         \x20   ip-address: 127.0.0.1\n\
+         {ip_addresses}\
          \x20   port: {port}\n\
          \x20   username: \"\"\n\
          \x20   chroot: \"\"\n\
@@ -177,7 +214,7 @@ fn write_config(dir: &Path, port: u16, zones: &str, probe: &Name) -> PathBuf {
 
 /// True once the server at `addr` answers the probe zone's SOA.
 fn answers_probe(addr: SocketAddr, probe: &Name) -> bool {
-    let Ok(socket) = UdpSocket::bind("127.0.0.1:0") else {
+    let Ok(socket) = UdpSocket::bind("0.0.0.0:0") else {
         return false;
     };
     let _ = socket.set_read_timeout(Some(Duration::from_millis(200)));

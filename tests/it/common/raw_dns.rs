@@ -59,12 +59,34 @@ impl RawDns {
         Self::start_with(Path::Fast, Arc::new(udp), Arc::new(tcp)).await
     }
 
+    /// Answer on `addr` itself (UDP and TCP), for the authoritative-mode
+    /// trees whose referrals carry addresses, never ports.
+    pub async fn start_on(
+        addr: SocketAddr,
+        respond: impl Fn(&Message) -> Option<Message> + Send + Sync + 'static,
+    ) -> RawDns {
+        let respond: Arc<Responder> = Arc::new(respond);
+        let udp = UdpSocket::bind(addr).await.expect("bind UDP");
+        let tcp = TcpListener::bind(addr).await.expect("bind TCP");
+        Self::serve(Path::Fast, udp, tcp, respond.clone(), respond)
+    }
+
     async fn start_with(
         path: Path,
         udp_respond: Arc<Responder>,
         tcp_respond: Arc<Responder>,
     ) -> RawDns {
         let (udp, tcp) = bind_pair().await;
+        Self::serve(path, udp, tcp, udp_respond, tcp_respond)
+    }
+
+    fn serve(
+        path: Path,
+        udp: UdpSocket,
+        tcp: TcpListener,
+        udp_respond: Arc<Responder>,
+        tcp_respond: Arc<Responder>,
+    ) -> RawDns {
         let addr = udp.local_addr().expect("bound socket has an address");
         let udp = Arc::new(udp);
         let received = Arc::new(Mutex::new(Vec::new()));

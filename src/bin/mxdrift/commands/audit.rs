@@ -16,7 +16,6 @@ use mxdrift::report::{
 use mxdrift::rules::Severity;
 use mxdrift::settings::{self, PipelineArgs};
 
-use super::OUTPUT_BUFFER;
 use crate::error::{CliError, Outcome};
 use crate::pipeline::{self, Pipeline};
 
@@ -102,25 +101,9 @@ fn audit_and_report(args: &AuditArgs) -> Result<Outcome, CliError> {
         audit: &audit,
         baseline: delta.as_ref(),
     };
-    match &args.output {
-        Some(path) => {
-            let mut buffer = Vec::new();
-            formatter.write_report(&report, &mut buffer)?;
-            let written =
-                atomic::write_atomic(path, &buffer, 0o644).map_err(|source| CliError::Output {
-                    path: path.clone(),
-                    source,
-                })?;
-            if let Some(note) = written.note {
-                eprintln!("mxdrift: {note}");
-            }
-        }
-        None => {
-            let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout().lock());
-            formatter.write_report(&report, &mut out)?;
-            out.flush()?;
-        }
-    }
+    super::write_report(args.output.as_deref(), |out| {
+        formatter.write_report(&report, out)
+    })?;
     if let (Some(path), true) = (&args.baseline, args.update_baseline) {
         let mut buffer = Vec::new();
         json::Json.write_audit(&audit, &mut buffer)?;
