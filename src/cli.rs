@@ -179,6 +179,8 @@ pub enum PlatformArg {
     Directadmin,
     Qmail,
     List,
+    Exim,
+    Hestiacp,
 }
 
 /// The server's addresses and names as the admin gives them (`audit`, `fix`

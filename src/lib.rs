@@ -17,6 +17,7 @@ pub mod audit;
 pub mod civil_date;
 pub mod cli;
 pub(crate) mod config;
+pub mod crosscheck;
 pub mod deadline;
 pub mod fleet;
 #[doc(hidden)]

@@ -234,6 +234,8 @@ pub fn source_options(args: &SourceArgs) -> SourceOptions {
         PlatformArg::Directadmin => PlatformChoice::Exactly(Platform::Directadmin),
         PlatformArg::Qmail => PlatformChoice::Exactly(Platform::Qmail),
         PlatformArg::List => PlatformChoice::Exactly(Platform::List),
+        PlatformArg::Exim => PlatformChoice::Exactly(Platform::Exim),
+        PlatformArg::Hestiacp => PlatformChoice::Exactly(Platform::Hestiacp),
     };
     SourceOptions {
         root: ConfigRoot::new(&args.root),

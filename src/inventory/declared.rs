@@ -97,6 +97,8 @@ pub enum ListFile {
     EximLocalDomains,
     /// Exim's `relay_domains`: cPanel's `etc/secondarymx`.
     EximRelayDomains,
+    /// Exim's `domainlist relay_to_domains` (Debian's `dc_relay_domains`).
+    EximRelayToDomains,
     /// The file that names Exim's `$primary_hostname` (`etc/hostname`,
     /// DirectAdmin's `servername=`, cPanel's `HOST`).
     EximPrimaryHostname,
@@ -121,9 +123,10 @@ pub enum ListFile {
 }
 
 impl ListFile {
-    pub const ALL: [ListFile; 12] = [
+    pub const ALL: [ListFile; 13] = [
         ListFile::EximLocalDomains,
         ListFile::EximRelayDomains,
+        ListFile::EximRelayToDomains,
         ListFile::EximPrimaryHostname,
         ListFile::CpanelRemoteDomains,
         ListFile::CpanelManualMx,
@@ -140,6 +143,7 @@ impl ListFile {
         match self {
             ListFile::EximLocalDomains => "local_domains",
             ListFile::EximRelayDomains => "relay_domains",
+            ListFile::EximRelayToDomains => "relay_to_domains",
             ListFile::EximPrimaryHostname => "primary_hostname",
             ListFile::CpanelRemoteDomains => "remotedomains",
             ListFile::CpanelManualMx => "manualmx",

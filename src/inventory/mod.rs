@@ -27,6 +27,8 @@ pub enum Platform {
     Directadmin,
     Qmail,
     List,
+    Exim,
+    Hestiacp,
 }
 
 impl Platform {
@@ -38,6 +40,8 @@ impl Platform {
             Platform::Directadmin => "directadmin",
             Platform::Qmail => "qmail",
             Platform::List => "list",
+            Platform::Exim => "exim",
+            Platform::Hestiacp => "hestiacp",
         }
     }
 }

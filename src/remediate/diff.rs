@@ -45,6 +45,10 @@ pub enum PlaceKind {
     LinePerName,
     /// qmail `virtualdomains`: `domain:prepend` lines.
     QmailVirtualDomains,
+    /// A shell assignment of Debian's update-exim4.conf.conf,
+    /// `dc_other_hostnames='a.test;b.test'`: names separated by `;` or `:`
+    /// (and blanks) inside the quotes.
+    DebianList,
 }
 
 /// One change to one file.
@@ -432,6 +436,10 @@ impl FileText {
                     None => self.set(index, None),
                 }
             }
+            PlaceKind::DebianList => {
+                let line = debian_remove(at, &mut now, name, domain)?;
+                self.set(index, Some(line));
+            }
             PlaceKind::QmailVirtualDomains => {
                 let before = at.part(body, 0..name.start)?;
                 let after = at.part(body, name.end..body.len())?;
@@ -626,6 +634,60 @@ impl Place<'_> {
     }
 }
 
+/// Remove the name at `name` from a `dc_...='a;b'` assignment of
+/// update-exim4.conf.conf, with the separators that go with it: those
+/// after it, or before it when it is the last name. The quotes stay (an
+/// empty value when it was the only name).
+fn debian_remove(
+    at: Place<'_>,
+    now: &mut EditedLine,
+    name: Range<usize>,
+    domain: &DomainName,
+) -> Result<EditedLine, EditError> {
+    let (body, _) = now.split();
+    let open = body
+        .find('=')
+        .map(|i| i + 1)
+        .filter(|&i| i <= name.start)
+        .ok_or_else(|| at.not_literal(domain))?;
+    let quote = body[open..]
+        .chars()
+        .next()
+        .filter(|c| matches!(c, '\'' | '"'));
+    let region_start = open + quote.map_or(0, char::len_utf8);
+    let region_end = match quote {
+        Some(q) => body[region_start..]
+            .find(q)
+            .map(|i| region_start + i)
+            .ok_or_else(|| at.not_literal(domain))?,
+        None => body[region_start..]
+            .find(char::is_whitespace)
+            .map_or(body.len(), |i| region_start + i),
+    };
+    if name.start < region_start || name.end > region_end {
+        return Err(at.not_literal(domain));
+    }
+    let is_sep = |c: char| matches!(c, ';' | ':' | ' ' | '\t');
+    let region = at.part(body, region_start..region_end)?;
+    // The name must be one whole item.
+    let before = &region[..name.start - region_start];
+    let after = &region[name.end - region_start..];
+    if !before.chars().next_back().is_none_or(is_sep) || !after.chars().next().is_none_or(is_sep) {
+        return Err(at.not_literal(domain));
+    }
+    let next_item = after.find(|c: char| !is_sep(c)).map(|i| name.end + i);
+    let prev_end = before
+        .rfind(|c: char| !is_sep(c))
+        .map(|i| region_start + i + 1);
+    let cut = match (next_item, prev_end) {
+        (Some(next), _) => name.start..next,
+        (None, Some(prev)) => prev..region_end,
+        (None, None) => region_start..region_end,
+    };
+    now.delete(cut.clone()).ok_or_else(|| at.offsets(cut))?;
+    Ok(now.clone())
+}
+
 /// True when `raw`, as written in a configuration, is exactly the name
 /// `domain` (any case, U-label or A-label) and not a pattern.
 fn names(raw: &str, domain: &DomainName) -> bool {
@@ -739,6 +801,28 @@ mod tests {
         let span = span_on(text, line, written);
         file.apply("f", &op(line, Some(span), kind, name))?;
         Ok(file.render())
+    }
+
+    #[test]
+    fn debian_assignments_lose_the_name_and_its_separator() {
+        let k = PlaceKind::DebianList;
+        let text = "x=1\ndc_other_hostnames='a.test;b.test; c.test'\n";
+        let expect = |name: &str, want: &str| {
+            assert_eq!(
+                remove(text, 2, k, name).unwrap(),
+                format!("x=1\n{want}\n"),
+                "{name}"
+            );
+        };
+        expect("a.test", "dc_other_hostnames='b.test; c.test'");
+        expect("b.test", "dc_other_hostnames='a.test;c.test'");
+        expect("c.test", "dc_other_hostnames='a.test;b.test'");
+        assert_eq!(
+            remove("dc_other_hostnames=\"a.test\"\n", 1, k, "a.test").unwrap(),
+            "dc_other_hostnames=\"\"\n"
+        );
+        // A pattern holding the name is not the name.
+        assert!(remove("dc_other_hostnames='*.a.test'\n", 1, k, "a.test").is_err());
     }
 
     fn remove(text: &str, line: u32, kind: PlaceKind, name: &str) -> Result<String, EditError> {

@@ -65,13 +65,29 @@ pub(super) fn follow_ups(
                 ]));
             }
         }
+        Platform::Exim if !edits.is_empty() => {
+            steps.push(Step::command(
+                vec!["regenerate Exim's configuration from update-exim4.conf.conf".into()],
+                vec![Word::Fixed("update-exim4.conf")],
+            ));
+            steps.push(Step::command(
+                vec!["make Exim read the new configuration".into()],
+                vec![
+                    Word::Fixed("invoke-rc.d"),
+                    Word::Fixed("exim4"),
+                    Word::Fixed("reload"),
+                ],
+            ));
+        }
         // Nothing edited, or panel commands (the panel rebuilds and reloads).
         Platform::Postfix
         | Platform::Qmail
         | Platform::List
         | Platform::Plesk
         | Platform::Cpanel
-        | Platform::Directadmin => {}
+        | Platform::Directadmin
+        | Platform::Exim
+        | Platform::Hestiacp => {}
     }
     steps
 }

@@ -31,6 +31,7 @@
 pub mod apply;
 pub mod commands;
 pub(crate) mod diff;
+mod exim;
 mod follow_ups;
 mod list;
 mod panel;
@@ -547,7 +548,10 @@ enum Editor<'a> {
     Qmail,
     /// A domain list given with `--domains`.
     List,
-    /// Plesk, cPanel, DirectAdmin: panel commands.
+    /// Debian's exim4: update-exim4.conf.conf.
+    Exim,
+    /// Plesk, cPanel, DirectAdmin: panel commands (HestiaCP: left for a
+    /// human, see `panel`).
     Panel,
 }
 
@@ -566,7 +570,10 @@ impl<'a> Editor<'a> {
             }
             Platform::Qmail => Editor::Qmail,
             Platform::List => Editor::List,
-            Platform::Plesk | Platform::Cpanel | Platform::Directadmin => Editor::Panel,
+            Platform::Exim => Editor::Exim,
+            Platform::Plesk | Platform::Cpanel | Platform::Directadmin | Platform::Hestiacp => {
+                Editor::Panel
+            }
         })
     }
 
@@ -574,7 +581,7 @@ impl<'a> Editor<'a> {
     fn main_cf(&self) -> Option<&'a str> {
         match self {
             Editor::Postfix { files, .. } => Some(files.main_cf.as_str()),
-            Editor::Qmail | Editor::List | Editor::Panel => None,
+            Editor::Qmail | Editor::List | Editor::Exim | Editor::Panel => None,
         }
     }
 }
@@ -655,6 +662,18 @@ pub fn plan(
                             &trust,
                             &mut files,
                             &qmail::kinds(),
+                            ops,
+                            &Given::new(),
+                        )?;
+                        (edited, None)
+                    }
+                    Editor::Exim => {
+                        let ops = exim::ops(known, action)?;
+                        let edited = edit_files(
+                            root,
+                            &trust,
+                            &mut files,
+                            &exim::kinds(),
                             ops,
                             &Given::new(),
                         )?;

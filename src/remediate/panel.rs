@@ -141,6 +141,12 @@ pub(super) fn step(
                 platform.as_str()
             ));
         }
+        (Platform::Hestiacp, Action::TurnOff) => {
+            return Err(format!(
+                "HestiaCP's `v-suspend-mail-domain USER {}` removes /etc/exim4/domains/{} and keeps the mailboxes (it also turns the domain's webmail off and marks the mail domain suspended); mxdrift does not emit it yet: run it as root with the domain's HestiaCP user after checking (never v-delete-mail-domain, which deletes the mailboxes)",
+                known.name, known.name
+            ));
+        }
         _ => return Err("no panel command for this platform".into()),
     };
     Ok(Step::command(comments, words))
@@ -154,6 +160,8 @@ fn panel_managed(platform: Platform, file: &str) -> bool {
         Platform::Plesk => plesk::panel_writes(file),
         Platform::Cpanel => cpanel::panel_writes(file),
         Platform::Directadmin => directadmin::panel_writes(file),
-        Platform::Postfix | Platform::Qmail | Platform::List => false,
+        // HestiaCP's mail domains are its directories (links) there.
+        Platform::Hestiacp => file.trim_end_matches('/') == "etc/exim4/domains",
+        Platform::Postfix | Platform::Qmail | Platform::List | Platform::Exim => false,
     }
 }

@@ -90,6 +90,11 @@ impl Source for Cpanel {
     fn read(&self, opts: &SourceOptions) -> Result<Inventory, SourceError> {
         let mut reading = Reading::new(&opts.root);
         let localdomains = reading.read_exim_local_domains(LOCALDOMAINS)?;
+        crate::sources::exim::confirm_local_domains_file(
+            &mut reading,
+            "etc/exim.conf",
+            LOCALDOMAINS,
+        )?;
         read_primary_hostname(&mut reading)?;
         read_secondarymx(&mut reading)?;
         read_remotedomains(&mut reading)?;

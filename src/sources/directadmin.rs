@@ -44,6 +44,7 @@ impl Source for DirectAdmin {
     fn read(&self, opts: &SourceOptions) -> Result<Inventory, SourceError> {
         let mut reading = Reading::new(&opts.root);
         reading.read_exim_local_domains(DOMAINS)?;
+        crate::sources::exim::confirm_local_domains_file(&mut reading, "etc/exim.conf", DOMAINS)?;
         read_primary_hostname(&mut reading)?;
         read_domainowners(&mut reading)?;
         Ok(reading.finish(Platform::Directadmin))

@@ -4,6 +4,7 @@
 
 pub(crate) mod cpanel;
 pub(crate) mod directadmin;
+pub mod exim;
 pub(crate) mod list;
 pub(crate) mod plesk;
 pub mod postfix;
@@ -421,10 +422,15 @@ impl Source for PostfixSource {
 /// Control panels. A panel's markers win over the mail server it runs on
 /// (a Plesk root also holds `etc/postfix/main.cf`, a cPanel root may hold a
 /// distribution's unused one).
-const PANELS: [&dyn Source; 3] = [&plesk::Plesk, &cpanel::Cpanel, &directadmin::DirectAdmin];
+const PANELS: [&dyn Source; 4] = [
+    &plesk::Plesk,
+    &cpanel::Cpanel,
+    &directadmin::DirectAdmin,
+    &exim::Hestiacp,
+];
 
 /// Mail servers without a panel, tried when no panel marker is present.
-const MAIL_SERVERS: [&dyn Source; 2] = [&qmail::Qmail, &PostfixSource];
+const MAIL_SERVERS: [&dyn Source; 3] = [&qmail::Qmail, &PostfixSource, &exim::Exim];
 
 /// The reader for a platform.
 pub fn source_for(platform: Platform) -> &'static dyn Source {
@@ -435,6 +441,8 @@ pub fn source_for(platform: Platform) -> &'static dyn Source {
         Platform::Directadmin => &directadmin::DirectAdmin,
         Platform::Qmail => &qmail::Qmail,
         Platform::List => &list::DomainList,
+        Platform::Exim => &exim::Exim,
+        Platform::Hestiacp => &exim::Hestiacp,
     }
 }
 

@@ -24,6 +24,7 @@ const LAYERS: &[&str] = &[
     // the pipeline
     "inventory",
     "sources",
+    "crosscheck",
     "resolve",
     "rdap",
     "identity",

@@ -8,7 +8,7 @@ use std::process::Command;
 use crate::common::platform::*;
 use crate::common::{fixture, require_tool};
 
-const FIXTURES: [&str; 10] = [
+const FIXTURES: [&str; 13] = [
     "plesk/postfix",
     "plesk/qmail",
     "cpanel/basic",
@@ -19,6 +19,9 @@ const FIXTURES: [&str; 10] = [
     "directadmin/partial",
     "qmail/basic",
     "list/basic",
+    "exim/debian",
+    "exim/debian-generated",
+    "hestiacp/basic",
 ];
 
 /// Fixtures that each exercise every verdict of the contract.
@@ -114,6 +117,11 @@ fn expected_verdicts_agree_with_the_zone() {
         let zone = std::fs::read_to_string(fixture(fixture_dir).join("zones/test.zone")).unwrap();
         let owners = zone_owners(&zone);
         for e in expected(fixture_dir) {
+            if e.domain == "localhost" {
+                // Debian's exim4 lists it; the verdict needs no DNS for it.
+                assert_eq!(e.verdict, "here", "{fixture_dir}");
+                continue;
+            }
             let in_zone = e.domain.ends_with(".test");
             let has_data = owners.contains(&e.domain);
             match e.verdict.as_str() {

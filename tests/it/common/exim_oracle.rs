@@ -48,6 +48,14 @@ impl Exim {
     /// `config` (main-section settings; spool and log directories are
     /// added under `scratch`). Returns one answer per expression.
     pub fn expand(&self, scratch: &Path, config: &str, expressions: &[String]) -> Vec<String> {
+        let config_file = self.write_config(scratch, config);
+        self.evaluate(&config_file, expressions)
+    }
+
+    /// Write `config` (main-section settings and more) to
+    /// `scratch/exim.conf`, after the spool and log directories under
+    /// `scratch` that Exim needs to run; returns the file.
+    pub fn write_config(&self, scratch: &Path, config: &str) -> PathBuf {
         let spool = scratch.join("spool");
         let log = scratch.join("log");
         std::fs::create_dir_all(&spool).unwrap();
@@ -62,6 +70,23 @@ impl Exim {
             ),
         )
         .unwrap();
+        config_file
+    }
+
+    /// Evaluate each expression (one per line) with the configuration file
+    /// `config_file`, in one `exim4 -C FILE -be` process.
+    pub fn evaluate(&self, config_file: &Path, expressions: &[String]) -> Vec<String> {
+        self.try_evaluate(config_file, expressions)
+            .unwrap_or_else(|(_, message)| panic!("{message}"))
+    }
+
+    /// [`Exim::evaluate`], or the answers Exim gave before it stopped
+    /// (it refused the configuration, or an expression failed) and why.
+    pub fn try_evaluate(
+        &self,
+        config_file: &Path,
+        expressions: &[String],
+    ) -> Result<Vec<String>, (Vec<String>, String)> {
         for expression in expressions {
             assert!(
                 !expression.contains('\n'),
@@ -71,7 +96,7 @@ impl Exim {
         let mut child = Command::new(&self.binary)
             .env("LD_LIBRARY_PATH", &self.library_path)
             .arg("-C")
-            .arg(&config_file)
+            .arg(config_file)
             .arg("-be")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -81,7 +106,10 @@ impl Exim {
         {
             let mut stdin = child.stdin.take().unwrap();
             for expression in expressions {
-                writeln!(stdin, "{expression}").unwrap();
+                // Exim stops reading when it refuses the configuration.
+                if writeln!(stdin, "{expression}").is_err() {
+                    break;
+                }
             }
         }
         let out = child.wait_with_output().unwrap();
@@ -93,15 +121,55 @@ impl Exim {
             .map(|line| line.strip_prefix("> ").unwrap_or(line).to_string())
             .take(expressions.len())
             .collect();
-        assert_eq!(
-            answers.len(),
-            expressions.len(),
-            "exim -be gave {} answers for {} expressions; stdout: {stdout}; stderr: {}",
-            answers.len(),
-            expressions.len(),
+        if answers.len() != expressions.len() {
+            // The last line is the prompt of the expression that failed.
+            let count = answers.len();
+            let mut given = answers;
+            given.pop();
+            return Err((
+                given,
+                format!(
+                    "exim -be gave {} answers for {} expressions; stdout: {stdout}; stderr: {}",
+                    count,
+                    expressions.len(),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            ));
+        }
+        Ok(answers)
+    }
+
+    /// For each domain, whether the named domain list of `config_file`
+    /// matches it (`${if match_domain{D}{+LIST}{yes}{no}}`), one process.
+    pub fn match_domains(&self, config_file: &Path, list: &str, domains: &[String]) -> Vec<String> {
+        let expressions: Vec<String> = domains
+            .iter()
+            .map(|d| {
+                format!(
+                    "${{if match_domain{{{}}}{{+{list}}}{{yes}}{{no}}}}",
+                    escape(d)
+                )
+            })
+            .collect();
+        self.evaluate(config_file, &expressions)
+    }
+
+    /// The router `exim4 -C FILE -bt ADDRESS` names, or its other answer.
+    pub fn route(&self, config_file: &Path, address: &str) -> String {
+        let out = Command::new(&self.binary)
+            .env("LD_LIBRARY_PATH", &self.library_path)
+            .arg("-C")
+            .arg(config_file)
+            .arg("-bt")
+            .arg(address)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", self.binary.display()));
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
-        );
-        answers
+        )
     }
 
     /// For each domain, whether `domainlist local_domains = LIST` matches

@@ -85,13 +85,17 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Copy a directory tree (files and directories only).
+/// Copy a directory tree (files and directories; symbolic links as links,
+/// as HestiaCP's domain links are, whatever they point to).
 pub fn copy_tree(from: &Path, to: &Path) {
     for entry in walkdir::WalkDir::new(from) {
         let entry = entry.expect("walk the fixture");
         let rel = entry.path().strip_prefix(from).expect("below the fixture");
         let target = to.join(rel);
-        if entry.file_type().is_dir() {
+        if entry.file_type().is_symlink() {
+            let link = std::fs::read_link(entry.path()).expect("read a fixture link");
+            std::os::unix::fs::symlink(link, &target).expect("copy a fixture link");
+        } else if entry.file_type().is_dir() {
             std::fs::create_dir_all(&target).expect("create a directory of the copy");
         } else {
             std::fs::copy(entry.path(), &target).expect("copy a fixture file");
