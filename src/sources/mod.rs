@@ -369,6 +369,15 @@ pub trait Source: Sync {
     /// that is only chosen by an option (the plain list).
     fn markers(&self) -> &'static [Marker];
 
+    /// The MTA's own programs: when a root holds the configuration of
+    /// several mail servers, the one whose programs are installed is the
+    /// one that runs. (Debian keeps `/etc/exim4` after Postfix replaces
+    /// Exim, its default MTA: the leftover configuration is not a second
+    /// server.) Empty for a panel or a list.
+    fn programs(&self) -> &'static [Marker] {
+        &[]
+    }
+
     /// Read the configuration into an inventory.
     fn read(&self, opts: &SourceOptions) -> Result<Inventory, SourceError>;
 
@@ -403,6 +412,10 @@ impl Source for PostfixSource {
 
     fn markers(&self) -> &'static [Marker] {
         &[Marker(&["etc/postfix/main.cf"])]
+    }
+
+    fn programs(&self) -> &'static [Marker] {
+        &[Marker(&["usr/sbin/postfix"])]
     }
 
     fn read(&self, opts: &SourceOptions) -> Result<Inventory, SourceError> {
@@ -496,9 +509,18 @@ pub fn detect(opts: &SourceOptions) -> Result<Platform, SourceError> {
             .map(|source| (source.platform(), source.detect(root)))
             .filter(|(_, markers)| !markers.is_empty())
             .collect();
+        // Configuration of several mail servers: the one whose programs
+        // are installed runs (a leftover of a replaced MTA stays behind).
+        let installed: Vec<Platform> = candidates
+            .iter()
+            .filter(|source| found.iter().any(|(p, _)| *p == source.platform()))
+            .filter(|source| source.programs().iter().any(|m| m.present(root)))
+            .map(|source| source.platform())
+            .collect();
         match found.as_slice() {
             [] => continue,
             [(platform, _)] => return Ok(*platform),
+            _ if installed.len() == 1 => return Ok(installed[0]),
             several => {
                 return Err(SourceError::Ambiguous {
                     root: root.dir().display().to_string(),

@@ -51,6 +51,10 @@ impl Source for Qmail {
         &[Marker(&[CONTROL_DIR])]
     }
 
+    fn programs(&self) -> &'static [Marker] {
+        &[Marker(&["var/qmail/bin/qmail-send"])]
+    }
+
     fn read(&self, opts: &SourceOptions) -> Result<Inventory, SourceError> {
         let mut reading = Reading::new(&opts.root);
         read_control(&mut reading)?;

@@ -138,6 +138,35 @@ fn two_mail_servers_without_a_panel_are_ambiguous() {
     }
 }
 
+/// Debian's default MTA is Exim; installing Postfix removes Exim's
+/// programs but keeps `/etc/exim4`. The installed programs decide.
+#[test]
+fn the_mail_server_whose_programs_are_installed_wins_over_leftover_configuration() {
+    let debian_postfix = tree(&[
+        "etc/postfix/main.cf",
+        "etc/exim4/update-exim4.conf.conf",
+        "usr/sbin/postfix",
+    ]);
+    assert_eq!(detect_at(debian_postfix.path()).unwrap(), Platform::Postfix);
+    let debian_exim = tree(&[
+        "etc/postfix/main.cf",
+        "etc/exim4/update-exim4.conf.conf",
+        "usr/sbin/exim4",
+    ]);
+    assert_eq!(detect_at(debian_exim.path()).unwrap(), Platform::Exim);
+    // A configuration checkout (no programs) or both installed: the admin
+    // must say which with --platform.
+    for programs in [&[][..], &["usr/sbin/postfix", "usr/sbin/exim4"][..]] {
+        let mut paths = vec!["etc/postfix/main.cf", "etc/exim4/update-exim4.conf.conf"];
+        paths.extend_from_slice(programs);
+        let root = tree(&paths);
+        assert!(
+            matches!(detect_at(root.path()), Err(SourceError::Ambiguous { .. })),
+            "{programs:?}"
+        );
+    }
+}
+
 #[test]
 fn exim_and_hestiacp_are_detected() {
     let root = tree(&["etc/exim4/update-exim4.conf.conf"]);

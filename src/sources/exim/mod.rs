@@ -241,6 +241,14 @@ impl Source for Exim {
         ]
     }
 
+    fn programs(&self) -> &'static [Marker] {
+        &[
+            Marker(&["usr/sbin/exim4"]),
+            Marker(&["usr/sbin/exim"]),
+            Marker(&["usr/exim/bin/exim"]),
+        ]
+    }
+
     fn read(&self, opts: &SourceOptions) -> Result<Inventory, SourceError> {
         let mut reading = Reading::new(&opts.root);
         read_into(&mut reading, opts)?;
