@@ -68,11 +68,13 @@ pub struct AuditedDomain {
     pub verdict: Verdict,
     pub findings: Vec<Finding>,
     /// The registry's record of the domain's registrable domain (`--rdap`;
-    /// `None` without it, or for a name that has none).
-    pub rdap: Option<RdapRecord>,
+    /// `None` without it, or for a name that has none). Boxed, as
+    /// `authoritative`: a domain without it then costs a pointer, not the
+    /// record's size, 100,000 times over in a large audit.
+    pub rdap: Option<Box<RdapRecord>>,
     /// `--dns authoritative`: each server's answer and the resolver's view
     /// (`evidence` is then the authoritative servers' evidence).
-    pub authoritative: Option<AuthoritativeView>,
+    pub authoritative: Option<Box<AuthoritativeView>>,
 }
 
 /// What `--dns authoritative` adds to a domain's evidence.
@@ -657,11 +659,13 @@ fn judge_authoritative(
         notes.extend(rules::apply_ignores(&mut extra, ignores, today));
         audited.findings.extend(extra);
     }
-    audited.authoritative = Some(AuthoritativeView {
+    // Boxed: only this mode has it, and 100,000 domains would otherwise
+    // each carry its room inline.
+    audited.authoritative = Some(Box::new(AuthoritativeView {
         servers,
         resolver,
         resolver_verdict,
-    });
+    }));
     (audited, notes)
 }
 
@@ -796,7 +800,7 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
                     notes.extend(rules::apply_ignores(&mut found, &opts.ignores, opts.today));
                     audited.findings.extend(found);
                 }
-                audited.rdap = Some(record.clone());
+                audited.rdap = Some(Box::new(record.clone()));
             }
             audited
         })

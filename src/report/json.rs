@@ -268,7 +268,7 @@ fn audited(d: &AuditedDomain) -> Domain<'_> {
         dns: Some(dns(d)),
         verdict: Some(d.verdict),
         findings: Some(&d.findings),
-        rdap: d.rdap.as_ref().map(rdap),
+        rdap: d.rdap.as_deref().map(rdap),
     }
 }
 
