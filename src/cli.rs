@@ -195,7 +195,7 @@ pub struct ServerArgs {
 
     /// A name of this server (repeatable); added to `myhostname` and the panel's host name. An
     /// MX host of this name is this server, whatever its addresses.
-    #[arg(long = "server-name", value_name = "HOST", value_parser = host_name)]
+    #[arg(long = "server-name", value_name = "HOST", value_parser = crate::config::checked_host_name)]
     pub server_name: Vec<String>,
 }
 
@@ -404,13 +404,6 @@ fn ip_address(text: &str) -> Result<IpAddr, String> {
     text.trim()
         .parse()
         .map_err(|_| format!("`{text}` is not an IP address"))
-}
-
-/// `--server-name`: a host name, kept as written (the identity normalises it).
-fn host_name(text: &str) -> Result<String, String> {
-    crate::inventory::DomainName::parse(text)
-        .map(|_| text.to_string())
-        .map_err(|e| format!("`{text}` is not a host name: {e}"))
 }
 
 /// `--nameserver`: `IP`, `IPv4:PORT` or `[IPv6]:PORT`.

@@ -130,10 +130,19 @@ struct HostName(String);
 impl<'de> Deserialize<'de> for HostName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        crate::inventory::DomainName::parse(&text)
-            .map(|_| HostName(text.clone()))
-            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a host name: {e}")))
+        checked_host_name(&text)
+            .map(HostName)
+            .map_err(serde::de::Error::custom)
     }
+}
+
+/// A name of this server as the admin writes it (`server.names`,
+/// `--server-name`): kept as written when it is a valid host name (the
+/// identity normalises it), else the message both places show.
+pub(crate) fn checked_host_name(text: &str) -> Result<String, String> {
+    crate::inventory::DomainName::parse(text)
+        .map(|_| text.to_string())
+        .map_err(|e| format!("`{text}` is not a host name: {e}"))
 }
 
 fn host_names<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
