@@ -68,7 +68,10 @@ impl Run {
         }
         self.queries_sent.fetch_add(1, Ordering::Relaxed);
         let answer = match &self.backend {
-            Backend::Live(live) => live.query(name, rtype).await,
+            // Boxed: the query's state (a message buffer, the CNAME chase,
+            // the timeout) is kilobytes, and inline it made every domain
+            // and host task that awaits it as big, copied on every spawn.
+            Backend::Live(live) => Box::pin(live.query(name, rtype)).await,
             Backend::Offline(zones) => match (zones.query(name, rtype), self.distrust.get()) {
                 (Answer::NoRecords { nxdomain, .. }, Some(reason)) => Answer::Failed(format!(
                     "{} {rtype}: {} in the zone files, but {reason}",
@@ -117,7 +120,9 @@ impl Run {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             answers.entry(key.clone()).or_default().clone()
         };
-        cell.get_or_init(|| self.send(&key.0, key.1)).await.clone()
+        cell.get_or_init(|| Box::pin(self.send(&key.0, key.1)))
+            .await
+            .clone()
     }
 
     /// Keep a conclusive answer the sanity check already got, so that an
@@ -254,10 +259,11 @@ pub(crate) async fn gather_with(
             }
         }
         let run = Arc::clone(&run);
-        tasks.spawn(async move {
+        let fut = async move {
             let evidence = run.evidence(&domain).await;
             (domain, evidence)
-        });
+        };
+        tasks.spawn(fut);
     }
     while let Some(joined) = tasks.join_next().await {
         collect(joined);
