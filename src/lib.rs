@@ -24,6 +24,7 @@ pub mod fleet;
 pub mod fuzzing;
 pub mod identity;
 pub mod inventory;
+pub mod parallel;
 pub mod rdap;
 pub mod remediate;
 pub mod report;

@@ -21,6 +21,7 @@ const LAYERS: &[&str] = &[
     "timestamp",
     "safe_fs",
     "atomic",
+    "parallel",
     // the pipeline
     "inventory",
     "sources",
