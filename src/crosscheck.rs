@@ -533,3 +533,59 @@ fn run(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_platform_asks_its_mta_or_none() {
+        for (platform, kind) in [
+            (Platform::Postfix, Some(MtaKind::Postfix)),
+            (Platform::Plesk, Some(MtaKind::Postfix)),
+            (Platform::Exim, Some(MtaKind::Exim)),
+            (Platform::Cpanel, Some(MtaKind::Exim)),
+            (Platform::Directadmin, Some(MtaKind::Exim)),
+            (Platform::Hestiacp, Some(MtaKind::Exim)),
+            (Platform::Qmail, None),
+            (Platform::List, None),
+        ] {
+            assert_eq!(mta_kind(platform), kind, "{}", platform.as_str());
+        }
+        let error = Tools::default().mta_for(Platform::Qmail).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("not available for platform qmail"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn given_tools_are_used_as_given() {
+        let tools = Tools {
+            exim: Some(PathBuf::from("/opt/exim/bin/exim")),
+            exim_config: Some(PathBuf::from("/tmp/exim.conf")),
+            ..Tools::default()
+        };
+        assert!(tools.configuration_given());
+        assert_eq!(
+            tools.mta_for(Platform::Cpanel).unwrap(),
+            Mta::Exim {
+                binary: PathBuf::from("/opt/exim/bin/exim"),
+                config: Some(PathBuf::from("/tmp/exim.conf")),
+            }
+        );
+        assert!(!Tools::default().configuration_given());
+    }
+
+    #[test]
+    fn only_the_same_class_agrees() {
+        assert!(agrees(Delivery::Local, MtaClass::Local));
+        assert!(agrees(Delivery::Relay, MtaClass::Relay));
+        assert!(agrees(Delivery::NotLocal, MtaClass::Neither));
+        assert!(!agrees(Delivery::Local, MtaClass::Relay));
+        assert!(!agrees(Delivery::Local, MtaClass::Neither));
+        assert!(!agrees(Delivery::NotLocal, MtaClass::Local));
+    }
+}

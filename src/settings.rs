@@ -342,6 +342,30 @@ pub fn check_output_file(path: &Path, extension: &str) -> Result<(), UsageError>
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cross_check_needs_root_slash_unless_the_configuration_is_given() {
+        let none = Tools::default();
+        assert!(check_cross_check(true, Path::new("/"), &none).is_ok());
+        assert!(check_cross_check(false, Path::new("/srv/copy"), &none).is_ok());
+        let error = check_cross_check(true, Path::new("/srv/copy"), &none).unwrap_err();
+        assert!(
+            error.to_string().contains("--root /srv/copy")
+                && error.to_string().contains("use it with --root /"),
+            "{error}"
+        );
+        // The tools alone still read the live configuration.
+        let tools_only = Tools {
+            postconf: Some(PathBuf::from("/opt/postfix/postconf")),
+            ..Tools::default()
+        };
+        assert!(check_cross_check(true, Path::new("/srv/copy"), &tools_only).is_err());
+        let seam = Tools {
+            postfix_config_dir: Some(PathBuf::from("/tmp/mta")),
+            ..Tools::default()
+        };
+        assert!(check_cross_check(true, Path::new("/srv/copy"), &seam).is_ok());
+    }
+
     use std::fs;
     use std::net::{IpAddr, SocketAddr};
     use std::time::Duration;
