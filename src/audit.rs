@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::civil_date::CivilDate;
+use crate::crosscheck::{self, CrossCheckError, MtaClass, MtaKind, Tools};
 use crate::identity::{Confirmation, MxPattern, Origin, ServerIdentity};
 use crate::inventory::{Delivery, DomainName, Inventory, InventoryWarning, KnownDomain, Platform};
 use crate::rdap::{self, RdapError, RdapOptions, RdapRecord};
@@ -31,6 +32,37 @@ pub enum AuditError {
     Rdap(#[from] RdapError),
     #[error("cannot read this machine's network interfaces: {0}")]
     Interfaces(#[source] std::io::Error),
+    /// `--cross-check` could not ask the MTA: nothing was compared, and the
+    /// run stops rather than report a half-checked inventory.
+    #[error("--cross-check: {0}; nothing was compared")]
+    CrossCheck(#[from] CrossCheckError),
+    #[error("internal error: the cross-check task failed: {0}")]
+    CrossCheckTask(#[source] tokio::task::JoinError),
+}
+
+/// `--cross-check`: ask the installed MTA how it classes every domain.
+#[derive(Debug, Clone)]
+pub struct CrossCheckOptions {
+    /// Where the MTA's tools and configuration are.
+    pub tools: Tools,
+    /// When the run's `--deadline` passes (`None`: no deadline; the tools
+    /// then get [`CROSS_CHECK_DEFAULT_LIMIT`]).
+    pub deadline: Option<Instant>,
+}
+
+/// How long the MTA's tools may take without `--deadline`.
+pub const CROSS_CHECK_DEFAULT_LIMIT: Duration = Duration::from_secs(600);
+
+/// What `--cross-check` found, for the reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrossCheckSummary {
+    pub mta: MtaKind,
+    /// Domains asked (every domain of the inventory).
+    pub asked: usize,
+    /// Domains whose class the MTA confirmed.
+    pub confirmed: usize,
+    /// Domains with an `inventory-disagrees-with-mta` finding.
+    pub disagreements: usize,
 }
 
 /// Who this server is, as given on the command line or in the config file.
@@ -56,6 +88,8 @@ pub struct AuditOptions {
     pub today: CivilDate,
     /// The RDAP stage (`--rdap`; off by default).
     pub rdap: RdapOptions,
+    /// `--cross-check` (off: `None`).
+    pub cross_check: Option<CrossCheckOptions>,
 }
 
 /// One known domain with its DNS evidence, verdict and findings.
@@ -124,6 +158,8 @@ pub struct Audit {
     /// `--rdap`: the registration that expires first, counted from the
     /// run's day (`None` without `--rdap` or without any expiry date).
     pub rdap_soonest: Option<SoonestExpiry>,
+    /// `--cross-check`: how many domains the MTA confirmed (`None` without it).
+    pub cross_check: Option<CrossCheckSummary>,
 }
 
 /// The registration that expires first (`--rdap`).
@@ -678,6 +714,17 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
         postfix_files,
     } = sources::read(&opts.sources)?;
     let files_read = opts.sources.root.files_read();
+    // Before any DNS: a platform without an MTA to ask, or a missing tool,
+    // is an error of the options, not of the run.
+    let cross_check = opts
+        .cross_check
+        .as_ref()
+        .map(|c| {
+            c.tools
+                .mta_for(inventory.platform)
+                .map(|mta| (mta, c.deadline))
+        })
+        .transpose()?;
     let mut identity = build_identity(&inventory, &opts.identity)?;
     let hostname = host_name(&inventory, opts.identity.interfaces);
 
@@ -686,13 +733,40 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
     let server_names: Vec<String> = identity.names.iter().cloned().collect();
     let mut root_notes = Vec::new();
     let resolver_opts = mta_resolver(opts, &mut root_notes);
-    // The registries and the resolvers are asked at the same time.
-    let (dns, rdap) = tokio::join!(
+    // The registries, the resolvers and the MTA's tools are asked at the
+    // same time; the tools are processes waited for on a blocking thread.
+    let asking_mta = async {
+        let Some((mta, deadline)) = cross_check else {
+            return Ok(None);
+        };
+        let limit = deadline.map_or(CROSS_CHECK_DEFAULT_LIMIT, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        let domains = names.clone();
+        let kind = mta.kind();
+        tokio::task::spawn_blocking(move || crosscheck::ask_mta(&mta, &domains, limit))
+            .await
+            .map_err(AuditError::CrossCheckTask)?
+            .map(|classes| Some((kind, classes)))
+            .map_err(AuditError::from)
+    };
+    let (dns, rdap, mta_classes) = tokio::join!(
         resolve::gather_checked(&names, &server_names, &resolver_opts),
-        rdap::gather(&names, &opts.rdap)
+        rdap::gather(&names, &opts.rdap),
+        asking_mta
     );
     let mut dns = dns?;
     let mut rdap = rdap?;
+    let mta_classes: Option<(MtaKind, Vec<MtaClass>)> = mta_classes?;
+    let mut cross_check_summary = mta_classes
+        .as_ref()
+        .map(|(mta, classes)| CrossCheckSummary {
+            mta: *mta,
+            asked: classes.len(),
+            confirmed: 0,
+            disagreements: 0,
+        });
+    let mut mta_classes = mta_classes.map(|(_, classes)| classes.into_iter());
     let mut servers = match opts.resolve.mode {
         DnsMode::Resolver => None,
         DnsMode::Authoritative => {
@@ -789,6 +863,25 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
                 }
             };
             notes.extend(expired);
+            // The classes are in inventory order, as the domains are.
+            if let (Some(theirs), Some(summary)) = (
+                mta_classes.as_mut().and_then(Iterator::next),
+                cross_check_summary.as_mut(),
+            ) {
+                if crosscheck::agrees(audited.domain.delivery, theirs) {
+                    summary.confirmed += 1;
+                } else {
+                    summary.disagreements += 1;
+                    let mut found = vec![rules::inventory_disagrees_with_mta(
+                        &rules,
+                        &audited.domain,
+                        summary.mta,
+                        theirs,
+                    )];
+                    notes.extend(rules::apply_ignores(&mut found, &opts.ignores, opts.today));
+                    audited.findings.extend(found);
+                }
+            }
             if let Some(record) = rdap.record_of(&audited.domain.name) {
                 if rdap_anchors.contains(&audited.domain.name) {
                     let windows = rules::ExpiryWindows {
@@ -832,6 +925,7 @@ pub async fn run(opts: &AuditOptions, rules: RuleSet) -> Result<Audit, AuditErro
         files_read,
         postfix_files,
         rdap_soonest,
+        cross_check: cross_check_summary,
     })
 }
 
@@ -1088,6 +1182,7 @@ mod tests {
             files_read: FilesRead::default(),
             postfix_files: None,
             rdap_soonest: None,
+            cross_check: None,
         };
         assert_eq!(
             audit.fix_refusal(),

@@ -482,6 +482,12 @@ pub struct AuditArgs {
     /// (atomically). A FILE that does not exist yet counts as an empty baseline.
     #[arg(long = "update-baseline", requires = "baseline")]
     pub update_baseline: bool,
+
+    /// With --root / only: ask the installed MTA's own tools (postconf and postmap, exim -be)
+    /// how they class every domain, and report each domain where they disagree with mxdrift
+    /// (inventory-disagrees-with-mta). A tool that fails or times out ends the run (exit 2).
+    #[arg(long = "cross-check")]
+    pub cross_check: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -549,6 +555,11 @@ pub struct FixArgs {
     /// beside each file. Created mode 0700 when missing; backups keep owner, group and mode.
     #[arg(long = "backup-dir", value_name = "DIR", requires = "apply")]
     pub backup_dir: Option<PathBuf>,
+
+    /// With --root / only: ask the installed MTA's own tools how they class every domain; a
+    /// domain where they disagree with mxdrift is left for a human, never changed.
+    #[arg(long = "cross-check")]
+    pub cross_check: bool,
 
     /// Refuse (exit 2, changing nothing) to take more than N domains off local delivery in one
     /// run; switching a domain off and making it a relay both count. Default: 10, or 20 % of

@@ -7,15 +7,203 @@
 //!
 //! Facts a newcomer gets wrong: the tools read the live configuration, so
 //! this makes sense only for `--root /` (or an explicit configuration
-//! location given for tests); a tool that fails, or a time limit that
-//! passes, is an error of the cross-check, never "the MTA disagrees".
+//! location given for tests, see [`Tools::from_env`]); a tool that fails,
+//! or a time limit that passes, is an error of the cross-check, never "the
+//! MTA disagrees". Exim refuses to evaluate a list its configuration does
+//! not define, so the lists are first asked of Exim itself
+//! ([`exim_defined_lists`]), not taken from the files mxdrift read.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::inventory::{Delivery, DomainName, Inventory};
+use crate::inventory::{Delivery, DomainName, Inventory, Platform};
+
+/// Where the MTA's tools and their configuration are: the installed tools
+/// and their own configuration, unless the environment points elsewhere
+/// (the test seam: a scratch configuration read by the real tools).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tools {
+    /// `postconf`; default the first of `/usr/sbin/postconf`, `/usr/bin/postconf`.
+    pub postconf: Option<PathBuf>,
+    /// `postmap`; default the first of `/usr/sbin/postmap`, `/usr/bin/postmap`.
+    pub postmap: Option<PathBuf>,
+    /// `postconf -c DIR`, `postmap -c DIR`.
+    pub postfix_config_dir: Option<PathBuf>,
+    /// `exim`; default the first of `/usr/sbin/exim4`, `/usr/sbin/exim`, `/usr/bin/exim`.
+    pub exim: Option<PathBuf>,
+    /// `exim -C FILE`.
+    pub exim_config: Option<PathBuf>,
+}
+
+/// The environment variables of the test seam.
+pub const ENV_POSTCONF: &str = "MXDRIFT_CROSSCHECK_POSTCONF";
+pub const ENV_POSTMAP: &str = "MXDRIFT_CROSSCHECK_POSTMAP";
+pub const ENV_POSTFIX_CONFIG_DIR: &str = "MXDRIFT_CROSSCHECK_POSTFIX_CONFIG_DIR";
+pub const ENV_EXIM: &str = "MXDRIFT_CROSSCHECK_EXIM";
+pub const ENV_EXIM_CONFIG: &str = "MXDRIFT_CROSSCHECK_EXIM_CONFIG";
+
+const POSTCONF_PATHS: &[&str] = &["/usr/sbin/postconf", "/usr/bin/postconf"];
+const POSTMAP_PATHS: &[&str] = &["/usr/sbin/postmap", "/usr/bin/postmap"];
+const EXIM_PATHS: &[&str] = &["/usr/sbin/exim4", "/usr/sbin/exim", "/usr/bin/exim"];
+
+impl Tools {
+    /// The tools as the environment names them (each variable unset or
+    /// empty: the default). Fixed paths by default, never `$PATH`: the run
+    /// is root's, often under cron's short `PATH`.
+    pub fn from_env() -> Tools {
+        let var = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        Tools {
+            postconf: var(ENV_POSTCONF),
+            postmap: var(ENV_POSTMAP),
+            postfix_config_dir: var(ENV_POSTFIX_CONFIG_DIR),
+            exim: var(ENV_EXIM),
+            exim_config: var(ENV_EXIM_CONFIG),
+        }
+    }
+
+    /// The MTA's configuration is given explicitly (the test seam): the
+    /// tools then do not read the live server's, and `--root` need not be `/`.
+    pub fn configuration_given(&self) -> bool {
+        self.postfix_config_dir.is_some() || self.exim_config.is_some()
+    }
+
+    /// The MTA that delivers for `platform`, with its tools found.
+    pub fn mta_for(&self, platform: Platform) -> Result<Mta, CrossCheckError> {
+        match mta_kind(platform) {
+            None => Err(CrossCheckError::Unavailable { platform }),
+            Some(MtaKind::Postfix) => Ok(Mta::Postfix {
+                postconf: found(self.postconf.as_ref(), "postconf", POSTCONF_PATHS)?,
+                postmap: found(self.postmap.as_ref(), "postmap", POSTMAP_PATHS)?,
+                config_dir: self.postfix_config_dir.clone(),
+            }),
+            Some(MtaKind::Exim) => Ok(Mta::Exim {
+                binary: found(self.exim.as_ref(), "exim", EXIM_PATHS)?,
+                config: self.exim_config.clone(),
+            }),
+        }
+    }
+}
+
+/// The given tool, or the first of `defaults` that exists.
+fn found(
+    given: Option<&PathBuf>,
+    tool: &'static str,
+    defaults: &[&str],
+) -> Result<PathBuf, CrossCheckError> {
+    if let Some(path) = given {
+        return Ok(path.clone());
+    }
+    defaults
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or_else(|| CrossCheckError::ToolMissing {
+            tool,
+            looked: defaults.join(", "),
+        })
+}
+
+/// Which MTA a platform's mail server is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MtaKind {
+    Postfix,
+    Exim,
+}
+
+impl MtaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MtaKind::Postfix => "postfix",
+            MtaKind::Exim => "exim",
+        }
+    }
+}
+
+/// The MTA of a platform; `None` where there is none to ask (qmail has no
+/// tool that classes a domain; a plain domain list is no MTA).
+pub fn mta_kind(platform: Platform) -> Option<MtaKind> {
+    match platform {
+        Platform::Postfix | Platform::Plesk => Some(MtaKind::Postfix),
+        Platform::Exim | Platform::Cpanel | Platform::Directadmin | Platform::Hestiacp => {
+            Some(MtaKind::Exim)
+        }
+        Platform::Qmail | Platform::List => None,
+    }
+}
+
+impl Mta {
+    pub fn kind(&self) -> MtaKind {
+        match self {
+            Mta::Exim { .. } => MtaKind::Exim,
+            Mta::Postfix { .. } => MtaKind::Postfix,
+        }
+    }
+}
+
+/// The named domain lists Exim's configuration defines, of the two that
+/// class a domain (`local_domains`, `relay_to_domains`), as Exim itself
+/// reports them (`exim -bP +local_domains +relay_to_domains`).
+pub fn exim_defined_lists(
+    binary: &Path,
+    config: Option<&Path>,
+    limit: Duration,
+) -> Result<Vec<&'static str>, CrossCheckError> {
+    let mut args: Vec<String> = Vec::new();
+    if let Some(config) = config {
+        args.push("-C".into());
+        args.push(config.display().to_string());
+    }
+    args.extend(["-bP", "+local_domains", "+relay_to_domains"].map(String::from));
+    // Exim exits 1 when the last list is not defined, and says so on
+    // standard output: the answer is in the lines it prints.
+    let out = run(&binary.to_path_buf(), &args, "", limit)?;
+    Ok(["local_domains", "relay_to_domains"]
+        .into_iter()
+        .filter(|list| {
+            out.lines().any(|line| {
+                line.strip_prefix("domainlist ")
+                    .and_then(|rest| rest.strip_prefix(list))
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            })
+        })
+        .collect())
+}
+
+/// Ask `mta` about each of `domains` within `limit`, Exim's defined lists
+/// first: the whole cross-check of a run. The classes are in order.
+pub fn ask_mta(
+    mta: &Mta,
+    domains: &[DomainName],
+    limit: Duration,
+) -> Result<Vec<MtaClass>, CrossCheckError> {
+    let started = Instant::now();
+    let lists = match mta {
+        Mta::Exim { binary, config } => exim_defined_lists(binary, config.as_deref(), limit)?,
+        Mta::Postfix { .. } => Vec::new(),
+    };
+    ask(
+        mta,
+        domains,
+        &lists,
+        limit.saturating_sub(started.elapsed()),
+    )
+}
+
+/// Does the MTA's class confirm mxdrift's?
+pub fn agrees(ours: Delivery, theirs: MtaClass) -> bool {
+    matches!(
+        (ours, theirs),
+        (Delivery::Local, MtaClass::Local)
+            | (Delivery::Relay, MtaClass::Relay)
+            | (Delivery::NotLocal, MtaClass::Neither)
+    )
+}
 
 /// Which MTA to ask, and where its tools and configuration are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +259,15 @@ pub enum CrossCheckError {
     TimedOut { tool: String, limit: Duration },
     #[error("{tool}: {message}")]
     Output { tool: String, message: String },
+    #[error(
+        "--cross-check: no {tool} found (looked at {looked}); is the mail server installed here?"
+    )]
+    ToolMissing { tool: &'static str, looked: String },
+    #[error(
+        "--cross-check is not available for platform {}: it has no tool that says how it classes a domain",
+        .platform.as_str()
+    )]
+    Unavailable { platform: Platform },
 }
 
 /// A domain where mxdrift and the MTA disagree.
@@ -101,13 +298,7 @@ pub fn check(
     let classes = ask(mta, &domains, exim_lists, limit)?;
     let mut out = CrossCheck::default();
     for (known, theirs) in inventory.domains.iter().zip(classes) {
-        let agrees = matches!(
-            (known.delivery, theirs),
-            (Delivery::Local, MtaClass::Local)
-                | (Delivery::Relay, MtaClass::Relay)
-                | (Delivery::NotLocal, MtaClass::Neither)
-        );
-        if agrees {
+        if agrees(known.delivery, theirs) {
             out.confirmed += 1;
         } else {
             out.disagreements.push(Disagreement {
@@ -341,4 +532,60 @@ fn run(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_platform_asks_its_mta_or_none() {
+        for (platform, kind) in [
+            (Platform::Postfix, Some(MtaKind::Postfix)),
+            (Platform::Plesk, Some(MtaKind::Postfix)),
+            (Platform::Exim, Some(MtaKind::Exim)),
+            (Platform::Cpanel, Some(MtaKind::Exim)),
+            (Platform::Directadmin, Some(MtaKind::Exim)),
+            (Platform::Hestiacp, Some(MtaKind::Exim)),
+            (Platform::Qmail, None),
+            (Platform::List, None),
+        ] {
+            assert_eq!(mta_kind(platform), kind, "{}", platform.as_str());
+        }
+        let error = Tools::default().mta_for(Platform::Qmail).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("not available for platform qmail"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn given_tools_are_used_as_given() {
+        let tools = Tools {
+            exim: Some(PathBuf::from("/opt/exim/bin/exim")),
+            exim_config: Some(PathBuf::from("/tmp/exim.conf")),
+            ..Tools::default()
+        };
+        assert!(tools.configuration_given());
+        assert_eq!(
+            tools.mta_for(Platform::Cpanel).unwrap(),
+            Mta::Exim {
+                binary: PathBuf::from("/opt/exim/bin/exim"),
+                config: Some(PathBuf::from("/tmp/exim.conf")),
+            }
+        );
+        assert!(!Tools::default().configuration_given());
+    }
+
+    #[test]
+    fn only_the_same_class_agrees() {
+        assert!(agrees(Delivery::Local, MtaClass::Local));
+        assert!(agrees(Delivery::Relay, MtaClass::Relay));
+        assert!(agrees(Delivery::NotLocal, MtaClass::Neither));
+        assert!(!agrees(Delivery::Local, MtaClass::Relay));
+        assert!(!agrees(Delivery::Local, MtaClass::Neither));
+        assert!(!agrees(Delivery::NotLocal, MtaClass::Local));
+    }
 }

@@ -60,6 +60,8 @@ rule_ids! {
     FleetNotAccepted => "fleet-not-accepted",
     /// Run-level: see `audit` (nothing confirms who this server is).
     IdentityUnconfirmed => "identity-unconfirmed",
+    /// `--cross-check`: see [`inventory_disagrees_with_mta`].
+    InventoryDisagreesWithMta => "inventory-disagrees-with-mta",
     /// `--dns authoritative`: see [`lame_delegation`].
     LameDelegation => "lame-delegation",
     LookupInconclusive => "lookup-inconclusive",
@@ -102,6 +104,7 @@ impl RuleId {
             | RuleId::DomainNotFound
             | RuleId::DomainOnHold
             | RuleId::IdentityUnconfirmed
+            | RuleId::InventoryDisagreesWithMta
             | RuleId::LameDelegation
             | RuleId::LookupInconclusive
             | RuleId::MailSwitchOn
@@ -1028,6 +1031,35 @@ pub fn lame_delegation(
     ))
 }
 
+/// `inventory-disagrees-with-mta` (`--cross-check`): the installed MTA's
+/// own tools class the domain as `theirs`, mxdrift's reading says
+/// otherwise. The message carries both answers and where mxdrift found
+/// the domain.
+pub fn inventory_disagrees_with_mta(
+    rules: &RuleSet,
+    domain: &KnownDomain,
+    mta: crate::crosscheck::MtaKind,
+    theirs: crate::crosscheck::MtaClass,
+) -> Finding {
+    let via = domain
+        .declared
+        .first()
+        .map(|d| format!(" via {}", d.via))
+        .unwrap_or_default();
+    domain_finding(
+        rules,
+        RuleId::InventoryDisagreesWithMta,
+        None,
+        domain,
+        format!(
+            "the installed MTA classes the domain differently: mxdrift: {}{via} (from the configuration files); {}: {} (its own tools)",
+            domain.delivery.as_str(),
+            mta.as_str(),
+            theirs.as_str()
+        ),
+    )
+}
+
 /// What this server's resolver said, for `resolver-view-differs`.
 pub struct ResolverView<'a> {
     pub evidence: &'a MxEvidence,
@@ -1129,6 +1161,7 @@ mod tests {
         // Not (yet) in contract.md's table: the run-level warning of issue
         // 17 for an unusual share of nxdomain or elsewhere verdicts.
         ("unusual-verdict-share", Severity::Warning),
+        ("inventory-disagrees-with-mta", Severity::Warning),
     ];
 
     #[test]

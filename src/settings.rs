@@ -14,13 +14,14 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::audit::{AuditOptions, IdentityOptions};
+use crate::audit::{AuditOptions, CrossCheckOptions, IdentityOptions};
 use crate::civil_date::CivilDate;
 use crate::cli::{
     AuditArgs, AuditFormat, DnsArgs, FixArgs, FixFormat, IdentityArgs, PlatformArg, RdapArgs,
     SourceArgs,
 };
 use crate::config::{Config, ConfigError};
+use crate::crosscheck::Tools;
 use crate::inventory::Platform;
 use crate::rdap::RdapOptions;
 use crate::resolve::ResolveOptions;
@@ -44,6 +45,8 @@ pub struct PipelineArgs {
     pub rdap: Option<RdapArgs>,
     /// `--deadline`: the RDAP stage keeps within it.
     pub deadline: Option<std::time::Duration>,
+    /// `--cross-check`.
+    pub cross_check: bool,
 }
 
 impl From<&AuditArgs> for PipelineArgs {
@@ -55,6 +58,7 @@ impl From<&AuditArgs> for PipelineArgs {
             config: a.config.clone(),
             rdap: Some(a.rdap.clone()),
             deadline: a.deadline,
+            cross_check: a.cross_check,
         }
     }
 }
@@ -68,6 +72,7 @@ impl From<&FixArgs> for PipelineArgs {
             config: a.config.clone(),
             rdap: None,
             deadline: a.deadline,
+            cross_check: a.cross_check,
         }
     }
 }
@@ -115,6 +120,12 @@ pub enum UsageError {
     OutputIsDirectory { path: String, example: String },
     #[error("--output {path}: the directory {dir} does not exist")]
     OutputDirectoryMissing { path: String, dir: String },
+    #[error(
+        "--cross-check asks the MTA installed on this machine, which reads its own configuration, not the one under --root {root}: use it with --root / (tests: see {} and {} in the README)",
+        crate::crosscheck::ENV_POSTFIX_CONFIG_DIR,
+        crate::crosscheck::ENV_EXIM_CONFIG
+    )]
+    CrossCheckNeedsSystemRoot { root: String },
 }
 
 /// Read the rules, the config file and the command line into the options of
@@ -193,7 +204,25 @@ pub fn audit_options(args: &PipelineArgs, config: &Config, today: CivilDate) -> 
         ignores: config.ignore.iter().map(|i| i.to_rule()).collect(),
         today,
         rdap: rdap_options(args, config),
+        cross_check: args.cross_check.then(|| CrossCheckOptions {
+            tools: Tools::from_env(),
+            deadline: args
+                .deadline
+                .and_then(|d| std::time::Instant::now().checked_add(d)),
+        }),
     }
+}
+
+/// `--cross-check` asks the MTA of this machine: only with `--root /`,
+/// unless the MTA's configuration is given explicitly (the test seam:
+/// [`Tools::from_env`]).
+pub fn check_cross_check(enabled: bool, root: &Path, tools: &Tools) -> Result<(), UsageError> {
+    if enabled && root != Path::new("/") && !tools.configuration_given() {
+        return Err(UsageError::CrossCheckNeedsSystemRoot {
+            root: root.display().to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// The RDAP stage: on with `--rdap` or `rdap: enabled`, never for a
@@ -249,6 +278,7 @@ pub fn source_options(args: &SourceArgs) -> SourceOptions {
 /// `--baseline` with a monitoring format, and an `--output` that cannot be
 /// written.
 pub fn check_audit(args: &AuditArgs) -> Result<(), UsageError> {
+    check_cross_check(args.cross_check, &args.source.root, &Tools::from_env())?;
     if args.baseline.is_some() {
         match args.format {
             AuditFormat::Nagios | AuditFormat::Prometheus => {
@@ -266,6 +296,7 @@ pub fn check_audit(args: &AuditArgs) -> Result<(), UsageError> {
 /// `fix`: the plan as JSON is for review, not with a script or an apply.
 /// (`--commands` with `--apply` is clap's `conflicts_with`.)
 pub fn check_fix(args: &FixArgs) -> Result<(), UsageError> {
+    check_cross_check(args.cross_check, &args.source.root, &Tools::from_env())?;
     match args.format {
         FixFormat::Json if args.commands || args.apply => Err(UsageError::PlanWithAction),
         FixFormat::Json | FixFormat::Diff => Ok(()),
@@ -311,6 +342,30 @@ pub fn check_output_file(path: &Path, extension: &str) -> Result<(), UsageError>
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cross_check_needs_root_slash_unless_the_configuration_is_given() {
+        let none = Tools::default();
+        assert!(check_cross_check(true, Path::new("/"), &none).is_ok());
+        assert!(check_cross_check(false, Path::new("/srv/copy"), &none).is_ok());
+        let error = check_cross_check(true, Path::new("/srv/copy"), &none).unwrap_err();
+        assert!(
+            error.to_string().contains("--root /srv/copy")
+                && error.to_string().contains("use it with --root /"),
+            "{error}"
+        );
+        // The tools alone still read the live configuration.
+        let tools_only = Tools {
+            postconf: Some(PathBuf::from("/opt/postfix/postconf")),
+            ..Tools::default()
+        };
+        assert!(check_cross_check(true, Path::new("/srv/copy"), &tools_only).is_err());
+        let seam = Tools {
+            postfix_config_dir: Some(PathBuf::from("/tmp/mta")),
+            ..Tools::default()
+        };
+        assert!(check_cross_check(true, Path::new("/srv/copy"), &seam).is_ok());
+    }
+
     use std::fs;
     use std::net::{IpAddr, SocketAddr};
     use std::time::Duration;

@@ -141,15 +141,27 @@ pub(super) fn step(
                 platform.as_str()
             ));
         }
-        (Platform::Hestiacp, Action::TurnOff) => {
-            return Err(format!(
-                "HestiaCP's `v-suspend-mail-domain USER {}` removes /etc/exim4/domains/{} and keeps the mailboxes (it also turns the domain's webmail off and marks the mail domain suspended); mxdrift does not emit it yet: run it as root with the domain's HestiaCP user after checking (never v-delete-mail-domain, which deletes the mailboxes)",
-                known.name, known.name
-            ));
-        }
+        (Platform::Hestiacp, Action::TurnOff) => return Err(hestiacp_reason(known)),
         _ => return Err("no panel command for this platform".into()),
     };
     Ok(Step::command(comments, words))
+}
+
+/// Why a HestiaCP domain is left for a human, with the command that does
+/// it. The command is the domain's HestiaCP user's (the owner the reader
+/// found, validated and quoted; `USER` when it is unknown or invalid).
+fn hestiacp_reason(known: &KnownDomain) -> String {
+    let user = known
+        .facts
+        .owner
+        .as_deref()
+        .filter(|u| !commands::is_system_account(u))
+        .and_then(|u| commands::validate_user(u).ok())
+        .map_or_else(|| "USER".to_string(), commands::quote);
+    format!(
+        "HestiaCP's `v-suspend-mail-domain {user} {domain}` removes /etc/exim4/domains/{domain} and keeps the mailboxes, but the command is found only in HestiaCP's source (bin/v-suspend-mail-domain), not in its documentation, and it also turns the domain's webmail off and marks the mail domain suspended, so mxdrift leaves it for a human: check, then run it as root (never v-delete-mail-domain, which deletes the mailboxes)",
+        domain = known.name
+    )
 }
 
 /// Files the panel writes itself: editing them is undone by the panel's
@@ -163,5 +175,46 @@ fn panel_managed(platform: Platform, file: &str) -> bool {
         // HestiaCP's mail domains are its directories (links) there.
         Platform::Hestiacp => file.trim_end_matches('/') == "etc/exim4/domains",
         Platform::Postfix | Platform::Qmail | Platform::List | Platform::Exim => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::Delivery;
+    use crate::test_support::{declared, known_domain};
+
+    #[test]
+    fn hestiacp_is_left_for_a_human_with_the_user_when_known() {
+        let mut known = known_domain(
+            "moved.test",
+            Delivery::Local,
+            declared("etc/exim4/domains/", 0, "local_domains"),
+        );
+        let reason = hestiacp_reason(&known);
+        assert!(
+            reason.starts_with("HestiaCP's `v-suspend-mail-domain USER moved.test`"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("only in HestiaCP's source (bin/v-suspend-mail-domain)")
+                && reason.contains("webmail off")
+                && !reason.contains("yet"),
+            "{reason}"
+        );
+        known.facts.owner = Some("alice".into());
+        assert!(
+            hestiacp_reason(&known)
+                .starts_with("HestiaCP's `v-suspend-mail-domain 'alice' moved.test`")
+        );
+        // Never a name that is not one, never a system account.
+        for bad in ["alice; rm -rf /", "root", "Alice"] {
+            known.facts.owner = Some(bad.into());
+            let reason = hestiacp_reason(&known);
+            assert!(
+                reason.contains("v-suspend-mail-domain USER "),
+                "{bad}: {reason}"
+            );
+        }
     }
 }

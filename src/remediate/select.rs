@@ -47,6 +47,11 @@ fn treatment(rule: RuleId) -> Treatment {
         RuleId::ResolverViewDiffers => Treatment::ForAHuman(
             "this server's resolver does not see what the authoritative servers say: if a local DNS zone answers for the domain, remove the local DNS zone first (and wait until caches expire), or this server's mail will loop",
         ),
+        // The files mxdrift read are not what the MTA uses: a fix made from
+        // them could change the wrong thing, for this rule or any other.
+        RuleId::InventoryDisagreesWithMta => Treatment::ForAHuman(
+            "the installed MTA's own tools class this domain differently from the configuration mxdrift read (--cross-check); find out which is right before changing anything",
+        ),
         RuleId::LookupInconclusive => Treatment::Inconclusive,
         // The customer's registration, not this server: the customer must
         // renew or have the hold lifted (the finding's message says so).

@@ -314,6 +314,17 @@ struct Summary {
     verdicts: Option<BTreeMap<&'static str, usize>>,
     /// Domains per delivery class.
     delivery: BTreeMap<&'static str, usize>,
+    /// `--cross-check` only: what the installed MTA's own tools confirmed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cross_check: Option<CrossCheck>,
+}
+
+#[derive(Serialize)]
+struct CrossCheck {
+    mta: &'static str,
+    asked: usize,
+    confirmed: usize,
+    disagreements: usize,
 }
 
 fn delivery_counts(deliveries: impl Iterator<Item = Delivery>) -> BTreeMap<&'static str, usize> {
@@ -417,6 +428,12 @@ impl AuditFormatter for Json {
                 ignored: Some(s.ignored),
                 verdicts: Some(s.verdicts.iter().map(|(v, n)| (v.as_str(), *n)).collect()),
                 delivery: delivery_counts(audit.domains.iter().map(|d| d.domain.delivery)),
+                cross_check: audit.cross_check.map(|c| CrossCheck {
+                    mta: c.mta.as_str(),
+                    asked: c.asked,
+                    confirmed: c.confirmed,
+                    disagreements: c.disagreements,
+                }),
             }),
             warnings: &audit.warnings,
             notes: audit.notes.iter().map(String::as_str).collect(),
@@ -455,6 +472,7 @@ pub fn write_inventory(
             ignored: None,
             verdicts: None,
             delivery: delivery_counts(inventory.domains.iter().map(|d| d.delivery)),
+            cross_check: None,
         }),
         warnings: &inventory.warnings,
         notes: Vec::new(),

@@ -149,6 +149,20 @@ pub fn name_list<'a>(names: impl ExactSizeIterator<Item = &'a DomainName>, limit
     shown.join(", ")
 }
 
+/// `--cross-check`: how many domains the installed MTA confirmed, as the
+/// table and text summaries say it after `cross-check: ` (`None` without it).
+pub fn cross_check_sentence(audit: &Audit) -> Option<String> {
+    audit.cross_check.map(|c| {
+        format!(
+            "{} confirmed {} of {} domains, {} disagree",
+            c.mta.as_str(),
+            c.confirmed,
+            c.asked,
+            c.disagreements
+        )
+    })
+}
+
 /// The server's addresses as a summary labels them.
 pub fn server_label(audit: &Audit) -> String {
     let addresses: Vec<String> = audit

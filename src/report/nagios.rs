@@ -229,7 +229,7 @@ impl Nagios {
         let tolerated = self.max_inconclusive.tolerated(audit.domains.len());
         // -c bounds the critical count; -w bounds warning-or-worse, which
         // the critical count alone can already exceed.
-        format!(
+        let mut data = format!(
             "'critical'={critical};{w};{c};0; 'warning'={warning};;;0; 'info'={};;;0; 'warning_or_worse'={};{w};;0; 'inconclusive'={};{tolerated};;0; 'ignored'={};;;0; 'config_warnings'={};0;;0; 'domains'={};;;0;",
             s.count(Severity::Info),
             critical + warning,
@@ -237,7 +237,15 @@ impl Nagios {
             s.ignored,
             audit.warnings.len(),
             s.domains,
-        )
+        );
+        // `--cross-check` only: a run without it has no such figure.
+        if let Some(cross) = &audit.cross_check {
+            data.push_str(&format!(
+                " 'crosscheck_confirmed'={};;;0;{}",
+                cross.confirmed, cross.asked
+            ));
+        }
+        data
     }
 
     fn status_text(&self, audit: &Audit, state: State) -> String {

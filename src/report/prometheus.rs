@@ -266,6 +266,30 @@ impl AuditFormatter for Prometheus {
                 soonest.days
             );
         }
+        if let Some(cross) = &audit.cross_check {
+            family(
+                &mut text,
+                "mxdrift_crosscheck_confirmed_domains",
+                "Domains whose class the installed MTA's own tools confirmed (--cross-check).",
+            );
+            let _ = writeln!(
+                text,
+                "mxdrift_crosscheck_confirmed_domains{{mta=\"{}\"}} {}",
+                cross.mta.as_str(),
+                cross.confirmed
+            );
+            family(
+                &mut text,
+                "mxdrift_crosscheck_disagreeing_domains",
+                "Domains the installed MTA's own tools class differently from mxdrift (--cross-check).",
+            );
+            let _ = writeln!(
+                text,
+                "mxdrift_crosscheck_disagreeing_domains{{mta=\"{}\"}} {}",
+                cross.mta.as_str(),
+                cross.disagreements
+            );
+        }
         family(
             &mut text,
             "mxdrift_config_warnings",

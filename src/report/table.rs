@@ -413,6 +413,9 @@ fn write_summary(audit: &Audit, width: Option<usize>, out: &mut dyn Write) -> io
         )
     };
     writeln!(out, "{}", para(width, 0, &line))?;
+    if let Some(cross) = super::cross_check_sentence(audit) {
+        writeln!(out, "{}", para(width, 0, &format!("Cross-check: {cross}.")))?;
+    }
     if local_domain_count(audit) == 0 {
         writeln!(out, "Warning: {}", super::NO_LOCAL_DOMAINS)?;
     }

@@ -66,6 +66,10 @@ fn summary(audit: &Audit) -> String {
         inconclusive,
         audit.warnings.len(),
     );
+    if let Some(cross) = super::cross_check_sentence(audit) {
+        line.push_str("; cross-check: ");
+        line.push_str(&cross);
+    }
     if local_domain_count(audit) == 0 {
         line.push_str("; ");
         line.push_str(super::NO_LOCAL_DOMAINS);

@@ -183,6 +183,7 @@ async fn a_forged_answer_never_survives_into_a_change() {
         ignores: Vec::new(),
         today: CivilDate::today(),
         rdap: Default::default(),
+        cross_check: None,
     };
 
     let attacker = flood(server.udp_socket(), latest);

@@ -28,6 +28,7 @@ mod audit_e2e;
 mod cli;
 mod compiled_differential;
 mod crosscheck;
+mod crosscheck_cli;
 mod dist;
 mod dns_authoritative;
 mod dns_case;

@@ -69,6 +69,7 @@ impl Setup {
                 budget: Some(Duration::from_secs(60)),
                 ..RdapOptions::default()
             },
+            cross_check: None,
         }
     }
 

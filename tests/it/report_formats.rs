@@ -165,6 +165,7 @@ fn sample_audit() -> Audit {
         files_read: Default::default(),
         postfix_files: None,
         rdap_soonest: None,
+        cross_check: None,
     }
 }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use mxdrift::atomic::WriteError;
 use mxdrift::audit::{AuditError, BadServerName, FixRefusal};
+use mxdrift::crosscheck::CrossCheckError;
 use mxdrift::fleet::FleetError;
 use mxdrift::rdap::RdapError;
 use mxdrift::remediate::apply::ApplyError;
@@ -164,7 +165,18 @@ impl CliError {
             CliError::Audit(error) => match error {
                 AuditError::Source(_) | AuditError::Rules(_) => RunErrorKind::Configuration,
                 AuditError::Resolve(_) => RunErrorKind::Dns,
-                AuditError::Interfaces(_) => RunErrorKind::Internal,
+                AuditError::Interfaces(_) | AuditError::CrossCheckTask(_) => RunErrorKind::Internal,
+                // The MTA's tools ran out of the run's time.
+                AuditError::CrossCheck(CrossCheckError::TimedOut { .. }) => RunErrorKind::Deadline,
+                // Its tools are missing, refuse or answer nonsense: the
+                // mail server's setup, as an unreadable main.cf would be.
+                AuditError::CrossCheck(
+                    CrossCheckError::Spawn { .. }
+                    | CrossCheckError::Failed { .. }
+                    | CrossCheckError::Output { .. }
+                    | CrossCheckError::ToolMissing { .. }
+                    | CrossCheckError::Unavailable { .. },
+                ) => RunErrorKind::Configuration,
                 AuditError::Rdap(RdapError::Client(_)) => RunErrorKind::Internal,
                 AuditError::Rdap(RdapError::Bootstrap(_) | RdapError::ReadBootstrap { .. }) => {
                     RunErrorKind::Configuration

@@ -36,6 +36,7 @@ pub fn offline_audit_options(root: &Path) -> AuditOptions {
         ignores: Vec::new(),
         today: CivilDate::today(),
         rdap: Default::default(),
+        cross_check: None,
     }
 }
 
