@@ -524,7 +524,7 @@ ignore:
 
     #[test]
     fn ignores_that_match_nothing_are_warnings_with_their_line() {
-        use crate::inventory::{Declared, Delivery, DomainFacts, DomainName, KnownDomain};
+        use crate::inventory::{Declared, Delivery, DomainName, KnownDomain};
         use crate::resolve::MxEvidence;
         use crate::rules::{Subject, evaluate};
         use crate::verdict::Verdict;
@@ -553,7 +553,7 @@ ignore:
                     crate::inventory::PostfixParam::VirtualMailboxDomains,
                 ),
             )],
-            facts: DomainFacts::default(),
+            facts: None,
         };
         let evidence = MxEvidence::inconclusive("timeout");
         let findings = evaluate(

@@ -568,7 +568,7 @@ fn primary_cap(subject: &Subject<'_>) -> (Option<Severity>, String) {
             Some(Severity::Info),
             "; only through the implicit MX: the name publishes no MX record, its address is this server (a web-only name), so it gets no mail".to_string(),
         ),
-        (Delivery::Local, Verdict::Nxdomain) => match &domain.facts.addon_of {
+        (Delivery::Local, Verdict::Nxdomain) => match &domain.facts().addon_of {
             Some(addon) => (
                 Some(Severity::Info),
                 format!("; the subdomain cPanel creates for the addon domain {addon}, which is never published in DNS"),
@@ -715,7 +715,7 @@ pub fn evaluate(rules: &RuleSet, subject: &Subject<'_>, identity: &ServerIdentit
     }
 
     let mut location = located(&subject.domain.declared);
-    if let Some(setting) = &subject.domain.facts.hands_off {
+    if let Some(setting) = &subject.domain.facts().hands_off {
         location.push_str("; ");
         location.push_str(&setting.evidence());
     }
@@ -1393,7 +1393,7 @@ mod tests {
     #[test]
     fn addon_subdomain_not_found_is_info_naming_the_addon() {
         let mut sub = domain("addon.main.test", Delivery::Local);
-        sub.facts.addon_of = Some(DomainName::parse("addon.test").unwrap());
+        sub.facts_mut().addon_of = Some(DomainName::parse("addon.test").unwrap());
         let nx = MxEvidence {
             status: DnsStatus::Nxdomain,
             ..ok(vec![])
@@ -1417,11 +1417,12 @@ mod tests {
     #[test]
     fn a_panel_setting_shows_in_the_evidence() {
         let mut forced = domain("moved.test", Delivery::Local);
-        forced.facts.hands_off = Some(crate::inventory::HandsOff::CpanelForcedLocal {
-            setting: "MXCHECK-moved.test=0".into(),
-            file: "var/cpanel/users/movedco".into(),
-            line: 12,
-        });
+        forced.facts_mut().hands_off =
+            Some(Box::new(crate::inventory::HandsOff::CpanelForcedLocal {
+                setting: "MXCHECK-moved.test=0".into(),
+                file: "var/cpanel/users/movedco".into(),
+                line: 12,
+            }));
         let e = ok(vec![host(10, "mx1.elsewhere.test", &["198.51.100.7"])]);
         let f = findings_for(&forced, &e, Verdict::Elsewhere);
         assert_eq!(f[0].severity, Severity::Critical);

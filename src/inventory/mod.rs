@@ -76,9 +76,34 @@ pub struct KnownDomain {
     pub delivery: Delivery,
     pub declared: Vec<Declared>,
     /// Extra platform facts a remediation needs (cPanel owner, Plesk
-    /// subscription, table that must be rebuilt), never decisions.
+    /// subscription, table that must be rebuilt), never decisions; read
+    /// with [`KnownDomain::facts`]. Boxed and only where a panel has any:
+    /// inline they were 136 of the 192 bytes of every domain, and plain
+    /// Postfix has none (14 MiB of the 100,000-domain inventory).
     #[serde(skip)]
-    pub facts: DomainFacts,
+    pub facts: Option<Box<DomainFacts>>,
+}
+
+/// The facts of a domain nothing is known about.
+static NO_FACTS: DomainFacts = DomainFacts {
+    owner: None,
+    subscription: false,
+    hosted: false,
+    alias_of: None,
+    addon_of: None,
+    hands_off: None,
+};
+
+impl KnownDomain {
+    /// What the platform's panel knows about the domain.
+    pub fn facts(&self) -> &DomainFacts {
+        self.facts.as_deref().unwrap_or(&NO_FACTS)
+    }
+
+    /// The domain's facts, to add one.
+    pub fn facts_mut(&mut self) -> &mut DomainFacts {
+        self.facts.get_or_insert_with(Box::default)
+    }
 }
 
 /// Facts that sources know and remediation needs; opaque to the verdict.
@@ -97,8 +122,8 @@ pub struct DomainFacts {
     /// cPanel: the internal subdomain cPanel creates for this addon domain;
     /// it is never published in DNS.
     pub addon_of: Option<DomainName>,
-    /// A panel setting that forbids an automatic fix.
-    pub hands_off: Option<HandsOff>,
+    /// A panel setting that forbids an automatic fix (rare: boxed).
+    pub hands_off: Option<Box<HandsOff>>,
 }
 
 /// A panel setting that says "leave this domain alone": `fix` leaves the
@@ -343,7 +368,7 @@ impl InventoryBuilder {
                         name,
                         delivery,
                         declared: vec![declared],
-                        facts: DomainFacts::default(),
+                        facts: None,
                     },
                 );
                 None

@@ -22,7 +22,7 @@ pub(super) fn step(
     rejected: &mut Vec<String>,
 ) -> Result<Step, String> {
     // A panel setting that says "leave it" wins over any evidence.
-    if let Some(setting) = &known.facts.hands_off {
+    if let Some(setting) = &known.facts().hands_off {
         return Err(setting.reason());
     }
     let managed: Vec<&Declared> = known
@@ -58,7 +58,7 @@ pub(super) fn step(
         comments.push(format!("declared: {}:{} ({}){note}", d.file, d.line, d.via));
     }
     let owner = |rejected: &mut Vec<String>| -> Result<String, String> {
-        let raw = known.facts.owner.as_deref().ok_or_else(|| {
+        let raw = known.facts().owner.as_deref().ok_or_else(|| {
             "the panel account owning the domain is unknown; the panel command needs it".to_string()
         })?;
         if commands::is_system_account(raw) {
@@ -75,7 +75,7 @@ pub(super) fn step(
             })
     };
     let words = match (platform, action) {
-        (Platform::Plesk, Action::TurnOff) => match &known.facts.alias_of {
+        (Platform::Plesk, Action::TurnOff) => match &known.facts().alias_of {
             Some(main) => {
                 comments.push(format!(
                     "{} is a domain alias of {main}: `plesk bin site` fails on an alias, `plesk bin domalias` switches the alias's mail off and leaves {main} as it is",
@@ -91,7 +91,7 @@ pub(super) fn step(
                     Word::Fixed("false"),
                 ]
             }
-            None if !known.facts.hosted => {
+            None if !known.facts().hosted => {
                 return Err(format!(
                     "not a Plesk site or subscription: {system}/{name}/ does not exist and no web configuration names {name} as an alias, so `plesk bin site` would fail on it; it may be a domain alias with its web service off (then `plesk bin domalias --update {name} -mail false`) or a leftover in the mail server's files; check it in Plesk",
                     system = plesk::VHOSTS_SYSTEM,
@@ -101,7 +101,7 @@ pub(super) fn step(
             None => vec![
                 Word::Fixed("plesk"),
                 Word::Fixed("bin"),
-                Word::Fixed(if known.facts.subscription {
+                Word::Fixed(if known.facts().subscription {
                     "subscription"
                 } else {
                     "site"
@@ -152,7 +152,7 @@ pub(super) fn step(
 /// found, validated and quoted; `USER` when it is unknown or invalid).
 fn hestiacp_reason(known: &KnownDomain) -> String {
     let user = known
-        .facts
+        .facts()
         .owner
         .as_deref()
         .filter(|u| !commands::is_system_account(u))
@@ -202,14 +202,14 @@ mod tests {
                 && !reason.contains("yet"),
             "{reason}"
         );
-        known.facts.owner = Some("alice".into());
+        known.facts_mut().owner = Some("alice".into());
         assert!(
             hestiacp_reason(&known)
                 .starts_with("HestiaCP's `v-suspend-mail-domain 'alice' moved.test`")
         );
         // Never a name that is not one, never a system account.
         for bad in ["alice; rm -rf /", "root", "Alice"] {
-            known.facts.owner = Some(bad.into());
+            known.facts_mut().owner = Some(bad.into());
             let reason = hestiacp_reason(&known);
             assert!(
                 reason.contains("v-suspend-mail-domain USER "),

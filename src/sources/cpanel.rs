@@ -245,7 +245,7 @@ fn mark_lines_cpanel_cannot_remove(reading: &mut Reading<'_>, bytes: &[u8]) {
         let Some(known) = reading.get_mut(&name) else {
             continue;
         };
-        if known.delivery != Delivery::Local || known.facts.hands_off.is_some() {
+        if known.delivery != Delivery::Local || known.facts().hands_off.is_some() {
             continue;
         }
         let stuck = known.declared.iter().find(|place| {
@@ -257,10 +257,10 @@ fn mark_lines_cpanel_cannot_remove(reading: &mut Reading<'_>, bytes: &[u8]) {
             }
         });
         if let Some(place) = stuck {
-            known.facts.hands_off = Some(HandsOff::CpanelLineNotEditable {
+            known.facts_mut().hands_off = Some(Box::new(HandsOff::CpanelLineNotEditable {
                 file: file.clone(),
                 line: place.line,
-            });
+            }));
         }
     }
 }
@@ -325,7 +325,7 @@ fn read_userdomains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
         .filter(|name| {
             reading
                 .get(name)
-                .is_some_and(|known| known.facts.owner.as_deref() == Some(NOBODY))
+                .is_some_and(|known| known.facts().owner.as_deref() == Some(NOBODY))
         })
         .collect();
     if system.is_empty() {
@@ -334,12 +334,12 @@ fn read_userdomains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
     let lines = owner_lines(&bytes);
     for name in system {
         if let Some(known) = reading.get_mut(&name)
-            && known.facts.hands_off.is_none()
+            && known.facts().hands_off.is_none()
         {
-            known.facts.hands_off = Some(HandsOff::CpanelNoAccount {
+            known.facts_mut().hands_off = Some(Box::new(HandsOff::CpanelNoAccount {
                 file: file.clone(),
                 line: lines.get(&name).copied().unwrap_or(0),
-            });
+            }));
         }
     }
     Ok(())
@@ -381,7 +381,7 @@ fn read_userdatadomains(reading: &mut Reading<'_>) -> Result<(), SourceError> {
             continue;
         };
         if let Some(known) = reading.get_mut(&subdomain) {
-            known.facts.addon_of = Some(addon);
+            known.facts_mut().addon_of = Some(addon);
         }
     }
     Ok(())
@@ -489,13 +489,13 @@ fn system_domain(reading: &mut Reading<'_>, entry: &CpuserLine<'_>, file: &str) 
     let Some(known) = reading.get_mut(&name) else {
         return;
     };
-    let owner = known.facts.owner.as_deref();
+    let owner = known.facts().owner.as_deref();
     if owner.is_none() || owner == Some(NOBODY) {
-        known.facts.owner = Some(NOBODY.to_string());
-        known.facts.hands_off = Some(HandsOff::CpanelNoAccount {
+        known.facts_mut().owner = Some(NOBODY.to_string());
+        known.facts_mut().hands_off = Some(Box::new(HandsOff::CpanelNoAccount {
             file: file.to_string(),
             line: entry.line,
-        });
+        }));
     }
 }
 
@@ -511,7 +511,7 @@ fn mxcheck(
     let Ok(name) = DomainName::parse(domain) else {
         return;
     };
-    let Some(owner) = reading.get(&name).map(|known| known.facts.owner.clone()) else {
+    let Some(owner) = reading.get(&name).map(|known| known.facts().owner.clone()) else {
         return;
     };
     if owner.as_deref().is_some_and(|owner| owner != user) {
@@ -520,11 +520,11 @@ fn mxcheck(
     match MxCheck::parse(entry.value) {
         Some(MxCheck::Local) => {
             if let Some(known) = reading.get_mut(&name) {
-                known.facts.hands_off = Some(HandsOff::CpanelForcedLocal {
+                known.facts_mut().hands_off = Some(Box::new(HandsOff::CpanelForcedLocal {
                     setting: format!("{}={}", entry.key, entry.value),
                     file: file.to_string(),
                     line: entry.line,
-                });
+                }));
             }
         }
         Some(MxCheck::Auto | MxCheck::Secondary | MxCheck::Remote) => {}

@@ -152,7 +152,7 @@ fn add_hosted_domains(
             reading.declare(&name, Delivery::NotLocal, &file, 0, None, via);
         }
         if let Some(known) = reading.get_mut(&name) {
-            known.facts.hosted = true;
+            known.facts_mut().hosted = true;
         }
         hosted.insert(name, shown.into_owned());
     }
@@ -182,7 +182,7 @@ fn find_aliases(
     let candidates: BTreeSet<DomainName> = reading
         .local_domains()
         .filter(|known| {
-            !known.facts.hosted
+            !known.facts().hosted
                 && !reading.server_names.contains(&known.name)
                 && known.declared.iter().any(|place| {
                     place.file.starts_with(POSTFIX_MAPS_DIR) || place.file == qmail::VIRTUALDOMAINS
@@ -204,9 +204,9 @@ fn find_aliases(
                     continue;
                 }
                 if let Some(known) = reading.get_mut(&name)
-                    && known.facts.alias_of.is_none()
+                    && known.facts().alias_of.is_none()
                 {
-                    known.facts.alias_of = Some(domain.clone());
+                    known.facts_mut().alias_of = Some(domain.clone());
                 }
             }
         }
@@ -258,7 +258,7 @@ fn mark_subscriptions(reading: &mut Reading<'_>) -> Result<(), SourceError> {
         if homes.contains(&name)
             && let Some(known) = reading.get_mut(&name)
         {
-            known.facts.subscription = true;
+            known.facts_mut().subscription = true;
         }
     }
     Ok(())
@@ -306,7 +306,7 @@ mod tests {
                     d.name.as_str(),
                     d.delivery,
                     d.declared.len(),
-                    d.facts.subscription,
+                    d.facts().subscription,
                 )
             })
             .collect();
@@ -367,8 +367,8 @@ mod tests {
             .map(|d| {
                 (
                     d.name.as_str(),
-                    d.facts.hosted,
-                    d.facts.alias_of.as_ref().map(DomainName::as_str),
+                    d.facts().hosted,
+                    d.facts().alias_of.as_ref().map(DomainName::as_str),
                 )
             })
             .collect();

@@ -756,7 +756,7 @@ impl<'r> Reading<'r> {
             if let Some(known) = reading.get_mut(&name)
                 && !owner.is_empty()
             {
-                known.facts.owner = Some(owner.to_string());
+                known.facts_mut().owner = Some(owner.to_string());
             }
         });
     }

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::inventory::{Declared, Delivery, DomainFacts, DomainName, KnownDomain};
+use crate::inventory::{Declared, Delivery, DomainName, KnownDomain};
 use crate::resolve::{DnsStatus, HostLookup, MxEvidence, MxHost};
 
 /// The TTL of the hosts and answers built here.
@@ -73,7 +73,7 @@ pub fn known_domain(name: &str, delivery: Delivery, declared: Declared) -> Known
         name: DomainName::parse(name).expect("test domain name"),
         delivery,
         declared: vec![declared],
-        facts: DomainFacts::default(),
+        facts: None,
     }
 }
 

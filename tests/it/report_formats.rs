@@ -9,7 +9,7 @@ use mxdrift::audit::{self, Audit, RunStats};
 use mxdrift::civil_date::CivilDate;
 use mxdrift::identity::ServerIdentity;
 use mxdrift::inventory::{
-    Delivery, DomainFacts, DomainName, InventoryWarning, KnownDomain, Platform, WarningKind,
+    Delivery, DomainName, InventoryWarning, KnownDomain, Platform, WarningKind,
 };
 use mxdrift::report::baseline::Baseline;
 use mxdrift::report::nagios::{InconclusiveLimit, Nagios, Range, State};
@@ -502,7 +502,7 @@ fn nagios_inconclusive_domains_above_the_limit_are_a_warning_naming_them() {
             name: DomainName::parse(name).unwrap(),
             delivery: Delivery::Local,
             declared: vec![],
-            facts: DomainFacts::default(),
+            facts: None,
         };
         let (audited, _) = audit::judge(
             domain,
@@ -695,7 +695,7 @@ fn summaries_name_the_server_address_and_every_inconclusive_domain() {
         name: DomainName::parse("web10.hoster.test").unwrap(),
         delivery: Delivery::Local,
         declared: vec![],
-        facts: DomainFacts::default(),
+        facts: None,
     };
     let (audited, _) = audit::judge(
         domain,

@@ -48,10 +48,10 @@ pub fn domain_rows(inventory: &Inventory) -> Vec<String> {
                 d.delivery.as_str(),
                 declared.join(" + ")
             );
-            if let Some(owner) = &d.facts.owner {
+            if let Some(owner) = &d.facts().owner {
                 row.push_str(&format!(" owner={owner}"));
             }
-            if d.facts.subscription {
+            if d.facts().subscription {
                 row.push_str(" subscription");
             }
             row
@@ -66,7 +66,7 @@ pub fn fact_rows(inventory: &Inventory) -> Vec<String> {
         .domains
         .iter()
         .filter_map(|d| {
-            let f = &d.facts;
+            let f = d.facts();
             let mut parts = Vec::new();
             if f.hosted {
                 parts.push("hosted".to_string());
