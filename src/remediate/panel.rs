@@ -1,7 +1,8 @@
-//! Remediation on Plesk, cPanel and DirectAdmin: one panel command per
-//! domain (`plesk bin`, `uapi`, DirectAdmin's API), never an edit of the
-//! files the panel writes, which its next rebuild would undo. Every value
-//! in a command is validated and quoted by [`super::commands`].
+//! Remediation on Plesk, cPanel, DirectAdmin and HestiaCP: one panel command
+//! per domain (`plesk bin`, `uapi`, DirectAdmin's API,
+//! `v-suspend-mail-domain`), never an edit of the files the panel writes,
+//! which its next rebuild would undo. Every value in a command is validated
+//! and quoted by [`super::commands`].
 //!
 //! A panel setting that says "leave it" (cPanel Email Routing forced to
 //! Local) wins over any evidence: the domain is left for a human.
@@ -12,7 +13,7 @@ use crate::inventory::{Declared, KnownDomain, Platform};
 use crate::rules::Finding;
 use crate::sources::{cpanel, directadmin, plesk};
 
-/// The panel command that fixes a domain on Plesk, cPanel or DirectAdmin.
+/// The panel command that fixes a domain on Plesk, cPanel, DirectAdmin or HestiaCP.
 pub(super) fn step(
     platform: Platform,
     known: &KnownDomain,
@@ -141,25 +142,39 @@ pub(super) fn step(
                 platform.as_str()
             ));
         }
-        (Platform::Hestiacp, Action::TurnOff) => return Err(hestiacp_reason(known)),
+        (Platform::Hestiacp, Action::TurnOff) => {
+            if known
+                .name
+                .as_str()
+                .split('.')
+                .any(|l| l.starts_with("xn--"))
+            {
+                return Err(hestiacp_reason(
+                    known,
+                    "HestiaCP records an IDN mail domain in Unicode, and mxdrift does not guess which form its command accepts",
+                ));
+            }
+            let user = owner(rejected).map_err(|why| hestiacp_reason(known, &why))?;
+            comments.push(
+                "HestiaCP's v-suspend-mail-domain (its CLI reference: \"suspend mail domain\") removes /etc/exim4/domains/<domain> and keeps the mailboxes; it also turns the domain's webmail off and shows the mail domain as suspended in the panel; v-unsuspend-mail-domain undoes it. Never v-delete-mail-domain: it deletes the mailboxes".to_string(),
+            );
+            vec![Word::Fixed(HESTIACP_SUSPEND), Word::Value(user), domain]
+        }
         _ => return Err("no panel command for this platform".into()),
     };
     Ok(Step::command(comments, words))
 }
 
-/// Why a HestiaCP domain is left for a human, with the command that does
-/// it. The command is the domain's HestiaCP user's (the owner the reader
-/// found, validated and quoted; `USER` when it is unknown or invalid).
-fn hestiacp_reason(known: &KnownDomain) -> String {
-    let user = known
-        .facts()
-        .owner
-        .as_deref()
-        .filter(|u| !commands::is_system_account(u))
-        .and_then(|u| commands::validate_user(u).ok())
-        .map_or_else(|| "USER".to_string(), commands::quote);
+/// HestiaCP's command that stops local delivery and keeps the mailboxes,
+/// by its full path: HestiaCP adds its `bin` to root's login PATH only, and
+/// the script may run from cron.
+const HESTIACP_SUSPEND: &str = "/usr/local/hestia/bin/v-suspend-mail-domain";
+
+/// Why a HestiaCP domain is left for a human (`why`), with the command that
+/// would do it once that is settled.
+fn hestiacp_reason(known: &KnownDomain, why: &str) -> String {
     format!(
-        "HestiaCP's `v-suspend-mail-domain {user} {domain}` removes /etc/exim4/domains/{domain} and keeps the mailboxes, but the command is found only in HestiaCP's source (bin/v-suspend-mail-domain), not in its documentation, and it also turns the domain's webmail off and marks the mail domain suspended, so mxdrift leaves it for a human: check, then run it as root (never v-delete-mail-domain, which deletes the mailboxes)",
+        "{why}; HestiaCP's `{HESTIACP_SUSPEND} USER {domain}` (as the domain's HestiaCP user) removes /etc/exim4/domains/{domain} and keeps the mailboxes, and also turns the domain's webmail off: check, then run it as root (never v-delete-mail-domain, which deletes the mailboxes)",
         domain = known.name
     )
 }
@@ -185,36 +200,22 @@ mod tests {
     use crate::test_support::{declared, known_domain};
 
     #[test]
-    fn hestiacp_is_left_for_a_human_with_the_user_when_known() {
-        let mut known = known_domain(
+    fn hestiacp_reason_names_the_command_and_never_the_deleting_one() {
+        let known = known_domain(
             "moved.test",
             Delivery::Local,
             declared("etc/exim4/domains/", 0, "local_domains"),
         );
-        let reason = hestiacp_reason(&known);
+        let reason = hestiacp_reason(&known, "the owner is unknown");
         assert!(
-            reason.starts_with("HestiaCP's `v-suspend-mail-domain USER moved.test`"),
+            reason.starts_with(
+                "the owner is unknown; HestiaCP's `/usr/local/hestia/bin/v-suspend-mail-domain USER moved.test`"
+            ),
             "{reason}"
         );
         assert!(
-            reason.contains("only in HestiaCP's source (bin/v-suspend-mail-domain)")
-                && reason.contains("webmail off")
-                && !reason.contains("yet"),
+            reason.contains("keeps the mailboxes") && reason.contains("never v-delete-mail-domain"),
             "{reason}"
         );
-        known.facts_mut().owner = Some("alice".into());
-        assert!(
-            hestiacp_reason(&known)
-                .starts_with("HestiaCP's `v-suspend-mail-domain 'alice' moved.test`")
-        );
-        // Never a name that is not one, never a system account.
-        for bad in ["alice; rm -rf /", "root", "Alice"] {
-            known.facts_mut().owner = Some(bad.into());
-            let reason = hestiacp_reason(&known);
-            assert!(
-                reason.contains("v-suspend-mail-domain USER "),
-                "{bad}: {reason}"
-            );
-        }
     }
 }

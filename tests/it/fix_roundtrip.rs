@@ -5,6 +5,7 @@
 //! comment lines of the configuration are all still there.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::common::fix::comment_lines;
@@ -378,37 +379,104 @@ fn debian_exim4_fix_names_update_exim4_conf_and_a_reload() {
     assert!(update < reload, "{script}");
 }
 
-#[test]
-fn hestiacp_is_left_for_a_human_with_the_suspend_command() {
+/// `fix --commands` (or `fix`) on a copy of `hestiacp/basic` after `edit`:
+/// exit code, standard output, standard error.
+fn hestiacp_fix(mode: &[&str], edit: impl Fn(&Path)) -> (Option<i32>, String, String) {
     let dir = copy_fixture("hestiacp/basic");
-    let root = dir.path().to_str().unwrap().to_string();
+    edit(dir.path());
     let zone = dir.path().join("zones/test.zone");
-    for mode in [&["fix"][..], &["fix", "--commands"][..]] {
-        let out = mxdrift()
-            .args(mode)
-            .args(["--root", &root, "--zone-file"])
-            .arg(&zone)
-            .args(["--server-ip", "203.0.113.10"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        // Nothing to run: every domain is left for a human, with the way
-        // (in comments of the script, or on stderr).
-        for line in stdout.lines().filter(|l| !l.trim_start().starts_with('#')) {
-            assert!(
-                !line.contains("v-delete") && !line.contains("v-suspend"),
-                "{stdout}"
-            );
-        }
+    let out = mxdrift()
+        .args(mode)
+        .arg("--root")
+        .arg(dir.path())
+        .arg("--zone-file")
+        .arg(&zone)
+        .args(["--server-ip", "203.0.113.10"])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn hestiacp_domains_are_suspended_as_their_user_never_deleted() {
+    // HestiaCP's records (usr/local/hestia/data/users/alice/mail.conf) name
+    // the user its documented command needs.
+    let expected = [
+        "/usr/local/hestia/bin/v-suspend-mail-domain 'alice' 'expired.test'",
+        "/usr/local/hestia/bin/v-suspend-mail-domain 'alice' 'moved.test'",
+        "/usr/local/hestia/bin/v-suspend-mail-domain 'alice' 'nomail.test'",
+    ];
+    let (code, stdout, stderr) = hestiacp_fix(&["fix", "--commands"], |_| {});
+    assert_eq!(code, Some(0), "{stderr}");
+    let commands: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+        .filter(|l| *l != "set -eu")
+        .collect();
+    assert_eq!(commands, expected, "{stdout}");
+    assert!(!stdout.contains("v-delete-mail-domain '"), "{stdout}");
+    assert!(stdout.contains("keeps the mailboxes"), "{stdout}");
+    // The plan names the same commands.
+    let (code, stdout, stderr) = hestiacp_fix(&["fix"], |_| {});
+    assert_eq!(code, Some(0), "{stderr}");
+    let all = format!("{stdout}{stderr}");
+    for command in expected {
+        assert!(all.contains(&format!("  {command}\n")), "{all}");
+    }
+}
+
+#[test]
+fn hestiacp_domain_without_a_known_user_is_left_for_a_human() {
+    let unknown = |root: &Path| {
+        std::fs::remove_dir_all(root.join("usr/local/hestia/data")).unwrap();
+    };
+    // Claimed by two users: whose it is cannot be told.
+    let claimed_twice = |root: &Path| {
+        let bob = root.join("usr/local/hestia/data/users/bob/mail.conf");
+        let mut text = std::fs::read_to_string(&bob).unwrap();
+        text.push_str("DOMAIN='moved.test' ANTIVIRUS='no' ANTISPAM='no' DKIM='no' WEBMAIL='' SSL='no' LETSENCRYPT='no' CATCHALL='' ACCOUNTS='0' U_DISK='0' SUSPENDED='no' TIME='08:00:00' DATE='2026-01-02'\n");
+        std::fs::write(&bob, text).unwrap();
+    };
+    for (edit, why) in [
+        (
+            &unknown as &dyn Fn(&Path),
+            "the panel account owning the domain is unknown; the panel command needs it",
+        ),
+        (
+            &claimed_twice,
+            "the panel account owning the domain is unknown; the panel command needs it",
+        ),
+    ] {
+        let (code, stdout, stderr) = hestiacp_fix(&["fix", "--commands"], edit);
+        assert_eq!(code, Some(0), "{stderr}");
+        let all = format!("{stdout}{stderr}");
         assert!(
-            format!("{stdout}{stderr}").contains(
-                "moved.test (mail-switch-on): HestiaCP's `v-suspend-mail-domain USER moved.test`"
-            ),
-            "{stdout}{stderr}"
+            all.contains(&format!(
+                "moved.test (mail-switch-on): {why}; HestiaCP's `/usr/local/hestia/bin/v-suspend-mail-domain USER moved.test`"
+            )),
+            "{all}"
+        );
+        assert!(
+            !stdout.contains("v-suspend-mail-domain 'alice' 'moved.test'"),
+            "{stdout}"
         );
     }
+    let dir = copy_fixture("hestiacp/basic");
+    claimed_twice(dir.path());
+    let out = mxdrift()
+        .args(["inventory", "--format", "json", "--root"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("moved.test is a mail domain of HestiaCP users alice and bob"),
+        "{stdout}"
+    );
 }
 
 #[test]

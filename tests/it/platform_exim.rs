@@ -41,7 +41,10 @@ fn hestiacp_mail_domains_are_the_directories() {
     let inventory = read_fixture("hestiacp/basic", Platform::Hestiacp);
     let rows = domain_rows(&inventory);
     assert!(
-        rows.contains(&"shop.test local etc/exim4/domains/:0(local_domains)".to_string()),
+        // The owner from HestiaCP's usr/local/hestia/data/users/alice/mail.conf.
+        rows.contains(
+            &"shop.test local etc/exim4/domains/:0(local_domains) owner=alice".to_string()
+        ),
         "{rows:#?}"
     );
     // `Upper.test`: Exim looks the lower-case domain up; it never matches.

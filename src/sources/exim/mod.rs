@@ -17,6 +17,7 @@
 
 pub(crate) mod conf;
 pub(crate) mod debian;
+pub(crate) mod hestiacp;
 pub(crate) mod lists;
 
 pub use lists::Decision;
@@ -273,6 +274,7 @@ impl Source for Hestiacp {
     fn read(&self, opts: &SourceOptions) -> Result<Inventory, SourceError> {
         let mut reading = Reading::new(&opts.root);
         read_into(&mut reading, opts)?;
+        hestiacp::read_mail_owners(&mut reading)?;
         Ok(reading.finish(Platform::Hestiacp))
     }
 }
