@@ -1,7 +1,7 @@
 //! `gather`: evidence for many domains, with bounded concurrency and every
 //! distinct (name, type) query sent once per run.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -12,7 +12,6 @@ use tokio::task::JoinSet;
 use super::answer::{Answer, normalize};
 use super::classify;
 use super::live::LiveResolver;
-use super::mx_set;
 use super::offline::ZoneSet;
 use super::rate::TokenBucket;
 use super::sanity::{self, Probe};
@@ -20,6 +19,7 @@ use super::{
     MxEvidence, ResolveError, ResolveOptions, ResolveReport, ServerNameAnswer,
     UntrustworthyResolver,
 };
+use super::{mx_set, per_domain};
 use crate::inventory::DomainName;
 
 pub(crate) enum Backend {
@@ -28,9 +28,6 @@ pub(crate) enum Backend {
 }
 
 type QueryKey = (Name, RecordType);
-
-/// Domain tasks alive per allowed in-flight query (see `gather`).
-const TASKS_PER_QUERY_SLOT: usize = 4;
 
 /// MX hosts of one domain whose addresses are looked up, best preference
 /// first. Real domains have one to five; answers with 1,500 records exist.
@@ -224,58 +221,18 @@ pub(crate) async fn gather_with(
     let (untrustworthy, sanity_notes, server_name_answers) =
         check_resolvers(&run, domains, server_names).await;
 
-    let progress = opts.progress.as_deref();
-    let mut tasks = JoinSet::new();
-    let mut unique: Vec<DomainName> = domains.to_vec();
-    unique.sort();
-    unique.dedup();
-    if let Some(progress) = progress {
-        progress.started(u64::try_from(unique.len()).unwrap_or(u64::MAX));
-    }
-    // Domain tasks are started as others finish, a few per query slot: a
-    // task's future is a few KiB, and 100,000 of them started at once were
-    // most of the run's memory. Every task a started one waits for (a shared
-    // host lookup) has itself been started, so the bound cannot deadlock.
-    let task_limit = opts.concurrency.max(1).saturating_mul(TASKS_PER_QUERY_SLOT);
-    let mut evidence = BTreeMap::new();
-    let mut collect = |joined: Result<(DomainName, MxEvidence), tokio::task::JoinError>| {
-        match joined {
-            Ok((domain, found)) => {
-                evidence.insert(domain, found);
-            }
-            // A task can only fail by panicking, which would be a bug here;
-            // its domain is filled in as inconclusive below.
-            Err(_join_error) => {}
-        }
-        if let Some(progress) = progress {
-            progress.resolved();
-        }
-    };
-    for domain in unique {
-        while tasks.len() >= task_limit {
-            match tasks.join_next().await {
-                Some(joined) => collect(joined),
-                None => break,
-            }
-        }
-        let run = Arc::clone(&run);
-        let fut = async move {
-            let evidence = run.evidence(&domain).await;
-            (domain, evidence)
-        };
-        tasks.spawn(fut);
-    }
-    while let Some(joined) = tasks.join_next().await {
-        collect(joined);
-    }
-    if let Some(progress) = progress {
-        progress.finished();
-    }
-    for domain in domains {
-        evidence
-            .entry(domain.clone())
-            .or_insert_with(|| MxEvidence::inconclusive("internal error while resolving"));
-    }
+    let evidence = per_domain::each_domain(
+        domains,
+        opts.concurrency,
+        opts.progress.as_deref(),
+        |domain| {
+            let run = Arc::clone(&run);
+            let domain = domain.clone();
+            async move { run.evidence(&domain).await }
+        },
+        || MxEvidence::inconclusive("internal error while resolving"),
+    )
+    .await;
 
     let authoritative_servers = match &run.backend {
         Backend::Live(live) => live.authoritative_servers(),

@@ -21,6 +21,7 @@ mod gather;
 mod live;
 mod mx_set;
 pub(crate) mod offline;
+mod per_domain;
 mod rate;
 mod sanity;
 mod udp_pool;

@@ -22,13 +22,12 @@ use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use serde::Serialize;
 use tokio::sync::OnceCell;
-use tokio::task::JoinSet;
 
 use super::answer::{Answer, display_name, normalize};
 use super::classify;
-use super::mx_set;
 use super::validate::{self, Checked};
 use super::{MxEvidence, ResolveError, ResolveOptions};
+use super::{mx_set, per_domain};
 use crate::inventory::DomainName;
 
 mod hints;
@@ -261,54 +260,26 @@ async fn gather_with(
         .saturating_mul(u32::try_from(opts.attempts.max(1)).unwrap_or(u32::MAX))
         .saturating_mul(DOMAIN_BOUND_IN_TIMEOUTS)
         .max(Duration::from_secs(1));
-    let mut unique: Vec<DomainName> = domains.to_vec();
-    unique.sort();
-    unique.dedup();
-    let progress = opts.progress.as_deref();
-    if let Some(progress) = progress {
-        progress.started(u64::try_from(unique.len()).unwrap_or(u64::MAX));
-    }
-    let task_limit = opts.concurrency.max(1).saturating_mul(4);
-    let mut tasks = JoinSet::new();
-    let mut evidence = BTreeMap::new();
-    let mut collect = |joined: Result<(DomainName, AuthoritativeDomain), _>| {
-        if let Ok((domain, found)) = joined {
-            evidence.insert(domain, found);
-        }
-        if let Some(progress) = progress {
-            progress.resolved();
-        }
-    };
-    for domain in unique {
-        while tasks.len() >= task_limit {
-            match tasks.join_next().await {
-                Some(joined) => collect(joined),
-                None => break,
+    let evidence = per_domain::each_domain(
+        domains,
+        opts.concurrency,
+        opts.progress.as_deref(),
+        |domain| {
+            let run = Arc::clone(&run);
+            let domain = domain.clone();
+            async move {
+                match tokio::time::timeout(bound, run.domain(&domain)).await {
+                    Ok(found) => found,
+                    Err(_elapsed) => AuthoritativeDomain::failed(format!(
+                        "the authoritative lookup of {domain} took longer than {} s",
+                        bound.as_secs()
+                    )),
+                }
             }
-        }
-        let run = Arc::clone(&run);
-        tasks.spawn(async move {
-            let found = match tokio::time::timeout(bound, run.domain(&domain)).await {
-                Ok(found) => found,
-                Err(_elapsed) => AuthoritativeDomain::failed(format!(
-                    "the authoritative lookup of {domain} took longer than {} s",
-                    bound.as_secs()
-                )),
-            };
-            (domain, found)
-        });
-    }
-    while let Some(joined) = tasks.join_next().await {
-        collect(joined);
-    }
-    if let Some(progress) = progress {
-        progress.finished();
-    }
-    for domain in domains {
-        evidence.entry(domain.clone()).or_insert_with(|| {
-            AuthoritativeDomain::failed("internal error while resolving".to_string())
-        });
-    }
+        },
+        || AuthoritativeDomain::failed("internal error while resolving".to_string()),
+    )
+    .await;
     let lookups_failed = evidence.values().filter(|d| d.problem.is_some()).count();
     Ok(AuthoritativeReport {
         evidence,
