@@ -354,22 +354,8 @@ fn debian_exim4_round_trip() {
 
 #[test]
 fn debian_exim4_fix_names_update_exim4_conf_and_a_reload() {
-    let dir = copy_fixture("exim/debian");
-    let root = dir.path().to_str().unwrap().to_string();
-    let zone = dir.path().join("zones/test.zone");
-    let out = mxdrift()
-        .args(["fix", "--commands", "--root", &root, "--zone-file"])
-        .arg(&zone)
-        .args(["--server-ip", "203.0.113.10"])
-        .output()
-        .unwrap();
-    let script = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, script, stderr) = fix_fixture("exim/debian", &["fix", "--commands"], |_| {});
+    assert_eq!(code, Some(0), "{stderr}");
     let update = script
         .find("\nupdate-exim4.conf\n")
         .unwrap_or_else(|| panic!("{script}"));
@@ -379,10 +365,15 @@ fn debian_exim4_fix_names_update_exim4_conf_and_a_reload() {
     assert!(update < reload, "{script}");
 }
 
-/// `fix --commands` (or `fix`) on a copy of `hestiacp/basic` after `edit`:
-/// exit code, standard output, standard error.
-fn hestiacp_fix(mode: &[&str], edit: impl Fn(&Path)) -> (Option<i32>, String, String) {
-    let dir = copy_fixture("hestiacp/basic");
+/// `mode` (`fix`, `fix --commands`, ...) on a copy of `fixture` after
+/// `edit`, offline from its `zones/test.zone`, the server named by its
+/// address: exit code, standard output, standard error.
+fn fix_fixture(
+    fixture_rel: &str,
+    mode: &[&str],
+    edit: impl Fn(&Path),
+) -> (Option<i32>, String, String) {
+    let dir = copy_fixture(fixture_rel);
     edit(dir.path());
     let zone = dir.path().join("zones/test.zone");
     let out = mxdrift()
@@ -399,6 +390,11 @@ fn hestiacp_fix(mode: &[&str], edit: impl Fn(&Path)) -> (Option<i32>, String, St
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// [`fix_fixture`] on `hestiacp/basic`.
+fn hestiacp_fix(mode: &[&str], edit: impl Fn(&Path)) -> (Option<i32>, String, String) {
+    fix_fixture("hestiacp/basic", mode, edit)
 }
 
 #[test]
@@ -481,22 +477,8 @@ fn hestiacp_domain_without_a_known_user_is_left_for_a_human() {
 
 #[test]
 fn debian_exim4_generated_config_is_fixed_in_update_exim4_conf() {
-    let dir = copy_fixture("exim/debian-generated");
-    let root = dir.path().to_str().unwrap().to_string();
-    let zone = dir.path().join("zones/test.zone");
-    let out = mxdrift()
-        .args(["fix", "--root", &root, "--zone-file"])
-        .arg(&zone)
-        .args(["--server-ip", "203.0.113.10"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let diff = String::from_utf8_lossy(&out.stdout);
+    let (code, diff, stderr) = fix_fixture("exim/debian-generated", &["fix"], |_| {});
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(
         diff.contains("+++ b/etc/exim4/update-exim4.conf.conf"),
         "{diff}"
@@ -506,7 +488,6 @@ fn debian_exim4_generated_config_is_fixed_in_update_exim4_conf() {
         diff.contains("+dc_other_hostnames='shop.test;backup.test; split.test;brokenmx.test;legacy.invalid;new.test'"),
         "{diff}"
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("  update-exim4.conf\n  invoke-rc.d exim4 reload"),
         "{stderr}"
