@@ -967,13 +967,8 @@ fn compat_level(text: &str) -> Option<(u64, u64, u64)> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::maincf::test_main_cf as cf;
     use super::*;
-
-    fn cf(text: &str) -> MainCf {
-        let mut cf = MainCf::parse("etc/postfix/main.cf", text).unwrap();
-        cf.set_hostname("vm.localdomain", None);
-        cf
-    }
 
     #[test]
     fn mac_expand_plain_braced_and_parenthesised_names() {

@@ -269,15 +269,19 @@ pub(super) fn builtin_default(name: &str) -> Option<&'static str> {
     DEFAULTS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
+/// A main.cf from `text`, on a host named `vm.localdomain` (the unit tests
+/// of `maincf` and `expand`).
+#[cfg(test)]
+pub(super) fn test_main_cf(text: &str) -> MainCf {
+    let mut cf = MainCf::parse("etc/postfix/main.cf", text).unwrap();
+    cf.set_hostname("vm.localdomain", None);
+    cf
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_main_cf as cf;
     use super::*;
-
-    fn cf(text: &str) -> MainCf {
-        let mut cf = MainCf::parse("etc/postfix/main.cf", text).unwrap();
-        cf.set_hostname("vm.localdomain", None);
-        cf
-    }
 
     #[test]
     fn readlline_joins_lines_that_start_with_whitespace() {
