@@ -6,14 +6,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mxdrift::audit::{self, AuditOptions, IdentityOptions};
+use mxdrift::audit::{self, AuditOptions};
 use mxdrift::civil_date::CivilDate;
 use mxdrift::inventory::DomainName;
 use mxdrift::rdap::{RdapOptions, RdapStatus};
-use mxdrift::resolve::ResolveOptions;
 use mxdrift::rules::{RuleId, RuleSet, Severity};
-use mxdrift::sources::{ConfigRoot, PlatformChoice, SourceOptions};
 
+use crate::common::fix::offline_audit_options;
 use crate::common::rdap_server::{Answer, RdapServer};
 use crate::common::report::{assert_valid, validator};
 use crate::common::{mxdrift, stdout_json, text};
@@ -41,36 +40,20 @@ impl Setup {
     }
 
     fn options(&self, today: CivilDate) -> AuditOptions {
-        AuditOptions {
-            sources: SourceOptions {
-                root: ConfigRoot::new(self.path("root")),
-                platform: PlatformChoice::Auto,
-                domains_file: Some(self.path("domains.txt")),
-                hostname: None,
-            },
-            identity: IdentityOptions::default(),
-            resolve: ResolveOptions {
-                nameservers: Vec::new(),
-                zone_files: vec![self.path("zone.test.zone")],
-                timeout: Duration::from_millis(500),
-                attempts: 1,
-                concurrency: 4,
-                progress: None,
-                max_qps: None,
-                mode: mxdrift::resolve::DnsMode::Resolver,
-                root_hints: None,
-            },
-            ignores: Vec::new(),
-            today,
-            rdap: RdapOptions {
-                enabled: true,
-                bootstrap: Some(self.path("dns.json")),
-                cache_dir: Some(self.path("cache")),
-                budget: Some(Duration::from_secs(60)),
-                ..RdapOptions::default()
-            },
-            cross_check: None,
-        }
+        // The offline audit of the fix tests, over this setup's domain list
+        // and zone file, with RDAP on.
+        let mut opts = offline_audit_options(&self.path("root"));
+        opts.sources.domains_file = Some(self.path("domains.txt"));
+        opts.resolve.zone_files = vec![self.path("zone.test.zone")];
+        opts.today = today;
+        opts.rdap = RdapOptions {
+            enabled: true,
+            bootstrap: Some(self.path("dns.json")),
+            cache_dir: Some(self.path("cache")),
+            budget: Some(Duration::from_secs(60)),
+            ..RdapOptions::default()
+        };
+        opts
     }
 
     /// The command line of an audit of this setup.
