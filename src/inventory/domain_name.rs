@@ -94,6 +94,12 @@ impl DomainName {
     pub fn is_localhost(&self) -> bool {
         self.0 == "localhost" || self.0.starts_with("localhost.") || self.0.ends_with(".localhost")
     }
+
+    /// True when a label is an IDNA A-label (`xn--...`): the name was
+    /// written in Unicode (`bücher.test`) somewhere, and may be again.
+    pub fn has_a_label(&self) -> bool {
+        self.0.split('.').any(|label| label.starts_with("xn--"))
+    }
 }
 
 impl fmt::Display for DomainName {
@@ -111,6 +117,18 @@ impl Serialize for DomainName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_labels_are_told_from_ascii_names() {
+        assert!(DomainName::parse("bücher.test").unwrap().has_a_label());
+        assert!(
+            DomainName::parse("mail.xn--bcher-kva.test")
+                .unwrap()
+                .has_a_label()
+        );
+        assert!(!DomainName::parse("shop.test").unwrap().has_a_label());
+        assert!(!DomainName::parse("axn--b.test").unwrap().has_a_label());
+    }
 
     #[test]
     fn lower_cases_and_strips_trailing_dot() {

@@ -143,12 +143,7 @@ pub(super) fn step(
             ));
         }
         (Platform::Hestiacp, Action::TurnOff) => {
-            if known
-                .name
-                .as_str()
-                .split('.')
-                .any(|l| l.starts_with("xn--"))
-            {
+            if known.name.has_a_label() {
                 return Err(hestiacp_reason(
                     known,
                     "HestiaCP records an IDN mail domain in Unicode, and mxdrift does not guess which form its command accepts",

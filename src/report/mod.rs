@@ -100,7 +100,7 @@ fn escape(s: &str, needs_escape: impl Fn(char) -> bool) -> Cow<'_, str> {
 /// The Unicode form of an internationalised name (`bücher.test` for
 /// `xn--bcher-kva.test`), when it has one that differs and is valid.
 pub fn unicode_form(name: &DomainName) -> Option<String> {
-    if !name.as_str().split('.').any(|l| l.starts_with("xn--")) {
+    if !name.has_a_label() {
         return None;
     }
     let (unicode, result) = idna::domain_to_unicode(name.as_str());
