@@ -67,7 +67,7 @@ impl Run {
         let answer = match &self.backend {
             // Boxed: the query's state (a message buffer, the CNAME chase,
             // the timeout) is kilobytes, and inline it made every domain
-            // and host task that awaits it as big, copied on every spawn.
+            // task that awaits it as big, copied on every spawn.
             Backend::Live(live) => Box::pin(live.query(name, rtype)).await,
             Backend::Offline(zones) => match (zones.query(name, rtype), self.distrust.get()) {
                 (Answer::NoRecords { nxdomain, .. }, Some(reason)) => Answer::Failed(format!(
@@ -117,6 +117,8 @@ impl Run {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             answers.entry(key.clone()).or_default().clone()
         };
+        // Boxed too: only the first asker runs it, and every MX host
+        // lookup (boxed one by one in `mx_set`) holds this future.
         cell.get_or_init(|| Box::pin(self.send(&key.0, key.1)))
             .await
             .clone()
